@@ -1,0 +1,250 @@
+package access
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Actor names used when accessbot itself causes a transition.
+const (
+	ActorBot  = "accessbot"
+	ActorAuto = "accessbot:auto" // approval: auto
+)
+
+// Request is one request for temporary access and, once approved, the grant
+// it became. It is persisted whole by the Store; Version is its
+// compare-and-swap counter (the store bumps it on every write).
+type Request struct {
+	ID        string `json:"id"`  // human ID, "AR-1042"
+	Seq       uint64 `json:"seq"` // the number in ID, from the store's sequence
+	Version   uint64 `json:"version"`
+	State     State  `json:"state"`
+	Requester string `json:"requester"` // Slack user ID
+	System    string `json:"system"`
+	Role      string `json:"role"`
+	// Duration is how long access lasts once granted (the clock starts at grant).
+	Duration time.Duration `json:"duration"`
+	Reason   string        `json:"reason,omitempty"`
+	Extends  string        `json:"extends,omitempty"` // ID of the grant this one extends
+	Auto     bool          `json:"auto,omitempty"`    // approved by approval: auto
+
+	// Entitlement is what the grant gives; fixed at creation.
+	Entitlement Entitlement `json:"entitlement"`
+
+	Steps       []Step     `json:"steps,omitempty"`
+	CurrentStep int        `json:"current_step"`
+	Decisions   []Decision `json:"decisions,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	GrantedAt time.Time `json:"granted_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // GrantedAt + Duration
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+
+	// Deadlines, as absolute times (zero: none). NextDeadline derives the one
+	// the store indexes from these and the state.
+	RemindAt      time.Time `json:"remind_at,omitzero"`
+	TimeoutAt     time.Time `json:"timeout_at,omitzero"`
+	WarnAt        time.Time `json:"warn_at,omitzero"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"` // grant or revoke retry
+	// ConfirmAt re-reminds owners of an unconfirmed manual task.
+	ConfirmAt time.Time `json:"confirm_at,omitzero"`
+
+	Attempts  int    `json:"attempts,omitempty"` // failed grant or revoke attempts in a row
+	LastError string `json:"last_error,omitempty"`
+	// Late is set when removal started after ExpiresAt by more than the
+	// reconcile slack (the bot was down); the requester is told.
+	Late bool `json:"late,omitempty"`
+	// Covered is set when removal was skipped at the target because another
+	// live grant still covers the entitlement (invariant 5).
+	CoveredBy string `json:"covered_by,omitempty"`
+	// Alerted is set once owners were told a revoke keeps failing, so that
+	// they are told again when it finally succeeds.
+	Alerted bool `json:"alerted,omitempty"`
+	// AwaitingConfirmation is set while a manual connector waits for an owner's Done.
+	AwaitingConfirmation bool `json:"awaiting_confirmation,omitempty"`
+
+	Messages []MessageRef   `json:"messages,omitempty"`
+	History  []HistoryEntry `json:"history,omitempty"`
+}
+
+// Step is one approval step as resolved for this request.
+type Step struct {
+	// Approvers are the Slack user IDs who may approve this step, resolved
+	// when the step started, never including the requester.
+	Approvers []string `json:"approvers"`
+	Min       int      `json:"min"`
+	// Fallback says why Approvers are not the configured sources: "owners"
+	// or "admins" when the sources resolved to nobody but the requester.
+	Fallback string `json:"fallback,omitempty"`
+	Sources  string `json:"sources"` // the configured sources, for display ("manager", "owners")
+}
+
+// Decision is one approver's click.
+type Decision struct {
+	Step    int       `json:"step"`
+	Actor   string    `json:"actor"`
+	Approve bool      `json:"approve"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// MessageRef locates one posted copy of a request's messages in Slack, so
+// that it can be updated after a restart.
+type MessageRef struct {
+	Kind    string `json:"kind"` // "approval", "audit", "task", "warning", "request"
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+	User    string `json:"user,omitempty"` // whose DM, for approval copies
+	Step    int    `json:"step,omitempty"`
+	Stale   bool   `json:"stale,omitempty"` // already updated to its final form
+}
+
+// Entitlement is what a grant gives: the connector instance, the role's
+// grant parameters and the person. Two grants with equal Keys give the same
+// access (DESIGN.md §4 invariant 5).
+type Entitlement struct {
+	Connector string            `json:"connector"`
+	Params    map[string]string `json:"params,omitempty"`
+	Person    string            `json:"person"` // Slack user ID
+}
+
+// Key is a canonical string for the entitlement, stable across restarts.
+func (e Entitlement) Key() string {
+	keys := make([]string, 0, len(e.Params))
+	for k := range e.Params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(strconv.Quote(e.Connector))
+	for _, k := range keys {
+		b.WriteString("|" + strconv.Quote(k) + "=" + strconv.Quote(e.Params[k]))
+	}
+	b.WriteString("|" + strconv.Quote(e.Person))
+	return b.String()
+}
+
+// ApprovedBy lists every approver of every step, in order.
+func (r *Request) ApprovedBy() []string {
+	var out []string
+	for _, d := range r.Decisions {
+		if d.Approve {
+			out = append(out, d.Actor)
+		}
+	}
+	return out
+}
+
+// Approvals returns the distinct approvers counted for step i so far.
+func (r *Request) Approvals(step int) []string {
+	var out []string
+	for _, d := range r.Decisions {
+		if d.Step == step && d.Approve && !contains(out, d.Actor) {
+			out = append(out, d.Actor)
+		}
+	}
+	return out
+}
+
+// Denial returns the deny decision, if any.
+func (r *Request) Denial() (Decision, bool) {
+	for _, d := range r.Decisions {
+		if !d.Approve {
+			return d, true
+		}
+	}
+	return Decision{}, false
+}
+
+// Last returns the last history entry (zero if none).
+func (r *Request) Last() HistoryEntry {
+	if len(r.History) == 0 {
+		return HistoryEntry{}
+	}
+	return r.History[len(r.History)-1]
+}
+
+// IsApprover reports whether user may decide the current step.
+func (r *Request) IsApprover(user string) bool {
+	if r.State != StatePending || r.CurrentStep >= len(r.Steps) {
+		return false
+	}
+	return contains(r.Steps[r.CurrentStep].Approvers, user)
+}
+
+// NextDeadline is the earliest time at which something must happen to r
+// without anyone clicking: the one deadline the store indexes. Zero means none.
+func (r *Request) NextDeadline() time.Time {
+	var ts []time.Time
+	switch r.State {
+	case StatePending:
+		ts = []time.Time{r.RemindAt, r.TimeoutAt}
+	case StateApproved:
+		ts = []time.Time{r.NextAttemptAt, r.ConfirmAt}
+	case StateActive:
+		ts = []time.Time{r.WarnAt, r.ExpiresAt}
+	case StateRevoking:
+		ts = []time.Time{r.NextAttemptAt, r.ConfirmAt}
+	}
+	var min time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (min.IsZero() || t.Before(min)) {
+			min = t
+		}
+	}
+	return min
+}
+
+// Clone returns a deep copy, so that a caller may change it without
+// affecting the original.
+func (r *Request) Clone() *Request {
+	c := *r
+	c.Entitlement.Params = cloneMap(r.Entitlement.Params)
+	c.Steps = make([]Step, len(r.Steps))
+	for i, s := range r.Steps {
+		s.Approvers = append([]string(nil), s.Approvers...)
+		c.Steps[i] = s
+	}
+	c.Decisions = append([]Decision(nil), r.Decisions...)
+	c.Messages = append([]MessageRef(nil), r.Messages...)
+	c.History = append([]HistoryEntry(nil), r.History...)
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// FormatID renders a sequence number as a human request ID ("AR-1042").
+func FormatID(seq uint64) string { return "AR-" + strconv.FormatUint(seq, 10) }
+
+// ParseID parses a human request ID, case-insensitively, with or without
+// the "AR-" prefix. It returns an error wrapping ErrInvalid.
+func ParseID(s string) (uint64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimPrefix(t, "AR-")
+	n, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || n == 0 {
+		return 0, Invalidf("%q is not a request ID; IDs look like AR-1042", s)
+	}
+	return n, nil
+}
