@@ -519,3 +519,32 @@ func TestAgainstReference(t *testing.T) {
 		})
 	}
 }
+
+func TestLargeBatchOrderIsStable(t *testing.T) {
+	// Batches above the small-sort cutoff are radix sorted; ties must
+	// still fire in scheduling order, within a tick and across a jump.
+	for _, spread := range []time.Duration{5 * time.Millisecond, 30 * 24 * time.Hour} {
+		var got []int
+		w := New(Options{}, t0, func(v int) { got = append(got, v) })
+		rng := rand.New(rand.NewPCG(3, 4))
+		type item struct {
+			id   int
+			when time.Time
+		}
+		var items []item
+		for i := range 3000 {
+			at := t0.Add(time.Second + time.Duration(rng.Int64N(20))*spread/20) // 20 distinct deadlines
+			items = append(items, item{i, at})
+			w.Schedule(at, i)
+		}
+		slices.SortStableFunc(items, func(a, b item) int { return a.when.Compare(b.when) })
+		want := make([]int, len(items))
+		for i, it := range items {
+			want[i] = it.id
+		}
+		w.Advance(t0.Add(time.Second + spread))
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("spread %v: order (-want +got):\n%s", spread, diff)
+		}
+	}
+}
