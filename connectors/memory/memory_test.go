@@ -1,0 +1,124 @@
+package memory_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/memory"
+)
+
+func grant() access.Grant {
+	return access.Grant{
+		ID: "AR-1", System: "crm", Role: "viewer",
+		Params: map[string]string{"group_id": "00g1viewer"},
+		User:   access.Person{SlackID: "U0ALICE01", Email: "alice@example.com", Name: "Alice"},
+	}
+}
+
+// statusError mimics what an HTTP connector returns for status.
+func statusError(status int) error {
+	resp := &http.Response{StatusCode: status, Header: http.Header{}, Request: &http.Request{Method: "POST"}}
+	return connectors.Classify(resp, nil, "memory fault")
+}
+
+func TestConformance(t *testing.T) {
+	var cur *memory.Connector
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) access.Connector {
+			cur = memory.New()
+			cur.SetKnown("U0ALICE01")
+			return cur
+		},
+		Grant:     func(t *testing.T) access.Grant { return grant() },
+		HasAccess: func(t *testing.T, g access.Grant) bool { return cur.Has(g) },
+		UnknownUser: func(t *testing.T) access.Grant {
+			g := grant()
+			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
+			return g
+		},
+		FailNext: func(t *testing.T, status int) { cur.FailNext(1, statusError(status)) },
+	})
+}
+
+func TestMembersCountsAndHook(t *testing.T) {
+	c := memory.New()
+	g := grant()
+	ctx := t.Context()
+	if err := c.Grant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Members("group_id=00g1viewer"); len(got) != 1 || got[0] != "U0ALICE01" {
+		t.Fatalf("Members = %v", got)
+	}
+	boom := access.PermanentError(errors.New("boom"))
+	c.SetHook(func(ctx context.Context, op string, g access.Grant) error {
+		if op == memory.OpRevoke {
+			return boom
+		}
+		return nil
+	})
+	if err := c.Revoke(ctx, g); !errors.Is(err, boom) {
+		t.Fatalf("Revoke with hook = %v", err)
+	}
+	if !c.Has(g) {
+		t.Fatal("a failed revoke changed membership")
+	}
+	c.SetHook(nil)
+	c.FailNext(2, nil)
+	for range 2 {
+		if err := c.Revoke(ctx, g); err == nil {
+			t.Fatal("FailNext did not fail")
+		}
+	}
+	if err := c.Revoke(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if want := (memory.Counts{Grant: 1, Revoke: 4}); c.Calls() != want {
+		t.Fatalf("Calls = %+v, want %+v", c.Calls(), want)
+	}
+	if got := memory.ParamsKey(map[string]string{"b": "2", "a": "1"}); got != "a=1,b=2" {
+		t.Fatalf("ParamsKey = %q", got)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	c := memory.New()
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			g := grant()
+			g.User.SlackID = fmt.Sprintf("U%d", i%5)
+			_ = c.Grant(t.Context(), g)
+			_, _ = c.Check(t.Context(), g)
+			_ = c.Revoke(t.Context(), g)
+		})
+	}
+	wg.Wait()
+	if got := c.Members("group_id=00g1viewer"); len(got) != 0 {
+		t.Fatalf("members left: %v", got)
+	}
+}
+
+func TestFactory(t *testing.T) {
+	reg := connectors.NewRegistry()
+	reg.Add("memory", memory.Factory)
+	c, err := reg.Build("demo", "memory", map[string]any{"type": "memory", "known_users": []any{"U0ALICE01"}}, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Grant(t.Context(), grant()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = reg.Build("demo", "memory", map[string]any{"known_user": []any{"U1"}}, connectors.Env{})
+	if err == nil || !strings.Contains(err.Error(), `connectors.demo.known_user: unknown key; did you mean "known_users"?`) {
+		t.Fatalf("typo error = %v", err)
+	}
+}
