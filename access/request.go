@@ -203,7 +203,10 @@ func (r *Request) NextDeadline() time.Time {
 func (r *Request) Clone() *Request {
 	c := *r
 	c.Entitlement.Params = cloneMap(r.Entitlement.Params)
-	c.Steps = make([]Step, len(r.Steps))
+	c.Steps = nil // a nil Steps stays nil (auto requests), so a clone equals its original
+	if r.Steps != nil {
+		c.Steps = make([]Step, len(r.Steps))
+	}
 	for i, s := range r.Steps {
 		s.Approvers = append([]string(nil), s.Approvers...)
 		c.Steps[i] = s

@@ -195,6 +195,10 @@ func (r *Role) EffectiveDuration(requested time.Duration) (time.Duration, error)
 	return requested, nil
 }
 
+// maxParsedDuration bounds ParseDuration: nobody needs access for longer
+// than a century, and the bound keeps the sum of parts far from overflow.
+const maxParsedDuration = 100 * 365 * 24 * time.Hour
+
 // ParseDuration parses a duration with the units s, m, h and d ("90m",
 // "1d", "1h30m"). It accepts Go's units too (ms, us, ns are refused as
 // nonsensical for access). The result must be positive.
@@ -229,15 +233,23 @@ func ParseDuration(s string) (time.Duration, error) {
 		default:
 			return 0, fmt.Errorf("%q is not a duration; use a number with s, m, h or d, like 90m or 1d", s)
 		}
-		d, err := time.ParseDuration(num + "s")
-		if err != nil {
+		if num == "." || strings.Count(num, ".") > 1 {
 			return 0, fmt.Errorf("%q is not a duration; use a number with s, m, h or d, like 90m or 1d", s)
 		}
-		v := d.Seconds() * float64(u/time.Second)
-		if v > float64(100*365*24*time.Hour/time.Second) {
-			return 0, fmt.Errorf("%q is too long", s)
+		// Parse the number as seconds (exact, in nanoseconds) and scale it
+		// by the unit in integers: float arithmetic lost a nanosecond
+		// ("4.35h" was 4h20m59.999999999s), and the sum of several parts
+		// could overflow and wrap round to a small positive duration.
+		d, err := time.ParseDuration(num + "s")
+		if err != nil {
+			// A well-formed number that time cannot hold is too big.
+			return 0, fmt.Errorf("%q is too long; the maximum is %s", s, FormatDuration(maxParsedDuration))
 		}
-		total += time.Duration(v * float64(time.Second))
+		k := u / time.Second
+		if d > maxParsedDuration/k || total > maxParsedDuration-d*k {
+			return 0, fmt.Errorf("%q is too long; the maximum is %s", s, FormatDuration(maxParsedDuration))
+		}
+		total += d * k
 	}
 	if total <= 0 {
 		return 0, fmt.Errorf("%q must be positive", s)
