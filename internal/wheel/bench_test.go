@@ -315,54 +315,61 @@ func percentile(sorted []time.Duration, p float64) float64 {
 	return float64(sorted[i]) / float64(time.Millisecond)
 }
 
-// BenchmarkLateness: N deadlines uniform in [1 s, 11 s] from now, real
-// clock, wheel driven by Run. Lateness = worker receive time - deadline.
-func BenchmarkLateness(b *testing.B) {
-	for _, n := range benchSizes(b) {
-		off := offsets(n, time.Second, 11*time.Second)
-		for _, ic := range impls {
-			b.Run(sizeName(n)+"/"+ic.name, func(b *testing.B) {
-				var p50, p99, p999, worst, cores float64
-				for range b.N {
-					deadlines := make([]time.Time, n)
-					late := make([]time.Duration, n)
-					var got atomic.Int64
-					all := make(chan struct{})
-					d := newDispatcher(n, func(id int) {
-						late[id] = time.Since(deadlines[id])
-						if got.Add(1) == int64(n) {
-							close(all)
-						}
-					})
-					s := ic.new(n, d)
-					stopRun := s.run()
-					base := time.Now()
-					c0 := cpuTime()
-					for i, o := range off {
-						deadlines[i] = base.Add(o)
-						s.schedule(i, deadlines[i], time.Until(deadlines[i]))
-					}
-					select {
-					case <-all:
-					case <-time.After(time.Minute):
-						b.Fatalf("only %d of %d delivered (%d dropped)", got.Load(), n, d.drops.Load())
-					}
-					cores = float64(cpuTime()-c0) / float64(time.Since(base))
-					stopRun()
-					d.close()
-					slices.Sort(late)
-					p50, p99, p999 = percentile(late, .50), percentile(late, .99), percentile(late, .999)
-					worst = float64(late[n-1]) / float64(time.Millisecond)
-				}
-				b.ReportMetric(p50, "p50-ms")
-				b.ReportMetric(p99, "p99-ms")
-				b.ReportMetric(p999, "p99.9-ms")
-				b.ReportMetric(worst, "max-ms")
-				b.ReportMetric(cores, "cpu-cores")
-				b.ReportMetric(0, "ns/op")
-			})
+// newSet builds the named implementation.
+func newSet(impl string, n int, d *dispatcher) (timerSet, error) {
+	for _, ic := range impls {
+		if ic.name == impl {
+			return ic.new(n, d), nil
 		}
 	}
+	return nil, fmt.Errorf("unknown impl %q", impl)
+}
+
+// lateness schedules n deadlines uniform in [1 s, 11 s] from now on the
+// real clock (the wheel driven by Run) and measures, per item, the worker's
+// receive time minus the deadline.
+func lateness(impl string, n int) (map[string]float64, error) {
+	off := offsets(n, time.Second, 11*time.Second)
+	deadlines := make([]time.Time, n)
+	late := make([]time.Duration, n)
+	var got atomic.Int64
+	all := make(chan struct{})
+	d := newDispatcher(n, func(id int) {
+		late[id] = time.Since(deadlines[id])
+		if got.Add(1) == int64(n) {
+			close(all)
+		}
+	})
+	s, err := newSet(impl, n, d)
+	if err != nil {
+		return nil, err
+	}
+	stopRun := s.run()
+	base := time.Now()
+	c0 := cpuTime()
+	for i, o := range off {
+		deadlines[i] = base.Add(o)
+		s.schedule(i, deadlines[i], time.Until(deadlines[i]))
+	}
+	insert := time.Since(base)
+	select {
+	case <-all:
+	case <-time.After(time.Minute):
+		return nil, fmt.Errorf("only %d of %d delivered (%d dropped)", got.Load(), n, d.drops.Load())
+	}
+	cores := float64(cpuTime()-c0) / float64(time.Since(base))
+	stopRun()
+	d.close()
+	slices.Sort(late)
+	return map[string]float64{
+		"p50-ms":    percentile(late, .50),
+		"p99-ms":    percentile(late, .99),
+		"p99.9-ms":  percentile(late, .999),
+		"max-ms":    float64(late[n-1]) / float64(time.Millisecond),
+		"cpu-cores": cores,
+		"insert-ms": float64(insert) / float64(time.Millisecond),
+		"drops":     float64(d.drops.Load()),
+	}, nil
 }
 
 // memSampler polls runtime/metrics (no stop-the-world) every millisecond
@@ -420,17 +427,9 @@ func (m *memSampler) finish() (sysMB, useMB float64) {
 	return float64(m.peakSys-m.baseSys) / (1 << 20), float64(m.peakUse-m.baseUse) / (1 << 20)
 }
 
-// massResult is what one mass-expiry run measures; MaxRSSMB is filled in
-// by the parent from the child's rusage.
-type massResult struct {
-	LastMs, P50Ms, SysMB, InuseMB, MaxRSSMB, CPUs float64
-	Drops                                         int64
-}
-
-// massExpiry schedules n deadlines within one millisecond and waits until a
-// worker has received the last one.
-func massExpiry(impl string, n int) (massResult, error) {
-	var r massResult
+// massExpiry schedules n deadlines within one millisecond, due shortly
+// after scheduling ends, and waits until a worker has received the last one.
+func massExpiry(impl string, n int) (map[string]float64, error) {
 	recvAt := make([]time.Duration, n)
 	var got atomic.Int64
 	all := make(chan struct{})
@@ -442,14 +441,9 @@ func massExpiry(impl string, n int) (massResult, error) {
 		}
 	})
 	ms := startMemSampler()
-	var s timerSet
-	switch impl {
-	case "wheel":
-		s = newWheelSet(n, d)
-	case "afterfunc":
-		s = newStdSet(n, d)
-	default:
-		return r, fmt.Errorf("unknown impl %q", impl)
+	s, err := newSet(impl, n, d)
+	if err != nil {
+		return nil, err
 	}
 	stopRun := s.run()
 	// Leave time to schedule everything first (≈0.5 µs each).
@@ -460,86 +454,118 @@ func massExpiry(impl string, n int) (massResult, error) {
 		s.schedule(i, at, time.Until(at))
 	}
 	if time.Now().After(due) {
-		return r, fmt.Errorf("scheduling took longer than the lead time")
+		return nil, fmt.Errorf("scheduling took longer than the lead time")
 	}
 	c0 := cpuTime()
 	select {
 	case <-all:
 	case <-time.After(time.Minute):
-		return r, fmt.Errorf("only %d of %d delivered (%d dropped)", got.Load(), n, d.drops.Load())
+		return nil, fmt.Errorf("only %d of %d delivered (%d dropped)", got.Load(), n, d.drops.Load())
 	}
-	r.CPUs = (cpuTime() - c0).Seconds()
-	r.SysMB, r.InuseMB = ms.finish()
+	cpu := cpuTime() - c0
+	sysMB, useMB := ms.finish()
 	stopRun()
 	d.close()
 	slices.Sort(recvAt)
-	r.LastMs = float64(recvAt[n-1]) / float64(time.Millisecond)
-	r.P50Ms = percentile(recvAt, .5)
-	r.Drops = d.drops.Load()
 	runtime.KeepAlive(s)
-	return r, nil
+	return map[string]float64{
+		"last-ms":       float64(recvAt[n-1]) / float64(time.Millisecond),
+		"p50-ms":        percentile(recvAt, .5),
+		"cpu-s":         cpu.Seconds(),
+		"peak-sys-MB":   sysMB,
+		"peak-inuse-MB": useMB,
+		"vmhwm-MB":      vmHWM(),
+		"drops":         float64(d.drops.Load()),
+	}, nil
 }
 
-const massChildEnv = "WHEEL_MASS_CHILD"
-
-// TestMassExpiryChild is the body of BenchmarkMassExpiry, run in a fresh
-// process so that peak memory is not hidden by what earlier benchmarks
-// mapped (MemStats.Sys never shrinks). Skipped unless WHEEL_MASS_CHILD is
-// set to "impl,n".
-func TestMassExpiryChild(t *testing.T) {
-	spec := os.Getenv(massChildEnv)
-	if spec == "" {
-		t.Skip("benchmark helper; run via BenchmarkMassExpiry")
+// vmHWM is this process's peak resident set in MB (Linux), 0 if unknown.
+func vmHWM() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
 	}
-	impl, nStr, _ := strings.Cut(spec, ",")
-	n, err := strconv.Atoi(nStr)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+const childEnv = "WHEEL_BENCH_CHILD"
+
+var childBenches = map[string]func(impl string, n int) (map[string]float64, error){
+	"lateness": lateness,
+	"mass":     massExpiry,
+}
+
+// TestBenchChild is the body of the real-clock benchmarks, run in a fresh
+// process per implementation so that neither inherits the other's (or an
+// earlier benchmark's) garbage, zombie runtime timers or mapped memory
+// (MemStats.Sys never shrinks). Skipped unless WHEEL_BENCH_CHILD is set to
+// "bench,impl,n".
+func TestBenchChild(t *testing.T) {
+	spec := os.Getenv(childEnv)
+	if spec == "" {
+		t.Skip("benchmark helper; run via BenchmarkLateness / BenchmarkMassExpiry")
+	}
+	f := strings.Split(spec, ",")
+	if len(f) != 3 || childBenches[f[0]] == nil {
+		t.Fatalf("bad %s=%q", childEnv, spec)
+	}
+	n, err := strconv.Atoi(f[2])
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := massExpiry(impl, n)
+	r, err := childBenches[f[0]](f[1], n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, _ := json.Marshal(r)
-	fmt.Printf("MASSRESULT %s\n", out)
+	fmt.Printf("CHILDRESULT %s\n", out)
 }
 
-// BenchmarkMassExpiry: N deadlines within the same millisecond (the 09:00
-// cohort of 8 h grants). Reports the time from that millisecond until the
-// last item is received by a worker, CPU seconds spent meanwhile, and peak
-// memory growth while scheduling and firing: MemStats.Sys (sampled), heap
-// objects + goroutine stacks (sampled) and the child's peak RSS. Each run
-// is a fresh child process. The queue holds N so nothing is dropped.
-func BenchmarkMassExpiry(b *testing.B) {
+// runChildBench runs bench for every size and implementation in child
+// processes and reports the child's metrics.
+func runChildBench(b *testing.B, bench string) {
 	for _, n := range benchSizes(b) {
 		for _, ic := range impls {
 			b.Run(sizeName(n)+"/"+ic.name, func(b *testing.B) {
-				var r massResult
+				var r map[string]float64
 				for range b.N {
-					cmd := exec.Command(os.Args[0], "-test.run=^TestMassExpiryChild$", "-test.count=1")
-					cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", massChildEnv, ic.name, n))
+					cmd := exec.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.count=1")
+					cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%s,%d", childEnv, bench, ic.name, n))
 					out, err := cmd.CombinedOutput()
 					if err != nil {
 						b.Fatalf("child: %v\n%s", err, out)
 					}
-					_, line, ok := strings.Cut(string(out), "MASSRESULT ")
+					_, line, ok := strings.Cut(string(out), "CHILDRESULT ")
 					line, _, _ = strings.Cut(line, "\n")
 					if !ok || json.Unmarshal([]byte(line), &r) != nil {
 						b.Fatalf("child output:\n%s", out)
 					}
-					if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-						r.MaxRSSMB = float64(ru.Maxrss) / 1024 // KiB on Linux
-					}
 				}
-				b.ReportMetric(r.LastMs, "last-ms")
-				b.ReportMetric(r.P50Ms, "p50-ms")
-				b.ReportMetric(r.CPUs, "cpu-s")
-				b.ReportMetric(r.SysMB, "peak-sys-MB")
-				b.ReportMetric(r.InuseMB, "peak-inuse-MB")
-				b.ReportMetric(r.MaxRSSMB, "maxrss-MB")
-				b.ReportMetric(float64(r.Drops), "drops")
+				for unit, v := range r {
+					b.ReportMetric(v, unit)
+				}
 				b.ReportMetric(0, "ns/op")
 			})
 		}
 	}
 }
+
+// BenchmarkLateness: N deadlines uniform in [1 s, 11 s], real clock, the
+// wheel driven by Run. Lateness = worker receive time - deadline: p50, p99,
+// p99.9, max, CPU cores used, and how long scheduling took.
+func BenchmarkLateness(b *testing.B) { runChildBench(b, "lateness") }
+
+// BenchmarkMassExpiry: N deadlines within the same millisecond (the 09:00
+// cohort of 8 h grants). Reports the time from that millisecond until the
+// last item is received by a worker (last-ms), CPU seconds meanwhile, and
+// memory growth over the run: peak MemStats.Sys and peak heap objects +
+// goroutine stacks (both sampled every 1 ms via runtime/metrics), plus the
+// child's peak RSS (VmHWM, absolute). The queue holds N so nothing is
+// dropped.
+func BenchmarkMassExpiry(b *testing.B) { runChildBench(b, "mass") }
