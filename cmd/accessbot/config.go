@@ -1,0 +1,488 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/accessbot/accessbot/access"
+)
+
+// Config is the loaded, validated configuration file (DESIGN.md §2). Every
+// field is final: defaults applied, ${VAR} expanded, environment overrides
+// applied, secret files read. It is read-only after LoadConfig returns.
+type Config struct {
+	// Path is the file the configuration was loaded from.
+	Path string
+
+	Slack    SlackConfig
+	Store    StoreConfig
+	Timezone string // IANA name; "UTC" when not set
+	HTTP     HTTPConfig
+	Audit    AuditConfig
+
+	// Runbook is the policy, fully built: defaults merged into every role,
+	// Location set from Timezone, Hash the hex SHA-256 of the file's bytes.
+	Runbook *access.Runbook
+
+	// Connectors are the connector instances by name. Each block is
+	// schemaless here: its connector type decodes and validates it.
+	Connectors map[string]ConnectorConfig
+
+	// Warnings are "path: message" lines about a configuration that works
+	// but should be changed (a literal secret in the file, an unset
+	// environment variable). They never contain secret values.
+	Warnings []string
+
+	// MissingSecrets are the key paths of required secrets that are empty
+	// after expansion (an unset ${VAR}, an unreadable …_file). validate
+	// reports them as warnings; run must refuse to start (RequireSecrets).
+	MissingSecrets []string
+}
+
+// SlackConfig is the slack block.
+type SlackConfig struct {
+	AppToken     Secret   // xapp-…, Socket Mode (connections:write)
+	BotToken     Secret   // xoxb-…
+	APIURL       string   // Web API base URL, ends with "/"; default https://slack.com/api/
+	Command      string   // slash command, default /access
+	Admins       []string // Slack user IDs
+	AuditChannel string   // channel ID, may be empty
+}
+
+// StoreConfig is the store block.
+type StoreConfig struct {
+	Path string // bbolt file; default accessbot.db
+}
+
+// HTTPConfig is the http block.
+type HTTPConfig struct {
+	Listen string // host:port for /healthz, /readyz, /metrics; empty: no listener
+}
+
+// AuditConfig is the audit block.
+type AuditConfig struct {
+	File      string        // optional: also append the audit log to this file
+	Retention time.Duration // how long audit records are kept; 0: forever
+}
+
+// ConnectorConfig is one connector instance (connectors.NAME).
+type ConnectorConfig struct {
+	Type string
+	// Raw is the block minus its type key, with ${VAR} expanded and the
+	// environment overrides applied. `…_file` secret twins are kept as file
+	// names for the connector to read. Raw may hold secrets: never print it;
+	// log Config.Redacted() instead.
+	Raw map[string]any
+}
+
+// Secret is a credential. fmt, encoding/json and log/slog all print it as
+// "[redacted]", so a Secret cannot leak by being logged or formatted by
+// accident; Reveal returns the value for the one place that needs it.
+type Secret string
+
+const redacted = "[redacted]"
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String returns "[redacted]", or "" for an empty secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString redacts %#v.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// MarshalText redacts encoding/json and similar encoders.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// LogValue redacts log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Problem is one thing wrong with the configuration: Path is the key path
+// (systems.crm.roles.viewer.max_duration, requesters[0]); Message says what
+// is wrong and what is allowed. Neither ever contains a secret value.
+type Problem struct {
+	Path    string
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// ConfigError is returned by LoadConfig when the configuration is invalid.
+// It lists every problem found, not only the first, in file order.
+type ConfigError struct {
+	Problems []Problem
+}
+
+func (e *ConfigError) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid configuration: " + e.Problems[0].String()
+	}
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return fmt.Sprintf("invalid configuration (%d problems): %s", len(e.Problems), strings.Join(lines, "; "))
+}
+
+// RequireSecrets returns a *ConfigError naming every missing secret, or nil.
+// run calls it after LoadConfig; validate does not, so that a config can be
+// checked where the secrets are not available.
+func (c *Config) RequireSecrets() error {
+	if len(c.MissingSecrets) == 0 {
+		return nil
+	}
+	e := &ConfigError{}
+	for _, p := range c.MissingSecrets {
+		e.Problems = append(e.Problems, Problem{Path: p, Message: "secret is empty; set it with ${VAR}, a …_file twin, or the ACCESSBOT_ environment variable"})
+	}
+	return e
+}
+
+// Redacted returns the configuration as a nested map for logs, with every
+// secret replaced by "[redacted]" (connector blocks included).
+func (c *Config) Redacted() map[string]any {
+	conns := map[string]any{}
+	for name, cc := range c.Connectors {
+		block := map[string]any{"type": cc.Type}
+		for k, v := range redactTree(cc.Raw, true).(map[string]any) {
+			block[k] = v
+		}
+		conns[name] = block
+	}
+	systems := []string{}
+	if c.Runbook != nil {
+		systems = c.Runbook.SystemIDs()
+	}
+	return map[string]any{
+		"path": c.Path,
+		"slack": map[string]any{
+			"app_token": c.Slack.AppToken.String(), "bot_token": c.Slack.BotToken.String(),
+			"api_url": c.Slack.APIURL, "command": c.Slack.Command,
+			"admins": c.Slack.Admins, "audit_channel": c.Slack.AuditChannel,
+		},
+		"store":      map[string]any{"path": c.Store.Path},
+		"timezone":   c.Timezone,
+		"http":       map[string]any{"listen": c.HTTP.Listen},
+		"audit":      map[string]any{"file": c.Audit.File, "retention": c.Audit.Retention.String()},
+		"connectors": conns,
+		"systems":    systems,
+		"hash":       c.hash(),
+	}
+}
+
+// LogValue makes slog log the redacted form of the configuration.
+func (c *Config) LogValue() slog.Value { return slog.AnyValue(c.Redacted()) }
+
+func (c *Config) hash() string {
+	if c.Runbook == nil {
+		return ""
+	}
+	return c.Runbook.Hash
+}
+
+// redactTree copies v with the values of secret keys replaced.
+func redactTree(v any, top bool) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, val := range t {
+			if isSecretKey(k) {
+				out[k] = redacted
+				continue
+			}
+			out[k] = redactTree(val, false)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, val := range t {
+			out[i] = redactTree(val, false)
+		}
+		return out
+	default:
+		if top && v == nil {
+			return map[string]any{}
+		}
+		return v
+	}
+}
+
+// Built-in values for keys the file leaves out.
+const (
+	defaultAPIURL          = "https://slack.com/api/"
+	defaultCommand         = "/access"
+	defaultStorePath       = "accessbot.db"
+	defaultTimezone        = "UTC"
+	defaultDefaultDuration = time.Hour
+	defaultMaxDuration     = 8 * time.Hour
+	defaultApprovalTimeout = 24 * time.Hour
+	defaultReminderAfter   = 2 * time.Hour
+	defaultExpiryWarning   = 10 * time.Minute
+	envPrefix              = "ACCESSBOT"
+)
+
+// LoadConfig reads, expands, overrides and validates the configuration file
+// at path. getenv supplies the environment (os.Getenv in production, a fake
+// in tests); nil means an empty environment.
+//
+// Layers, lowest first: the YAML file, then ACCESSBOT_ environment variables
+// (ACCESSBOT_ + the key path upper-cased with "_" for "." and "-":
+// ACCESSBOT_SLACK_BOT_TOKEN, ACCESSBOT_SYSTEMS_CRM_ROLES_VIEWER_MAX_DURATION;
+// list keys take comma- or space-separated values). Then ${VAR} in any
+// string value is expanded from getenv, secret …_file twins of the slack
+// tokens are read, and everything is validated.
+//
+// Keys are case-insensitive (viper lower-cases them); the keys of
+// directory.managers.static are Slack user IDs and are upper-cased back.
+//
+// A file that cannot be read is returned as a plain error. An invalid
+// configuration is a *ConfigError listing every problem. Missing secrets
+// are not an error here: see Config.MissingSecrets and RequireSecrets.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return loadConfigBytes(path, data, getenv)
+}
+
+func loadConfigBytes(path string, data []byte, getenv func(string) string) (*Config, error) {
+	// Viper is the layered store: file values, then environment overrides.
+	// We feed the overrides through Set rather than AutomaticEnv because
+	// AutomaticEnv reads the process environment directly, bypassing the
+	// injected getenv (tests would not be hermetic), and because it only
+	// reaches keys viper already knows, which for maps like systems.* are
+	// only known once the file is read. envName is the same mapping that
+	// SetEnvPrefix+SetEnvKeyReplacer would apply.
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, &ConfigError{Problems: []Problem{{Message: "not valid YAML: " + yamlMessage(err)}}}
+	}
+	l := &loader{getenv: getenv, overridden: map[string]bool{}, literal: map[string]bool{}, unset: map[string]string{}}
+	for _, p := range envPaths(rootSchema, "", v.AllSettings()) {
+		val := getenv(envName(p.path))
+		if val == "" {
+			continue
+		}
+		if p.list {
+			v.Set(p.path, splitList(val))
+		} else {
+			v.Set(p.path, val)
+		}
+		l.overridden[p.path] = true
+	}
+	tree := v.AllSettings()
+
+	l.checkShape("", tree, rootSchema)
+	expanded, _ := l.expand("", tree).(map[string]any)
+
+	sum := sha256.Sum256(data)
+	cfg := l.build(expanded)
+	cfg.Path = path
+	if cfg.Runbook != nil {
+		cfg.Runbook.Hash = hex.EncodeToString(sum[:])
+	}
+	l.scrubAll(cfg)
+	if len(l.problems) > 0 {
+		return nil, &ConfigError{Problems: l.problems}
+	}
+	cfg.Warnings = l.warnings
+	cfg.MissingSecrets = l.missing
+	return cfg, nil
+}
+
+// yamlMessage trims viper's wrapping off a YAML error; the YAML parser's
+// messages give a line number and never the value of a key.
+func yamlMessage(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "yaml: "); i >= 0 {
+		msg = msg[i+len("yaml: "):]
+	}
+	return msg
+}
+
+// envName is the environment variable that overrides a key path.
+func envName(path string) string {
+	return envPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(path))
+}
+
+// splitList splits an environment value for a list key.
+func splitList(s string) []any {
+	var out []any
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		out = append(out, f)
+	}
+	return out
+}
+
+// loader collects problems and warnings while building a Config.
+type loader struct {
+	getenv     func(string) string
+	overridden map[string]bool   // key paths set from ACCESSBOT_ variables
+	literal    map[string]bool   // secret key paths written literally in the file
+	unset      map[string]string // key path → "${A}, ${B}": variables it names that are unset
+	secrets    []string          // every secret value seen, for scrubbing
+	problems   []Problem
+	warnings   []string
+	missing    []string
+}
+
+func (l *loader) problem(path, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warn(path, format string, args ...any) {
+	l.warnings = append(l.warnings, Problem{Path: path, Message: fmt.Sprintf(format, args...)}.String())
+}
+
+// scrubAll replaces any secret value that found its way into a problem or
+// warning. Messages are written never to include values of secret keys;
+// this is the second line of defence (a secret pasted into the wrong key).
+func (l *loader) scrubAll(cfg *Config) {
+	if cfg != nil {
+		if s := cfg.Slack.AppToken.Reveal(); s != "" {
+			l.secrets = append(l.secrets, s)
+		}
+		if s := cfg.Slack.BotToken.Reveal(); s != "" {
+			l.secrets = append(l.secrets, s)
+		}
+	}
+	for i := range l.problems {
+		l.problems[i].Path = l.scrub(l.problems[i].Path)
+		l.problems[i].Message = l.scrub(l.problems[i].Message)
+	}
+	for i := range l.warnings {
+		l.warnings[i] = l.scrub(l.warnings[i])
+	}
+}
+
+func (l *loader) scrub(s string) string { return scrubValues(s, l.secrets) }
+
+// missingSecret records an empty secret at path and warns how to set it.
+func (l *loader) missingSecret(path, key, consumer string) {
+	l.missing = append(l.missing, path)
+	why := "empty"
+	if u := l.unset[path]; u != "" {
+		why = u + " is not set"
+	}
+	l.warn(path, "%s; %s needs this secret: set the variable, or %s_file, or %s", why, consumer, key, envName(path))
+}
+
+// secretSuffixes mark connector keys holding secrets; each has a …_file twin.
+var secretSuffixes = []string{"token", "secret", "password", "private_key", "api_key"}
+
+// isSecretKey reports whether a key's value is a secret (not its _file twin).
+func isSecretKey(key string) bool {
+	k := strings.ToLower(key)
+	for _, s := range secretSuffixes {
+		if strings.HasSuffix(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSecretPath reports whether the value at path is a secret: the slack
+// tokens and secret keys directly in a connector block.
+func isSecretPath(path string) bool {
+	parts := strings.Split(path, ".")
+	switch {
+	case len(parts) == 2 && parts[0] == "slack":
+		return parts[1] == "app_token" || parts[1] == "bot_token"
+	case len(parts) >= 3 && parts[0] == "connectors":
+		return isSecretKey(parts[len(parts)-1])
+	}
+	return false
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expand returns a copy of v with ${VAR} expanded in every string. It
+// records secret values (for scrubbing), literal secrets (for a warning)
+// and references to unset variables (warnings; missing secrets for secret
+// keys). Numbers and booleans are kept as they are.
+func (l *loader) expand(path string, v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for _, k := range sortedKeys(t) {
+			out[k] = l.expand(join(path, k), t[k])
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = l.expand(fmt.Sprintf("%s[%d]", path, i), e)
+		}
+		return out
+	case string:
+		secret := isSecretPath(path)
+		var unset []string
+		s := varRef.ReplaceAllStringFunc(t, func(m string) string {
+			name := m[2 : len(m)-1]
+			val := l.getenv(name)
+			if val == "" {
+				unset = append(unset, name)
+			}
+			return val
+		})
+		if secret {
+			if s != "" {
+				l.secrets = append(l.secrets, s)
+			}
+			if t != "" && !varRef.MatchString(t) && !l.overridden[path] {
+				l.literal[path] = true
+			}
+		}
+		if len(unset) > 0 {
+			l.unset[path] = "${" + strings.Join(unset, "}, ${") + "}"
+			if !secret {
+				l.warn(path, "%s is not set in the environment; it expands to nothing", l.unset[path])
+			}
+		}
+		return s
+	default:
+		return v
+	}
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The configuration schema (DESIGN.md §2 plus audit.file, audit.retention
+// and http.listen). It is the one list of known keys: unknown-key errors,
+// their did-you-mean suggestions and the environment overrides all come
+// from it.
+
+type nodeKind int
+
+const (
+	kindScalar nodeKind = iota // string, number or boolean
+	kindList                   // list of elem
+	kindObject                 // fixed keys
+	kindMap                    // any keys, each value an elem
+	kindAny                    // schemaless (connector blocks): anything goes
+)
+
+type node struct {
+	kind   nodeKind
+	fields map[string]*node // kindObject
+	elem   *node            // kindList, kindMap
+	// orScalar lets an object be written as a scalar instead
+	// (approval: auto).
+	orScalar bool
+}
+
+func scalarNode() *node               { return &node{kind: kindScalar} }
+func listOf(elem *node) *node         { return &node{kind: kindList, elem: elem} }
+func mapOf(elem *node) *node          { return &node{kind: kindMap, elem: elem} }
+func object(f map[string]*node) *node { return &node{kind: kindObject, fields: f} }
+
+// durationKeys are the keys of defaults that every role may override.
+var durationKeys = []string{"default_duration", "max_duration", "approval_timeout", "reminder_after", "expiry_warning"}
+
+func policyFields(extra map[string]*node) map[string]*node {
+	f := map[string]*node{"reason": scalarNode()}
+	for _, k := range durationKeys {
+		f[k] = scalarNode()
+	}
+	for k, n := range extra {
+		f[k] = n
+	}
+	return f
+}
+
+var rootSchema = object(map[string]*node{
+	"slack": object(map[string]*node{
+		"app_token":      scalarNode(),
+		"app_token_file": scalarNode(),
+		"bot_token":      scalarNode(),
+		"bot_token_file": scalarNode(),
+		"api_url":        scalarNode(),
+		"command":        scalarNode(),
+		"admins":         listOf(scalarNode()),
+		"audit_channel":  scalarNode(),
+	}),
+	"store":    object(map[string]*node{"path": scalarNode()}),
+	"timezone": scalarNode(),
+	"http":     object(map[string]*node{"listen": scalarNode()}),
+	"audit":    object(map[string]*node{"file": scalarNode(), "retention": scalarNode()}),
+	"defaults": object(policyFields(nil)),
+	"directory": object(map[string]*node{
+		"managers": object(map[string]*node{
+			"static":              mapOf(scalarNode()),
+			"slack_profile_field": scalarNode(),
+		}),
+	}),
+	"teams": mapOf(object(map[string]*node{
+		"members":         listOf(scalarNode()),
+		"slack_usergroup": scalarNode(),
+	})),
+	"connectors": mapOf(&node{kind: kindAny}),
+	"systems": mapOf(object(map[string]*node{
+		"name":        scalarNode(),
+		"description": scalarNode(),
+		"owners":      listOf(scalarNode()),
+		"channel":     scalarNode(),
+		"digest":      object(map[string]*node{"schedule": scalarNode()}),
+		"connector":   scalarNode(),
+		"roles": mapOf(object(policyFields(map[string]*node{
+			"description": scalarNode(),
+			"grant":       mapOf(scalarNode()),
+			"requesters":  listOf(scalarNode()),
+			"approval": {kind: kindObject, orScalar: true, fields: map[string]*node{
+				"steps": listOf(object(map[string]*node{
+					"approvers": listOf(scalarNode()),
+					"min":       scalarNode(),
+				})),
+			}},
+		}))),
+	})),
+})
+
+// checkShape reports unknown keys (with a did-you-mean) and values of the
+// wrong shape (a list where a mapping belongs). The decoders after it skip
+// ill-shaped values silently, so each mistake is reported once.
+func (l *loader) checkShape(path string, v any, n *node) {
+	switch n.kind {
+	case kindAny:
+		return
+	case kindScalar:
+		if !isScalar(v) {
+			l.problem(path, "expected a single value, got %s", describe(v))
+		}
+	case kindList:
+		list, ok := v.([]any)
+		if !ok {
+			l.problem(path, "expected a list (like [a, b]), got %s", describe(v))
+			return
+		}
+		for i, e := range list {
+			l.checkShape(fmt.Sprintf("%s[%d]", path, i), e, n.elem)
+		}
+	case kindMap:
+		m, ok := v.(map[string]any)
+		if !ok {
+			l.problem(path, "expected a mapping of names to settings, got %s", describe(v))
+			return
+		}
+		for _, k := range sortedKeys(m) {
+			l.checkShape(join(path, k), m[k], n.elem)
+		}
+	case kindObject:
+		if n.orScalar && isScalar(v) {
+			return
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			l.problem(path, "expected a mapping with keys %s, got %s", strings.Join(sortedKeys(n.fields), ", "), describe(v))
+			return
+		}
+		for _, k := range sortedKeys(m) {
+			child, known := n.fields[k]
+			if !known {
+				allowed := sortedKeys(n.fields)
+				if s := suggest(k, allowed); s != "" {
+					l.problem(join(path, k), "unknown key; did you mean %q?", s)
+				} else {
+					l.problem(join(path, k), "unknown key; allowed here: %s", strings.Join(allowed, ", "))
+				}
+				continue
+			}
+			l.checkShape(join(path, k), m[k], child)
+		}
+	}
+}
+
+func isScalar(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return false
+	}
+	return true
+}
+
+// describe names the shape of a value without printing it (it may be a
+// secret).
+func describe(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "nothing"
+	default:
+		return "a number"
+	}
+}
+
+type envPath struct {
+	path string
+	list bool
+}
+
+// envPaths lists the key paths an ACCESSBOT_ variable may override: every
+// scalar or list key of the schema, with map keys (systems.NAME, teams.NAME,
+// connectors.NAME …) taken from the file. Lists of mappings (approval steps)
+// are not overridable.
+func envPaths(n *node, path string, v any) []envPath {
+	switch n.kind {
+	case kindScalar:
+		return []envPath{{path: path}}
+	case kindList:
+		if n.elem.kind == kindScalar {
+			return []envPath{{path: path, list: true}}
+		}
+		return nil
+	case kindObject:
+		m, _ := v.(map[string]any)
+		var out []envPath
+		for _, k := range sortedKeys(n.fields) {
+			out = append(out, envPaths(n.fields[k], join(path, k), m[k])...)
+		}
+		return out
+	case kindMap:
+		m, _ := v.(map[string]any)
+		var out []envPath
+		for _, k := range sortedKeys(m) {
+			out = append(out, envPaths(n.elem, join(path, k), m[k])...)
+		}
+		return out
+	case kindAny:
+		m, ok := v.(map[string]any)
+		if !ok {
+			if isScalar(v) && v != nil {
+				return []envPath{{path: path}}
+			}
+			return nil
+		}
+		var out []envPath
+		for _, k := range sortedKeys(m) {
+			out = append(out, envPaths(n, join(path, k), m[k])...)
+		}
+		return out
+	}
+	return nil
+}
+
+// suggest returns the candidate within edit distance 2 of s (the closest),
+// or "".
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD && d < len(c) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
