@@ -31,3 +31,9 @@ func (s *Service) CanSeeSystem(user, system string) bool {
 	sys := s.rb.Systems[system]
 	return sys != nil && sys.IsOwner(user)
 }
+
+// LiveIn returns the live grants (approved, active, being removed) in a
+// system, newest first.
+func (s *Service) LiveIn(ctx context.Context, system string) ([]*Request, error) {
+	return s.store.List(ctx, Filter{System: system, States: []State{StateApproved, StateActive, StateRevoking}})
+}

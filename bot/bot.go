@@ -1,0 +1,383 @@
+// Package bot is accessbot's Slack adapter and the only importer of
+// slack-go: the Socket Mode loop, the /access command, buttons and modals,
+// Block Kit rendering, the access.Notifier and access.Directory
+// implementations, and the Slack-native connectors (private channel and
+// user group membership).
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/accessbot/accessbot/access"
+)
+
+// Config configures a Bot.
+type Config struct {
+	AppToken string // xapp-… (connections:write), for Socket Mode
+	BotToken string // xoxb-…
+	APIURL   string // Web API base URL with trailing slash; "" for Slack's
+	Command  string // the slash command, default "/access"
+	Runbook  *access.Runbook
+	Clock    access.Clock
+	Logger   *slog.Logger
+	// Workers bounds the goroutines handling Slack envelopes (default 32);
+	// Queue bounds the envelopes waiting for them (default 1024). When both
+	// are full an envelope is acked at once with a "busy" answer.
+	Workers, Queue int
+	// AckBudget is how long a handler may work before the envelope is acked
+	// anyway (default 2 s of Slack's 3 s); a later answer goes through the
+	// response_url or a DM.
+	AckBudget time.Duration
+	// PingInterval is slack-go's dead-man interval (default 30 s).
+	PingInterval time.Duration
+	// Sleep waits for a rate-limit Retry-After; tests may shorten it. It
+	// must return ctx.Err() when ctx ends first.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// MaxRetryAfter caps how long one Slack call waits on a 429 (default 60 s).
+	MaxRetryAfter time.Duration
+	// HTTPClient is used for the Web API (default: 30 s timeout).
+	HTTPClient *http.Client
+	// AuditExport produces a system's audit export for `/access audit`
+	// (file name and content); nil disables the command with a clear answer.
+	AuditExport func(ctx context.Context, system string, since time.Time) (name string, content []byte, err error)
+	// Metrics receives Slack-side measurements; nil for none.
+	Metrics Metrics
+}
+
+// Metrics receives Slack-side measurements (the Prometheus adapter in cmd).
+type Metrics interface {
+	SlackCall(method string, err error)
+	SlackRateLimited(method string)
+	Reconnect()
+	Connected(bool)
+	Ack(kind string, d time.Duration)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) SlackCall(string, error)   {}
+func (nopMetrics) SlackRateLimited(string)   {}
+func (nopMetrics) Reconnect()                {}
+func (nopMetrics) Connected(bool)            {}
+func (nopMetrics) Ack(string, time.Duration) {}
+
+// Bot connects accessbot to Slack. Create it with New, give it the
+// lifecycle service with Attach, then Run it.
+type Bot struct {
+	cfg   Config
+	api   *slack.Client
+	sm    *socketmode.Client
+	svc   *access.Service
+	rb    *access.Runbook
+	clock access.Clock
+	log   *slog.Logger
+	mx    Metrics
+
+	jobs chan func()
+
+	dirMu    sync.Mutex
+	dirCache map[string]dirEntry
+
+	homeMu    sync.Mutex
+	homeUsers map[string]bool // users who opened the App Home: refreshed on change
+
+	connMu    sync.Mutex
+	connected bool
+
+	seenMu sync.Mutex
+	seen   map[string]time.Time // envelope IDs already handled (duplicate deliveries)
+}
+
+// New returns a Bot for cfg. It does not connect.
+func New(cfg Config) *Bot {
+	if cfg.Command == "" {
+		cfg.Command = "/access"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = access.ClockFunc(time.Now)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 32
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1024
+	}
+	if cfg.AckBudget <= 0 {
+		cfg.AckBudget = 2 * time.Second
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = 60 * time.Second
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
+	opts := []slack.Option{slack.OptionHTTPClient(cfg.HTTPClient), slack.OptionAppLevelToken(cfg.AppToken)}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
+	}
+	api := slack.New(cfg.BotToken, opts...)
+	b := &Bot{
+		cfg: cfg, api: api, rb: cfg.Runbook, clock: cfg.Clock, log: cfg.Logger, mx: cfg.Metrics,
+		jobs: make(chan func(), cfg.Queue), dirCache: map[string]dirEntry{}, homeUsers: map[string]bool{},
+		seen: map[string]time.Time{},
+	}
+	b.sm = socketmode.New(api, socketmode.OptionPingInterval(cfg.PingInterval))
+	return b
+}
+
+// Attach gives the bot the lifecycle service it drives. The service in
+// turn uses the bot as its Notifier and Directory.
+func (b *Bot) Attach(svc *access.Service) { b.svc = svc }
+
+// Connected reports whether the Socket Mode connection is up (readiness).
+func (b *Bot) Connected() bool {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	return b.connected
+}
+
+func (b *Bot) setConnected(v bool) {
+	b.connMu.Lock()
+	b.connected = v
+	b.connMu.Unlock()
+	b.mx.Connected(v)
+}
+
+// Run connects over Socket Mode and serves until ctx is done, then waits
+// for in-flight handlers. It returns an error only if the connection fails
+// for good (invalid token).
+func (b *Bot) Run(ctx context.Context) error {
+	if b.svc == nil {
+		return errors.New("bot: Attach a service before Run")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < b.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case job := <-b.jobs:
+					job()
+				}
+			}
+		}()
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.sm.RunContext(ctx) }()
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			b.setConnected(false)
+			return nil
+		case err := <-runErr:
+			b.setConnected(false)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("slack socket mode: %w", err)
+		case evt := <-b.sm.Events:
+			b.dispatch(ctx, evt)
+		}
+	}
+}
+
+// dispatch routes one socket event. It never blocks on slow work: envelopes
+// go to the bounded worker pool (slack-protocol.md §7 pitfall 1).
+func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		b.setConnected(true)
+		b.log.Info("connected to Slack")
+	case socketmode.EventTypeConnecting:
+		if b.Connected() {
+			b.mx.Reconnect()
+		}
+		b.setConnected(false)
+	case socketmode.EventTypeConnectionError:
+		b.setConnected(false)
+		b.log.Warn("Slack connection error; slack-go retries", "error", fmt.Sprint(evt.Data))
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error("Slack rejected the app token (invalid_auth)")
+	case socketmode.EventTypeErrorBadMessage:
+		// No Request to ack through the usual path (pitfall 3): dig the
+		// envelope ID out of the raw frame so Slack does not retry forever.
+		if bm, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
+			if id := envelopeID(bm.Message); id != "" {
+				b.ack(ctx, id, "bad_message", time.Now(), nil)
+			}
+			b.log.Warn("unparseable Slack envelope acked and dropped", "error", fmt.Sprint(bm.Cause))
+		}
+	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
+		if evt.Request == nil {
+			return
+		}
+		received := time.Now()
+		req := *evt.Request
+		job := func() { b.handleEnvelope(ctx, evt, req, received) }
+		select {
+		case b.jobs <- job:
+		default:
+			go b.ack(ctx, req.EnvelopeID, "busy", received, busyPayload(evt.Type))
+		}
+	}
+}
+
+func busyPayload(t socketmode.EventType) any {
+	if t == socketmode.EventTypeSlashCommand {
+		return map[string]any{"response_type": "ephemeral", "text": "accessbot is very busy right now; please try again in a minute. Nothing was changed."}
+	}
+	return nil
+}
+
+// ack acknowledges an envelope with a bounded wait (AckCtx: Ack would
+// block forever while disconnected, pitfall 2).
+func (b *Bot) ack(ctx context.Context, envelopeID, kind string, received time.Time, payload any) {
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := b.sm.AckCtx(actx, envelopeID, payload); err != nil {
+		b.log.Warn("ack failed", "envelope", envelopeID, "error", err)
+		return
+	}
+	b.mx.Ack(kind, time.Since(received))
+}
+
+// firstSeen reports whether an envelope is new; Slack redelivers envelopes
+// that were not acked in time, and a redelivery must be harmless.
+func (b *Bot) firstSeen(id string) bool {
+	b.seenMu.Lock()
+	defer b.seenMu.Unlock()
+	now := time.Now()
+	if _, ok := b.seen[id]; ok {
+		return false
+	}
+	if len(b.seen) > 10000 {
+		for k, t := range b.seen {
+			if now.Sub(t) > 10*time.Minute {
+				delete(b.seen, k)
+			}
+		}
+	}
+	b.seen[id] = now
+	return true
+}
+
+// call runs one Web API call, waiting out 429s (Retry-After, capped) and
+// retrying 5xx and transport errors a few times, so that no message is
+// dropped silently; a final failure is returned, wrapped with the method.
+func (b *Bot) call(ctx context.Context, method string, fn func(ctx context.Context) error) error {
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		err = fn(ctx)
+		b.mx.SlackCall(method, err)
+		if err == nil {
+			return nil
+		}
+		var rl *slack.RateLimitedError
+		var sc slack.StatusCodeError
+		switch {
+		case errors.As(err, &rl):
+			b.mx.SlackRateLimited(method)
+			wait := rl.RetryAfter
+			if wait <= 0 {
+				wait = time.Second
+			}
+			if wait > b.cfg.MaxRetryAfter {
+				wait = b.cfg.MaxRetryAfter
+			}
+			if serr := b.cfg.Sleep(ctx, wait); serr != nil {
+				return fmt.Errorf("slack %s: %w", method, err)
+			}
+		case errors.As(err, &sc) && (sc.Code >= 500 || sc.Code == 429) && attempt < 3:
+			if serr := b.cfg.Sleep(ctx, time.Duration(attempt+1)*500*time.Millisecond); serr != nil {
+				return fmt.Errorf("slack %s: %w", method, err)
+			}
+		default:
+			var se slack.SlackErrorResponse
+			if errors.As(err, &se) || ctx.Err() != nil || attempt >= 3 {
+				return fmt.Errorf("slack %s: %w", method, err)
+			}
+			if serr := b.cfg.Sleep(ctx, time.Duration(attempt+1)*500*time.Millisecond); serr != nil {
+				return fmt.Errorf("slack %s: %w", method, err)
+			}
+		}
+	}
+	return fmt.Errorf("slack %s: giving up: %w", method, err)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// post sends a message (to a channel, or to a user's DM when channel is a
+// user ID) and returns where it landed.
+func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack.Block) (string, string, error) {
+	var ch, ts string
+	err := b.call(ctx, "chat.postMessage", func(ctx context.Context) error {
+		var err error
+		ch, ts, err = b.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	return ch, ts, err
+}
+
+// update replaces a posted message.
+func (b *Bot) update(ctx context.Context, channel, ts, fallback string, blocks []slack.Block) error {
+	return b.call(ctx, "chat.update", func(ctx context.Context) error {
+		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+}
+
+// userText is the one place that turns an error into text for a person on
+// Slack. Expected errors (*access.Error) are shown as they are;
+// unexpected ones are logged with a reference the person can quote.
+func (b *Bot) userText(err error) string {
+	if msg, ok := access.UserMessage(err); ok {
+		return msg
+	}
+	ref := newRef()
+	b.log.Error("unexpected error", "ref", ref, "error", err)
+	return fmt.Sprintf("Something went wrong on our side (reference %s). Nothing you did caused it; please try again, and quote the reference if it keeps happening.", ref)
+}
+
+func newRef() string {
+	var buf [4]byte
+	_, _ = rand.Read(buf[:])
+	return "E-" + hex.EncodeToString(buf[:])
+}
