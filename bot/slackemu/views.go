@@ -71,7 +71,20 @@ func (s *Server) storeViewLocked(vs *viewState, v map[string]any) {
 	vs.Blocks = mustJSON(v["blocks"])
 	vs.Hash = s.newHash()
 	vs.Errors = nil
+	// Like Slack, entered values survive an update when the block_id and
+	// action_id are unchanged (https://docs.slack.dev/surfaces/modals).
+	old := vs.values
 	vs.values = map[string]map[string]any{}
+	for bid, acts := range old {
+		for aid, st := range acts {
+			if _, _, ok := findElement(vs.Blocks, bid, aid); ok {
+				if vs.values[bid] == nil {
+					vs.values[bid] = map[string]any{}
+				}
+				vs.values[bid][aid] = st
+			}
+		}
+	}
 	vs.Raw = mustJSON(s.viewJSON(vs, v))
 }
 
