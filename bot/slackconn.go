@@ -1,0 +1,217 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/accessbot/accessbot/access"
+)
+
+// ChannelConnector grants membership of a Slack channel (usually private)
+// with conversations.invite and removes it with conversations.kick
+// (scopes groups:write / channels:manage; the bot must be a member of the
+// channel). Grant parameter: `channel` (a C… or G… ID). Facts followed:
+// slack-protocol.md §3 (docs.slack.dev/reference/methods/conversations.invite,
+// …/conversations.kick): already_in_channel on invite and not_in_channel on
+// kick mean "already done".
+type ChannelConnector struct{ b *Bot }
+
+// UsergroupConnector grants membership of a Slack user group with
+// usergroups.users.update, which replaces the whole member list
+// (slack-protocol.md §3, §7 pitfall 13): every change is a read-modify-
+// write serialised per group, so concurrent grants and revokes never drop
+// each other. Grant parameter: `usergroup` (an S… ID). Scopes:
+// usergroups:read, usergroups:write.
+type UsergroupConnector struct {
+	b      *Bot
+	mu     sync.Mutex
+	groups map[string]*sync.Mutex
+}
+
+var (
+	_ access.Connector = (*ChannelConnector)(nil)
+	_ access.Connector = (*UsergroupConnector)(nil)
+	_ access.Checker   = (*UsergroupConnector)(nil)
+)
+
+// ChannelConnector returns the slack_channel connector using the bot's client.
+func (b *Bot) ChannelConnector() *ChannelConnector { return &ChannelConnector{b: b} }
+
+// UsergroupConnector returns the slack_usergroup connector using the bot's client.
+func (b *Bot) UsergroupConnector() *UsergroupConnector {
+	return &UsergroupConnector{b: b, groups: map[string]*sync.Mutex{}}
+}
+
+func param(g access.Grant, key string) (string, error) {
+	v := g.Params[key]
+	if v == "" {
+		return "", access.PermanentError(fmt.Errorf("role %s.%s has no grant parameter %q", g.System, g.Role, key))
+	}
+	return v, nil
+}
+
+// classifySlack maps a Slack Web API failure to the lifecycle's error
+// classes: rate limits and server trouble are retryable, the rest (bad
+// IDs, missing scopes, workspace policy) permanent.
+func classifySlack(err error, what string) error {
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return access.RetryableError(fmt.Errorf("%s: Slack rate limit", what), rl.RetryAfter)
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		if sc.Retryable() {
+			return access.RetryableError(fmt.Errorf("%s: Slack answered HTTP %d", what, sc.Code), 0)
+		}
+		return access.PermanentError(fmt.Errorf("%s: Slack answered HTTP %d", what, sc.Code))
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout":
+			return access.RetryableError(fmt.Errorf("%s: %s", what, se.Err), 0)
+		}
+		return access.PermanentError(fmt.Errorf("%s: Slack said %s", what, se.Err))
+	}
+	return access.RetryableError(fmt.Errorf("%s: %w", what, err), 0)
+}
+
+// Grant invites the person to the channel; already a member is done.
+func (c *ChannelConnector) Grant(ctx context.Context, g access.Grant) error {
+	ch, err := param(g, "channel")
+	if err != nil {
+		return err
+	}
+	_, err = c.b.api.InviteUsersToConversationContext(ctx, ch, g.User.SlackID)
+	if err == nil || isSlackError(err, "already_in_channel") {
+		return nil
+	}
+	if isSlackError(err, "not_in_channel") {
+		return access.PermanentError(fmt.Errorf("invite %s to %s: accessbot is not a member of the channel; invite the bot first", g.User.SlackID, ch))
+	}
+	return classifySlack(err, fmt.Sprintf("invite %s to %s", g.User.SlackID, ch))
+}
+
+// Revoke removes the person from the channel; not a member is done.
+func (c *ChannelConnector) Revoke(ctx context.Context, g access.Grant) error {
+	ch, err := param(g, "channel")
+	if err != nil {
+		return err
+	}
+	err = c.b.api.KickUserFromConversationContext(ctx, ch, g.User.SlackID)
+	if err == nil || isSlackError(err, "not_in_channel") || isSlackError(err, "user_not_in_channel") {
+		if err != nil && isSlackError(err, "not_in_channel") {
+			// not_in_channel is also what Slack says when the bot itself is
+			// not a member; tell the two apart.
+			members, merr := c.b.api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: ch, Limit: 1000})
+			if merr == nil && contains(members, g.User.SlackID) {
+				return access.PermanentError(fmt.Errorf("remove %s from %s: accessbot is not a member of the channel", g.User.SlackID, ch))
+			}
+		}
+		return nil
+	}
+	return classifySlack(err, fmt.Sprintf("remove %s from %s", g.User.SlackID, ch))
+}
+
+func (c *UsergroupConnector) lock(group string) func() {
+	c.mu.Lock()
+	m := c.groups[group]
+	if m == nil {
+		m = &sync.Mutex{}
+		c.groups[group] = m
+	}
+	c.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// Grant adds the person to the user group; already a member is done.
+func (c *UsergroupConnector) Grant(ctx context.Context, g access.Grant) error {
+	return c.change(ctx, g, true)
+}
+
+// Revoke removes the person from the user group; absent is done. Slack
+// does not allow an empty user group, so removing the last member
+// disables the group (usergroups.disable) instead; granting into a
+// disabled group enables it again.
+func (c *UsergroupConnector) Revoke(ctx context.Context, g access.Grant) error {
+	return c.change(ctx, g, false)
+}
+
+// Check reports whether the person is in the group.
+func (c *UsergroupConnector) Check(ctx context.Context, g access.Grant) (bool, error) {
+	group, err := param(g, "usergroup")
+	if err != nil {
+		return false, err
+	}
+	members, err := c.b.api.GetUserGroupMembersContext(ctx, group)
+	if err != nil {
+		return false, classifySlack(err, "list members of "+group)
+	}
+	return contains(members, g.User.SlackID), nil
+}
+
+func (c *UsergroupConnector) change(ctx context.Context, g access.Grant, add bool) error {
+	group, err := param(g, "usergroup")
+	if err != nil {
+		return err
+	}
+	unlock := c.lock(group)
+	defer unlock()
+	members, err := c.b.api.GetUserGroupMembersContext(ctx, group)
+	if err != nil {
+		return classifySlack(err, "list members of "+group)
+	}
+	user := g.User.SlackID
+	has := contains(members, user)
+	switch {
+	case add && has, !add && !has:
+		return nil
+	case add:
+		members = append(members, user)
+	default:
+		kept := members[:0]
+		for _, m := range members {
+			if m != user {
+				kept = append(kept, m)
+			}
+		}
+		members = kept
+	}
+	what := fmt.Sprintf("update members of %s", group)
+	if len(members) == 0 {
+		if _, err := c.b.api.DisableUserGroupContext(ctx, group); err != nil {
+			return classifySlack(err, "disable "+group+" (its last member is being removed)")
+		}
+		return nil
+	}
+	_, err = c.b.api.UpdateUserGroupMembersContext(ctx, group, joinIDs(members))
+	if err != nil && add && isSlackError(err, "usergroup_disabled") {
+		if _, eerr := c.b.api.EnableUserGroupContext(ctx, group); eerr != nil {
+			return classifySlack(eerr, "enable "+group)
+		}
+		_, err = c.b.api.UpdateUserGroupMembersContext(ctx, group, joinIDs(members))
+	}
+	if err != nil {
+		return classifySlack(err, what)
+	}
+	return nil
+}
+
+func joinIDs(ids []string) string {
+	out := ""
+	for i, id := range ids {
+		if i > 0 {
+			out += ","
+		}
+		out += id
+	}
+	return out
+}
+
+var _ = time.Second

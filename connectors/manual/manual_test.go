@@ -1,0 +1,34 @@
+package manual
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+)
+
+func TestManualAwaitsConfirmation(t *testing.T) {
+	reg := connectors.NewRegistry()
+	reg.Add("manual", Factory)
+	c, err := reg.Build("payroll", "manual", map[string]any{"type": "manual"}, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := access.Grant{ID: "AR-1", User: access.Person{SlackID: "U1"}}
+	if err := c.Grant(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) {
+		t.Fatalf("Grant = %v, want ErrAwaitingConfirmation", err)
+	}
+	if err := c.Revoke(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) {
+		t.Fatalf("Revoke = %v, want ErrAwaitingConfirmation", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Grant(ctx, g); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Grant with cancelled ctx = %v", err)
+	}
+	if _, err := reg.Build("payroll", "manual", map[string]any{"urll": "x"}, connectors.Env{}); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+}
