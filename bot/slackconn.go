@@ -108,7 +108,7 @@ func (c *ChannelConnector) Revoke(ctx context.Context, g access.Grant) error {
 		if err != nil && isSlackError(err, "not_in_channel") {
 			// not_in_channel is also what Slack says when the bot itself is
 			// not a member; tell the two apart.
-			members, merr := c.b.api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: ch, Limit: 1000})
+			members, _, merr := c.b.api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: ch, Limit: 1000})
 			if merr == nil && contains(members, g.User.SlackID) {
 				return access.PermanentError(fmt.Errorf("remove %s from %s: accessbot is not a member of the channel", g.User.SlackID, ch))
 			}
