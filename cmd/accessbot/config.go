@@ -191,6 +191,21 @@ func (c *Config) Redacted() map[string]any {
 	}
 }
 
+// String formats the redacted configuration, so that %v of a *Config
+// prints no secret.
+func (c *Config) String() string { return fmt.Sprint(c.Redacted()) }
+
+// GoString redacts %#v of a *Config.
+func (c *Config) GoString() string { return c.String() }
+
+// String formats the block with secret values redacted.
+func (cc ConnectorConfig) String() string {
+	return fmt.Sprintf("{%s %v}", cc.Type, redactTree(cc.Raw, true))
+}
+
+// GoString redacts %#v of a ConnectorConfig.
+func (cc ConnectorConfig) GoString() string { return cc.String() }
+
 // LogValue makes slog log the redacted form of the configuration.
 func (c *Config) LogValue() slog.Value { return slog.AnyValue(c.Redacted()) }
 
@@ -308,12 +323,39 @@ func loadConfigBytes(path string, data []byte, getenv func(string) string) (*Con
 		cfg.Runbook.Hash = hex.EncodeToString(sum[:])
 	}
 	l.scrubAll(cfg)
+	sortProblems(l.problems)
 	if len(l.problems) > 0 {
 		return nil, &ConfigError{Problems: l.problems}
 	}
 	cfg.Warnings = l.warnings
 	cfg.MissingSecrets = l.missing
 	return cfg, nil
+}
+
+// sections is the order of the top-level keys in DESIGN.md §2, which is
+// the order problems are listed in.
+var sections = []string{"slack", "store", "timezone", "http", "audit", "defaults", "directory", "teams", "connectors", "systems"}
+
+// sortProblems orders problems by section, then by key path, so that the
+// problems of one role are listed together; the order is deterministic.
+func sortProblems(ps []Problem) {
+	rank := func(p Problem) int {
+		top, _, _ := strings.Cut(p.Path, ".")
+		top, _, _ = strings.Cut(top, "[")
+		for i, s := range sections {
+			if s == top {
+				return i
+			}
+		}
+		return -1 // file-level problems first
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		ri, rj := rank(ps[i]), rank(ps[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return ps[i].Path < ps[j].Path
+	})
 }
 
 // yamlMessage trims viper's wrapping off a YAML error; the YAML parser's

@@ -172,7 +172,11 @@ func (l *loader) checkDurations(p *policy, path string) {
 		return
 	}
 	defPath, maxPath := join(path, "default_duration"), join(path, "max_duration")
-	if p.from["default_duration"] != defPath && p.from["max_duration"] == maxPath {
+	ownDef, ownMax := p.from["default_duration"] == defPath, p.from["max_duration"] == maxPath
+	if !ownDef && !ownMax {
+		return // both inherited: reported where they are set
+	}
+	if !ownDef {
 		p.dur["default_duration"], p.from["default_duration"] = max, maxPath
 		return
 	}
@@ -526,7 +530,9 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 	}
 	sv, present := m["steps"]
 	steps, isList := sv.([]any)
-	if !present || (isList && len(steps) == 0) {
+	// A mapping without steps but with other keys has a typo, already
+	// reported as an unknown key.
+	if (!present && len(m) == 0) || (isList && len(steps) == 0) {
 		l.problem(path+".steps", "no steps: list at least one step, like - approvers: [owners]; or use approval: auto")
 	}
 	var a access.Approval
@@ -541,6 +547,7 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 			l.problem(sp+".approvers", "missing: list who approves, from manager, owners, team:NAME, user:UID, usergroup:SID")
 		}
 		seen := map[access.Source]bool{}
+		bad := false
 		for j, s := range stringList(sm, "approvers") {
 			ap := fmt.Sprintf("%s.approvers[%d]", sp, j)
 			src, err := access.ParseSource(s, false)
@@ -550,6 +557,7 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 					msg = fmt.Sprintf("%s; did you mean %q?", msg, g)
 				}
 				l.problem(ap, "%s", msg)
+				bad = true
 				continue
 			}
 			l.checkRef(ap, src, rb)
@@ -569,7 +577,9 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 				step.Min = n
 			}
 		}
-		if most, known, why := maxApprovers(sys, step, requesters, rb); known && step.Min > most {
+		if bad || len(step.Sources) == 0 {
+			// Already reported; a count would only repeat it.
+		} else if most, known, why := maxApprovers(sys, step, requesters, rb); known && step.Min > most {
 			l.problem(sp+".min", "%d is more than the %d people these approvers can ever be (%s; a requester never approves their own request)", step.Min, most, why)
 		}
 		a.Steps = append(a.Steps, step)

@@ -1,0 +1,475 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/access"
+)
+
+const examplePath = "../../config.example.yaml"
+
+// env returns a getenv over m.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// writeConfig writes text to a file in a fresh temporary directory.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustLoad(t *testing.T, path string, getenv func(string) string) *Config {
+	t.Helper()
+	cfg, err := LoadConfig(path, getenv)
+	if err != nil {
+		t.Fatalf("LoadConfig(%s): %v", path, err)
+	}
+	return cfg
+}
+
+func problemsOf(t *testing.T, err error) []Problem {
+	t.Helper()
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a *ConfigError, got %v", err)
+	}
+	return ce.Problems
+}
+
+// TestExampleConfig keeps config.example.yaml from rotting: it must load,
+// mean what its comments say, and need only secrets from the environment.
+func TestExampleConfig(t *testing.T) {
+	cfg := mustLoad(t, examplePath, env(nil))
+	rb := cfg.Runbook
+
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if rb.Hash != hex.EncodeToString(sum[:]) {
+		t.Errorf("Hash = %q, want the SHA-256 of the file", rb.Hash)
+	}
+	if got := rb.SystemIDs(); !slices.Equal(got, []string{"analytics", "crm", "payroll"}) {
+		t.Errorf("systems = %v", got)
+	}
+	if rb.Location == nil || rb.Location.String() != "Europe/Berlin" {
+		t.Errorf("Location = %v", rb.Location)
+	}
+	if cfg.Slack.APIURL != "https://slack.com/api/" || cfg.Slack.Command != "/access" {
+		t.Errorf("slack = %+v", cfg.Slack)
+	}
+	if rb.Managers.Static["U0ALICE01"] != "U0BOB0001" {
+		t.Errorf("static managers = %v (keys must keep their case)", rb.Managers.Static)
+	}
+
+	crm := rb.Systems["crm"]
+	viewer, admin := crm.Roles["viewer"], crm.Roles["admin"]
+	wantSteps := []access.StepPolicy{
+		{Sources: []access.Source{{Kind: access.SourceManager}}, Min: 1},
+		{Sources: []access.Source{{Kind: access.SourceOwners}}, Min: 1},
+	}
+	if fmt.Sprint(viewer.Approval.Steps) != fmt.Sprint(wantSteps) {
+		t.Errorf("crm viewer steps = %v, want %v", viewer.Approval.Steps, wantSteps)
+	}
+	if len(admin.Approval.Steps) != 1 || admin.Approval.Steps[0].Min != 2 || len(crm.Owners) < 2 {
+		t.Errorf("crm admin needs two of at least two owners: steps %v, owners %v", admin.Approval.Steps, crm.Owners)
+	}
+	if admin.MaxDuration != time.Hour || admin.DefaultDuration != time.Hour || admin.ApprovalTimeout != 4*time.Hour {
+		t.Errorf("crm admin durations = %v/%v/%v", admin.DefaultDuration, admin.MaxDuration, admin.ApprovalTimeout)
+	}
+	if viewer.ReminderAfter != 2*time.Hour || viewer.ExpiryWarning != 10*time.Minute || !viewer.ReasonRequired {
+		t.Errorf("crm viewer did not inherit defaults: %+v", viewer)
+	}
+	if viewer.Grant["group_id"] != "00g1viewer" {
+		t.Errorf("grant = %v", viewer.Grant)
+	}
+
+	payroll := rb.Systems["payroll"].Roles["viewer"]
+	if len(payroll.Approval.Steps) != 2 || payroll.Approval.Auto {
+		t.Errorf("payroll viewer: manager then owner, got %+v", payroll.Approval)
+	}
+	av := rb.Systems["analytics"].Roles["viewer"]
+	if !av.Approval.Auto || av.MaxDuration != 4*time.Hour || av.ReasonRequired {
+		t.Errorf("analytics viewer: auto up to 4h, got %+v", av)
+	}
+	if g := rb.Systems["analytics"].Roles["editor"].Grant["group_id"]; g != "13" {
+		t.Errorf("numeric grant values are stringified: got %q", g)
+	}
+	if ed := rb.Systems["analytics"].Roles["editor"]; ed.Approval.Auto || len(ed.Approval.Steps) != 1 {
+		t.Errorf("analytics editor: owner approval, got %+v", ed.Approval)
+	}
+	if cfg.Connectors["okta"].Type != "okta_group" || cfg.Connectors["metabase"].Type != "metabase_group" {
+		t.Errorf("connectors = %v", cfg.Connectors)
+	}
+	if _, ok := cfg.Connectors["okta"].Raw["type"]; ok {
+		t.Error("Raw must not contain type")
+	}
+
+	// Unset secrets are warnings for validate and errors for run.
+	wantMissing := []string{"slack.app_token", "slack.bot_token", "connectors.automation.secret", "connectors.metabase.api_key", "connectors.okta.token"}
+	if !slices.Equal(cfg.MissingSecrets, wantMissing) {
+		t.Errorf("MissingSecrets = %v, want %v", cfg.MissingSecrets, wantMissing)
+	}
+	if err := cfg.RequireSecrets(); err == nil {
+		t.Error("RequireSecrets with missing secrets: want an error")
+	}
+
+	full := mustLoad(t, examplePath, env(map[string]string{
+		"SLACK_APP_TOKEN": "xapp-1-A0-1-abc", "SLACK_BOT_TOKEN": "xoxb-1-abc",
+		"OKTA_API_TOKEN": "00okta", "METABASE_API_KEY": "mb_key", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
+	}))
+	if err := full.RequireSecrets(); err != nil || len(full.Warnings) != 0 {
+		t.Errorf("with every secret set: RequireSecrets = %v, warnings %v", err, full.Warnings)
+	}
+	if full.Slack.BotToken.Reveal() != "xoxb-1-abc" || full.Connectors["okta"].Raw["token"] != "00okta" {
+		t.Error("secrets not expanded")
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	base := map[string]string{"TEST_APP_TOKEN": "xapp-file", "TEST_BOT_TOKEN": "xoxb-file"}
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(*Config) string
+	}{
+		{"slack bot token", map[string]string{"ACCESSBOT_SLACK_BOT_TOKEN": "xoxb-from-env"}, func(c *Config) string {
+			return cmpStr(c.Slack.BotToken.Reveal(), "xoxb-from-env")
+		}},
+		{"store path (key absent from file)", map[string]string{"ACCESSBOT_STORE_PATH": "/data/x.db"}, func(c *Config) string {
+			return cmpStr(c.Store.Path, "/data/x.db")
+		}},
+		{"defaults max duration reaches roles", map[string]string{"ACCESSBOT_DEFAULTS_MAX_DURATION": "3d"}, func(c *Config) string {
+			return cmpStr(c.Runbook.Systems["crm"].Roles["viewer"].MaxDuration.String(), (72 * time.Hour).String())
+		}},
+		{"role key", map[string]string{"ACCESSBOT_SYSTEMS_CRM_ROLES_VIEWER_MAX_DURATION": "30m"}, func(c *Config) string {
+			r := c.Runbook.Systems["crm"].Roles["viewer"]
+			// The inherited 1h default is lowered to the role's own maximum.
+			return cmpStr(fmt.Sprint(r.MaxDuration, r.DefaultDuration), "30m0s 30m0s")
+		}},
+		{"list key", map[string]string{"ACCESSBOT_SLACK_ADMINS": "U0ADMIN01, U0ERIN001"}, func(c *Config) string {
+			return cmpStr(strings.Join(c.Slack.Admins, " "), "U0ADMIN01 U0ERIN001")
+		}},
+		{"timezone", map[string]string{"ACCESSBOT_TIMEZONE": "Asia/Tokyo"}, func(c *Config) string {
+			return cmpStr(c.Runbook.Location.String(), "Asia/Tokyo")
+		}},
+		{"connector key", map[string]string{"ACCESSBOT_CONNECTORS_OKTA_ORG_URL": "https://other.okta.com"}, func(c *Config) string {
+			return cmpStr(fmt.Sprint(c.Connectors["okta"].Raw["org_url"]), "https://other.okta.com")
+		}},
+		{"empty variable is no override", map[string]string{"ACCESSBOT_STORE_PATH": ""}, func(c *Config) string {
+			return cmpStr(c.Store.Path, "accessbot.db")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := map[string]string{}
+			for k, v := range base {
+				e[k] = v
+			}
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			cfg := mustLoad(t, "testdata/minimal.yaml", env(e))
+			if msg := tt.check(cfg); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+
+	t.Run("overridden value is validated", func(t *testing.T) {
+		_, err := LoadConfig("testdata/minimal.yaml", env(map[string]string{"ACCESSBOT_DEFAULTS_MAX_DURATION": "soon"}))
+		ps := problemsOf(t, err)
+		if len(ps) != 1 || ps[0].Path != "defaults.max_duration" {
+			t.Errorf("problems = %v", ps)
+		}
+	})
+}
+
+func cmpStr(got, want string) string {
+	if got != want {
+		return fmt.Sprintf("got %q, want %q", got, want)
+	}
+	return ""
+}
+
+func TestExpansion(t *testing.T) {
+	cfg := mustLoad(t, "testdata/minimal.yaml", env(map[string]string{
+		"TEST_APP_TOKEN": "xapp-x", "TEST_BOT_TOKEN": "xoxb-x",
+		"OKTA_URL": "https://acme.okta.com", "OKTA_API_TOKEN": "tok", "VIEWER_GROUP": "00gABC",
+	}))
+	grant := cfg.Runbook.Systems["crm"].Roles["viewer"].Grant
+	if grant["group_id"] != "00gABC" || grant["seats"] != "3" || grant["sso"] != "true" {
+		t.Errorf("grant = %v", grant)
+	}
+	if cfg.Connectors["okta"].Raw["org_url"] != "https://acme.okta.com" {
+		t.Errorf("connector raw = %v", cfg.Connectors["okta"].Raw)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings = %v", cfg.Warnings)
+	}
+
+	// An unset variable in a plain value is a warning naming it.
+	cfg = mustLoad(t, "testdata/minimal.yaml", env(map[string]string{"TEST_APP_TOKEN": "xapp-x", "TEST_BOT_TOKEN": "xoxb-x", "OKTA_API_TOKEN": "tok"}))
+	if !containsLine(cfg.Warnings, "connectors.okta.org_url: ${OKTA_URL} is not set") {
+		t.Errorf("warnings = %v", cfg.Warnings)
+	}
+}
+
+func containsLine(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+const fileSecretConfig = `
+slack:
+  app_token: ${APP}
+  bot_token_file: %s
+connectors:
+  c: { type: manual }
+systems:
+  s:
+    owners: [U0CAROL01]
+    connector: c
+    roles:
+      r: { requesters: [everyone], approval: auto }
+`
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "bot_token")
+	if err := os.WriteFile(tokenFile, []byte("xoxb-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := env(map[string]string{"APP": "xapp-1"})
+
+	cfg := mustLoad(t, writeConfig(t, fmt.Sprintf(fileSecretConfig, tokenFile)), e)
+	if cfg.Slack.BotToken.Reveal() != "xoxb-from-file" || len(cfg.MissingSecrets) != 0 {
+		t.Errorf("bot token %q, missing %v", cfg.Slack.BotToken.Reveal(), cfg.MissingSecrets)
+	}
+
+	cfg = mustLoad(t, writeConfig(t, fmt.Sprintf(fileSecretConfig, filepath.Join(dir, "nope"))), e)
+	if !slices.Equal(cfg.MissingSecrets, []string{"slack.bot_token"}) || cfg.RequireSecrets() == nil {
+		t.Errorf("unreadable file: missing %v", cfg.MissingSecrets)
+	}
+
+	// The environment beats the file's twin.
+	cfg = mustLoad(t, writeConfig(t, fmt.Sprintf(fileSecretConfig, tokenFile)), env(map[string]string{"APP": "xapp-1", "ACCESSBOT_SLACK_BOT_TOKEN": "xoxb-env"}))
+	if cfg.Slack.BotToken.Reveal() != "xoxb-env" {
+		t.Errorf("env override: got %q", cfg.Slack.BotToken.Reveal())
+	}
+
+	both := strings.Replace(fmt.Sprintf(fileSecretConfig, tokenFile), "bot_token_file:", "bot_token: xoxb-literal\n  bot_token_file:", 1)
+	_, err := LoadConfig(writeConfig(t, both), e)
+	if ps := problemsOf(t, err); len(ps) != 1 || ps[0].Path != "slack.bot_token" {
+		t.Errorf("both set: %v", ps)
+	}
+
+	literal := strings.Replace(fmt.Sprintf(fileSecretConfig, tokenFile), "bot_token_file: "+tokenFile, "bot_token: xoxb-literal", 1)
+	cfg = mustLoad(t, writeConfig(t, literal), e)
+	if !containsLine(cfg.Warnings, "slack.bot_token: written literally") {
+		t.Errorf("literal secret: warnings %v", cfg.Warnings)
+	}
+}
+
+// TestMistakes checks that every mistake is reported, once, by key path.
+func TestMistakes(t *testing.T) {
+	want := []struct{ path, says string }{
+		{"slack.admins[0]", "not a Slack user ID"},
+		{"slack.api_url", `must end with "/"`},
+		{"slack.audit_channel", "not a Slack channel ID"},
+		{"slack.bot_tokn", `did you mean "bot_token"`},
+		{"timezone", "not a known timezone"},
+		{"audit.retension", `did you mean "retention"`},
+		{"defaults.approval_timeout", "must be positive"},
+		{"defaults.default_duration", "above max_duration 8h"},
+		{"teams.support.members[1]", "neither a Slack user ID nor an email"},
+		{"connectors.okta.type", "every connector needs a type"},
+		{"systems.crm.connector", `did you mean "okta"`},
+		{"systems.crm.digest.schedule", "daily HH:MM"},
+		{"systems.crm.roles.admin.approval.steps[0].min", "3 is more than the 2 people"},
+		{"systems.crm.roles.admin.reason", "use required or optional"},
+		{"systems.crm.roles.editor.approval", "use approval: auto"},
+		{"systems.crm.roles.reader.approval", "missing"},
+		{"systems.crm.roles.viewer.approval.steps[0].approvers[0]", `did you mean "owners"`},
+		{"systems.crm.roles.viewer.default_duration", "not a duration"},
+		{"systems.crm.roles.viewer.max_duraton", `did you mean "max_duration"`},
+		{"systems.crm.roles.viewer.requesters[0]", `did you mean "support"`},
+		{"systems.payroll.owners[0]", "not a Slack user ID"},
+	}
+	_, err := LoadConfig("testdata/mistakes.yaml", env(nil))
+	got := problemsOf(t, err)
+	if len(got) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", len(got), len(want), joinProblems(got))
+	}
+	for _, w := range want {
+		found := false
+		for _, p := range got {
+			if p.Path == w.path && strings.Contains(p.Message, w.says) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("missing problem %s: …%s…", w.path, w.says)
+		}
+	}
+}
+
+func joinProblems(ps []Problem) string {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString(p.String() + "\n")
+	}
+	return b.String()
+}
+
+func TestProblems(t *testing.T) {
+	const base = `
+slack: { admins: [U0ADMIN01] }
+directory: { managers: { static: { U0ALICE01: U0BOB0001 } } }
+teams:
+  two: { members: [U0CAROL01, U0ERIN001] }
+  group: { slack_usergroup: S0GROUP01 }
+connectors: { c: { type: manual } }
+systems:
+  s:
+    owners: [U0CAROL01, U0ERIN001]
+    connector: c
+    roles:
+      r:
+        requesters: [%s]
+        %s
+`
+	tests := []struct {
+		name, requesters, role string
+		path, says             string // empty: valid
+	}{
+		{"two of two owners", "everyone", "approval: {steps: [{approvers: [owners], min: 2}]}", "", ""},
+		{"three of two owners", "everyone", "approval: {steps: [{approvers: [owners], min: 3}]}",
+			"systems.s.roles.r.approval.steps[0].min", "3 is more than the 2 people"},
+		{"owners requesting from owners", "team:two", "approval: {steps: [{approvers: [owners], min: 2}]}",
+			"systems.s.roles.r.approval.steps[0].min", "every requester is among them"},
+		{"manager and owners", "team:two", "approval: {steps: [{approvers: [manager, owners], min: 2}]}", "", ""},
+		{"usergroup is not counted", "everyone", "approval: {steps: [{approvers: [team:group], min: 9}]}", "", ""},
+		{"user source", "everyone", "approval: {steps: [{approvers: [user:U0ADMIN01, user:U0ADMIN01], min: 2}]}",
+			"systems.s.roles.r.approval.steps[0].min", "2 is more than the 1 people"},
+		{"min zero", "everyone", "approval: {steps: [{approvers: [owners], min: 0}]}",
+			"systems.s.roles.r.approval.steps[0].min", "1 or more"},
+		{"no steps", "everyone", "approval: {steps: []}", "systems.s.roles.r.approval.steps", "at least one step"},
+		{"bad approval key", "everyone", "approval: {stepz: []}", "systems.s.roles.r.approval.stepz", `did you mean "steps"`},
+		{"approval list", "everyone", "approval: [owners]", "systems.s.roles.r.approval", "expected a mapping"},
+		{"bad user ref", "user:alice", "approval: auto", "systems.s.roles.r.requesters[0]", "not a Slack user ID"},
+		{"bad usergroup ref", "usergroup:G1", "approval: auto", "systems.s.roles.r.requesters[0]", "not a Slack user group ID"},
+		{"bad requester", "manager", "approval: auto", "systems.s.roles.r.requesters[0]", "is not a requester"},
+		{"role default above own max", "everyone", "approval: auto\n        default_duration: 2h\n        max_duration: 1h",
+			"systems.s.roles.r.default_duration", "above max_duration 1h"},
+		{"role default above inherited max", "everyone", "approval: auto\n        default_duration: 9h",
+			"systems.s.roles.r.default_duration", "above max_duration 8h (built-in default)"},
+		{"negative duration", "everyone", "approval: auto\n        max_duration: -1h",
+			"systems.s.roles.r.max_duration", "not a duration"},
+		{"grant must be flat", "everyone", "approval: auto\n        grant: { groups: [a, b] }",
+			"systems.s.roles.r.grant.groups", "expected a single value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, fmt.Sprintf(base, tt.requesters, tt.role)), env(nil))
+			if tt.path == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Path != tt.path || !strings.Contains(ps[0].Message, tt.says) {
+				t.Errorf("want one problem %s: …%s…, got:\n%s", tt.path, tt.says, joinProblems(ps))
+			}
+		})
+	}
+}
+
+func TestUnreadableAndMalformed(t *testing.T) {
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "absent.yaml"), nil); err == nil || errors.As(err, new(*ConfigError)) {
+		t.Errorf("absent file: want a plain error, got %v", err)
+	}
+	_, err := LoadConfig(writeConfig(t, "slack: [unclosed\n"), nil)
+	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Message, "not valid YAML") {
+		t.Errorf("malformed: %v", ps)
+	}
+}
+
+// TestSecretsNeverPrinted feeds a distinctive token through every path that
+// prints: problems, warnings, Redacted, fmt, JSON and slog.
+func TestSecretsNeverPrinted(t *testing.T) {
+	const token = "xoxb-DISTINCTIVE-7f3a9c"
+	const hookSecret = "whsec_DISTINCTIVEhook"
+	text := `
+slack:
+  app_token: xapp-1-DISTINCTIVEapp
+  bot_token: ` + token + `
+  admins: [U0ADMIN01]
+connectors:
+  hook: { type: webhook, url: "https://h.example.com/", secret: ` + hookSecret + ` }
+systems:
+  s:
+    owners: [U0CAROL01]
+    connector: hook
+    roles:
+      r: { requesters: [everyone], approval: auto }
+`
+	cfg := mustLoad(t, writeConfig(t, text), nil)
+	var logBuf strings.Builder
+	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("loaded", "config", cfg, "token", cfg.Slack.BotToken)
+	js, _ := json.Marshal(cfg.Slack)
+	var summary strings.Builder
+	writeSummary(&summary, cfg)
+	outputs := map[string]string{
+		"warnings": strings.Join(cfg.Warnings, "\n"),
+		"fmt %v":   fmt.Sprintf("%v %+v %s", cfg, cfg.Slack, cfg.Connectors),
+		"fmt %#v":  fmt.Sprintf("%#v", cfg.Slack),
+		"json":     string(js),
+		"slog":     logBuf.String(),
+		"summary":  summary.String(),
+		"redacted": fmt.Sprint(cfg.Redacted()),
+	}
+	if !strings.Contains(outputs["warnings"], "written literally") {
+		t.Errorf("want literal-secret warnings, got %v", cfg.Warnings)
+	}
+
+	// Invalid configurations: a secret pasted into the wrong key is
+	// scrubbed from the problem that quotes it.
+	bad := strings.Replace(text, "admins: [U0ADMIN01]", "admins: [U0ADMIN01]\n  command: "+token+"\n  audit_channel: "+token, 1)
+	bad = strings.Replace(bad, "url: \"https://h.example.com/\"", "url: "+hookSecret, 1)
+	_, err := LoadConfig(writeConfig(t, bad), nil)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	outputs["error"] = err.Error()
+
+	for name, out := range outputs {
+		for _, secret := range []string{token, hookSecret, "DISTINCTIVE"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s contains a secret:\n%s", name, out)
+			}
+		}
+	}
+}
