@@ -580,9 +580,11 @@ func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
 	class, after := Classify(err)
 	s.log.WarnContext(ctx, "grant attempt failed", LogRequest, r.ID, LogConnector, r.Entitlement.Connector, LogError, err, "class", class.String())
 	if class == Permanent || s.clock.Now().Sub(r.DecidedAt) >= s.cfg.GrantRetryWindow {
-		if class == Retryable {
+		if class == Retryable && !s.coveredByOther(ctx, r) {
 			// The target may have applied a grant whose answer we lost:
-			// take it back once, best effort, so nothing is left behind.
+			// take it back once, best effort, so nothing is left behind;
+			// unless another active grant still covers the entitlement
+			// (invariant 5).
 			if rerr := conn.Revoke(ctx, g); rerr != nil {
 				s.log.ErrorContext(ctx, "cleanup revoke after failed grant failed", LogRequest, r.ID, LogError, rerr)
 			}
@@ -606,6 +608,22 @@ func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
 	}
 	s.arm(r)
 	return r, nil
+}
+
+// coveredByOther reports whether another active grant gives r's
+// entitlement. On a store error it answers true: skipping a best-effort
+// cleanup is safer than removing access someone still holds.
+func (s *Service) coveredByOther(ctx context.Context, r *Request) bool {
+	others, err := s.store.List(ctx, Filter{Entitlement: r.Entitlement.Key(), States: []State{StateActive}})
+	if err != nil {
+		return true
+	}
+	for _, o := range others {
+		if o.ID != r.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // grantSpec builds what the connector needs. GrantedAt is now, so that
@@ -751,8 +769,12 @@ func (s *Service) revoke(ctx context.Context, r *Request) (*Request, error) {
 	unlock := s.lockEntitlement(key)
 	defer unlock()
 
-	// Invariant 5: another live grant of the same entitlement keeps access.
-	others, err := s.store.List(ctx, Filter{Entitlement: key, States: []State{StateApproved, StateActive}})
+	// Invariant 5: another active grant of the same entitlement keeps access.
+	// An approved one does not count: its grant has not been applied and may
+	// still fail, and then nobody would remove this access. (The grant and
+	// this revoke are serialised by the entitlement lock, so an approved
+	// grant applied later restores the access.)
+	others, err := s.store.List(ctx, Filter{Entitlement: key, States: []State{StateActive}})
 	if err != nil {
 		return nil, fmt.Errorf("look for overlapping grants of %s: %w", r.ID, err)
 	}

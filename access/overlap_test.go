@@ -1,0 +1,52 @@
+package access
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// A grant still being applied (approved) must not count as covering the
+// entitlement: if it then fails, nobody would ever remove the access.
+func TestPendingGrantDoesNotCoverAnExpiry(t *testing.T) {
+	h := newHarness(t)
+	first := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: time.Hour})
+	h.clock.Advance(59 * time.Minute)
+	h.conn.setGrant(func(Grant) error { return RetryableError(errors.New("okta: 503 on grant"), 0) })
+	second := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto2", Duration: time.Hour})
+	if second.State != StateApproved {
+		t.Fatalf("second is %s, want approved (grant retrying)", second.State)
+	}
+	h.advance(time.Minute) // first expires while second is still approved
+	got := h.wantState(first.ID, StateExpired)
+	if got.CoveredBy != "" {
+		t.Errorf("first expired as covered by %s, which does not hold access yet", got.CoveredBy)
+	}
+	// The second grant now fails for good.
+	h.conn.setGrant(func(Grant) error { return PermanentError(errors.New("okta: 403")) })
+	h.advance(time.Minute)
+	h.wantState(second.ID, StateGrantFailed)
+	if live, _ := h.store.List(h.ctx, Filter{States: []State{StateApproved, StateActive, StateRevoking}}); len(live) != 0 {
+		t.Fatalf("live requests left: %d", len(live))
+	}
+	if h.conn.hasAccess(eve, autoParams) {
+		t.Error("access left at the target with no live grant covering it")
+	}
+}
+
+// The cleanup revoke after a grant that kept failing must not remove access
+// another active grant of the same entitlement still covers.
+func TestFailedGrantCleanupKeepsCoveredAccess(t *testing.T) {
+	h := newHarness(t)
+	first := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: 4 * time.Hour})
+	h.conn.setGrant(func(Grant) error { return RetryableError(errors.New("okta: timeout"), 0) })
+	second := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto2", Duration: time.Hour})
+	for i := 0; i < 1000 && h.get(second.ID).State == StateApproved; i++ {
+		h.advance(time.Second)
+	}
+	h.wantState(second.ID, StateGrantFailed)
+	h.wantState(first.ID, StateActive)
+	if _, rv := h.conn.counts(); rv != 0 || !h.conn.hasAccess(eve, autoParams) {
+		t.Errorf("cleanup after a failed grant removed access %s still covers (%d revokes)", first.ID, rv)
+	}
+}
