@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/accessbot/accessbot/access"
 	"go.etcd.io/bbolt"
@@ -20,6 +21,8 @@ type op struct {
 	prepare func(tx *bbolt.Tx) (writeFn, error)
 
 	// Outcome, set by the writer before done is closed.
+	pre *prepared // Update's optimistic result, or nil
+
 	result  *access.Request
 	records []AuditRecord // appended by this op, for the mirror
 	err     error
@@ -76,7 +79,11 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
+		t := time.Now()
 		s.commit(batch)
+		if commitHook != nil {
+			commitHook(len(batch), time.Since(t))
+		}
 		s.reply(batch)
 	}
 }
@@ -160,7 +167,7 @@ func (s *Store) Create(ctx context.Context, r *access.Request) (*access.Request,
 			}
 			n := in.Clone()
 			n.Seq, n.ID, n.Version = seq, access.FormatID(seq), 1
-			if err := putRequest(tx, nil, n); err != nil {
+			if err := putRequest(tx, nil, n, nil); err != nil {
 				return nil, err
 			}
 			if err := a.appendHistory(n, n.History); err != nil {
@@ -193,29 +200,62 @@ func (s *Store) Update(ctx context.Context, id string, fn func(r *access.Request
 	if err != nil {
 		return nil, err
 	}
-	var fnErr bool
+	o, fnErr := updateOp(ctx, seq, fn)
+	// Run fn here, on the last committed state, so that the writer goroutine
+	// only has to confirm the state is unchanged and write (optimistic
+	// concurrency): decoding, fn and encoding then run in parallel on the
+	// callers' goroutines while the writer waits for fsync. An error from fn
+	// on the committed state is final (this Update is ordered at that
+	// snapshot) and needs no write.
+	pre, err := s.preUpdate(ctx, seq, fn)
+	if err != nil {
+		if errors.Is(err, access.ErrNotFound) || errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		var fe fnError
+		if errors.As(err, &fe) {
+			return nil, fe.err
+		}
+		return nil, fmt.Errorf("update %s: %w", access.FormatID(seq), err)
+	}
+	o.pre = pre
+	if err := s.submit(o); err != nil {
+		if *fnErr || errors.Is(err, access.ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("update %s: %w", access.FormatID(seq), err)
+	}
+	return o.result, nil
+}
+
+// updateOp builds Update's op. *fnErr reports whether the op's error came
+// from fn (returned unwrapped).
+func updateOp(ctx context.Context, seq uint64, fn func(r *access.Request) error) (*op, *bool) {
+	fnErr := new(bool)
 	o := &op{ctx: ctx}
 	o.prepare = func(tx *bbolt.Tx) (writeFn, error) {
-		fnErr = false
+		*fnErr = false
 		raw := tx.Bucket(bucketRequests).Get(seqKey(seq))
 		if raw == nil {
 			return nil, access.NotFoundf("There is no request %s.", access.FormatID(seq))
 		}
-		cur, err := decodeRequest(seq, raw)
-		if err != nil {
-			return nil, err
+		p := o.pre
+		if p == nil || !bytes.Equal(raw, p.raw) {
+			// Changed since the caller's snapshot (or none): run fn again on
+			// the current state.
+			var err error
+			if p, err = prepareUpdate(seq, raw, fn); err != nil {
+				var fe fnError
+				if errors.As(err, &fe) {
+					*fnErr = true
+					return nil, fe.err
+				}
+				return nil, err
+			}
 		}
-		next := cur.Clone()
-		if err := callFn(fn, next); err != nil {
-			fnErr = true
-			return nil, err
-		}
-		if err := checkUpdate(cur, next); err != nil {
-			return nil, err
-		}
-		next.Version = cur.Version + 1
 		return func(tx *bbolt.Tx, a *auditAppender) (*access.Request, error) {
-			if err := putRequest(tx, cur, next); err != nil {
+			cur, next := p.cur, p.next
+			if err := putRequest(tx, cur, next, p.enc); err != nil {
 				return nil, err
 			}
 			if err := a.appendHistory(next, next.History[len(cur.History):]); err != nil {
@@ -224,13 +264,60 @@ func (s *Store) Update(ctx context.Context, id string, fn func(r *access.Request
 			return next, nil
 		}, nil
 	}
-	if err := s.submit(o); err != nil {
-		if fnErr || errors.Is(err, access.ErrNotFound) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("update %s: %w", access.FormatID(seq), err)
+	return o, fnErr
+}
+
+// prepared is an Update computed from one stored version of the request:
+// valid for the write only while the stored bytes still equal raw.
+type prepared struct {
+	raw       []byte // the stored bytes fn ran on
+	cur, next *access.Request
+	enc       []byte // next, encoded
+}
+
+// fnError marks an error returned by the caller's fn.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// prepareUpdate decodes raw, runs fn on a copy, checks the change and
+// encodes the result. It does no I/O; raw is not retained beyond the
+// returned prepared value, so callers inside a transaction must not keep
+// the result past it unless raw was copied.
+func prepareUpdate(seq uint64, raw []byte, fn func(r *access.Request) error) (*prepared, error) {
+	cur, err := decodeRequest(seq, raw)
+	if err != nil {
+		return nil, err
 	}
-	return o.result, nil
+	next := cur.Clone()
+	if err := callFn(fn, next); err != nil {
+		return nil, fnError{err}
+	}
+	if err := checkUpdate(cur, next); err != nil {
+		return nil, err
+	}
+	next.Version = cur.Version + 1
+	enc, err := json.Marshal(next)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", next.ID, err)
+	}
+	return &prepared{raw: raw, cur: cur, next: next, enc: enc}, nil
+}
+
+// preUpdate runs prepareUpdate on the last committed version, outside any
+// transaction.
+func (s *Store) preUpdate(ctx context.Context, seq uint64, fn func(r *access.Request) error) (*prepared, error) {
+	var raw []byte
+	if err := s.view(ctx, func(tx *bbolt.Tx) error {
+		raw = bytes.Clone(tx.Bucket(bucketRequests).Get(seqKey(seq)))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, access.NotFoundf("There is no request %s.", access.FormatID(seq))
+	}
+	return prepareUpdate(seq, raw, fn)
 }
 
 // checkUpdate rejects changes that would bypass the transition table.
@@ -248,13 +335,15 @@ func checkUpdate(cur, next *access.Request) error {
 	return nil
 }
 
-// putRequest writes n and moves its index entries from old (nil for a new
-// request). Requester and entitlement never change, so their entries are
+// putRequest writes n (encoded as raw, or encoded here when raw is nil) and
+// moves its index entries from old (nil for a new request). Requester and entitlement never change, so their entries are
 // written once.
-func putRequest(tx *bbolt.Tx, old, n *access.Request) error {
-	raw, err := json.Marshal(n)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", n.ID, err)
+func putRequest(tx *bbolt.Tx, old, n *access.Request, raw []byte) error {
+	var err error
+	if raw == nil {
+		if raw, err = json.Marshal(n); err != nil {
+			return fmt.Errorf("encode %s: %w", n.ID, err)
+		}
 	}
 	k := seqKey(n.Seq)
 	reqs := tx.Bucket(bucketRequests)
@@ -321,3 +410,7 @@ func callFn(fn func(*access.Request) error, r *access.Request) (err error) {
 	}()
 	return fn(r)
 }
+
+// commitHook, when set before Open, is called by the writer after each
+// group commit with its size and duration (benchmarks report batch sizes).
+var commitHook func(ops int, d time.Duration)
