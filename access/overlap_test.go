@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -48,5 +49,59 @@ func TestFailedGrantCleanupKeepsCoveredAccess(t *testing.T) {
 	h.wantState(first.ID, StateActive)
 	if _, rv := h.conn.counts(); rv != 0 || !h.conn.hasAccess(eve, autoParams) {
 		t.Errorf("cleanup after a failed grant removed access %s still covers (%d revokes)", first.ID, rv)
+	}
+}
+
+// firingScheduler is a Scheduler whose timers fire at once when already
+// due, the way the timer wheel hands an overdue deadline to a worker: the
+// worst interleaving, the worker finishing before the caller goes on.
+type firingScheduler struct {
+	fakeScheduler
+	svc    *Service
+	clock  Clock
+	firing bool
+}
+
+func (s *firingScheduler) Arm(id string, at time.Time) {
+	s.fakeScheduler.Arm(id, at)
+	if s.firing || at.After(s.clock.Now()) {
+		return
+	}
+	s.firing = true
+	defer func() { s.firing = false }()
+	_ = s.svc.HandleDue(context.Background(), id)
+}
+
+// Only the caller that won a transition performs its effect (invariant 2):
+// when the wheel fires the due grant (NextAttemptAt = now) while Decide is
+// still about to grant, the target sees one grant and the approver no error.
+func TestDueTimerAndCallerGrantOnce(t *testing.T) {
+	h := newHarness(t)
+	fs := &firingScheduler{clock: h.clock}
+	h.cfg.Scheduler = fs
+	h.svc = NewService(h.cfg)
+	fs.svc = h.svc
+	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer"})
+	h.decide(r.ID, bob, true, "")
+	got, err := h.svc.Decide(h.ctx, r.ID, carol, true, "")
+	if err != nil {
+		t.Fatalf("the approver who completed the approval got an error: %v", err)
+	}
+	if got.State != StateActive {
+		t.Errorf("Decide returned %s", got.State)
+	}
+	if g, _ := h.conn.counts(); g != 1 {
+		t.Errorf("%d grant calls, want 1", g)
+	}
+	if n := h.notes.count(r.ID, NoticeGranted); n != 1 {
+		t.Errorf("%d granted notices", n)
+	}
+
+	got, err = h.svc.Revoke(h.ctx, r.ID, alice, "")
+	if err != nil || got.State != StateRevoked {
+		t.Fatalf("Revoke: %v %v", got, err)
+	}
+	if _, rv := h.conn.counts(); rv != 1 {
+		t.Errorf("%d revoke calls, want 1", rv)
 	}
 }

@@ -558,6 +558,17 @@ func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
 	}
 	unlock := s.lockEntitlement(r.Entitlement.Key())
 	defer unlock()
+	// Re-read under the lock: the timer wheel may have fired the same due
+	// grant in a worker meanwhile, and only one caller may apply it
+	// (invariant 2).
+	cur, err := s.store.Get(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State != StateApproved || cur.AwaitingConfirmation || cur.NextAttemptAt.After(s.clock.Now()) {
+		return cur, nil
+	}
+	r = cur
 	if !s.gateAllow(r.Entitlement.Connector, r.ID) {
 		s.rearmDeferred(r)
 		return r, nil
@@ -768,6 +779,16 @@ func (s *Service) revoke(ctx context.Context, r *Request) (*Request, error) {
 	key := r.Entitlement.Key()
 	unlock := s.lockEntitlement(key)
 	defer unlock()
+	// Re-read under the lock, as in grant: a concurrent caller may have
+	// removed it or recorded a failed attempt already.
+	cur, err := s.store.Get(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State != StateRevoking || cur.AwaitingConfirmation || cur.NextAttemptAt.After(s.clock.Now()) {
+		return cur, nil
+	}
+	r = cur
 
 	// Invariant 5: another active grant of the same entitlement keeps access.
 	// An approved one does not count: its grant has not been applied and may
