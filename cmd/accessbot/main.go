@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/accessbot/accessbot/connectors"
+
 	// Embedded zone database: time.LoadLocation must work in a scratch or
 	// distroless container that has no /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -119,7 +121,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 	}
 	cfg, err := LoadConfig(*config, getenv)
 	if err == nil {
-		if probs, warns := validateConnectors(cfg, nil); len(probs) > 0 {
+		if probs, warns := validateConnectors(cfg, connectorRegistry(), connectors.Env{}); len(probs) > 0 {
 			err = &ConfigError{Problems: probs}
 		} else {
 			cfg.Warnings = append(cfg.Warnings, warns...)
