@@ -28,6 +28,8 @@ type Config struct {
 	HTTP Doer
 	// Clock is the time source.
 	Clock access.Clock
+	// State is durable storage for this instance (nil when none was lent).
+	State State
 
 	readFile func(string) ([]byte, error)
 }

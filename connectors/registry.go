@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -59,6 +60,19 @@ type Env struct {
 	Clock access.Clock
 	// ReadFile reads `…_file` secrets; tests may pass a fake.
 	ReadFile func(name string) ([]byte, error)
+	// State is durable key-value storage for connectors that must remember
+	// something across restarts (the role a grant replaced, to restore it
+	// at revoke). Nil: connectors that need it fail to build.
+	State State
+}
+
+// State is durable key-value storage lent to connectors, namespaced per
+// connector instance by the caller. Put must be durable (fsynced) when it
+// returns. Get returns ok=false for an absent key. Safe for concurrent use.
+type State interface {
+	Get(ctx context.Context, key string) (value []byte, ok bool, err error)
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
 }
 
 // Build builds the connector instance name of type typ from its raw
@@ -89,7 +103,7 @@ func (r *Registry) Build(name, typ string, raw map[string]any, env Env) (access.
 	if raw == nil {
 		raw = map[string]any{}
 	}
-	return f(name, Config{Name: name, Raw: raw, HTTP: env.HTTP, Clock: env.Clock, readFile: env.ReadFile})
+	return f(name, Config{Name: name, Raw: raw, HTTP: env.HTTP, Clock: env.Clock, State: env.State, readFile: env.ReadFile})
 }
 
 // suggest returns the candidate closest to s by edit distance, if it is
