@@ -358,14 +358,18 @@ func sortProblems(ps []Problem) {
 	})
 }
 
-// yamlMessage trims viper's wrapping off a YAML error; the YAML parser's
-// messages give a line number and never the value of a key.
+// quotedValue is how the YAML parser quotes a value in its errors.
+var quotedValue = regexp.MustCompile("`[^`]*`")
+
+// yamlMessage turns a YAML error into one line that keeps the line numbers
+// but not the values the parser quotes (a value may be a secret).
 func yamlMessage(err error) string {
 	msg := err.Error()
 	if i := strings.LastIndex(msg, "yaml: "); i >= 0 {
 		msg = msg[i+len("yaml: "):]
 	}
-	return msg
+	msg = quotedValue.ReplaceAllString(msg, "a value")
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // envName is the environment variable that overrides a key path.
