@@ -1,14 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/accessbot/accessbot/connectors"
-	"github.com/accessbot/accessbot/connectors/manual"
-	"github.com/accessbot/accessbot/connectors/memory"
-	"github.com/accessbot/accessbot/connectors/webhook"
 )
 
 // pendingConnectorTypes are connector types that config.example.yaml and
@@ -17,15 +16,9 @@ import (
 // added to connectorRegistry. Any other unknown type is an error.
 var pendingConnectorTypes = map[string]bool{"okta_group": true, "metabase_group": true}
 
-// connectorRegistry returns the connector types this binary knows. run and
-// demo build their connectors from it, validate checks blocks with it.
-func connectorRegistry() *connectors.Registry {
-	r := connectors.NewRegistry()
-	r.Add("manual", manual.Factory)
-	r.Add("memory", memory.Factory)
-	r.Add("webhook", webhook.Factory)
-	return r
-}
+// connectorRegistry returns the connector types this binary knows, for
+// validation (no Slack client behind the Slack-native types).
+func connectorRegistry() *connectors.Registry { return newRegistry(nil) }
 
 // validateConnectors asks each connector type to validate its own block,
 // by building it with reg.Build (factories decode and check; they do no
@@ -127,4 +120,37 @@ func scrubValues(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+// connectorsEnv is the environment connectors are built in for
+// validation: nothing durable, no network.
+func connectorsEnv() connectors.Env {
+	return connectors.Env{State: &scratchState{m: map[string][]byte{}}}
+}
+
+// scratchState is a throwaway connectors.State for validation.
+type scratchState struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *scratchState) Get(_ context.Context, k string) ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[k]
+	return v, ok, nil
+}
+
+func (s *scratchState) Put(_ context.Context, k string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = v
+	return nil
+}
+
+func (s *scratchState) Delete(_ context.Context, k string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+	return nil
 }

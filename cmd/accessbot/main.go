@@ -14,8 +14,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/accessbot/accessbot/connectors"
-
 	// Embedded zone database: time.LoadLocation must work in a scratch or
 	// distroless container that has no /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -48,6 +46,9 @@ type command struct {
 // commands is the dispatch table. Add a subcommand here.
 func commands() map[string]command {
 	return map[string]command{
+		"run":      {"run the bot over Socket Mode until SIGINT/SIGTERM", cmdRun},
+		"demo":     {"run a scripted request → approve → grant → expiry story against a built-in Slack emulator", cmdDemo},
+		"audit":    {"audit verify FILE | audit export …: check or export the audit log", auditCommand},
 		"validate": {"check a configuration file and summarise it", cmdValidate},
 		"version":  {"print version, commit and Go version", cmdVersion},
 	}
@@ -121,7 +122,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 	}
 	cfg, err := LoadConfig(*config, getenv)
 	if err == nil {
-		if probs, warns := validateConnectors(cfg, connectorRegistry(), connectors.Env{}); len(probs) > 0 {
+		if probs, warns := validateConnectors(cfg, connectorRegistry(), connectorsEnv()); len(probs) > 0 {
 			err = &ConfigError{Problems: probs}
 		} else {
 			cfg.Warnings = append(cfg.Warnings, warns...)

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/manual"
+	"github.com/accessbot/accessbot/connectors/memory"
+	"github.com/accessbot/accessbot/connectors/webhook"
+	"github.com/accessbot/accessbot/internal/wheel"
+	"github.com/accessbot/accessbot/store"
+)
+
+// AppOptions adjusts how an App is wired; the zero value is production.
+type AppOptions struct {
+	Clock  access.Clock // default: wall clock
+	Logger *slog.Logger // default: discard
+	// Connectors replaces connector instances by name (demo and tests swap
+	// real services for local ones).
+	Connectors map[string]access.Connector
+	// BotSleep replaces the bot's wait on Slack rate limits (tests).
+	BotSleep func(ctx context.Context, d time.Duration) error
+	// ReconcileEvery is the period of the reconcile pass (default 30 s).
+	ReconcileEvery time.Duration
+	// WheelTick is the timer wheel's tick (default 10 ms).
+	WheelTick time.Duration
+	// NoWheelRun leaves the timer wheel to be advanced by the caller
+	// (tests and the demo drive time themselves).
+	NoWheelRun bool
+	// StoreNoSync turns fsync off (tests only).
+	StoreNoSync bool
+	// AckBudget and Workers tune the bot (zero: bot defaults).
+	AckBudget time.Duration
+	Workers   int
+	// ServiceConfig tweaks the lifecycle service (retry timing in tests).
+	Service func(*access.ServiceConfig)
+}
+
+// App is accessbot wired together: store, lifecycle service, timer wheel,
+// Slack bot, connectors and the operations endpoints. cmd's run and demo,
+// and the end-to-end tests, start exactly this.
+type App struct {
+	Config     *Config
+	Store      *store.Store
+	Service    *access.Service
+	Bot        *bot.Bot
+	Wheel      *wheel.Keyed
+	Connectors map[string]access.Connector
+	Metrics    *Metrics
+
+	opts      AppOptions
+	clock     access.Clock
+	log       *slog.Logger
+	auditFile *os.File
+	listener  net.Listener
+}
+
+// newRegistry lists every connector type this build knows. b may be nil
+// when only validating configuration.
+func newRegistry(b *bot.Bot) *connectors.Registry {
+	reg := connectors.NewRegistry()
+	reg.Add("memory", memory.Factory)
+	reg.Add("webhook", webhook.Factory)
+	reg.Add("manual", manual.Factory)
+	reg.Add("slack_channel", func(name string, cfg connectors.Config) (access.Connector, error) {
+		var c struct{}
+		if err := cfg.Decode(&c); err != nil {
+			return nil, err
+		}
+		if b == nil {
+			return manual.Connector{}, nil // validation only
+		}
+		return b.ChannelConnector(), nil
+	})
+	reg.Add("slack_usergroup", func(name string, cfg connectors.Config) (access.Connector, error) {
+		var c struct{}
+		if err := cfg.Decode(&c); err != nil {
+			return nil, err
+		}
+		if b == nil {
+			return manual.Connector{}, nil
+		}
+		return b.UsergroupConnector(), nil
+	})
+	registerMore(reg)
+	return reg
+}
+
+// registerMore is where connector packages outside the core register.
+var registerMore = func(*connectors.Registry) {}
+
+// NewApp wires an App from a loaded configuration. It opens the store
+// (failing fast if another process holds it) and builds every connector
+// (failing on any configuration error), but connects to nothing.
+func NewApp(cfg *Config, opts AppOptions) (*App, error) {
+	a := &App{Config: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, Connectors: map[string]access.Connector{}}
+	if a.clock == nil {
+		a.clock = access.ClockFunc(time.Now)
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.Metrics = NewMetrics()
+	sopts := store.Options{Clock: a.clock, NoSync: opts.StoreNoSync}
+	if cfg.Audit.File != "" {
+		f, err := os.OpenFile(cfg.Audit.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open audit file: %w", err)
+		}
+		a.auditFile = f
+		sopts.AuditMirror = f
+	}
+	st, err := store.Open(cfg.Store.Path, sopts)
+	if err != nil {
+		a.closeFiles()
+		return nil, err
+	}
+	a.Store = st
+
+	a.Bot = bot.New(bot.Config{
+		AppToken: cfg.Slack.AppToken.Reveal(), BotToken: cfg.Slack.BotToken.Reveal(), APIURL: cfg.Slack.APIURL,
+		Command: cfg.Slack.Command, Runbook: cfg.Runbook, Clock: a.clock, Logger: a.log,
+		Sleep: opts.BotSleep, AckBudget: opts.AckBudget, Workers: opts.Workers, Metrics: a.Metrics,
+		AuditExport: a.auditExport,
+	})
+	reg := newRegistry(a.Bot)
+	shared := connectors.NewHTTPClient(connectors.HTTPOptions{})
+	var problems []error
+	for name, cc := range cfg.Connectors {
+		if c, ok := opts.Connectors[name]; ok {
+			a.Connectors[name] = c
+			continue
+		}
+		raw := map[string]any{"type": cc.Type}
+		for k, v := range cc.Raw {
+			raw[k] = v
+		}
+		c, err := reg.Build(name, cc.Type, raw, connectors.Env{HTTP: shared, Clock: a.clock, State: st.KV(name)})
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		a.Connectors[name] = c
+	}
+	if len(problems) > 0 {
+		a.Close()
+		return nil, errors.Join(problems...)
+	}
+
+	tick := opts.WheelTick
+	if tick <= 0 {
+		tick = 10 * time.Millisecond
+	}
+	var svc *access.Service
+	a.Wheel = wheel.NewKeyed(wheel.Options{Tick: tick}, a.clock.Now(), func(id string) { svc.Enqueue(id) })
+	scfg := access.ServiceConfig{
+		Runbook: cfg.Runbook, Store: st, Directory: a.Bot, Notifier: a.Bot, Connectors: a.Connectors,
+		Scheduler: a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics,
+	}
+	if opts.Service != nil {
+		opts.Service(&scfg)
+	}
+	svc = access.NewService(scfg)
+	a.Service = svc
+	a.Bot.Attach(svc)
+	return a, nil
+}
+
+// Run serves until ctx is done: it records the configuration in the audit
+// log, arms every deadline from the store's index, catches up anything
+// overdue, then runs the Slack bot, the workers, the timer wheel, the
+// periodic reconcile and the operations endpoints. It returns nil after a
+// clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	if _, err := a.Store.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
+		return fmt.Errorf("audit config: %w", err)
+	}
+	if a.Config.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", a.Config.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", a.Config.HTTP.Listen, err)
+		}
+		a.listener = ln
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Service.Run(ctx, a.opts.ReconcileEvery) })
+	g.Go(func() error { return a.Bot.Run(ctx) })
+	if !a.opts.NoWheelRun {
+		g.Go(func() error { a.Wheel.Run(ctx, a.clock); return nil })
+	}
+	g.Go(func() error {
+		// Arm from the index only (no request decoded), then catch up.
+		n, err := a.Service.Arm(ctx)
+		if err != nil {
+			return fmt.Errorf("arm deadlines: %w", err)
+		}
+		a.log.Info("deadlines armed", "count", n)
+		if err := a.Service.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("start-up reconcile failed", "error", err)
+		}
+		return nil
+	})
+	if a.listener != nil {
+		srv := &http.Server{Handler: a.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	return g.Wait()
+}
+
+// Addr is the operations listener's address, once Run has started it.
+func (a *App) Addr() string {
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
+
+// Close releases the store and files. Call after Run returned.
+func (a *App) Close() error {
+	var err error
+	if a.Store != nil {
+		err = a.Store.Close()
+	}
+	a.closeFiles()
+	return err
+}
+
+func (a *App) closeFiles() {
+	if a.auditFile != nil {
+		_ = a.auditFile.Close()
+	}
+}
+
+// opsHandler serves /healthz (alive), /readyz (Slack connected and store
+// writable) and /metrics (Prometheus).
+func (a *App) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		var problems []string
+		if !a.Bot.Connected() {
+			problems = append(problems, "slack socket not connected")
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.Store.Ping(ctx); err != nil {
+			problems = append(problems, "store not writable: "+err.Error())
+		}
+		if len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			for _, p := range problems {
+				fmt.Fprintln(w, p)
+			}
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("/metrics", a.Metrics.Handler())
+	return mux
+}
+
+// auditExport is `/access audit SYSTEM [SINCE]`: the system's audit records
+// since a time, as CSV.
+func (a *App) auditExport(ctx context.Context, system string, since time.Time) (string, []byte, error) {
+	var recs []store.AuditRecord
+	err := a.Store.AuditRecords(ctx, func(rec store.AuditRecord) bool {
+		if rec.System == system && !rec.Time.Before(since) {
+			recs = append(recs, rec)
+		}
+		return true
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	content, err := encodeAudit(recs, "csv")
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("audit-%s-%s.csv", system, a.clock.Now().UTC().Format("20060102-1504")), content, nil
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/store"
+)
+
+// auditColumns is the CSV header of an audit export.
+var auditColumns = []string{"seq", "time", "event", "actor", "subject", "system", "role", "request_id", "reason", "outcome", "note", "prev_hash", "hash"}
+
+// encodeAudit writes records as "csv" or "jsonl" (one record per line, the
+// same lines the audit file holds, so an export of a JSON Lines file
+// verifies if it is unfiltered).
+func encodeAudit(recs []store.AuditRecord, format string) ([]byte, error) {
+	var buf bytes.Buffer
+	switch format {
+	case "jsonl", "json":
+		for _, r := range recs {
+			buf.Write(r.MarshalLine())
+			if b := buf.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
+				buf.WriteByte('\n')
+			}
+		}
+	case "csv":
+		w := csv.NewWriter(&buf)
+		_ = w.Write(auditColumns)
+		for _, r := range recs {
+			_ = w.Write([]string{strconv.FormatUint(r.Seq, 10), r.Time.UTC().Format(time.RFC3339Nano), r.Event, r.Actor, r.Subject,
+				r.System, r.Role, r.RequestID, csvSafe(r.Reason), r.Outcome, csvSafe(r.Note), r.PrevHash, r.Hash})
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown format %q; use csv or jsonl", format)
+	}
+	return buf.Bytes(), nil
+}
+
+// csvSafe defuses spreadsheet formula injection in user-supplied text
+// (OWASP "CSV Injection"): a leading =, +, - or @ is prefixed with a quote.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// auditCommand runs `accessbot audit verify FILE` and `accessbot audit export …`.
+func auditCommand(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: accessbot audit verify FILE | accessbot audit export [--file FILE | --config FILE] [--format csv|jsonl] [--since T] [--until T] [--system S] [--person U] [--out FILE]")
+		return 1
+	}
+	switch args[0] {
+	case "verify":
+		return auditVerify(args[1:], stdout, stderr)
+	case "export":
+		return auditExport(args[1:], stdout, stderr, getenv)
+	}
+	fmt.Fprintf(stderr, "accessbot audit: unknown subcommand %q; use verify or export\n", args[0])
+	return 1
+}
+
+func auditVerify(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: accessbot audit verify FILE (a JSON Lines audit log, as written by audit.file)")
+		return 1
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "accessbot audit verify: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	n, err := store.VerifyChain(store.ReadJSONLines(f))
+	if err != nil {
+		fmt.Fprintf(stderr, "accessbot audit verify: %s: chain broken after %d good record(s): %v\n", args[0], n, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: %d record(s), hash chain intact\n", args[0], n)
+	return 0
+}
+
+// parseTimeArg accepts RFC 3339, a date (UTC midnight), or a duration back
+// from now ("7d").
+func parseTimeArg(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if d, err := access.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-29T10:00:00Z), a date (2026-11-29) or a duration back from now (7d)", s)
+}
+
+func auditExport(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", "read a JSON Lines audit file (audit.file)")
+	config := fs.String("config", "", "read the store of a stopped bot, found through this config")
+	format := fs.String("format", "csv", "csv or jsonl")
+	since := fs.String("since", "", "only records at or after this time (RFC 3339, date, or duration back from now)")
+	until := fs.String("until", "", "only records before this time")
+	system := fs.String("system", "", "only this system")
+	person := fs.String("person", "", "only records where this Slack user is the requester or the actor")
+	out := fs.String("out", "", "write here instead of standard output")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	now := time.Now()
+	from, err := parseTimeArg(*since, now)
+	if err == nil {
+		var to time.Time
+		to, err = parseTimeArg(*until, now)
+		if err == nil {
+			err = runExport(*file, *config, *format, from, to, *system, *person, *out, stdout, getenv)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "accessbot audit export: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runExport(file, config, format string, from, to time.Time, system, person, out string, stdout io.Writer, getenv func(string) string) error {
+	keep := func(r store.AuditRecord) bool {
+		return (from.IsZero() || !r.Time.Before(from)) && (to.IsZero() || r.Time.Before(to)) &&
+			(system == "" || r.System == system) && (person == "" || r.Subject == person || r.Actor == person)
+	}
+	var recs []store.AuditRecord
+	switch {
+	case file != "" && config != "":
+		return errors.New("use either --file or --config, not both")
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		for r, err := range store.ReadJSONLines(f) {
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			if keep(r) {
+				recs = append(recs, r)
+			}
+		}
+	default:
+		if config == "" {
+			config = "config.yaml"
+		}
+		cfg, err := LoadConfig(config, getenv)
+		if err != nil {
+			return err
+		}
+		st, err := store.Open(cfg.Store.Path, store.Options{})
+		if err != nil {
+			return fmt.Errorf("%w (stop the bot first, or export from audit.file with --file)", err)
+		}
+		defer st.Close()
+		err = st.AuditRecords(context.Background(), func(r store.AuditRecord) bool {
+			if keep(r) {
+				recs = append(recs, r)
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	data, err := encodeAudit(recs, format)
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		_, err = stdout.Write(data)
+		return err
+	}
+	return os.WriteFile(out, data, 0o600)
+}
