@@ -98,9 +98,21 @@ func (b *Bot) Notify(ctx context.Context, n access.Notice) ([]access.MessageRef,
 			errs = append(errs, fmt.Errorf("system %s has no owners or channel to send the task to", r.System))
 		}
 	}
-	errs = append(errs, b.refreshCopies(ctx, r, v, n.Kind)...)
+	if changesCopies(n.Kind) {
+		errs = append(errs, b.refreshCopies(ctx, r, v, n.Kind)...)
+	}
 	b.refreshHomes(ctx, r)
 	return refs, errors.Join(errs...)
+}
+
+// changesCopies reports whether a notice changes what the stored copies
+// (approval DMs, audit copy, warnings, tasks) must show.
+func changesCopies(k access.NoticeKind) bool {
+	switch k {
+	case access.NoticeProgress, access.NoticeDecided, access.NoticeGranted, access.NoticeGrantFailed, access.NoticeRemoved:
+		return true
+	}
+	return false
 }
 
 // ownerTargets is where owners' alerts and tasks go: the system's channel,

@@ -134,4 +134,6 @@ func (m *Metrics) Connected(up bool) {
 }
 
 // Ack implements bot.Metrics.
-func (m *Metrics) Ack(kind string, d time.Duration) { m.ackLatency.WithLabelValues(kind).Observe(d.Seconds()) }
+func (m *Metrics) Ack(kind string, d time.Duration) {
+	m.ackLatency.WithLabelValues(kind).Observe(d.Seconds())
+}
