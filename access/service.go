@@ -575,13 +575,18 @@ func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
 	}
 	now := s.clock.Now()
 	g, err := s.grantSpec(ctx, r, now)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return s.grantFailed(ctx, r, err.Error())
+	case err != nil:
+		// A directory hiccup is not the target's fault and not final.
+		err = RetryableError(err, 0)
+	default:
+		start := time.Now()
+		err = conn.Grant(ctx, g)
+		s.obs.ConnectorCall(r.Entitlement.Connector, "grant", time.Since(start), err)
+		s.gateResult(r.Entitlement.Connector, err)
 	}
-	start := time.Now()
-	err = conn.Grant(ctx, g)
-	s.obs.ConnectorCall(r.Entitlement.Connector, "grant", time.Since(start), err)
-	s.gateResult(r.Entitlement.Connector, err)
 	switch {
 	case err == nil:
 		return s.granted(ctx, r, ActorBot)
@@ -655,23 +660,38 @@ func (s *Service) grantSpec(ctx context.Context, r *Request, now time.Time) (Gra
 	}
 	exp := r.ExpiresAt
 	if exp.IsZero() {
-		exp = granted.Add(r.Duration)
+		exp = s.expiryFor(ctx, r, granted)
 	}
 	return Grant{ID: r.ID, System: r.System, Role: r.Role, Params: cloneMap(r.Entitlement.Params), User: p,
 		Reason: r.Reason, ApprovedBy: r.ApprovedBy(), GrantedAt: granted.UTC(), ExpiresAt: exp.UTC()}, nil
 }
 
+// expiryFor is when a grant applied at granted ends: granted + duration
+// (the clock starts at grant, invariant 6), except that an extension adds
+// its duration to the end of the grant it extends while that is still
+// active, so "extend by 2h" means two more hours, never fewer.
+func (s *Service) expiryFor(ctx context.Context, r *Request, granted time.Time) time.Time {
+	end := granted.Add(r.Duration)
+	if r.Extends != "" {
+		if base, err := s.store.Get(ctx, r.Extends); err == nil && base.State == StateActive && base.ExpiresAt.After(granted) {
+			end = base.ExpiresAt.Add(r.Duration)
+		}
+	}
+	return end.UTC()
+}
+
 func (s *Service) granted(ctx context.Context, r *Request, actor string) (*Request, error) {
 	now := s.clock.Now()
+	end := s.expiryFor(ctx, r, now)
 	r, err := s.update(ctx, r.ID, func(r *Request) error {
 		if err := Apply(r, Transition{Event: EventGranted, Actor: actor, At: now}); err != nil {
 			return err
 		}
 		r.GrantedAt = now.UTC()
-		r.ExpiresAt = now.Add(r.Duration).UTC()
+		r.ExpiresAt = end
 		r.Attempts, r.LastError, r.NextAttemptAt = 0, "", time.Time{}
 		r.AwaitingConfirmation, r.ConfirmAt = false, time.Time{}
-		if role := s.role(r); role != nil && role.ExpiryWarning > 0 && r.Duration > role.ExpiryWarning {
+		if role := s.role(r); role != nil && role.ExpiryWarning > 0 && r.ExpiresAt.Sub(r.GrantedAt) > role.ExpiryWarning {
 			r.WarnAt = r.ExpiresAt.Add(-role.ExpiryWarning)
 		}
 		return nil
