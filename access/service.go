@@ -239,6 +239,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	now := s.clock.Now()
 	person := in.Requester
 	ent := Entitlement{Connector: sys.Connector, Params: cloneMap(role.Grant), Person: person}
+	// One submission per person at a time, so that the duplicate check
+	// below and the create cannot interleave with a double submit.
+	unlock := s.lockEntitlement("submit\x00" + person)
+	defer unlock()
 
 	existing, err := s.store.List(ctx, Filter{Requester: person, System: sys.ID, States: []State{StatePending, StateApproved, StateActive}})
 	if err != nil {

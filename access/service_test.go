@@ -973,3 +973,33 @@ func TestTargetDownManyExpiries(t *testing.T) {
 		}
 	}
 }
+
+// A double submit (two clicks, two slash commands at once) creates one
+// request; the other is told about it.
+func TestConcurrentDuplicateSubmit(t *testing.T) {
+	h := newHarness(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = h.svc.Submit(h.ctx, SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: time.Hour, Reason: "ticket 1"})
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		var ue *Error
+		if !errors.As(err, &ue) || ue.Existing == "" {
+			t.Errorf("duplicate refused with %v, want an *Error naming the existing request", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d requests created, want 1", ok)
+	}
+}
