@@ -1,0 +1,528 @@
+// Package ldap is the `ldap_group` connector: it grants access by adding a
+// person to an LDAP group and revokes it by removing them, with one LDAP
+// Modify operation (RFC 4511 §4.6) on the group's member attribute:
+// `member` (groupOfNames / groupOfUniqueNames style, the value is the
+// person's entry DN) or `memberUid` (posixGroup, RFC 2307, the value is the
+// person's uid).
+//
+// The person is found by searching user_base_dn with user_filter, whose %s
+// is replaced by their Slack email escaped per RFC 4515 (ldap.EscapeFilter),
+// so filter metacharacters in an email cannot change the filter.
+//
+// Result codes (RFC 4511 §4.1.9 and Appendix A) are mapped as follows:
+//
+//   - grant: attributeOrValueExists (20) means already a member: done;
+//   - revoke: noSuchAttribute (16) means not a member: done;
+//   - invalidCredentials (49): permanent, "bind rejected";
+//   - insufficientAccessRights (50), noSuchObject (32, the group or the
+//     user base does not exist), invalidDNSyntax (34),
+//     objectClassViolation (65, e.g. removing the last member of a
+//     groupOfNames) and other server answers: permanent;
+//   - busy (51), unavailable (52), timeLimitExceeded (3),
+//     adminLimitExceeded (11), other (80), and every transport failure
+//     (connection refused, TLS handshake, timeout, cancellation): retryable.
+//
+// Each operation opens its own connection (grants are rare; a pooled
+// connection would go stale between them), binds, and closes it. Changes
+// to one group are serialised within the process, so that two grants to
+// the same group never race in the directory.
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+)
+
+// Type is the connector type of the `type:` key.
+const Type = "ldap_group"
+
+// ParamGroupDN is the grant parameter naming the group.
+const ParamGroupDN = "group_dn"
+
+// Member attributes.
+const (
+	AttrMember    = "member"
+	AttrMemberUID = "memberUid"
+)
+
+// DefaultUserFilter finds a person by email.
+const DefaultUserFilter = "(mail=%s)"
+
+// defaultTimeout bounds one whole operation (dial, bind, search, modify).
+const defaultTimeout = 10 * time.Second
+
+// Config is the `connectors.NAME` block of an ldap_group connector.
+type Config struct {
+	// URL is ldaps://host[:port] or ldap://host[:port]. ldap:// needs
+	// start_tls: true, or insecure_no_tls: true for local tests. Required.
+	URL string `json:"url"`
+	// BindDN is the connector's account. Required.
+	BindDN string `json:"bind_dn"`
+	// BindPassword (usually ${ENV}) or BindPasswordFile: exactly one.
+	BindPassword     connectors.Redacted `json:"bind_password"`
+	BindPasswordFile string              `json:"bind_password_file"`
+	// UserBaseDN is where people are searched (subtree). Required.
+	UserBaseDN string `json:"user_base_dn"`
+	// UserFilter has one %s for the escaped email (default "(mail=%s)").
+	UserFilter string `json:"user_filter"`
+	// MemberAttribute is "member" (default; the value is the person's DN)
+	// or "memberUid" (the value is the person's uid).
+	MemberAttribute string `json:"member_attribute"`
+	// Timeout bounds each operation (default 10s).
+	Timeout connectors.Duration `json:"timeout"`
+	// CAFile is a PEM bundle to verify the server with instead of the
+	// system roots.
+	CAFile string `json:"ca_file"`
+	// StartTLS upgrades an ldap:// connection (RFC 4511 §4.14) before
+	// binding.
+	StartTLS bool `json:"start_tls"`
+	// InsecureNoTLS allows a plain ldap:// connection: the bind password
+	// and changes cross the network in clear. For local tests only; it
+	// must be set explicitly.
+	InsecureNoTLS bool `json:"insecure_no_tls"`
+}
+
+// Validate checks c; errors name keys relative to the block and never
+// contain the password.
+func (c *Config) Validate() error {
+	var errs []error
+	var scheme string
+	if c.URL == "" {
+		errs = append(errs, errors.New("url: required"))
+	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+		errs = append(errs, errors.New("url: must be ldaps://host[:port] or ldap://host[:port]"))
+	} else {
+		scheme = u.Scheme
+		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, errors.New("url: only scheme, host and port are allowed (set the DNs with their own keys)"))
+		}
+	}
+	switch {
+	case scheme == "ldaps" && c.StartTLS:
+		errs = append(errs, errors.New("start_tls: not with ldaps:// (already TLS)"))
+	case c.InsecureNoTLS && (scheme == "ldaps" || c.StartTLS):
+		errs = append(errs, errors.New("insecure_no_tls: contradicts ldaps:// or start_tls; remove it"))
+	case scheme == "ldap" && !c.StartTLS && !c.InsecureNoTLS:
+		errs = append(errs, errors.New("url: ldap:// sends the bind password in clear; use ldaps://, or start_tls: true, or (local tests only) insecure_no_tls: true"))
+	}
+	if c.InsecureNoTLS && c.CAFile != "" {
+		errs = append(errs, errors.New("ca_file: no TLS with insecure_no_tls"))
+	}
+	if c.BindDN == "" {
+		errs = append(errs, errors.New("bind_dn: required"))
+	} else if _, err := ldap.ParseDN(c.BindDN); err != nil {
+		errs = append(errs, errors.New("bind_dn: not a valid DN"))
+	}
+	if c.BindPassword == "" && c.BindPasswordFile == "" {
+		errs = append(errs, errors.New("bind_password: required (or bind_password_file)"))
+	}
+	if c.UserBaseDN == "" {
+		errs = append(errs, errors.New("user_base_dn: required"))
+	} else if _, err := ldap.ParseDN(c.UserBaseDN); err != nil {
+		errs = append(errs, errors.New("user_base_dn: not a valid DN"))
+	}
+	if c.UserFilter != "" {
+		if err := checkFilter(c.UserFilter); err != nil {
+			errs = append(errs, fmt.Errorf("user_filter: %w", err))
+		}
+	}
+	switch c.MemberAttribute {
+	case "", AttrMember, AttrMemberUID:
+	default:
+		errs = append(errs, fmt.Errorf("member_attribute: must be %q or %q", AttrMember, AttrMemberUID))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, errors.New("timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkFilter requires exactly one %s (and no other verb) and a filter
+// that compiles with a sample email in place.
+func checkFilter(f string) error {
+	if strings.Count(f, "%s") != 1 || strings.Count(f, "%") != 1 {
+		return errors.New(`must contain exactly one %s (the email) and no other % verb`)
+	}
+	if _, err := ldap.CompileFilter(fmt.Sprintf(f, "a@example.com")); err != nil {
+		return errors.New("not a valid LDAP filter (RFC 4515)")
+	}
+	return nil
+}
+
+// Connector adds people to and removes them from LDAP groups. It is safe
+// for concurrent use.
+type Connector struct {
+	name       string
+	url        string
+	scheme     string
+	tls        *tls.Config // nil with insecure_no_tls
+	startTLS   bool
+	bindDN     string
+	password   string
+	userBase   string
+	userFilter string
+	attr       string
+	timeout    time.Duration
+
+	locks keyedMutex
+}
+
+var (
+	_ access.Connector   = (*Connector)(nil)
+	_ access.Checker     = (*Connector)(nil)
+	_ connectors.Factory = Factory
+)
+
+// Factory builds an ldap_group connector from its configuration block; it
+// has the connectors.Factory signature.
+func Factory(name string, cfg connectors.Config) (access.Connector, error) {
+	var c Config
+	if err := cfg.Decode(&c); err != nil {
+		return nil, err
+	}
+	password, err := cfg.Secret("bind_password")
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(c.URL) // validated
+	conn := &Connector{
+		name: name, url: c.URL, scheme: u.Scheme, startTLS: c.StartTLS,
+		bindDN: c.BindDN, password: password, userBase: c.UserBaseDN,
+		userFilter: c.UserFilter, attr: c.MemberAttribute, timeout: c.Timeout.Std(),
+	}
+	if conn.userFilter == "" {
+		conn.userFilter = DefaultUserFilter
+	}
+	if conn.attr == "" {
+		conn.attr = AttrMember
+	}
+	if conn.timeout == 0 {
+		conn.timeout = defaultTimeout
+	}
+	if !c.InsecureNoTLS {
+		conn.tls = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("connectors.%s.ca_file: %w", name, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("connectors.%s.ca_file: no PEM certificates in %s", name, c.CAFile)
+			}
+			conn.tls.RootCAs = pool
+		}
+	}
+	return conn, nil
+}
+
+// Grant adds the person to the group named by the group_dn parameter. A
+// person already in the group is success.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
+	return c.change(ctx, "grant", g)
+}
+
+// Revoke removes the person from the group. A person not in the group is
+// success (DESIGN.md §4 invariant 4: "not a member" counts as revoked).
+// A group that does not exist is a permanent error, not success: the
+// connector cannot tell whether access lives on elsewhere.
+func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
+	return c.change(ctx, "revoke", g)
+}
+
+// Check reports whether the person is in the group, with an LDAP Compare
+// (RFC 4511 §4.10) of the member attribute.
+func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
+	what := c.what("check", g)
+	group, err := groupDN(g)
+	if err != nil {
+		return false, access.PermanentError(fmt.Errorf("%s: %w", what, err))
+	}
+	var member bool
+	err = c.session(ctx, what, func(conn *ldap.Conn) error {
+		value, err := c.memberValue(ctx, conn, what, g)
+		if err != nil {
+			return err
+		}
+		member, err = conn.Compare(group, c.attr, value)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+			member, err = false, nil // the group has no members at all
+		}
+		if err != nil {
+			return c.classify(ctx, fmt.Sprintf("%s: compare %s in %s", what, c.attr, group), err)
+		}
+		return nil
+	})
+	return member, err
+}
+
+func (c *Connector) what(op string, g access.Grant) string {
+	return fmt.Sprintf("ldap_group %s: %s %s for %s", c.name, op, g.ID, person(g.User))
+}
+
+func (c *Connector) change(ctx context.Context, op string, g access.Grant) error {
+	what := c.what(op, g)
+	group, err := groupDN(g)
+	if err != nil {
+		return access.PermanentError(fmt.Errorf("%s: %w", what, err))
+	}
+	// Serialise per group, honouring ctx while waiting.
+	unlock, err := c.locks.lock(ctx, strings.ToLower(group))
+	if err != nil {
+		return access.RetryableError(fmt.Errorf("%s: waiting for another change to %s: %w", what, group, err), 0)
+	}
+	defer unlock()
+	return c.session(ctx, what, func(conn *ldap.Conn) error {
+		value, err := c.memberValue(ctx, conn, what, g)
+		if err != nil {
+			return err
+		}
+		req := ldap.NewModifyRequest(group, nil)
+		if op == "grant" {
+			req.Add(c.attr, []string{value})
+		} else {
+			req.Delete(c.attr, []string{value})
+		}
+		err = conn.Modify(req)
+		switch {
+		case err == nil:
+			return nil
+		case op == "grant" && ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+			return nil // already a member (RFC 4511 §4.6)
+		case op == "revoke" && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute):
+			return nil // not a member (RFC 4511 §4.6)
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+			return access.PermanentError(fmt.Errorf("%s: group %s does not exist", what, group))
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation) && op == "revoke":
+			return access.PermanentError(fmt.Errorf("%s: the directory refused to remove the member from %s (objectClassViolation: a groupOfNames must keep at least one member)", what, group))
+		}
+		verb := "add " + c.attr + " to"
+		if op == "revoke" {
+			verb = "delete " + c.attr + " from"
+		}
+		return c.classify(ctx, fmt.Sprintf("%s: %s %s", what, verb, group), err)
+	})
+}
+
+// groupDN returns the validated group_dn parameter.
+func groupDN(g access.Grant) (string, error) {
+	dn := strings.TrimSpace(g.Params[ParamGroupDN])
+	if dn == "" {
+		return "", fmt.Errorf("grant parameter %s is required", ParamGroupDN)
+	}
+	if _, err := ldap.ParseDN(dn); err != nil {
+		return "", fmt.Errorf("grant parameter %s is not a valid DN", ParamGroupDN)
+	}
+	return dn, nil
+}
+
+// session dials, binds and runs fn within the operation timeout. A
+// cancelled ctx closes the connection, which unblocks any pending
+// request (go-ldap has no per-request context).
+func (c *Connector) session(ctx context.Context, what string, fn func(*ldap.Conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return access.RetryableError(fmt.Errorf("%s: %w", what, err), 0)
+	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return c.classify(ctx, fmt.Sprintf("%s: connect to %s", what, c.url), err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetTimeout(time.Until(dl))
+	}
+	if c.startTLS {
+		if err := conn.StartTLS(c.tls); err != nil {
+			return c.classify(ctx, fmt.Sprintf("%s: StartTLS with %s", what, c.url), err)
+		}
+	}
+	if err := conn.Bind(c.bindDN, c.password); err != nil {
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+			return access.PermanentError(fmt.Errorf("%s: bind rejected for %s at %s (invalidCredentials): check bind_dn and bind_password", what, c.bindDN, c.url))
+		}
+		return c.classify(ctx, fmt.Sprintf("%s: bind as %s", what, c.bindDN), err)
+	}
+	return fn(conn)
+}
+
+// dial connects with ctx (go-ldap's DialURL takes no context).
+func (c *Connector) dial(ctx context.Context) (*ldap.Conn, error) {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, err
+	}
+	port := u.Port()
+	if port == "" {
+		port = ldap.DefaultLdapPort
+		if c.scheme == "ldaps" {
+			port = ldap.DefaultLdapsPort
+		}
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	var nc net.Conn
+	if c.scheme == "ldaps" {
+		d := tls.Dialer{Config: c.tls}
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, ldap.NewError(ldap.ErrorNetwork, err)
+	}
+	conn := ldap.NewConn(nc, c.scheme == "ldaps")
+	conn.Start()
+	return conn, nil
+}
+
+// memberValue finds the person's entry and returns the member attribute
+// value for it: the entry DN, or its uid for memberUid.
+func (c *Connector) memberValue(ctx context.Context, conn *ldap.Conn, what string, g access.Grant) (string, error) {
+	p := g.User
+	if p.Email == "" {
+		return "", access.PermanentError(fmt.Errorf("%s: the person has no email to look up in LDAP", what))
+	}
+	// Control characters never belong in an email, and some servers
+	// normalise them away (OpenLDAP matches "a@b\x00" to "a@b").
+	if strings.ContainsFunc(p.Email, unicode.IsControl) {
+		return "", access.PermanentError(fmt.Errorf("%s: not a valid email for an LDAP user lookup", what))
+	}
+	filter := fmt.Sprintf(c.userFilter, ldap.EscapeFilter(p.Email))
+	attrs := []string{"1.1"} // no attributes (RFC 4511 §4.5.1.8)
+	if c.attr == AttrMemberUID {
+		attrs = []string{"uid"}
+	}
+	// SizeLimit 2: one is the answer, two is an ambiguity.
+	req := ldap.NewSearchRequest(c.userBase, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, 0, false, filter, attrs, nil)
+	res, err := conn.Search(req)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return "", access.PermanentError(fmt.Errorf("%s: user_base_dn %s does not exist", what, c.userBase))
+		}
+		return "", c.classify(ctx, fmt.Sprintf("%s: search %s", what, c.userBase), err)
+	}
+	if res == nil || len(res.Entries) == 0 {
+		return "", access.PermanentError(fmt.Errorf("%s: no user %s in %s (no LDAP entry matches %s under %s)", what, p.Email, system(g), filter, c.userBase))
+	}
+	if len(res.Entries) > 1 {
+		return "", access.PermanentError(fmt.Errorf("%s: more than one LDAP user matches %s under %s; make user_filter unique", what, filter, c.userBase))
+	}
+	e := res.Entries[0]
+	if c.attr == AttrMemberUID {
+		uid := e.GetAttributeValue("uid")
+		if uid == "" {
+			return "", access.PermanentError(fmt.Errorf("%s: LDAP user %s has no uid for memberUid", what, e.DN))
+		}
+		return uid, nil
+	}
+	return e.DN, nil
+}
+
+// classify turns an LDAP or transport error into a connector error (see
+// the package comment for the mapping).
+func (c *Connector) classify(ctx context.Context, what string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// The connection was closed under the request by our own
+		// cancellation or deadline: retry later.
+		return access.RetryableError(fmt.Errorf("%s: %w (%v)", what, ctxErr, err), 0)
+	}
+	wrapped := fmt.Errorf("%s: %w", what, err)
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return access.RetryableError(wrapped, 0)
+	}
+	if Retryable(le.ResultCode) {
+		return access.RetryableError(wrapped, 0)
+	}
+	return access.PermanentError(wrapped)
+}
+
+// Retryable reports whether an LDAP result code is worth retrying: the
+// server is busy (51) or unavailable (52), a time or admin limit (3, 11)
+// or "other" (80) (RFC 4511 Appendix A), or a client-side code of go-ldap
+// (network error, timeout, ≥ 80 and not a server answer).
+func Retryable(code uint16) bool {
+	switch code {
+	case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultTimeLimitExceeded,
+		ldap.LDAPResultAdminLimitExceeded, ldap.LDAPResultOther, ldap.LDAPResultTimeout,
+		ldap.LDAPResultServerDown, ldap.LDAPResultConnectError:
+		return true
+	}
+	return code >= ldap.ErrorNetwork
+}
+
+// system names the target system in errors.
+func system(g access.Grant) string {
+	if g.System != "" {
+		return g.System
+	}
+	return "the directory"
+}
+
+// person names the person in errors (owners must know whom it concerns).
+func person(p access.Person) string {
+	if p.Email != "" {
+		return p.SlackID + " (" + p.Email + ")"
+	}
+	return p.SlackID
+}
+
+// keyedMutex is a set of mutexes by key whose Lock honours a context.
+// Entries are removed when nobody holds or waits for them.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	ch   chan struct{} // holds a token when free
+	refs int
+}
+
+func (k *keyedMutex) lock(ctx context.Context, key string) (unlock func(), err error) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{ch: make(chan struct{}, 1)}
+		e.ch <- struct{}{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	release := func() {
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+	select {
+	case <-e.ch:
+		return func() { e.ch <- struct{}{}; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}

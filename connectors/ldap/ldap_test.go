@@ -1,0 +1,455 @@
+package ldap_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/ldap"
+	"github.com/accessbot/accessbot/internal/testsvc"
+)
+
+var (
+	engineers = "cn=engineers," + testsvc.SlapdGroupsDN
+	devs      = "cn=devs," + testsvc.SlapdGroupsDN
+)
+
+// rawConfig is a working configuration block for s.
+func rawConfig(s *testsvc.Slapd) map[string]any {
+	return map[string]any{
+		"type":            ldap.Type,
+		"url":             s.URL,
+		"insecure_no_tls": true,
+		"bind_dn":         s.AdminDN,
+		"bind_password":   s.AdminPassword,
+		"user_base_dn":    testsvc.SlapdPeopleDN,
+		"timeout":         "10s",
+	}
+}
+
+// build builds a connector through the registry, as cmd does.
+func build(t *testing.T, raw map[string]any) *ldap.Connector {
+	t.Helper()
+	reg := connectors.NewRegistry()
+	reg.Add(ldap.Type, ldap.Factory)
+	c, err := reg.Build("dir", ldap.Type, raw, connectors.Env{})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	return c.(*ldap.Connector)
+}
+
+func grantFor(uid, group string) access.Grant {
+	return access.Grant{
+		ID: "AR-" + uid, System: "corp-ldap", Role: "member",
+		Params: map[string]string{ldap.ParamGroupDN: group},
+		User:   access.Person{SlackID: "U" + strings.ToUpper(uid), Email: uid + "@example.com", Name: uid},
+	}
+}
+
+func userDN(uid string) string { return "uid=" + goldap.EscapeDN(uid) + "," + testsvc.SlapdPeopleDN }
+
+// admin runs fn on an admin connection.
+func admin(t *testing.T, s *testsvc.Slapd, fn func(c *goldap.Conn) error) {
+	t.Helper()
+	c, err := s.Admin()
+	if err != nil {
+		t.Fatalf("admin bind: %v", err)
+	}
+	defer c.Close()
+	if err := fn(c); err != nil {
+		t.Fatalf("admin: %v", err)
+	}
+}
+
+// values returns attr's values on the entry dn, read as the admin.
+func values(t *testing.T, s *testsvc.Slapd, dn, attr string) []string {
+	t.Helper()
+	var out []string
+	admin(t, s, func(c *goldap.Conn) error {
+		res, err := c.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{attr}, nil))
+		if err != nil {
+			return err
+		}
+		out = res.Entries[0].GetAttributeValues(attr)
+		return nil
+	})
+	return out
+}
+
+func hasValue(t *testing.T, s *testsvc.Slapd, group, attr, value string) bool {
+	t.Helper()
+	for _, v := range values(t, s, group, attr) {
+		if strings.EqualFold(v, value) {
+			return true
+		}
+	}
+	return false
+}
+
+// modify applies a change as the admin, ignoring "already so" answers.
+func modify(t *testing.T, s *testsvc.Slapd, group, attr, value string, add bool) {
+	t.Helper()
+	admin(t, s, func(c *goldap.Conn) error {
+		req := goldap.NewModifyRequest(group, nil)
+		if add {
+			req.Add(attr, []string{value})
+		} else {
+			req.Delete(attr, []string{value})
+		}
+		err := c.Modify(req)
+		if goldap.IsErrorAnyOf(err, goldap.LDAPResultAttributeOrValueExists, goldap.LDAPResultNoSuchAttribute) {
+			return nil
+		}
+		return err
+	})
+}
+
+func wantClass(t *testing.T, err error, want access.ErrorClass, contains ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got nil, want a %v error", want)
+	}
+	var ce *access.ConnectorError
+	if !errors.As(err, &ce) {
+		t.Fatalf("unclassified error: %v", err)
+	}
+	if got, _ := access.Classify(err); got != want {
+		t.Fatalf("class %v, want %v: %v", got, want, err)
+	}
+	for _, c := range contains {
+		if !strings.Contains(err.Error(), c) {
+			t.Errorf("error %q does not contain %q", err, c)
+		}
+	}
+}
+
+func TestConformance(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	for _, tc := range []struct {
+		name, attr, group string
+		value             func(uid string) string
+	}{
+		{"member", ldap.AttrMember, engineers, userDN},
+		{"memberUid", ldap.AttrMemberUID, devs, func(uid string) string { return uid }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := rawConfig(s)
+			raw["member_attribute"] = tc.attr
+			conformance.Run(t, conformance.Harness{
+				New: func(t *testing.T) access.Connector {
+					modify(t, s, tc.group, tc.attr, tc.value("alice"), false)
+					return build(t, raw)
+				},
+				Grant: func(t *testing.T) access.Grant { return grantFor("alice", tc.group) },
+				HasAccess: func(t *testing.T, g access.Grant) bool {
+					return hasValue(t, s, tc.group, tc.attr, tc.value("alice"))
+				},
+				UnknownUser: func(t *testing.T) access.Grant { return grantFor("nobody", tc.group) },
+			})
+		})
+	}
+}
+
+func TestGrantRevoke(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	ctx := t.Context()
+	c := build(t, rawConfig(s))
+	g := grantFor("bob", engineers)
+
+	t.Run("AlreadyMember", func(t *testing.T) {
+		modify(t, s, engineers, "member", userDN("bob"), true)
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatalf("Grant of an existing member: %v", err)
+		}
+		if !hasValue(t, s, engineers, "member", userDN("bob")) {
+			t.Fatal("bob not a member")
+		}
+	})
+	t.Run("NotMemberOnRevoke", func(t *testing.T) {
+		modify(t, s, engineers, "member", userDN("bob"), false)
+		if err := c.Revoke(ctx, g); err != nil {
+			t.Fatalf("Revoke of a non-member: %v", err)
+		}
+	})
+	t.Run("OtherMembersKept", func(t *testing.T) {
+		modify(t, s, engineers, "member", userDN("carol"), true)
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Revoke(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if !hasValue(t, s, engineers, "member", userDN("carol")) || !hasValue(t, s, engineers, "member", testsvc.SlapdPlaceholderMember) {
+			t.Fatalf("other members lost: %v", values(t, s, engineers, "member"))
+		}
+	})
+	t.Run("Check", func(t *testing.T) {
+		if ok, err := c.Check(ctx, g); err != nil || ok {
+			t.Fatalf("Check before grant = %v, %v", ok, err)
+		}
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := c.Check(ctx, g); err != nil || !ok {
+			t.Fatalf("Check after grant = %v, %v", ok, err)
+		}
+	})
+	t.Run("UnknownUser", func(t *testing.T) {
+		err := c.Grant(ctx, grantFor("mallory", engineers))
+		wantClass(t, err, access.Permanent, "mallory@example.com", "corp-ldap")
+	})
+	t.Run("GroupNotFound", func(t *testing.T) {
+		missing := grantFor("bob", "cn=ghosts,"+testsvc.SlapdGroupsDN)
+		wantClass(t, c.Grant(ctx, missing), access.Permanent, "cn=ghosts", "does not exist")
+		wantClass(t, c.Revoke(ctx, missing), access.Permanent, "does not exist")
+	})
+	t.Run("MissingOrBadGroupParam", func(t *testing.T) {
+		for _, dn := range []string{"", "not a dn", "cn=engineers,=x"} {
+			g := grantFor("bob", dn)
+			wantClass(t, c.Grant(ctx, g), access.Permanent, ldap.ParamGroupDN)
+		}
+		// A DN is not a filter: metacharacters in one are just an odd
+		// (here nonexistent) DN, which the server refuses.
+		odd := grantFor("bob", "cn=engineers)(member=*,ou=groups,dc=example,dc=com")
+		wantClass(t, c.Grant(ctx, odd), access.Permanent)
+	})
+	t.Run("LastMemberOfGroupOfNames", func(t *testing.T) {
+		admins := "cn=admins," + testsvc.SlapdGroupsDN
+		ga := grantFor("alice", admins)
+		if err := c.Grant(ctx, ga); err != nil {
+			t.Fatal(err)
+		}
+		modify(t, s, admins, "member", testsvc.SlapdPlaceholderMember, false)
+		// groupOfNames requires a member: the directory refuses, and
+		// the connector must not pretend the access is gone.
+		wantClass(t, c.Revoke(ctx, ga), access.Permanent, "objectClassViolation")
+		if !hasValue(t, s, admins, "member", userDN("alice")) {
+			t.Fatal("alice removed after all")
+		}
+	})
+}
+
+// TestFilterInjection: emails with RFC 4515 metacharacters are escaped,
+// so they can neither match someone else nor break the filter.
+func TestFilterInjection(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	ctx := t.Context()
+	c := build(t, rawConfig(s))
+	for _, email := range []string{"*", "*)(uid=alice", "alice@example.com)(|(mail=*", `\2a`, "alice@example.com\x00"} {
+		g := grantFor("x", engineers)
+		g.User.Email = email
+		wantClass(t, c.Grant(ctx, g), access.Permanent, "user")
+	}
+	if got := values(t, s, engineers, "member"); len(got) != 1 {
+		t.Fatalf("members after injection attempts: %v", got)
+	}
+	// A real user whose uid and mail contain metacharacters is found
+	// exactly, and their DN (escaped per RFC 4514) is added.
+	g := grantFor("star*(user)", engineers)
+	if err := c.Grant(ctx, g); err != nil {
+		t.Fatalf("Grant for star*(user): %v", err)
+	}
+	if !hasValue(t, s, engineers, "member", userDN("star*(user)")) {
+		t.Fatalf("members: %v", values(t, s, engineers, "member"))
+	}
+	if err := c.Revoke(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadCredentials(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	raw := rawConfig(s)
+	raw["bind_password"] = "wrong-password"
+	c := build(t, raw)
+	err := c.Grant(t.Context(), grantFor("alice", engineers))
+	wantClass(t, err, access.Permanent, "bind rejected")
+	if strings.Contains(err.Error(), "wrong-password") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}
+
+func TestPasswordFile(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	raw := rawConfig(s)
+	delete(raw, "bind_password")
+	f := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(f, []byte(s.AdminPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw["bind_password_file"] = f
+	c := build(t, raw)
+	g := grantFor("carol", engineers)
+	if err := c.Grant(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServerDownIsRetryable(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	c := build(t, rawConfig(s))
+	g := grantFor("alice", engineers)
+	s.Stop()
+	wantClass(t, c.Grant(t.Context(), g), access.Retryable)
+	wantClass(t, c.Revoke(t.Context(), g), access.Retryable)
+}
+
+// TestUnresponsiveServerTimesOut: a server that accepts connections but
+// never answers ends in a retryable error once the timeout passes.
+func TestUnresponsiveServerTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	raw := map[string]any{
+		"url": "ldap://" + l.Addr().String(), "insecure_no_tls": true,
+		"bind_dn": "cn=admin,dc=example,dc=com", "bind_password": "x",
+		"user_base_dn": "dc=example,dc=com",
+	}
+	c := build(t, raw)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	wantClass(t, c.Grant(ctx, grantFor("alice", engineers)), access.Retryable)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %v", took)
+	}
+}
+
+// TestSerialisedPerGroup: concurrent grants to one group all land.
+func TestSerialisedPerGroup(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	c := build(t, rawConfig(s))
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*4)
+	for _, uid := range []string{"alice", "bob", "carol"} {
+		for range 4 {
+			wg.Go(func() { errs <- c.Grant(t.Context(), grantFor(uid, engineers)) })
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := values(t, s, engineers, "member"); len(got) != 4 {
+		t.Fatalf("members: %v", got)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	base := func() map[string]any {
+		return map[string]any{
+			"url": "ldaps://ldap.example.com", "bind_dn": "cn=bot,dc=example,dc=com",
+			"bind_password": "pw", "user_base_dn": "ou=people,dc=example,dc=com",
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(m map[string]any)
+		want string // "" = valid
+	}{
+		{"ldaps", func(m map[string]any) {}, ""},
+		{"starttls", func(m map[string]any) { m["url"] = "ldap://h"; m["start_tls"] = true }, ""},
+		{"memberUid", func(m map[string]any) { m["member_attribute"] = "memberUid" }, ""},
+		{"filter", func(m map[string]any) { m["user_filter"] = "(&(objectClass=person)(mail=%s))" }, ""},
+		{"plain ldap refused", func(m map[string]any) { m["url"] = "ldap://h" }, "connectors.dir.url: ldap:// sends the bind password in clear"},
+		{"insecure with ldaps", func(m map[string]any) { m["insecure_no_tls"] = true }, "insecure_no_tls"},
+		{"starttls with ldaps", func(m map[string]any) { m["start_tls"] = true }, "start_tls"},
+		{"http url", func(m map[string]any) { m["url"] = "https://h" }, "connectors.dir.url: must be"},
+		{"no url", func(m map[string]any) { delete(m, "url") }, "connectors.dir.url: required"},
+		{"no bind dn", func(m map[string]any) { delete(m, "bind_dn") }, "connectors.dir.bind_dn: required"},
+		{"bad bind dn", func(m map[string]any) { m["bind_dn"] = "bot" }, "bind_dn: not a valid DN"},
+		{"no password", func(m map[string]any) { delete(m, "bind_password") }, "bind_password: required"},
+		{"both passwords", func(m map[string]any) { m["bind_password_file"] = "/x" }, "set only one"},
+		{"no base", func(m map[string]any) { delete(m, "user_base_dn") }, "user_base_dn: required"},
+		{"filter without %s", func(m map[string]any) { m["user_filter"] = "(mail=x)" }, "user_filter: must contain exactly one %s"},
+		{"filter with two verbs", func(m map[string]any) { m["user_filter"] = "(|(mail=%s)(uid=%s))" }, "user_filter"},
+		{"filter unbalanced", func(m map[string]any) { m["user_filter"] = "(mail=%s" }, "user_filter: not a valid LDAP filter"},
+		{"bad attribute", func(m map[string]any) { m["member_attribute"] = "uniqueMember" }, "member_attribute"},
+		{"typo key", func(m map[string]any) { m["user_fliter"] = "(mail=%s)" }, `did you mean "user_filter"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := base()
+			tc.edit(m)
+			reg := connectors.NewRegistry()
+			reg.Add(ldap.Type, ldap.Factory)
+			_, err := reg.Build("dir", ldap.Type, m, connectors.Env{ReadFile: func(string) ([]byte, error) { return []byte("pw"), nil }})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw") && !strings.Contains(tc.want, "pw") {
+				t.Fatalf("error may leak the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestRetryableCodes(t *testing.T) {
+	for code, want := range map[uint16]bool{
+		goldap.LDAPResultBusy: true, goldap.LDAPResultUnavailable: true, goldap.ErrorNetwork: true,
+		goldap.LDAPResultTimeLimitExceeded: true, goldap.LDAPResultOther: true, goldap.LDAPResultServerDown: true,
+		goldap.LDAPResultInvalidCredentials: false, goldap.LDAPResultInsufficientAccessRights: false,
+		goldap.LDAPResultNoSuchObject: false, goldap.LDAPResultInvalidDNSyntax: false,
+		goldap.LDAPResultObjectClassViolation: false, goldap.LDAPResultUnwillingToPerform: false,
+	} {
+		if got := ldap.Retryable(code); got != want {
+			t.Errorf("Retryable(%d %s) = %v, want %v", code, goldap.LDAPResultCodeMap[code], got, want)
+		}
+	}
+}
+
+func ExampleFactory() {
+	reg := connectors.NewRegistry()
+	reg.Add(ldap.Type, ldap.Factory)
+	_, err := reg.Build("corp_ldap", ldap.Type, map[string]any{
+		"url":           "ldaps://ldap.example.com",
+		"bind_dn":       "cn=accessbot,ou=services,dc=example,dc=com",
+		"bind_password": "from-env",
+		"user_base_dn":  "ou=people,dc=example,dc=com",
+	}, connectors.Env{})
+	fmt.Println(err)
+	// Output: <nil>
+}
