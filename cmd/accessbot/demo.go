@@ -28,6 +28,9 @@ var demoNames = map[string]string{
 	"U0OSCAR01": "Oscar", "U0PEGGY01": "Peggy",
 }
 
+// demoChannels names the example runbook's channels.
+var demoChannels = map[string]string{"C0AUDIT01": "access-audit", "C0CRMOWN1": "crm-owners", "C0ANALYT1": "analytics-owners"}
+
 // cmdDemo runs the main job with no Slack account: the built-in Slack
 // emulator plus the bot with config.example.yaml, connectors that reach
 // real services swapped for local ones, and a scripted story on a
@@ -208,7 +211,11 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 	if err != nil {
 		return fmt.Errorf("audit chain: %w", err)
 	}
-	fmt.Fprintf(out, "%d audit records, hash chain intact; mirrored to %s (check it with: accessbot audit verify %s)\n", n, auditFile, auditFile)
+	if getenv("ACCESSBOT_AUDIT_FILE") != "" {
+		fmt.Fprintf(out, "%d audit records, hash chain intact; mirrored to %s (check it with: accessbot audit verify %s)\n", n, auditFile, auditFile)
+	} else {
+		fmt.Fprintf(out, "%d audit records, hash chain intact (set ACCESSBOT_AUDIT_FILE=/tmp/audit.jsonl to keep a copy, then: accessbot audit verify /tmp/audit.jsonl)\n", n)
+	}
 	return nil
 }
 
@@ -259,7 +266,11 @@ func seedDemoWorkspace(emu *slackemu.Server, cfg *Config) {
 		}
 	}
 	for c := range chans {
-		emu.AddChannel(slackemu.Channel{ID: c, Name: strings.ToLower(c), Private: true, BotIsMember: true})
+		name := demoChannels[c]
+		if name == "" {
+			name = strings.ToLower(c)
+		}
+		emu.AddChannel(slackemu.Channel{ID: c, Name: name, Private: true, BotIsMember: true})
 	}
 }
 
@@ -376,25 +387,45 @@ func (t *transcript) flush() {
 			items = append(items, item{"only " + name + " sees", m})
 		}
 	}
-	for _, ch := range []string{"C0AUDIT01", "C0CRMOWN1", "C0ANALYT1"} {
+	for ch, name := range demoChannels {
 		for _, m := range t.emu.Messages(ch) {
-			items = append(items, item{"#" + strings.ToLower(ch), m})
+			items = append(items, item{"#" + name, m})
 		}
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].m.TS < items[j].m.TS })
+	// Identical updates of several copies (every approver's DM, the audit
+	// channel) are printed once, naming every place they appeared.
+	type block struct {
+		where []string
+		text  string
+		edit  bool
+	}
+	var out []*block
+	byText := map[string]*block{}
 	for _, it := range items {
 		key := it.m.Channel + "|" + it.m.TS + "|" + it.where
 		versions := len(it.m.Edits) + 1
 		if t.seen[key] >= versions {
 			continue
 		}
-		label := "accessbot " + it.where
-		if t.seen[key] > 0 {
+		edit := t.seen[key] > 0
+		t.seen[key] = versions
+		text := renderForTerminal(it.m.Blocks, it.m.Text)
+		if b, ok := byText[text]; ok && b.edit == edit {
+			b.where = append(b.where, it.where)
+			continue
+		}
+		b := &block{where: []string{it.where}, text: text, edit: edit}
+		byText[text] = b
+		out = append(out, b)
+	}
+	for _, b := range out {
+		label := "accessbot " + strings.Join(b.where, ", ")
+		if b.edit {
 			label += " (message updated)"
 		}
-		t.seen[key] = versions
 		fmt.Fprintf(t.out, "   %s:\n", label)
-		for _, line := range strings.Split(renderForTerminal(it.m.Blocks, it.m.Text), "\n") {
+		for _, line := range strings.Split(b.text, "\n") {
 			fmt.Fprintf(t.out, "      │ %s\n", line)
 		}
 	}

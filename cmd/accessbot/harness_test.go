@@ -166,7 +166,7 @@ func (e *world) start(opts ...func(*AppOptions)) {
 	}
 	o := AppOptions{Clock: e.clock, Connectors: swapped, NoWheelRun: true, StoreNoSync: true,
 		BotSleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }, // 429s are retried at once in tests
-		Service: func(c *access.ServiceConfig) { c.Rand = func() float64 { return 0.5 } }}
+		Service:  func(c *access.ServiceConfig) { c.Rand = func() float64 { return 0.5 } }}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The demo is the README's run command: it must tell the whole story and
+// leave an audit log that verifies, and that stops verifying once edited.
+func TestDemoAndAuditVerify(t *testing.T) {
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	getenv := func(k string) string {
+		if k == "ACCESSBOT_AUDIT_FILE" {
+			return audit
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"demo", "--config", "../../config.example.yaml"}, &out, &errOut, getenv); code != 0 {
+		t.Fatalf("demo exit %d: %s\n%s", code, errOut.String(), out.String())
+	}
+	for _, want := range []string{
+		"Alice types: /access crm viewer 2h",
+		"[Approve] [Deny]",
+		"you now have Salesforce CRM",
+		"[Extend 2h] [I'm done]",
+		"remove alice@example.com",
+		"expired and has been removed",
+		"was denied by @Heidi",
+		"hash chain intact",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+
+	out.Reset()
+	if code := run([]string{"audit", "verify", audit}, &out, &errOut, getenv); code != 0 {
+		t.Fatalf("audit verify of the demo's log: exit %d: %s", code, errOut.String())
+	}
+	data, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) < 8 {
+		t.Fatalf("only %d audit records", len(lines))
+	}
+	edited := strings.Replace(lines[3], `"actor":"U0`, `"actor":"U9`, 1)
+	if edited == lines[3] {
+		t.Fatalf("record 4 has no actor to edit: %s", lines[3])
+	}
+	lines[3] = edited
+	if err := os.WriteFile(audit, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	if code := run([]string{"audit", "verify", audit}, &out, &errOut, getenv); code != 1 {
+		t.Fatalf("audit verify accepted an edited log (exit %d)", code)
+	}
+	if !strings.Contains(errOut.String(), "after 3 good record") {
+		t.Errorf("verify did not pinpoint the edited record: %s", errOut.String())
+	}
+}
