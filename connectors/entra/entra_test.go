@@ -1,0 +1,582 @@
+package entra_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/entra"
+)
+
+const (
+	tenant       = "contoso.onmicrosoft.com"
+	clientID     = "11111111-2222-3333-4444-555555555555"
+	clientSecret = "Qx8Q~secretVALUEdoNotLeak0123456789"
+	groupID      = "02bd9fd6-8f93-4758-87c3-1fb73740a315"
+	aliceID      = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
+	bobID        = "6e7b768e-07e2-4810-8459-485f84f8f204"
+)
+
+// fakeGraph is Microsoft Graph v1.0 and the identity platform's token
+// endpoint, written from their reference pages: client credentials tokens,
+// users by UPN or $filter=mail, members/$ref add and remove with Graph's
+// status codes and error bodies, memberOf paged with @odata.nextLink,
+// 401 InvalidAuthenticationToken for expired tokens, and 429/503 with
+// Retry-After.
+type fakeGraph struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	users    map[string][2]string // id → {upn, mail}
+	groups   map[string][]string  // group id → member ids
+	tokens   map[string]bool
+	issued   int
+	secret   string
+	fail     []int
+	requests []string
+}
+
+func newFakeGraph(t *testing.T) *fakeGraph {
+	f := &fakeGraph{
+		users: map[string][2]string{
+			aliceID: {"alice@example.com", "alice@example.com"},
+			bobID:   {"bob_contoso.com#EXT#@contoso.onmicrosoft.com", "bob@example.com"},
+		},
+		groups: map[string][]string{groupID: {}, "g-a": {aliceID}, "g-b": {aliceID}, "g-c": {aliceID}},
+		tokens: map[string]bool{}, secret: clientSecret,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", f.token)
+	mux.HandleFunc("GET /v1.0/users/{id}", f.api(f.getUser))
+	mux.HandleFunc("GET /v1.0/users", f.api(f.listUsers))
+	mux.HandleFunc("GET /v1.0/users/{id}/memberOf", f.api(f.memberOf))
+	mux.HandleFunc("POST /v1.0/groups/{gid}/members/$ref", f.api(f.addMember))
+	mux.HandleFunc("DELETE /v1.0/groups/{gid}/members/{uid}/$ref", f.api(f.removeMember))
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func graphErr(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+		"code": code, "message": msg,
+		"innerError": map[string]string{"date": "2026-11-29T10:00:00", "request-id": "b3a0c0de-0000", "client-request-id": "b3a0c0de-0000"},
+	}})
+}
+
+func (f *fakeGraph) token(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if r.PathValue("tenant") != tenant || r.PostForm.Get("grant_type") != "client_credentials" ||
+		r.PostForm.Get("scope") != "https://graph.microsoft.com/.default" {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":"invalid_request","error_description":"AADSTS900144: bad request","error_codes":[900144]}`)
+		return
+	}
+	if r.PostForm.Get("client_id") != clientID || r.PostForm.Get("client_secret") != f.secret {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys for app '`+clientID+`' are expired.","error_codes":[7000222]}`)
+		return
+	}
+	f.issued++
+	tok := "eyJ0eXAi.graph." + strconv.Itoa(f.issued)
+	f.tokens[tok] = true
+	json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
+}
+
+func (f *fakeGraph) api(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+		if !f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+			graphErr(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+			return
+		}
+		if len(f.fail) > 0 {
+			status := f.fail[0]
+			f.fail = f.fail[1:]
+			switch status {
+			case http.StatusTooManyRequests:
+				w.Header().Set("Retry-After", "7")
+				graphErr(w, status, "TooManyRequests", "Too many requests.")
+			case http.StatusServiceUnavailable:
+				w.Header().Set("Retry-After", "3")
+				graphErr(w, status, "serviceNotAvailable", "The service is temporarily unavailable.")
+			case http.StatusForbidden:
+				graphErr(w, status, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+			default:
+				graphErr(w, status, "generalException", "An unspecified error has occurred.")
+			}
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (f *fakeGraph) findUser(key string) (string, bool) {
+	if _, ok := f.users[key]; ok {
+		return key, true
+	}
+	for id, u := range f.users {
+		if strings.EqualFold(u[0], key) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func (f *fakeGraph) getUser(w http.ResponseWriter, r *http.Request) {
+	id, ok := f.findUser(r.PathValue("id"))
+	if !ok {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound",
+			"Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)/$entity", "id": id})
+}
+
+func (f *fakeGraph) listUsers(w http.ResponseWriter, r *http.Request) {
+	flt := r.URL.Query().Get("$filter")
+	mail, ok := strings.CutPrefix(flt, "mail eq '")
+	if !ok || !strings.HasSuffix(mail, "'") {
+		graphErr(w, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported Query.")
+		return
+	}
+	mail = strings.ReplaceAll(strings.TrimSuffix(mail, "'"), "''", "'")
+	out := []any{}
+	for id, u := range f.users {
+		if strings.EqualFold(u[1], mail) {
+			out = append(out, map[string]string{"id": id})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)", "value": out})
+}
+
+// memberOf pages two objects at a time with @odata.nextLink ($skiptoken).
+func (f *fakeGraph) memberOf(w http.ResponseWriter, r *http.Request) {
+	id, ok := f.findUser(r.PathValue("id"))
+	if !ok {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource does not exist.")
+		return
+	}
+	var gids []string
+	for gid, m := range f.groups {
+		if slices.Contains(m, id) {
+			gids = append(gids, gid)
+		}
+	}
+	slices.Sort(gids)
+	start, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
+	end := min(start+2, len(gids))
+	page := map[string]any{"value": []any{}}
+	var vals []any
+	for _, g := range gids[start:end] {
+		vals = append(vals, map[string]string{"@odata.type": "#microsoft.graph.group", "id": g})
+	}
+	if vals != nil {
+		page["value"] = vals
+	}
+	if end < len(gids) {
+		page["@odata.nextLink"] = f.srv.URL + "/v1.0/users/" + id + "/memberOf?$select=id&$skiptoken=" + strconv.Itoa(end)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(page)
+}
+
+func (f *fakeGraph) addMember(w http.ResponseWriter, r *http.Request) {
+	members, ok := f.groups[r.PathValue("gid")]
+	if !ok {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("gid")+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	var body map[string]string
+	if json.NewDecoder(r.Body).Decode(&body) != nil {
+		graphErr(w, http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload.")
+		return
+	}
+	uid, ok := strings.CutPrefix(body["@odata.id"], "https://graph.microsoft.com/v1.0/directoryObjects/")
+	if _, known := f.users[uid]; !ok || !known {
+		graphErr(w, http.StatusBadRequest, "Request_BadRequest", "The source resource object or one of the objects being referenced do not exist.")
+		return
+	}
+	if slices.Contains(members, uid) {
+		graphErr(w, http.StatusBadRequest, "Request_BadRequest", "One or more added object references already exist for the following modified properties: 'members'.")
+		return
+	}
+	f.groups[r.PathValue("gid")] = append(members, uid)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeGraph) removeMember(w http.ResponseWriter, r *http.Request) {
+	gid, uid := r.PathValue("gid"), r.PathValue("uid")
+	members, ok := f.groups[gid]
+	i := slices.Index(members, uid)
+	if !ok || i < 0 {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+uid+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	f.groups[gid] = slices.Delete(members, i, i+1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeGraph) isMember(gid, uid string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.groups[gid], uid)
+}
+
+func (f *fakeGraph) failNext(status ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = append(f.fail, status...)
+}
+
+func (f *fakeGraph) count(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, r := range f.requests {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.t }
+
+var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+
+func fastClient(retryMax int) *connectors.HTTPClient {
+	return connectors.NewHTTPClient(connectors.HTTPOptions{
+		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
+		AttemptTimeout: 5 * time.Second, MaxRetryAfter: time.Millisecond,
+	})
+}
+
+func config(f *fakeGraph, extra ...any) map[string]any {
+	raw := map[string]any{
+		"type": entra.Type, "tenant_id": tenant, "client_id": clientID, "client_secret": clientSecret,
+		"authority_url": f.srv.URL, "graph_url": f.srv.URL + "/v1.0",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		raw[extra[i].(string)] = extra[i+1]
+	}
+	return raw
+}
+
+func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
+	t.Helper()
+	reg := connectors.NewRegistry()
+	reg.Add(entra.Type, entra.Factory)
+	return reg.Build("entra", entra.Type, raw, connectors.Env{HTTP: doer, Clock: clock})
+}
+
+func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {
+	t.Helper()
+	c, err := build(t, raw, doer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func aliceGrant() access.Grant {
+	return access.Grant{
+		ID: "AR-9", System: "entra", Role: "ops",
+		Params: map[string]string{"group_id": groupID},
+		User:   access.Person{SlackID: "U0ALICE01", Email: "alice@example.com", Name: "Alice"},
+	}
+}
+
+func nobody() access.Grant {
+	g := aliceGrant()
+	g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
+	return g
+}
+
+func TestConformance(t *testing.T) {
+	var cur *fakeGraph
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) access.Connector {
+			cur = newFakeGraph(t)
+			return mustBuild(t, config(cur), fastClient(-1))
+		},
+		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
+		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], aliceID) },
+		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
+		FailNext:    func(t *testing.T, status int) { cur.failNext(status) },
+	})
+}
+
+func TestConformanceByMail(t *testing.T) {
+	var cur *fakeGraph
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) access.Connector {
+			cur = newFakeGraph(t)
+			return mustBuild(t, config(cur, "user_attribute", "mail"), fastClient(-1))
+		},
+		// bob is a guest: his UPN is not his email, only mail finds him.
+		Grant: func(t *testing.T) access.Grant {
+			g := aliceGrant()
+			g.User = access.Person{SlackID: "U0BOB0001", Email: "bob@example.com", Name: "Bob"}
+			return g
+		},
+		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], bobID) },
+		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
+		FailNext:    func(t *testing.T, status int) { cur.failNext(status) },
+	})
+}
+
+func classOf(t *testing.T, err error) (access.ErrorClass, time.Duration) {
+	t.Helper()
+	var ce *access.ConnectorError
+	if !errors.As(err, &ce) {
+		t.Fatalf("unclassified error: %v", err)
+	}
+	return access.Classify(err)
+}
+
+func TestGraphCases(t *testing.T) {
+	ctx := t.Context()
+	setup := func(t *testing.T, retryMax int) (*fakeGraph, access.Connector) {
+		f := newFakeGraph(t)
+		return f, mustBuild(t, config(f), fastClient(retryMax))
+	}
+
+	t.Run("Success", func(t *testing.T) {
+		f, c := setup(t, -1)
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		if f.count("POST /v1.0/groups/"+groupID+"/members/$ref") != 1 || f.count("DELETE /v1.0/groups/"+groupID+"/members/"+aliceID+"/$ref") != 1 {
+			t.Fatalf("requests %v", f.requests)
+		}
+		if f.issued != 1 || f.count("GET /v1.0/users/") != 1 {
+			t.Fatalf("token issued %d times, %d lookups; want 1 and 1 (cached)", f.issued, f.count("GET /v1.0/users/"))
+		}
+	})
+
+	t.Run("AlreadyMember", func(t *testing.T) {
+		f, c := setup(t, -1)
+		f.groups[groupID] = []string{aliceID}
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("NotAMemberOnRemove", func(t *testing.T) {
+		_, c := setup(t, -1)
+		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("UserNotFound", func(t *testing.T) {
+		_, c := setup(t, -1)
+		err := c.Grant(ctx, nobody())
+		if class, _ := classOf(t, err); class != access.Permanent {
+			t.Fatalf("class %v: %v", class, err)
+		}
+		if !errors.Is(err, entra.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
+			!strings.Contains(err.Error(), "Entra ID") || !strings.Contains(err.Error(), tenant) {
+			t.Fatalf("error does not name the person and the tenant: %v", err)
+		}
+	})
+
+	t.Run("GroupNotFound", func(t *testing.T) {
+		_, c := setup(t, -1)
+		g := aliceGrant()
+		g.Params["group_id"] = "no-such-group"
+		err := c.Grant(ctx, g)
+		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "no-such-group") {
+			t.Fatalf("class %v: %v", class, err)
+		}
+	})
+
+	t.Run("ReplicationLagIsRetryable", func(t *testing.T) {
+		f, c := setup(t, -1)
+		f.mu.Lock()
+		f.users["ffffffff-new"] = [2]string{"new@example.com", "new@example.com"}
+		f.mu.Unlock()
+		g := aliceGrant()
+		g.User.Email = "new@example.com"
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		// The directory has not caught up with a fresh object yet.
+		f.mu.Lock()
+		delete(f.users, "ffffffff-new")
+		f.groups[groupID] = nil
+		f.mu.Unlock()
+		err := c.Grant(ctx, g)
+		if class, ra := classOf(t, err); class != access.Retryable || ra == 0 {
+			t.Fatalf("class %v after %v: %v", class, ra, err)
+		}
+	})
+
+	t.Run("MissingParameter", func(t *testing.T) {
+		_, c := setup(t, -1)
+		g := aliceGrant()
+		g.Params = map[string]string{"group": "x"}
+		err := c.Grant(ctx, g)
+		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "group_id") {
+			t.Fatalf("class %v: %v", class, err)
+		}
+	})
+
+	t.Run("Unavailable503", func(t *testing.T) {
+		f, c := setup(t, 2)
+		f.failNext(http.StatusServiceUnavailable)
+		// Retry-After 3s is beyond the inner loop's cap: handed to the
+		// lifecycle at once.
+		err := c.Grant(ctx, aliceGrant())
+		if class, ra := classOf(t, err); class != access.Retryable || ra != 3*time.Second {
+			t.Fatalf("class %v after %v: %v", class, ra, err)
+		}
+	})
+
+	t.Run("Throttled429", func(t *testing.T) {
+		f, c := setup(t, -1)
+		f.failNext(http.StatusTooManyRequests)
+		err := c.Grant(ctx, aliceGrant())
+		if class, ra := classOf(t, err); class != access.Retryable || ra != 7*time.Second {
+			t.Fatalf("class %v after %v: %v", class, ra, err)
+		}
+	})
+
+	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
+		f, c := setup(t, 2)
+		f.failNext(http.StatusBadGateway, http.StatusInternalServerError)
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		// The POST itself meets a 500 and is retried (Idempotency-Key).
+		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		f.failNext(http.StatusInternalServerError)
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		if !f.isMember(groupID, aliceID) {
+			t.Fatal("not a member")
+		}
+	})
+
+	t.Run("ExpiredAccessTokenRefreshedOnce", func(t *testing.T) {
+		f, c := setup(t, -1)
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		clear(f.tokens) // Graph now says InvalidAuthenticationToken
+		f.mu.Unlock()
+		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		if f.issued != 2 {
+			t.Fatalf("%d tokens issued, want 2", f.issued)
+		}
+	})
+
+	t.Run("ExpiredClientSecret", func(t *testing.T) {
+		f, c := setup(t, 2)
+		f.secret = "rotated"
+		err := c.Grant(ctx, aliceGrant())
+		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "AADSTS7000222") {
+			t.Fatalf("class %v: %v", class, err)
+		}
+		if strings.Contains(err.Error(), clientSecret) {
+			t.Fatalf("error leaks the secret: %v", err)
+		}
+	})
+
+	t.Run("PersistentInvalidToken", func(t *testing.T) {
+		// A token the tenant issues but Graph refuses (wrong audience, say):
+		// refresh once, then permanent.
+		f := newFakeGraph(t)
+		graphOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			graphErr(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+		})
+		wrapped := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/token") {
+				f.srv.Config.Handler.ServeHTTP(w, r)
+				return
+			}
+			graphOnly(w, r)
+		}))
+		t.Cleanup(wrapped.Close)
+		c := mustBuild(t, config(f, "authority_url", wrapped.URL, "graph_url", wrapped.URL+"/v1.0"), fastClient(-1))
+		err := c.Grant(ctx, aliceGrant())
+		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "credentials") {
+			t.Fatalf("class %v: %v", class, err)
+		}
+		if f.issued != 2 {
+			t.Fatalf("%d tokens issued, want 2 (one refresh)", f.issued)
+		}
+	})
+
+	t.Run("CheckFollowsNextLink", func(t *testing.T) {
+		f, c := setup(t, -1)
+		g := aliceGrant()
+		g.Params["group_id"] = "g-c" // on the second page
+		ok, err := c.(access.Checker).Check(ctx, g)
+		if err != nil || !ok {
+			t.Fatalf("Check = %v, %v", ok, err)
+		}
+		if n := f.count("GET /v1.0/users/" + aliceID + "/memberOf"); n != 2 {
+			t.Fatalf("%d pages, want 2", n)
+		}
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		raw  map[string]any
+		want []string
+	}{
+		{"empty", map[string]any{}, []string{"connectors.entra.tenant_id: required", "connectors.entra.client_id: required", "connectors.entra.client_secret: required"}},
+		{"attr", map[string]any{"tenant_id": "t", "client_id": "c", "client_secret": "s", "user_attribute": "email"}, []string{"connectors.entra.user_attribute: must be"}},
+		{"http authority", map[string]any{"tenant_id": "t", "client_id": "c", "client_secret": "s", "authority_url": "http://login.example.com"}, []string{"connectors.entra.authority_url: must be an https:// URL"}},
+		{"tenant", map[string]any{"tenant_id": "a/b", "client_id": "c", "client_secret": "s"}, []string{"connectors.entra.tenant_id: must be"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := build(t, tc.raw, fastClient(-1))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
