@@ -1,0 +1,354 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/postgres"
+	"github.com/accessbot/accessbot/internal/testsvc"
+)
+
+// build builds a connector through the registry, as cmd does.
+func build(t *testing.T, raw map[string]any) *postgres.Connector {
+	t.Helper()
+	reg := connectors.NewRegistry()
+	reg.Add(postgres.Type, postgres.Factory)
+	c, err := reg.Build("warehouse", postgres.Type, raw, connectors.Env{})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	return c.(*postgres.Connector)
+}
+
+func dsnConfig(p *testsvc.Postgres) map[string]any {
+	return map[string]any{"type": postgres.Type, "dsn": p.DSN, "timeout": "10s"}
+}
+
+func grantFor(local, role string) access.Grant {
+	return access.Grant{
+		ID: "AR-" + local, System: "warehouse", Role: "read",
+		Params: map[string]string{postgres.ParamRole: role},
+		User:   access.Person{SlackID: "U" + strings.ToUpper(local), Email: strings.ToUpper(local[:1]) + local[1:] + "@Example.com", Name: local},
+	}
+}
+
+func wantClass(t *testing.T, err error, want access.ErrorClass, contains ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got nil, want a %v error", want)
+	}
+	var ce *access.ConnectorError
+	if !errors.As(err, &ce) {
+		t.Fatalf("unclassified error: %v", err)
+	}
+	if got, _ := access.Classify(err); got != want {
+		t.Fatalf("class %v, want %v: %v", got, want, err)
+	}
+	for _, c := range contains {
+		if !strings.Contains(err.Error(), c) {
+			t.Errorf("error %q does not contain %q", err, c)
+		}
+	}
+}
+
+func TestConformance(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) access.Connector {
+			p.Exec(t, "REVOKE analyst_ro FROM alice")
+			return build(t, dsnConfig(p))
+		},
+		Grant:       func(t *testing.T) access.Grant { return grantFor("alice", "analyst_ro") },
+		HasAccess:   func(t *testing.T, g access.Grant) bool { return p.IsMember(t, "analyst_ro", "alice") },
+		UnknownUser: func(t *testing.T) access.Grant { return grantFor("nobody", "analyst_ro") },
+	})
+}
+
+func TestGrantRevoke(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	ctx := t.Context()
+	// The host/port form, with the password from a file.
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte(p.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := build(t, map[string]any{
+		"host": p.Host, "port": p.Port, "database": p.Database, "user": p.User,
+		"password_file": pw, "sslmode": "disable",
+	})
+	g := grantFor("bob", "analyst_ro")
+
+	t.Run("Success", func(t *testing.T) {
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if !p.IsMember(t, "analyst_ro", "bob") {
+			t.Fatal("bob not a member after Grant")
+		}
+		if err := c.Revoke(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if p.IsMember(t, "analyst_ro", "bob") {
+			t.Fatal("bob still a member after Revoke")
+		}
+	})
+	t.Run("AlreadyMember", func(t *testing.T) {
+		p.Exec(t, "GRANT analyst_ro TO bob")
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatalf("Grant of an existing membership: %v", err)
+		}
+		if ok, err := c.Check(ctx, g); err != nil || !ok {
+			t.Fatalf("Check = %v, %v", ok, err)
+		}
+	})
+	t.Run("NotMemberOnRevoke", func(t *testing.T) {
+		p.Exec(t, "REVOKE analyst_ro FROM bob")
+		if err := c.Revoke(ctx, g); err != nil {
+			t.Fatalf("Revoke of a missing membership: %v", err)
+		}
+		if ok, err := c.Check(ctx, g); err != nil || ok {
+			t.Fatalf("Check = %v, %v", ok, err)
+		}
+	})
+	t.Run("OtherMembershipsKept", func(t *testing.T) {
+		p.Exec(t, "GRANT analyst_rw TO bob", "GRANT analyst_ro TO carol")
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Revoke(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if !p.IsMember(t, "analyst_rw", "bob") || !p.IsMember(t, "analyst_ro", "carol") {
+			t.Fatal("other memberships lost")
+		}
+	})
+	t.Run("UserNotFound", func(t *testing.T) {
+		wantClass(t, c.Grant(ctx, grantFor("mallory", "analyst_ro")), access.Permanent,
+			"no database user mallory for Mallory@Example.com")
+	})
+	t.Run("RoleNotFound", func(t *testing.T) {
+		wantClass(t, c.Grant(ctx, grantFor("bob", "analyst_xx")), access.Permanent,
+			"PostgreSQL role analyst_xx does not exist")
+		wantClass(t, c.Revoke(ctx, grantFor("bob", "analyst_xx")), access.Permanent, "does not exist")
+	})
+	t.Run("MissingRoleParam", func(t *testing.T) {
+		wantClass(t, c.Grant(ctx, grantFor("bob", "")), access.Permanent, postgres.ParamRole)
+	})
+	t.Run("InsufficientPrivilege", func(t *testing.T) {
+		// CREATEROLE (PG ≤ 15) cannot grant a superuser role: 42501.
+		p.Exec(t, "CREATE ROLE dba SUPERUSER NOLOGIN")
+		wantClass(t, c.Grant(ctx, grantFor("bob", "dba")), access.Permanent, "42501")
+		if p.IsMember(t, "dba", "bob") {
+			t.Fatal("bob became a member of a superuser role")
+		}
+	})
+}
+
+// TestInjection: names with quotes and semicolons are quoted identifiers,
+// never SQL.
+func TestInjection(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	ctx := t.Context()
+	c := build(t, dsnConfig(p))
+	evil := `x"; DROP ROLE analyst_ro; --`
+
+	// A role of that name does not exist: a clean permanent error.
+	wantClass(t, c.Grant(ctx, grantFor("alice", evil)), access.Permanent, "does not exist")
+	wantClass(t, c.Grant(ctx, grantFor("alice", "analyst_ro; DROP ROLE analyst_rw")), access.Permanent, "does not exist")
+
+	// Once it exists, it is granted as the one odd name it is.
+	p.Exec(t, "CREATE ROLE "+pgx.Identifier{evil}.Sanitize()+" NOLOGIN")
+	if err := c.Grant(ctx, grantFor("alice", evil)); err != nil {
+		t.Fatal(err)
+	}
+	if !p.IsMember(t, evil, "alice") {
+		t.Fatal("alice not a member of the odd role")
+	}
+	if err := c.Revoke(ctx, grantFor("alice", evil)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same through the user mapping (an email local part).
+	g := grantFor("alice", "analyst_ro")
+	g.User.Email = `robert'); drop role analyst_rw; --@example.com`
+	wantClass(t, c.Grant(ctx, g), access.Permanent, "no database user")
+
+	// Both roles survived (Check fails permanently on a missing role).
+	for _, r := range []string{"analyst_ro", "analyst_rw"} {
+		if ok, err := c.Check(ctx, grantFor("carol", r)); err != nil || ok {
+			t.Fatalf("role %s damaged? Check = %v, %v", r, ok, err)
+		}
+	}
+}
+
+func TestUserMapping(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	p.Exec(t, `CREATE ROLE analyst_dave LOGIN`, `CREATE ROLE "dave@example.com" LOGIN`)
+	ctx := t.Context()
+	for _, tc := range []struct{ mapping, user string }{
+		{"analyst_{{local}}", "analyst_dave"},
+		{"email", "dave@example.com"},
+	} {
+		raw := dsnConfig(p)
+		raw["user_mapping"] = tc.mapping
+		c := build(t, raw)
+		g := grantFor("dave", "analyst_ro")
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatalf("%s: %v", tc.mapping, err)
+		}
+		if !p.IsMember(t, "analyst_ro", tc.user) {
+			t.Fatalf("%s: %s not a member", tc.mapping, tc.user)
+		}
+	}
+	for _, tc := range []struct {
+		mapping, email, want string
+	}{
+		{"", "Alice.Smith@Example.com", "alice.smith"},
+		{"email", "Alice@Example.com", "alice@example.com"},
+		{"ro_{{local}}_{{email}}", "a@b.c", "ro_a_a@b.c"},
+	} {
+		got, err := postgres.DatabaseUser(tc.mapping, access.Person{Email: tc.email})
+		if err != nil || got != tc.want {
+			t.Errorf("DatabaseUser(%q, %q) = %q, %v; want %q", tc.mapping, tc.email, got, err, tc.want)
+		}
+	}
+	for _, email := range []string{"", "no-at-sign", "@example.com", strings.Repeat("a", 64) + "@example.com"} {
+		if _, err := postgres.DatabaseUser("", access.Person{Email: email}); err == nil {
+			t.Errorf("DatabaseUser(%q) gave no error", email)
+		}
+	}
+}
+
+func TestBadCredentials(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	c := build(t, map[string]any{"dsn": strings.Replace(p.DSN, p.Password, "wrong-password", 1)})
+	err := c.Grant(t.Context(), grantFor("alice", "analyst_ro"))
+	wantClass(t, err, access.Permanent, "credentials", "28P01")
+	if strings.Contains(err.Error(), "wrong-password") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}
+
+func TestServerDownIsRetryable(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	c := build(t, dsnConfig(p))
+	g := grantFor("alice", "analyst_ro")
+	p.Stop()
+	err := c.Grant(t.Context(), g)
+	wantClass(t, err, access.Retryable)
+	if strings.Contains(err.Error(), p.Password) {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+	wantClass(t, c.Revoke(t.Context(), g), access.Retryable)
+}
+
+// TestTooManyConnections: 53300 from the server is retryable.
+func TestTooManyConnections(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	p.Exec(t, "ALTER ROLE accessbot CONNECTION LIMIT 0")
+	err := build(t, dsnConfig(p)).Grant(t.Context(), grantFor("alice", "analyst_ro"))
+	wantClass(t, err, access.Retryable, "53300")
+}
+
+// TestUnresponsiveServer: a server that accepts but never answers ends in a
+// retryable error when the context's deadline passes.
+func TestUnresponsiveServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	c := build(t, map[string]any{"dsn": "postgres://u:p@" + l.Addr().String() + "/db?sslmode=disable"})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	wantClass(t, c.Grant(ctx, grantFor("alice", "analyst_ro")), access.Retryable)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %v", took)
+	}
+}
+
+func TestRetryableCode(t *testing.T) {
+	for code, want := range map[string]bool{
+		"57P01": true, "53300": true, "40001": true, "40P01": true, "08006": true, "57P03": true,
+		"42501": false, "42704": false, "28P01": false, "42601": false, "0LP01": false,
+	} {
+		if got := postgres.RetryableCode(code); got != want {
+			t.Errorf("RetryableCode(%s) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	hostForm := func() map[string]any {
+		return map[string]any{"host": "db.example.com", "database": "dwh", "user": "accessbot", "password": "pw"}
+	}
+	for _, tc := range []struct {
+		name string
+		raw  func() map[string]any
+		want string // "" = valid
+	}{
+		{"dsn", func() map[string]any { return map[string]any{"dsn": "postgres://u:pw@h/db"} }, ""},
+		{"dsn file", func() map[string]any { return map[string]any{"dsn_file": "/run/secrets/dsn"} }, ""},
+		{"host form", hostForm, ""},
+		{"template", func() map[string]any { m := hostForm(); m["user_mapping"] = "analyst_{{local}}"; return m }, ""},
+		{"nothing", func() map[string]any { return map[string]any{} }, "connectors.warehouse.host: required (or dsn / dsn_file)"},
+		{"both forms", func() map[string]any { m := hostForm(); m["dsn"] = "postgres://h/db"; return m }, "set either dsn"},
+		{"no password", func() map[string]any { m := hostForm(); delete(m, "password"); return m }, "password: required"},
+		{"bad sslmode", func() map[string]any { m := hostForm(); m["sslmode"] = "maybe"; return m }, "sslmode"},
+		{"bad port", func() map[string]any { m := hostForm(); m["port"] = 70000; return m }, "port"},
+		{"bad mapping", func() map[string]any { m := hostForm(); m["user_mapping"] = "firstname"; return m }, "user_mapping"},
+		{"bad template var", func() map[string]any { m := hostForm(); m["user_mapping"] = "x_{{name}}"; return m }, "unknown template variable {{name}}"},
+		{"backstop", func() map[string]any { m := hostForm(); m["valid_until_backstop"] = true; return m }, "valid_until_backstop: not supported"},
+		{"bad dsn", func() map[string]any { return map[string]any{"dsn": "host=h password='secret-pw"} }, "dsn: not a valid"},
+		{"typo", func() map[string]any { m := hostForm(); m["databse"] = "x"; return m }, `did you mean "database"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := connectors.NewRegistry()
+			reg.Add(postgres.Type, postgres.Factory)
+			env := connectors.Env{ReadFile: func(string) ([]byte, error) { return []byte("postgres://u:pw@h/db"), nil }}
+			_, err := reg.Build("warehouse", postgres.Type, tc.raw(), env)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "secret-pw") || strings.Contains(err.Error(), ":pw")) {
+				t.Fatalf("error leaks a secret: %v", err)
+			}
+		})
+	}
+}
