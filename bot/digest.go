@@ -61,7 +61,9 @@ func DigestMessage(d access.Digest, v View) (fallback string, blocks []slack.Blo
 		contextBlock(fmt.Sprintf("%s · %s", capitalize(periodWord(d.From, d.To)), period)),
 		section("*" + counts + "*"),
 	}
-	role := func(r *access.Request) string { return fmt.Sprintf("*%s* %s · %s", r.ID, mention(r.Requester), Escape(r.Role)) }
+	role := func(r *access.Request) string {
+		return fmt.Sprintf("*%s* %s · %s", r.ID, mention(r.Requester), Escape(r.Role))
+	}
 	add := func(title string, rs []*access.Request, line func(r *access.Request) string) {
 		if len(rs) > 0 {
 			blocks = append(blocks, digestSection(title, rs, line))
