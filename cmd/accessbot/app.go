@@ -46,6 +46,9 @@ type AppOptions struct {
 	Workers   int
 	// ServiceConfig tweaks the lifecycle service (retry timing in tests).
 	Service func(*access.ServiceConfig)
+	// HTTP configures the connectors' shared HTTP client (zero: defaults).
+	// Tests on a fake clock turn its inner, real-time retries off.
+	HTTP connectors.HTTPOptions
 }
 
 // App is accessbot wired together: store, lifecycle service, timer wheel,
@@ -136,7 +139,7 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 		AuditExport: a.auditExport,
 	})
 	reg := newRegistry(a.Bot)
-	shared := connectors.NewHTTPClient(connectors.HTTPOptions{})
+	shared := connectors.NewHTTPClient(opts.HTTP)
 	var problems []error
 	for name, cc := range cfg.Connectors {
 		if c, ok := opts.Connectors[name]; ok {
