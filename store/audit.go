@@ -32,47 +32,89 @@ var ErrChainBroken = errors.New("audit chain broken")
 // Hash is the hex SHA-256 of the record's canonical JSON without the hash
 // field (see CanonicalJSON); PrevHash is the previous record's Hash, or
 // ZeroHash for the first record. Seq starts at 1 and has no gaps.
+//
+// The free text (Reason, Note: personal data a retention policy may remove)
+// is covered through its own hash: ReasonHash and NoteHash are the hex
+// SHA-256 of Reason and Note ("" for empty text), and the chain hash covers
+// those, not the text. So a record whose text was removed by retention
+// (Store.ApplyRetention: text blanked, Redacted set, hashes kept) still
+// links into the chain, while a record whose text is present must match
+// its hashes (VerifyChain). Redacted itself is not covered: blanking text
+// is allowed by design, altering it is not.
 type AuditRecord struct {
-	Seq       uint64    `json:"seq"`
-	Time      time.Time `json:"time"` // UTC
-	Event     string    `json:"event"`
-	Actor     string    `json:"actor"`   // Slack user ID or "accessbot"
-	Subject   string    `json:"subject"` // the requester, for request events
-	System    string    `json:"system"`
-	Role      string    `json:"role"`
-	RequestID string    `json:"request_id"`
-	Reason    string    `json:"reason"`
-	Outcome   string    `json:"outcome"` // the state the event led to
-	Note      string    `json:"note"`
-	PrevHash  string    `json:"prev_hash"`
-	Hash      string    `json:"hash"`
+	Seq        uint64    `json:"seq"`
+	Time       time.Time `json:"time"` // UTC
+	Event      string    `json:"event"`
+	Actor      string    `json:"actor"`   // Slack user ID or "accessbot"
+	Subject    string    `json:"subject"` // the requester, for request events
+	System     string    `json:"system"`
+	Role       string    `json:"role"`
+	RequestID  string    `json:"request_id"`
+	Reason     string    `json:"reason"`
+	ReasonHash string    `json:"reason_hash"` // set by sealing
+	Outcome    string    `json:"outcome"`     // the state the event led to
+	Note       string    `json:"note"`
+	NoteHash   string    `json:"note_hash"` // set by sealing
+	// Redacted is set when retention removed Reason and Note.
+	Redacted bool   `json:"redacted,omitempty"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
 }
 
-// auditBody is AuditRecord without Hash, in the same field order: what the
-// hash covers.
+// auditBody is what the hash covers: AuditRecord without Hash, Redacted
+// and the free text itself, in the same field order.
 type auditBody struct {
-	Seq       uint64    `json:"seq"`
-	Time      time.Time `json:"time"`
-	Event     string    `json:"event"`
-	Actor     string    `json:"actor"`
-	Subject   string    `json:"subject"`
-	System    string    `json:"system"`
-	Role      string    `json:"role"`
-	RequestID string    `json:"request_id"`
-	Reason    string    `json:"reason"`
-	Outcome   string    `json:"outcome"`
-	Note      string    `json:"note"`
-	PrevHash  string    `json:"prev_hash"`
+	Seq        uint64    `json:"seq"`
+	Time       time.Time `json:"time"`
+	Event      string    `json:"event"`
+	Actor      string    `json:"actor"`
+	Subject    string    `json:"subject"`
+	System     string    `json:"system"`
+	Role       string    `json:"role"`
+	RequestID  string    `json:"request_id"`
+	ReasonHash string    `json:"reason_hash"`
+	Outcome    string    `json:"outcome"`
+	NoteHash   string    `json:"note_hash"`
+	PrevHash   string    `json:"prev_hash"`
 }
 
 // CanonicalJSON returns the bytes the record's hash covers: a JSON object
 // with the keys seq, time, event, actor, subject, system, role, request_id,
-// reason, outcome, note, prev_hash in that order, every key present, no
-// whitespace, no HTML escaping, time in RFC 3339 with nanoseconds in UTC.
+// reason_hash, outcome, note_hash, prev_hash in that order, every key
+// present, no whitespace, no HTML escaping, time in RFC 3339 with
+// nanoseconds in UTC.
 func (r AuditRecord) CanonicalJSON() []byte {
 	b := auditBody{r.Seq, r.Time.UTC(), r.Event, r.Actor, r.Subject, r.System, r.Role,
-		r.RequestID, r.Reason, r.Outcome, r.Note, r.PrevHash}
+		r.RequestID, r.ReasonHash, r.Outcome, r.NoteHash, r.PrevHash}
 	return marshalCompact(b)
+}
+
+// TextHash is the hash of one free-text field as the chain records it: the
+// hex SHA-256 of s, or "" for empty text.
+func TextHash(s string) string {
+	if s == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// redact blanks the record's free text, keeping its hashes, so that the
+// chain still verifies. It reports whether anything was removed. The note
+// of a record about no request (config_loaded, digest_posted) is the bot's
+// own text, not personal data, and is kept.
+func (r *AuditRecord) redact() bool {
+	changed := false
+	if r.Reason != "" {
+		r.Reason, changed = "", true
+	}
+	if r.RequestID != "" && r.Note != "" {
+		r.Note, changed = "", true
+	}
+	if changed {
+		r.Redacted = true
+	}
+	return changed
 }
 
 // ComputeHash returns the hex SHA-256 of CanonicalJSON.
@@ -87,6 +129,7 @@ func (r *AuditRecord) seal(prevSeq uint64, prevHash string) {
 	r.Seq = prevSeq + 1
 	r.Time = r.Time.UTC()
 	r.PrevHash = prevHash
+	r.ReasonHash, r.NoteHash = TextHash(r.Reason), TextHash(r.Note)
 	r.Hash = r.ComputeHash()
 }
 
@@ -112,7 +155,7 @@ func marshalCompact(v any) []byte {
 type ChainError struct {
 	Index   int    // 0-based position in the input
 	Seq     uint64 // the seq the broken record claims
-	Problem string // "hash mismatch", "prev_hash mismatch", "seq gap", "seq out of order", "malformed"
+	Problem string // "hash mismatch", "reason_hash mismatch", "note_hash mismatch", "prev_hash mismatch", "seq gap", "seq out of order", "malformed"
 	Detail  string
 }
 
@@ -125,8 +168,10 @@ func (e *ChainError) Unwrap() error { return ErrChainBroken }
 
 // VerifyChain checks a whole chain from its first record: seq 1, 2, 3 … with
 // no gap or reordering, each record's prev_hash equal to the previous
-// record's hash (ZeroHash for the first), and each hash equal to the hash of
-// its canonical JSON. It returns the number of records that verified and, at
+// record's hash (ZeroHash for the first), each hash equal to the hash of
+// its canonical JSON, and the reason and note equal to their hashes where
+// present (a redacted record has neither, and is checked by its hashes
+// alone). It returns the number of records that verified and, at
 // the first broken record, a *ChainError (wrapping ErrChainBroken); an error
 // yielded by records is returned as is. An empty chain verifies.
 func VerifyChain(records iter.Seq2[AuditRecord, error]) (n int, err error) {
@@ -145,6 +190,10 @@ func VerifyChain(records iter.Seq2[AuditRecord, error]) (n int, err error) {
 			return fail("seq out of order", "expected seq %d after seq %d", prevSeq+1, prevSeq)
 		case rec.Hash != rec.ComputeHash():
 			return fail("hash mismatch", "stored %s, computed %s: the record was altered", short(rec.Hash), short(rec.ComputeHash()))
+		case (rec.Reason != "" || !rec.Redacted) && TextHash(rec.Reason) != rec.ReasonHash:
+			return fail("reason_hash mismatch", "reason_hash %s, reason hashes to %s: the reason was altered", short(rec.ReasonHash), short(TextHash(rec.Reason)))
+		case (rec.Note != "" || !rec.Redacted) && TextHash(rec.Note) != rec.NoteHash:
+			return fail("note_hash mismatch", "note_hash %s, note hashes to %s: the note was altered", short(rec.NoteHash), short(TextHash(rec.Note)))
 		case rec.PrevHash != prevHash:
 			return fail("prev_hash mismatch", "prev_hash %s, previous record's hash %s", short(rec.PrevHash), short(prevHash))
 		}

@@ -115,7 +115,7 @@ func TestCreateGetUpdate(t *testing.T) {
 
 var cmpIgnoreHashes = cmp.FilterPath(func(p cmp.Path) bool {
 	n := p.Last().String()
-	return n == ".Hash" || n == ".PrevHash"
+	return n == ".Hash" || n == ".PrevHash" || n == ".ReasonHash" || n == ".NoteHash"
 }, cmp.Ignore())
 
 func TestGetErrors(t *testing.T) {
@@ -493,9 +493,19 @@ func TestAuditChain(t *testing.T) {
 		{"edited", func(rs []store.AuditRecord) []store.AuditRecord { rs[4].Actor = "U0MALLORY"; return rs }, 4, 5, "hash mismatch"},
 		{"edited and rehashed", func(rs []store.AuditRecord) []store.AuditRecord {
 			rs[4].Note = "approved after all"
+			rs[4].NoteHash = store.TextHash(rs[4].Note)
 			rs[4].Hash = rs[4].ComputeHash()
 			return rs
 		}, 5, 6, "prev_hash mismatch"},
+		// The chain hash covers the text's hash, not the text: an edited
+		// text is caught by its own hash.
+		{"reason edited", func(rs []store.AuditRecord) []store.AuditRecord { rs[2].Reason = "routine"; return rs }, 2, 3, "reason_hash mismatch"},
+		{"note edited", func(rs []store.AuditRecord) []store.AuditRecord { rs[4].Note = "approved after all"; return rs }, 4, 5, "note_hash mismatch"},
+		{"reason blanked without redaction", func(rs []store.AuditRecord) []store.AuditRecord { rs[2].Reason = ""; return rs }, 2, 3, "reason_hash mismatch"},
+		{"redacted record edited", func(rs []store.AuditRecord) []store.AuditRecord {
+			rs[4].Reason, rs[4].Note, rs[4].Redacted = "", "approved after all", true
+			return rs
+		}, 4, 5, "note_hash mismatch"},
 		{"removed", func(rs []store.AuditRecord) []store.AuditRecord { return slices.Delete(rs, 6, 7) }, 6, 8, "seq gap"},
 		{"first removed", func(rs []store.AuditRecord) []store.AuditRecord { return rs[1:] }, 0, 2, "seq gap"},
 		{"reordered", func(rs []store.AuditRecord) []store.AuditRecord { rs[2], rs[3] = rs[3], rs[2]; return rs }, 2, 4, "seq gap"},
