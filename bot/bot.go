@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -374,6 +376,30 @@ func (b *Bot) userText(err error) string {
 	ref := newRef()
 	b.log.Error("unexpected error", "ref", ref, "error", err)
 	return fmt.Sprintf("Something went wrong on our side (reference %s). Nothing you did caused it; please try again, and quote the reference if it keeps happening.", ref)
+}
+
+// errorText is userText as mrkdwn: escaped, except for the user mentions
+// accessbot itself wrote (access errors name approvers and who decided as
+// <@U…>, DESIGN.md §3). Messages quote any user input with %q, so a
+// mention inside a quoted part stays escaped: only the bot writes mentions.
+func (b *Bot) errorText(err error) string { return errorMrkdwn(b.userText(err)) }
+
+var (
+	escapedMention = regexp.MustCompile(`&lt;@([UW][A-Z0-9]{2,})&gt;`)
+	goQuoted       = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+)
+
+func errorMrkdwn(msg string) string {
+	s := Escape(msg)
+	var out strings.Builder
+	last := 0
+	for _, q := range goQuoted.FindAllStringIndex(s, -1) {
+		out.WriteString(escapedMention.ReplaceAllString(s[last:q[0]], "<@$1>"))
+		out.WriteString(s[q[0]:q[1]])
+		last = q[1]
+	}
+	out.WriteString(escapedMention.ReplaceAllString(s[last:], "<@$1>"))
+	return out.String()
 }
 
 func newRef() string {

@@ -142,6 +142,9 @@ func (b *Bot) UserByEmail(ctx context.Context, email string) (string, error) {
 }
 
 func isSlackError(err error, code string) bool {
+	if err == nil {
+		return false
+	}
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) {
 		return se.Err == code

@@ -143,7 +143,7 @@ func (b *Bot) respond(ctx context.Context, responseURL, user string, r *reply) {
 func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	c, err := ParseCommand(cmd.Text)
 	if err != nil {
-		return textReply("%s\n`%s help` shows the usage.", Escape(b.userText(err)), b.cfg.Command)
+		return textReply("%s\n`%s help` shows the usage.", b.errorText(err), b.cfg.Command)
 	}
 	user := cmd.UserID
 	switch c.Verb {
@@ -151,16 +151,20 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 		return textReply("%s", HelpText(b.cfg.Command))
 	case VerbModal:
 		if err := b.openRequestModal(ctx, cmd.TriggerID, user, modalState{System: c.System, Role: c.Role, Duration: c.Duration, Channel: cmd.ChannelID}); err != nil {
-			return textReply("%s", Escape(b.userText(err)))
+			return textReply("%s", b.errorText(err))
 		}
 		return nil
 	case VerbRequest:
 		in := access.SubmitInput{Requester: user, System: c.System, Role: c.Role, Duration: c.Duration, Reason: c.Reason}
 		if c.Reason == "" {
-			if _, role, _, err := b.svc.Check(ctx, in); err == nil && role.ReasonRequired {
+			// Check the other parts as if a reason were given: only the
+			// absent reason may open the modal, a wrong part is an error.
+			probe := in
+			probe.Reason = "(reason to be given in the form)"
+			if _, role, _, err := b.svc.Check(ctx, probe); err == nil && role.ReasonRequired {
 				// Only absent parts open the modal, pre-filled (DESIGN.md §3).
 				if err := b.openRequestModal(ctx, cmd.TriggerID, user, modalState{System: c.System, Role: c.Role, Duration: c.Duration, Channel: cmd.ChannelID}); err != nil {
-					return textReply("%s", Escape(b.userText(err)))
+					return textReply("%s", b.errorText(err))
 				}
 				return nil
 			}
@@ -179,13 +183,13 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	case VerbCancel:
 		r, err := b.svc.Cancel(ctx, c.ID, user)
 		if err != nil {
-			return textReply("%s", Escape(b.userText(err)))
+			return textReply("%s", b.errorText(err))
 		}
 		return textReply("*%s* is cancelled.", r.ID)
 	case VerbRevoke:
 		r, err := b.svc.Revoke(ctx, c.ID, user, c.Reason)
 		if err != nil {
-			return textReply("%s", Escape(b.userText(err)))
+			return textReply("%s", b.errorText(err))
 		}
 		return textReply("%s", removalText(r))
 	case VerbExtend:
@@ -203,7 +207,7 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 // submitError answers a refused request, offering the existing request
 // when it was a duplicate.
 func (b *Bot) submitError(err error) *reply {
-	return textReply("%s", Escape(b.userText(err)))
+	return textReply("%s", b.errorText(err))
 }
 
 func submittedText(r *access.Request) string {
@@ -232,7 +236,7 @@ func removalText(r *access.Request) string {
 func (b *Bot) listReply(ctx context.Context, user string) *reply {
 	rs, err := b.svc.Mine(ctx, user)
 	if err != nil {
-		return textReply("%s", Escape(b.userText(err)))
+		return textReply("%s", b.errorText(err))
 	}
 	if len(rs) == 0 {
 		return textReply("You have no active grants and no pending requests. `%s` asks for access.", b.cfg.Command)
@@ -263,7 +267,7 @@ func (b *Bot) listReply(ctx context.Context, user string) *reply {
 func (b *Bot) pendingReply(ctx context.Context, user string) *reply {
 	rs, err := b.svc.PendingFor(ctx, user)
 	if err != nil {
-		return textReply("%s", Escape(b.userText(err)))
+		return textReply("%s", b.errorText(err))
 	}
 	if len(rs) == 0 {
 		return textReply("Nothing is waiting for your approval.")
@@ -282,7 +286,7 @@ func (b *Bot) pendingReply(ctx context.Context, user string) *reply {
 func (b *Bot) systemsReply(ctx context.Context, user string) *reply {
 	eligible, err := b.rb.Requestable(ctx, b, user)
 	if err != nil {
-		return textReply("%s", Escape(b.userText(err)))
+		return textReply("%s", b.errorText(err))
 	}
 	if len(eligible) == 0 {
 		return textReply("There is nothing you may request yet. Ask a system owner or an admin (%s) to add you to the runbook.", mentions(b.rb.Admins))
@@ -428,7 +432,7 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 		return
 	}
 	if err != nil {
-		b.tell(ctx, cb, Escape(b.userText(err)))
+		b.tell(ctx, cb, b.errorText(err))
 		return
 	}
 	if answer != "" {
@@ -469,8 +473,10 @@ func (b *Bot) tell(ctx context.Context, cb slack.InteractionCallback, text strin
 	r := textReply("%s", text)
 	if cb.ResponseURL != "" {
 		err := b.call(ctx, "response_url", func(ctx context.Context) error {
+			// A new ephemeral, never replace_original: the clicked message
+			// is an approval copy that must keep showing the request.
 			_, _, err := b.api.PostMessageContext(ctx, "", slack.MsgOptionResponseURL(cb.ResponseURL, slack.ResponseTypeEphemeral),
-				slack.MsgOptionReplaceOriginal(""), slack.MsgOptionText(r.Text, false), slack.MsgOptionBlocks(r.Blocks...))
+				slack.MsgOptionText(r.Text, false), slack.MsgOptionBlocks(r.Blocks...))
 			return err
 		})
 		if err == nil {

@@ -144,7 +144,7 @@ func (b *Bot) auditReply(ctx context.Context, user string, c Command) *reply {
 	sys, ok := b.rb.Systems[c.System]
 	if !ok {
 		_, _, err := b.rb.Lookup(c.System, "")
-		return textReply("%s", Escape(b.userText(err)))
+		return textReply("%s", b.errorText(err))
 	}
 	if !b.svc.CanSeeSystem(user, sys.ID) {
 		return textReply("Only the owners of %s and admins can export its audit log.", sys.ID)
@@ -162,14 +162,14 @@ func (b *Bot) auditReply(ctx context.Context, user string, c Command) *reply {
 	}
 	name, content, err := b.cfg.AuditExport(ctx, sys.ID, since)
 	if err != nil {
-		return textReply("%s", Escape(b.userText(err)))
+		return textReply("%s", b.errorText(err))
 	}
 	if len(content) == 0 {
 		content = []byte("no records\n")
 	}
 	ch, _, err := b.post(ctx, user, "Audit export for "+sys.ID, []slack.Block{section(fmt.Sprintf("Audit export for *%s* since %s.", Escape(sys.DisplayName()), FormatTime(since, b.rb.Location)))})
 	if err != nil {
-		return textReply("%s", Escape(b.userText(err)))
+		return textReply("%s", b.errorText(err))
 	}
 	err = b.call(ctx, "files.uploadV2", func(ctx context.Context) error {
 		_, err := b.api.UploadFileContext(ctx, slack.UploadFileParameters{
@@ -178,7 +178,7 @@ func (b *Bot) auditReply(ctx context.Context, user string, c Command) *reply {
 		return err
 	})
 	if err != nil {
-		return textReply("%s", Escape(b.userText(err)))
+		return textReply("%s", b.errorText(err))
 	}
 	return textReply("The audit export for *%s* is in your DM with me.", sys.ID)
 }
