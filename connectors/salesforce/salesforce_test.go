@@ -1,0 +1,765 @@
+package salesforce_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/salesforce"
+)
+
+const (
+	testClientID = "3MVG9consumerKey"
+	testUsername = "accessbot@acme.example"
+	apiPrefix    = "/services/data/v62.0"
+)
+
+var testKey, testKeyPEM = func() (*rsa.PrivateKey, string) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	b := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	return k, string(b)
+}()
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// fakeSalesforce is an httptest Salesforce org written from the OAuth JWT
+// bearer flow and REST API documentation (see the package doc): the token
+// endpoint verifies the RS256 assertion (iss, sub, aud, exp ≤ 3 min) and
+// answers access_token + instance_url, or 400 invalid_grant; REST errors
+// are arrays of {message, errorCode, fields}; a small SOQL evaluator
+// (SELECT … FROM … WHERE F = 'lit' AND …) that honours backslash escapes
+// and rejects a malformed literal with MALFORMED_QUERY.
+type fakeSalesforce struct {
+	srv   *httptest.Server
+	clock *fakeClock
+	mu    sync.Mutex
+
+	tokens        map[string]bool
+	nextTok       int
+	rejectExpiry  bool // the org refuses ExpirationDate on create
+	users         []map[string]any
+	permSets      []map[string]any
+	groups        []map[string]any
+	assignments   map[string]*assignment
+	nextID        int
+	fail          []failure
+	calls         []string
+	expiryRefused int
+	hook          func(w http.ResponseWriter, r *http.Request) bool
+}
+
+type assignment struct {
+	Assignee, PermSet, Group string
+	Expiration               *time.Time
+}
+
+type failure struct {
+	status int
+	body   string
+}
+
+func newFake(t *testing.T, clock *fakeClock) *fakeSalesforce {
+	f := &fakeSalesforce{
+		clock: clock, tokens: map[string]bool{},
+		users: []map[string]any{
+			{"Id": "005000000000001AAA", "Username": "alice@example.com", "Email": "alice@example.com", "IsActive": true},
+			{"Id": "005000000000002AAA", "Username": "o'brien@example.com", "Email": "o'brien@example.com", "IsActive": true},
+			{"Id": "005000000000003AAA", "Username": "old@example.com", "Email": "old@example.com", "IsActive": false},
+			{"Id": "005000000000004AAA", "Username": "twin1@example.com", "Email": "twin@example.com", "IsActive": true},
+			{"Id": "005000000000005AAA", "Username": "twin2@example.com", "Email": "twin@example.com", "IsActive": true},
+		},
+		permSets: []map[string]any{
+			{"Id": "0PS000000000001AAA", "Name": "Sales_Ops"},
+			{"Id": "0PS000000000002AAA", "Name": "Reports_Admin"},
+		},
+		groups:      []map[string]any{{"Id": "0PG000000000001AAA", "DeveloperName": "Support_Lead"}},
+		assignments: map[string]*assignment{},
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func sfErr(w http.ResponseWriter, status int, code, msg string, fields ...string) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	if fields == nil {
+		fields = []string{}
+	}
+	json.NewEncoder(w).Encode([]map[string]any{{"message": msg, "errorCode": code, "fields": fields}})
+}
+
+func (f *fakeSalesforce) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	hook := f.hook
+	f.mu.Unlock()
+	if hook != nil && hook(w, r) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+	if len(f.fail) > 0 {
+		fl := f.fail[0]
+		f.fail = f.fail[1:]
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(fl.status)
+		fmt.Fprint(w, fl.body)
+		return
+	}
+	if r.URL.Path == "/services/oauth2/token" {
+		f.token(w, r)
+		return
+	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !f.tokens[tok] {
+		sfErr(w, http.StatusUnauthorized, "INVALID_SESSION_ID", "Session expired or invalid")
+		return
+	}
+	path, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
+	if !ok {
+		sfErr(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	switch {
+	case r.Method == http.MethodGet && path == "/query":
+		f.query(w, r.URL.Query().Get("q"))
+	case r.Method == http.MethodPost && path == "/sobjects/PermissionSetAssignment":
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			sfErr(w, http.StatusBadRequest, "JSON_PARSER_ERROR", "Unexpected character")
+			return
+		}
+		a := &assignment{}
+		a.Assignee, _ = body["AssigneeId"].(string)
+		a.PermSet, _ = body["PermissionSetId"].(string)
+		a.Group, _ = body["PermissionSetGroupId"].(string)
+		if exp, ok := body["ExpirationDate"].(string); ok {
+			if f.rejectExpiry {
+				f.expiryRefused++
+				sfErr(w, http.StatusBadRequest, "FIELD_INTEGRITY_EXCEPTION", "You can't set an expiration date: the feature isn't enabled for your org.", "ExpirationDate")
+				return
+			}
+			t, err := time.Parse("2006-01-02T15:04:05.000Z", exp)
+			if err != nil {
+				sfErr(w, http.StatusBadRequest, "INVALID_TYPE_ON_FIELD_IN_RECORD", "Expires On: value not of required type", "ExpirationDate")
+				return
+			}
+			a.Expiration = &t
+		}
+		for _, e := range f.assignments {
+			if e.Assignee == a.Assignee && e.PermSet == a.PermSet && e.Group == a.Group {
+				sfErr(w, http.StatusBadRequest, "DUPLICATE_VALUE", "Duplicate PermissionSetAssignment. Assignee: "+a.Assignee)
+				return
+			}
+		}
+		f.nextID++
+		id := fmt.Sprintf("0Pa%015d", f.nextID)
+		f.assignments[id] = a
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]any{"id": id, "success": true, "errors": []any{}})
+	case strings.HasPrefix(path, "/sobjects/PermissionSetAssignment/"):
+		id := strings.TrimPrefix(path, "/sobjects/PermissionSetAssignment/")
+		a := f.assignments[id]
+		if a == nil {
+			sfErr(w, http.StatusNotFound, "ENTITY_IS_DELETED", "entity is deleted")
+			return
+		}
+		switch r.Method {
+		case http.MethodDelete:
+			delete(f.assignments, id)
+		case http.MethodPatch:
+			var body struct{ ExpirationDate string }
+			json.NewDecoder(r.Body).Decode(&body)
+			t, err := time.Parse("2006-01-02T15:04:05.000Z", body.ExpirationDate)
+			if err != nil {
+				sfErr(w, http.StatusBadRequest, "INVALID_TYPE_ON_FIELD_IN_RECORD", "bad date", "ExpirationDate")
+				return
+			}
+			a.Expiration = &t
+		default:
+			sfErr(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "HTTP Method not allowed")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		sfErr(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
+	}
+}
+
+func (f *fakeSalesforce) token(w http.ResponseWriter, r *http.Request) {
+	deny := func(desc string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": desc})
+	}
+	if r.ParseForm() != nil || r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		deny("unsupported grant type")
+		return
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(r.PostForm.Get("assertion"), claims, func(*jwt.Token) (any, error) { return &testKey.PublicKey, nil },
+		jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(f.clock.Now), jwt.WithExpirationRequired(),
+		jwt.WithIssuer(testClientID), jwt.WithSubject(testUsername), jwt.WithAudience(f.srv.URL))
+	if err != nil {
+		deny("invalid assertion")
+		return
+	}
+	if exp, _ := claims.GetExpirationTime(); exp.Sub(f.clock.Now()) > 3*time.Minute {
+		deny("expiration too far in the future")
+		return
+	}
+	if aud, ok := claims["aud"].(string); !ok || aud != f.srv.URL {
+		deny("audience must be a string")
+		return
+	}
+	f.nextTok++
+	tok := fmt.Sprintf("00D000000000001!tok%d", f.nextTok)
+	f.tokens[tok] = true
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": tok, "instance_url": f.srv.URL, "id": f.srv.URL + "/id/00D/005",
+		"token_type": "Bearer", "scope": "api", "issued_at": "1700000000000", "signature": "x",
+	})
+}
+
+var selectRE = regexp.MustCompile(`^SELECT ([A-Za-z, ]+) FROM (\w+) WHERE (.+)$`)
+
+// query evaluates the SOQL subset the connector uses.
+func (f *fakeSalesforce) query(w http.ResponseWriter, soql string) {
+	m := selectRE.FindStringSubmatch(soql)
+	if m == nil {
+		sfErr(w, http.StatusBadRequest, "MALFORMED_QUERY", "unexpected token")
+		return
+	}
+	conds, ok := parseConds(m[3])
+	if !ok {
+		sfErr(w, http.StatusBadRequest, "MALFORMED_QUERY", "unexpected token in WHERE")
+		return
+	}
+	var rows []map[string]any
+	switch m[2] {
+	case "User":
+		rows = f.users
+	case "PermissionSet":
+		rows = f.permSets
+	case "PermissionSetGroup":
+		rows = f.groups
+	case "PermissionSetAssignment":
+		for id, a := range f.assignments {
+			row := map[string]any{"Id": id, "AssigneeId": a.Assignee, "PermissionSetId": a.PermSet, "PermissionSetGroupId": a.Group, "ExpirationDate": nil}
+			if a.Expiration != nil {
+				row["ExpirationDate"] = a.Expiration.Format("2006-01-02T15:04:05.000-0700")
+			}
+			rows = append(rows, row)
+		}
+	default:
+		sfErr(w, http.StatusBadRequest, "INVALID_TYPE", "sObject type '"+m[2]+"' is not supported.")
+		return
+	}
+	records := []map[string]any{}
+	for _, row := range rows {
+		match := true
+		for k, v := range conds {
+			if s, _ := row[k].(string); !strings.EqualFold(s, v) { // SOQL = is case-insensitive
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		rec := map[string]any{"attributes": map[string]string{"type": m[2]}}
+		for _, field := range strings.Split(m[1], ",") {
+			field = strings.TrimSpace(field)
+			v, ok := row[field]
+			if !ok {
+				sfErr(w, http.StatusBadRequest, "INVALID_FIELD", "No such column '"+field+"' on entity '"+m[2]+"'")
+				return
+			}
+			rec[field] = v
+		}
+		records = append(records, rec)
+	}
+	json.NewEncoder(w).Encode(map[string]any{"totalSize": len(records), "done": true, "records": records})
+}
+
+// parseConds parses `F = 'lit' AND G = 'lit'`, unescaping literals.
+func parseConds(s string) (map[string]string, bool) {
+	out := map[string]string{}
+	for {
+		field, rest, ok := strings.Cut(s, " = '")
+		if !ok || strings.ContainsAny(field, " '") {
+			return nil, false
+		}
+		var lit strings.Builder
+		i, closed := 0, false
+		for i < len(rest) {
+			c := rest[i]
+			if c == '\\' && i+1 < len(rest) {
+				switch n := rest[i+1]; n {
+				case '\'', '"', '\\':
+					lit.WriteByte(n)
+				case 'n':
+					lit.WriteByte('\n')
+				default:
+					return nil, false
+				}
+				i += 2
+				continue
+			}
+			if c == '\'' {
+				closed = true
+				i++
+				break
+			}
+			lit.WriteByte(c)
+			i++
+		}
+		if !closed {
+			return nil, false
+		}
+		out[field] = lit.String()
+		rest = rest[i:]
+		if rest == "" {
+			return out, true
+		}
+		next, ok := strings.CutPrefix(rest, " AND ")
+		if !ok {
+			return nil, false
+		}
+		s = next
+	}
+}
+
+func (f *fakeSalesforce) find(assignee, permSet, group string) *assignment {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.assignments {
+		if a.Assignee == assignee && a.PermSet == permSet && a.Group == group {
+			c := *a
+			return &c
+		}
+	}
+	return nil
+}
+
+func (f *fakeSalesforce) add(a assignment) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	f.assignments[fmt.Sprintf("0Pa%015d", f.nextID)] = &a
+}
+
+func (f *fakeSalesforce) failNext(status int, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = append(f.fail, failure{status, body})
+}
+
+func (f *fakeSalesforce) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = h
+}
+
+func (f *fakeSalesforce) count(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func fastClient(retryMax int) *connectors.HTTPClient {
+	return connectors.NewHTTPClient(connectors.HTTPOptions{
+		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
+		AttemptTimeout: 5 * time.Second,
+	})
+}
+
+func build(t *testing.T, f *fakeSalesforce, retryMax int, extra map[string]any) access.Connector {
+	t.Helper()
+	reg := connectors.NewRegistry()
+	reg.Add(salesforce.Type, salesforce.Factory)
+	raw := map[string]any{
+		"type": salesforce.Type, "login_url": f.srv.URL, "client_id": testClientID, "username": testUsername,
+		"private_key": testKeyPEM, "set_expiration": true,
+	}
+	for k, v := range extra {
+		raw[k] = v
+	}
+	c, err := reg.Build("crm", salesforce.Type, raw, connectors.Env{HTTP: fastClient(retryMax), Clock: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var now = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+
+func psGrant(id, permSet string) access.Grant {
+	return access.Grant{
+		ID: id, System: "salesforce", Role: "sales-ops", Params: map[string]string{"permission_set": permSet},
+		User:      access.Person{SlackID: "U0ALICE01", Email: "alice@example.com", Name: "Alice"},
+		GrantedAt: now, ExpiresAt: now.Add(2 * time.Hour),
+	}
+}
+
+const alice, salesOps = "005000000000001AAA", "0PS000000000001AAA"
+
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		class, _ := access.Classify(err)
+		t.Fatalf("%v (%v)", err, class)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	var cur *fakeSalesforce
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) access.Connector {
+			cur = newFake(t, &fakeClock{t: now})
+			return build(t, cur, -1, nil)
+		},
+		Grant:     func(*testing.T) access.Grant { return psGrant("AR-1", "Sales_Ops") },
+		HasAccess: func(*testing.T, access.Grant) bool { return cur.find(alice, salesOps, "") != nil },
+		UnknownUser: func(*testing.T) access.Grant {
+			g := psGrant("AR-1", "Sales_Ops")
+			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
+			return g
+		},
+		FailNext: func(_ *testing.T, status int) {
+			cur.failNext(status, fmt.Sprintf(`[{"message":"injected","errorCode":"INJECTED_%d","fields":[]}]`, status))
+		},
+	})
+}
+
+func TestExpirationSet(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	g := psGrant("AR-1", salesOps) // by Id: no PermissionSet query
+	mustOK(t, c.Grant(t.Context(), g))
+	a := f.find(alice, salesOps, "")
+	if a == nil || a.Expiration == nil || !a.Expiration.Equal(g.ExpiresAt) {
+		t.Fatalf("assignment %+v, want expiration %v", a, g.ExpiresAt)
+	}
+	// Without set_expiration no date is sent.
+	f2 := newFake(t, &fakeClock{t: now})
+	mustOK(t, build(t, f2, -1, map[string]any{"set_expiration": false}).Grant(t.Context(), g))
+	if a := f2.find(alice, salesOps, ""); a == nil || a.Expiration != nil {
+		t.Fatalf("assignment %+v, want no expiration", a)
+	}
+}
+
+func TestExpirationRejectedIsRemembered(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	f.rejectExpiry = true
+	c := build(t, f, -1, nil)
+	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	if a := f.find(alice, salesOps, ""); a == nil || a.Expiration != nil {
+		t.Fatalf("assignment %+v, want one without expiration", a)
+	}
+	mustOK(t, c.Grant(t.Context(), psGrant("AR-2", "Reports_Admin")))
+	if f.find(alice, "0PS000000000002AAA", "") == nil {
+		t.Fatal("second assignment missing")
+	}
+	if f.expiryRefused != 1 {
+		t.Fatalf("ExpirationDate refused %d times, want 1 (remembered for the org)", f.expiryRefused)
+	}
+}
+
+func TestOverlappingGrantMovesExpirationLater(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	g1 := psGrant("AR-1", "Sales_Ops")
+	mustOK(t, c.Grant(t.Context(), g1))
+	g2 := psGrant("AR-2", "Sales_Ops")
+	g2.ExpiresAt = now.Add(8 * time.Hour)
+	mustOK(t, c.Grant(t.Context(), g2))
+	if a := f.find(alice, salesOps, ""); a.Expiration == nil || !a.Expiration.Equal(g2.ExpiresAt) {
+		t.Fatalf("expiration %v, want %v", a.Expiration, g2.ExpiresAt)
+	}
+	patches := f.count("PATCH")
+	mustOK(t, c.Grant(t.Context(), g1)) // earlier: never moved back
+	if f.count("PATCH") != patches {
+		t.Fatal("expiration moved earlier")
+	}
+	// A permanent assignment (no expiration) is left alone.
+	f2 := newFake(t, &fakeClock{t: now})
+	f2.add(assignment{Assignee: alice, PermSet: salesOps})
+	mustOK(t, build(t, f2, -1, nil).Grant(t.Context(), g1))
+	if a := f2.find(alice, salesOps, ""); a.Expiration != nil || f2.count("POST "+apiPrefix) != 0 || f2.count("PATCH") != 0 {
+		t.Fatalf("permanent assignment changed: %+v", a)
+	}
+}
+
+func TestDuplicateValueIsDone(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/PermissionSetAssignment") {
+			f.add(assignment{Assignee: alice, PermSet: salesOps}) // someone was quicker
+		}
+		return false
+	})
+	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	if f.count("POST "+apiPrefix) != 1 {
+		t.Fatal("no POST")
+	}
+}
+
+func TestSOQLEscaping(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	g := psGrant("AR-1", "Sales_Ops")
+	g.User.Email = "o'brien@example.com"
+	mustOK(t, c.Grant(t.Context(), g))
+	if f.find("005000000000002AAA", salesOps, "") == nil {
+		t.Fatal("o'brien not assigned")
+	}
+	mustOK(t, c.Revoke(t.Context(), g))
+	// A name trying to break out of the literal matches nothing.
+	g = psGrant("AR-2", `x' OR Name != '`)
+	err := c.Grant(t.Context(), g)
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "permission_set") {
+		t.Fatalf("injection attempt: %v", err)
+	}
+}
+
+func TestPermissionSetGroup(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	g := psGrant("AR-1", "")
+	g.Params = map[string]string{"permission_set_group": "Support_Lead"}
+	mustOK(t, c.Grant(t.Context(), g))
+	if f.find(alice, "", "0PG000000000001AAA") == nil {
+		t.Fatal("group not assigned")
+	}
+	mustOK(t, c.Revoke(t.Context(), g))
+	if f.find(alice, "", "0PG000000000001AAA") != nil {
+		t.Fatal("group assignment left")
+	}
+}
+
+func TestRevokeAlreadyGone(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	// Salesforce's expiration job removes it between our query and DELETE.
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodDelete {
+			f.mu.Lock()
+			clear(f.assignments)
+			f.mu.Unlock()
+		}
+		return false
+	})
+	mustOK(t, c.Revoke(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	mustOK(t, c.Revoke(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	if n := f.count("DELETE"); n != 1 {
+		t.Fatalf("%d DELETEs, want 1", n)
+	}
+	// Unknown and deactivated users: revoke is done.
+	g := psGrant("AR-1", "Sales_Ops")
+	g.User.Email = "nobody@example.com"
+	mustOK(t, c.Revoke(t.Context(), g))
+}
+
+func TestDeactivatedAndAmbiguousUsers(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, map[string]any{"user_field": "Email"})
+	for _, tc := range []struct{ email, want string }{
+		{"old@example.com", "no active Salesforce user"},
+		{"twin@example.com", "2 Salesforce users"},
+		{"nobody@example.com", "no active Salesforce user with Email \"nobody@example.com\""},
+	} {
+		g := psGrant("AR-1", "Sales_Ops")
+		g.User.Email = tc.email
+		err := c.Grant(t.Context(), g)
+		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.email, err)
+		}
+	}
+	// A deactivated user's assignment is still removed at revoke.
+	f.add(assignment{Assignee: "005000000000003AAA", PermSet: salesOps})
+	g := psGrant("AR-1", "Sales_Ops")
+	g.User.Email = "old@example.com"
+	mustOK(t, c.Revoke(t.Context(), g))
+	if f.find("005000000000003AAA", salesOps, "") != nil {
+		t.Fatal("deactivated user's assignment left")
+	}
+}
+
+func TestSessionExpiredRefreshedOnce(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	f.mu.Lock()
+	clear(f.tokens) // sessions expire or are revoked
+	f.mu.Unlock()
+	mustOK(t, c.Revoke(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	if n := f.count("POST /services/oauth2/token"); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+	// Refused again after a fresh token: permanent, one refresh only.
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, apiPrefix) {
+			f.mu.Lock()
+			f.calls = append(f.calls, "refused")
+			f.mu.Unlock()
+			sfErr(w, http.StatusUnauthorized, "INVALID_SESSION_ID", "Session expired or invalid")
+			return true
+		}
+		return false
+	})
+	err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "INVALID_SESSION_ID") {
+		t.Fatalf("refused session: %v", err)
+	}
+	if n := f.count("POST /services/oauth2/token"); n != 3 {
+		t.Fatalf("%d token requests, want 3", n)
+	}
+}
+
+func TestTokenRefusedIsPermanentAndNotLeaked(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(other)}))
+	c := build(t, f, 2, map[string]any{"private_key": otherPEM})
+	err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "invalid assertion") {
+		t.Fatalf("refused JWT: %v", err)
+	}
+	if strings.Contains(err.Error(), "PRIVATE KEY") || strings.Contains(err.Error(), "eyJ") {
+		t.Fatalf("error leaks the key or assertion: %v", err)
+	}
+}
+
+func TestRequestLimitIsRetryable(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, 2, nil)
+	if _, err := c.(access.Checker).Check(t.Context(), psGrant("AR-0", "Sales_Ops")); err != nil {
+		t.Fatal(err)
+	}
+	f.failNext(http.StatusForbidden, `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`)
+	err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	if class, _ := access.Classify(err); err == nil || class != access.Retryable || !strings.Contains(err.Error(), "REQUEST_LIMIT_EXCEEDED") {
+		t.Fatalf("request limit: %v", err)
+	}
+	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+}
+
+func TestTransientThenSuccess(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, 3, nil)
+	f.failNext(http.StatusServiceUnavailable, `[{"message":"Server unavailable","errorCode":"SERVER_UNAVAILABLE"}]`) // token
+	f.failNext(http.StatusTooManyRequests, `[]`)
+	f.failNext(http.StatusInternalServerError, `[{"message":"An unexpected error occurred","errorCode":"UNKNOWN_EXCEPTION"}]`)
+	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	f.failNext(http.StatusBadGateway, ``)
+	mustOK(t, c.Revoke(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	if f.find(alice, salesOps, "") != nil {
+		t.Fatal("assignment left")
+	}
+}
+
+func TestGrantParameters(t *testing.T) {
+	f := newFake(t, &fakeClock{t: now})
+	c := build(t, f, -1, nil)
+	for _, tc := range []struct {
+		params map[string]string
+		want   string
+	}{
+		{nil, "permission_set (or permission_set_group) is missing"},
+		{map[string]string{"permission_set": "A", "permission_set_group": "B"}, "set only one"},
+		{map[string]string{"permission_set": "No_Such_Set"}, `0 PermissionSet records named "No_Such_Set"`},
+	} {
+		g := psGrant("AR-1", "")
+		g.Params = tc.params
+		err := c.Grant(t.Context(), g)
+		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v", tc.params, err)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(keyFile, []byte(testKeyPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := connectors.NewRegistry()
+	reg.Add(salesforce.Type, salesforce.Factory)
+	base := func(kv ...any) map[string]any {
+		m := map[string]any{"client_id": testClientID, "username": testUsername, "private_key_file": keyFile}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == nil {
+				delete(m, kv[i].(string))
+			} else {
+				m[kv[i].(string)] = kv[i+1]
+			}
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name string
+		raw  map[string]any
+		want string
+	}{
+		{"ok", base(), ""},
+		{"inline key, sandbox", base("private_key_file", nil, "private_key", testKeyPEM, "login_url", "https://test.salesforce.com", "api_version", "v60.0", "user_field", "Email"), ""},
+		{"no client id", base("client_id", nil), "connectors.crm.client_id: required"},
+		{"no username", base("username", nil), "connectors.crm.username: required"},
+		{"no key", base("private_key_file", nil), "connectors.crm.private_key: required"},
+		{"bad key", base("private_key_file", nil, "private_key", "-----BEGIN RSA PRIVATE KEY-----\nSECRETSTUFF\n-----END RSA PRIVATE KEY-----"), "connectors.crm.private_key: not a PEM RSA private key"},
+		{"bad field", base("user_field", "FederationIdentifier"), "connectors.crm.user_field: must be Username or Email"},
+		{"bad version", base("api_version", "62"), `connectors.crm.api_version: must look like "62.0"`},
+		{"bad login url", base("login_url", "login.salesforce.com"), "connectors.crm.login_url: must be"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := reg.Build("crm", salesforce.Type, tt.raw, connectors.Env{})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "SECRETSTUFF") || strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Fatalf("error leaks the key: %v", err)
+			}
+		})
+	}
+}
