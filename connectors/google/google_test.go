@@ -1,0 +1,552 @@
+package google_test
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/google"
+)
+
+const (
+	saEmail = "accessbot@project.iam.gserviceaccount.com"
+	admin   = "admin@example.com"
+	group   = "eng@example.com"
+)
+
+var (
+	keyOnce sync.Once
+	saKey   *rsa.PrivateKey
+)
+
+func key(t *testing.T) *rsa.PrivateKey {
+	keyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saKey = k
+	})
+	return saKey
+}
+
+// fakeGoogle is Google's OAuth token endpoint (JWT bearer grant for a
+// delegated service account), the Admin SDK Directory members resource
+// and the Cloud Identity groups/memberships resources, written from their
+// reference pages: Google's JSON error envelope
+// {"error":{"code","message","errors":[{"reason"}],"status"}}, 409
+// duplicate on insert, 404 notFound on delete, 403 rateLimitExceeded and
+// 429 with Retry-After, 401 for an expired access token.
+type fakeGoogle struct {
+	srv *httptest.Server
+	pub *rsa.PublicKey
+
+	mu       sync.Mutex
+	users    map[string]bool
+	members  map[string]map[string]bool      // group email → member emails
+	expiry   map[string]map[string]time.Time // group → member → expire time
+	noExpiry map[string]bool                 // groups that refuse expiry
+	tokens   map[string]bool
+	issued   int
+	fail     []int
+	requests []string
+}
+
+func newFakeGoogle(t *testing.T) *fakeGoogle {
+	f := &fakeGoogle{
+		pub:      &key(t).PublicKey,
+		users:    map[string]bool{"alice@example.com": true, "bob@example.com": true},
+		members:  map[string]map[string]bool{group: {}, "partners@example.com": {}},
+		expiry:   map[string]map[string]time.Time{group: {}, "partners@example.com": {}},
+		noExpiry: map[string]bool{"partners@example.com": true},
+		tokens:   map[string]bool{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", f.token)
+	mux.HandleFunc("POST /admin/directory/v1/groups/{g}/members", f.api(f.insert))
+	mux.HandleFunc("DELETE /admin/directory/v1/groups/{g}/members/{m}", f.api(f.delete))
+	mux.HandleFunc("GET /admin/directory/v1/groups/{g}/members/{m}", f.api(f.get))
+	mux.HandleFunc("GET /v1/groups:lookup", f.api(f.groupLookup))
+	mux.HandleFunc("GET /v1/groups/{g}/memberships:lookup", f.api(f.membershipLookup))
+	mux.HandleFunc("POST /v1/groups/{g}/memberships/{m}", f.api(f.modifyRoles))
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func gErr(w http.ResponseWriter, code int, reason, status, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+		"code": code, "message": msg, "status": status,
+		"errors": []any{map[string]string{"domain": "global", "reason": reason, "message": msg}},
+	}})
+}
+
+// token checks the RS256 JWT assertion (iss, sub, scope, aud, exp) and
+// issues an access token.
+func (f *fakeGoogle) token(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	bad := func(code, desc string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	}
+	if r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		bad("unsupported_grant_type", "Invalid grant_type")
+		return
+	}
+	parts := strings.Split(r.PostForm.Get("assertion"), ".")
+	if len(parts) != 3 {
+		bad("invalid_grant", "Invalid JWT")
+		return
+	}
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if rsa.VerifyPKCS1v15(f.pub, crypto.SHA256, sum[:], sig) != nil {
+		bad("invalid_grant", "Invalid JWT Signature.")
+		return
+	}
+	var cl map[string]any
+	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	json.Unmarshal(b, &cl)
+	if cl["iss"] != saEmail || cl["sub"] != admin || cl["aud"] != f.srv.URL+"/token" ||
+		!strings.Contains(fmt.Sprint(cl["scope"]), "admin.directory.group.member") ||
+		!strings.Contains(fmt.Sprint(cl["scope"]), "cloud-identity.groups") {
+		bad("unauthorized_client", "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.")
+		return
+	}
+	f.issued++
+	tok := "ya29.test-" + strconv.Itoa(f.issued)
+	f.tokens[tok] = true
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
+}
+
+func (f *fakeGoogle) api(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+		if !f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
+			gErr(w, http.StatusUnauthorized, "authError", "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token.")
+			return
+		}
+		if len(f.fail) > 0 {
+			code := f.fail[0]
+			f.fail = f.fail[1:]
+			switch code {
+			case http.StatusTooManyRequests:
+				w.Header().Set("Retry-After", "11")
+				gErr(w, code, "rateLimitExceeded", "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Queries'.")
+			case 4030: // the Directory API's rate limit answer
+				gErr(w, http.StatusForbidden, "userRateLimitExceeded", "PERMISSION_DENIED", "User Rate Limit Exceeded")
+			case http.StatusForbidden:
+				gErr(w, code, "forbidden", "PERMISSION_DENIED", "Not Authorized to access this resource/api")
+			default:
+				gErr(w, code, "backendError", "UNAVAILABLE", "Backend Error")
+			}
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (f *fakeGoogle) insert(w http.ResponseWriter, r *http.Request) {
+	var m struct{ Email, Role string }
+	json.NewDecoder(r.Body).Decode(&m)
+	g, ok := f.members[r.PathValue("g")]
+	if !ok || !f.users[m.Email] {
+		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Resource Not Found: groupKey")
+		return
+	}
+	if g[m.Email] {
+		gErr(w, http.StatusConflict, "duplicate", "ALREADY_EXISTS", "Member already exists.")
+		return
+	}
+	g[m.Email] = true
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"kind": "admin#directory#member", "email": m.Email, "role": "MEMBER", "type": "USER", "status": "ACTIVE"})
+}
+
+func (f *fakeGoogle) delete(w http.ResponseWriter, r *http.Request) {
+	g := f.members[r.PathValue("g")]
+	if !g[r.PathValue("m")] {
+		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Resource Not Found: memberKey")
+		return
+	}
+	delete(g, r.PathValue("m"))
+	delete(f.expiry[r.PathValue("g")], r.PathValue("m"))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeGoogle) get(w http.ResponseWriter, r *http.Request) {
+	if !f.members[r.PathValue("g")][r.PathValue("m")] {
+		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Resource Not Found: memberKey")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"email": r.PathValue("m"), "role": "MEMBER"})
+}
+
+// Cloud Identity names: groups/<group email> and
+// groups/<group email>/memberships/<member email>, opaque to clients.
+func (f *fakeGoogle) groupLookup(w http.ResponseWriter, r *http.Request) {
+	g := r.URL.Query().Get("groupKey.id")
+	if _, ok := f.members[g]; !ok {
+		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Requested entity was not found.")
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]string{"name": "groups/" + g})
+}
+
+func (f *fakeGoogle) membershipLookup(w http.ResponseWriter, r *http.Request) {
+	g, m := r.PathValue("g"), r.URL.Query().Get("memberKey.id")
+	if !f.members[g][m] {
+		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Requested entity was not found.")
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]string{"name": "groups/" + g + "/memberships/" + m})
+}
+
+func (f *fakeGoogle) modifyRoles(w http.ResponseWriter, r *http.Request) {
+	g := r.PathValue("g")
+	m, ok := strings.CutSuffix(r.PathValue("m"), ":modifyMembershipRoles")
+	if !ok || !f.members[g][m] {
+		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Requested entity was not found.")
+		return
+	}
+	if f.noExpiry[g] {
+		gErr(w, http.StatusBadRequest, "failedPrecondition", "FAILED_PRECONDITION", "Membership expiry is not supported for this group.")
+		return
+	}
+	var req struct {
+		UpdateRolesParams []struct {
+			FieldMask      string `json:"fieldMask"`
+			MembershipRole struct {
+				Name         string `json:"name"`
+				ExpiryDetail struct {
+					ExpireTime string `json:"expireTime"`
+				} `json:"expiryDetail"`
+			} `json:"membershipRole"`
+		} `json:"updateRolesParams"`
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	if len(req.UpdateRolesParams) != 1 || req.UpdateRolesParams[0].FieldMask != "expiryDetail.expireTime" ||
+		req.UpdateRolesParams[0].MembershipRole.Name != "MEMBER" {
+		gErr(w, http.StatusBadRequest, "invalid", "INVALID_ARGUMENT", "Invalid update.")
+		return
+	}
+	at, err := time.Parse(time.RFC3339, req.UpdateRolesParams[0].MembershipRole.ExpiryDetail.ExpireTime)
+	if err != nil {
+		gErr(w, http.StatusBadRequest, "invalid", "INVALID_ARGUMENT", "Invalid expire time.")
+		return
+	}
+	f.expiry[g][m] = at
+	json.NewEncoder(w).Encode(map[string]any{"membership": map[string]any{"name": "groups/" + g + "/memberships/" + m}})
+}
+
+func (f *fakeGoogle) isMember(g, m string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.members[g][m]
+}
+
+func (f *fakeGoogle) failNext(codes ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = append(f.fail, codes...)
+}
+
+func (f *fakeGoogle) count(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, r := range f.requests {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func credentialsJSON(t *testing.T, k *rsa.PrivateKey) string {
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	b, _ := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": "project", "private_key_id": "kid1",
+		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email": saEmail, "client_id": "1234567890",
+		"token_uri": "https://oauth2.googleapis.com/token",
+	})
+	return string(b)
+}
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.t }
+
+var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+
+func fastClient(retryMax int) *connectors.HTTPClient {
+	return connectors.NewHTTPClient(connectors.HTTPOptions{
+		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
+		AttemptTimeout: 5 * time.Second, MaxRetryAfter: time.Millisecond,
+	})
+}
+
+func config(t *testing.T, f *fakeGoogle) map[string]any {
+	return map[string]any{
+		"type": google.Type, "credentials": credentialsJSON(t, key(t)), "admin_email": admin,
+		"token_url": f.srv.URL + "/token", "directory_endpoint": f.srv.URL, "cloudidentity_endpoint": f.srv.URL,
+	}
+}
+
+func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
+	t.Helper()
+	reg := connectors.NewRegistry()
+	reg.Add(google.Type, google.Factory)
+	return reg.Build("gws", google.Type, raw, connectors.Env{HTTP: doer, Clock: clock})
+}
+
+func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {
+	t.Helper()
+	c, err := build(t, raw, doer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func aliceGrant() access.Grant {
+	return access.Grant{
+		ID: "AR-3", System: "gws", Role: "eng",
+		Params:    map[string]string{"group": group},
+		User:      access.Person{SlackID: "U0ALICE01", Email: "alice@example.com", Name: "Alice"},
+		GrantedAt: clock.t, ExpiresAt: clock.t.Add(2 * time.Hour),
+	}
+}
+
+func nobody() access.Grant {
+	g := aliceGrant()
+	g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
+	return g
+}
+
+func TestConformance(t *testing.T) {
+	var cur *fakeGoogle
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) access.Connector {
+			cur = newFakeGoogle(t)
+			return mustBuild(t, config(t, cur), fastClient(-1))
+		},
+		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
+		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group"], g.User.Email) },
+		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
+		FailNext:    func(t *testing.T, status int) { cur.failNext(status) },
+	})
+}
+
+func classOf(t *testing.T, err error) (access.ErrorClass, time.Duration) {
+	t.Helper()
+	var ce *access.ConnectorError
+	if !errors.As(err, &ce) {
+		t.Fatalf("unclassified error: %v", err)
+	}
+	return access.Classify(err)
+}
+
+func TestGoogleCases(t *testing.T) {
+	ctx := t.Context()
+	setup := func(t *testing.T, retryMax int) (*fakeGoogle, access.Connector) {
+		f := newFakeGoogle(t)
+		return f, mustBuild(t, config(t, f), fastClient(retryMax))
+	}
+
+	t.Run("SuccessSetsNativeExpiry", func(t *testing.T) {
+		f, c := setup(t, -1)
+		g := aliceGrant()
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if !f.isMember(group, "alice@example.com") {
+			t.Fatal("not a member")
+		}
+		if got := f.expiry[group]["alice@example.com"]; !got.Equal(g.ExpiresAt) {
+			t.Fatalf("native expiry %v, want %v", got, g.ExpiresAt)
+		}
+		if err := c.Revoke(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if f.isMember(group, "alice@example.com") || f.issued != 1 {
+			t.Fatalf("still a member, or %d tokens issued (want 1)", f.issued)
+		}
+	})
+
+	t.Run("GroupRefusesExpiry", func(t *testing.T) {
+		f, c := setup(t, -1)
+		g := aliceGrant()
+		g.Params["group"] = "partners@example.com"
+		if err := c.Grant(ctx, g); err != nil {
+			t.Fatalf("a group without expiry support must still be granted: %v", err)
+		}
+		if !f.isMember("partners@example.com", "alice@example.com") {
+			t.Fatal("not a member")
+		}
+	})
+
+	t.Run("NativeExpiryOff", func(t *testing.T) {
+		f := newFakeGoogle(t)
+		raw := config(t, f)
+		raw["native_expiry"] = false
+		c := mustBuild(t, raw, fastClient(-1))
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		if f.count("POST /v1/") != 0 || f.count("GET /v1/") != 0 {
+			t.Fatalf("Cloud Identity called: %v", f.requests)
+		}
+	})
+
+	t.Run("AlreadyMember", func(t *testing.T) {
+		f, c := setup(t, -1)
+		f.members[group]["alice@example.com"] = true
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("NotAMemberOnRemove", func(t *testing.T) {
+		_, c := setup(t, -1)
+		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("UserNotFound", func(t *testing.T) {
+		_, c := setup(t, -1)
+		err := c.Grant(ctx, nobody())
+		if class, _ := classOf(t, err); class != access.Permanent {
+			t.Fatalf("class %v: %v", class, err)
+		}
+		if !errors.Is(err, google.ErrUnknownMember) || !strings.Contains(err.Error(), "nobody@example.com") ||
+			!strings.Contains(err.Error(), "Google Workspace") {
+			t.Fatalf("error does not name the person and the system: %v", err)
+		}
+	})
+
+	t.Run("MissingParameter", func(t *testing.T) {
+		_, c := setup(t, -1)
+		g := aliceGrant()
+		g.Params = map[string]string{"group_id": group}
+		err := c.Grant(ctx, g)
+		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "group") {
+			t.Fatalf("class %v: %v", class, err)
+		}
+	})
+
+	t.Run("RateLimited429", func(t *testing.T) {
+		f, c := setup(t, -1)
+		f.failNext(http.StatusTooManyRequests)
+		err := c.Grant(ctx, aliceGrant())
+		if class, ra := classOf(t, err); class != access.Retryable || ra != 11*time.Second {
+			t.Fatalf("class %v after %v: %v", class, ra, err)
+		}
+	})
+
+	t.Run("RateLimited403", func(t *testing.T) {
+		f, c := setup(t, -1)
+		f.failNext(4030)
+		err := c.Grant(ctx, aliceGrant())
+		if class, _ := classOf(t, err); class != access.Retryable {
+			t.Fatalf("class %v: %v", class, err)
+		}
+	})
+
+	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
+		f, c := setup(t, 2)
+		f.failNext(http.StatusInternalServerError, http.StatusBadGateway)
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		if !f.isMember(group, "alice@example.com") {
+			t.Fatal("not a member")
+		}
+	})
+
+	t.Run("ExpiredAccessTokenRefreshedOnce", func(t *testing.T) {
+		f, c := setup(t, -1)
+		if err := c.Grant(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		clear(f.tokens)
+		f.mu.Unlock()
+		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+			t.Fatal(err)
+		}
+		if f.issued != 2 {
+			t.Fatalf("%d tokens issued, want 2", f.issued)
+		}
+	})
+
+	t.Run("RevokedServiceAccountKey", func(t *testing.T) {
+		f, c := setup(t, 2)
+		other, _ := rsa.GenerateKey(rand.Reader, 2048)
+		f.pub = &other.PublicKey
+		err := c.Grant(ctx, aliceGrant())
+		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "invalid_grant") {
+			t.Fatalf("class %v: %v", class, err)
+		}
+		if strings.Contains(err.Error(), "PRIVATE KEY") || strings.Contains(err.Error(), "eyJ") {
+			t.Fatalf("error leaks a secret: %v", err)
+		}
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		raw  map[string]any
+		want []string
+	}{
+		{"empty", map[string]any{}, []string{"connectors.gws.credentials: required", "connectors.gws.admin_email: required"}},
+		{"bad json", map[string]any{"credentials": "SECRETSTUFF", "admin_email": admin}, []string{"connectors.gws.credentials: not a service account JSON key"}},
+		{"endpoint", map[string]any{"credentials_file": "/x", "admin_email": admin, "token_url": "http://example.com/token"}, []string{"connectors.gws.token_url: must be an https:// URL"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := build(t, tc.raw, fastClient(-1))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "SECRETSTUFF") {
+				t.Errorf("error leaks the value: %v", err)
+			}
+		})
+	}
+}
