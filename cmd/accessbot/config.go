@@ -440,7 +440,7 @@ func (l *loader) missingSecret(path, key, consumer string) {
 }
 
 // secretSuffixes mark connector keys holding secrets; each has a …_file twin.
-var secretSuffixes = []string{"token", "secret", "password", "private_key", "api_key"}
+var secretSuffixes = []string{"token", "secret", "password", "private_key", "api_key", "credentials", "dsn"}
 
 // isSecretKey reports whether a key's value is a secret (not its _file twin).
 func isSecretKey(key string) bool {

@@ -2,19 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/accessbot/accessbot/connectors"
 )
-
-// pendingConnectorTypes are connector types that config.example.yaml and
-// DESIGN.md use whose packages are not in this binary yet. validate warns
-// about them instead of failing; remove a type here when its factory is
-// added to connectorRegistry. Any other unknown type is an error.
-var pendingConnectorTypes = map[string]bool{"okta_group": true, "metabase_group": true}
 
 // connectorRegistry returns the connector types this binary knows, for
 // validation (no Slack client behind the Slack-native types).
@@ -43,11 +36,6 @@ func validateConnectors(cfg *Config, reg *connectors.Registry, env connectors.En
 	sort.Strings(names)
 	for _, name := range names {
 		cc := cfg.Connectors[name]
-		if !known[cc.Type] && pendingConnectorTypes[cc.Type] {
-			warnings = append(warnings, Problem{Path: "connectors." + name + ".type",
-				Message: fmt.Sprintf("connector type %s is not built into this binary yet; the block is not checked", cc.Type)}.String())
-			continue
-		}
 		raw := make(map[string]any, len(cc.Raw)+1)
 		for k, v := range cc.Raw {
 			raw[k] = v

@@ -120,7 +120,7 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 		return fmt.Errorf("the bot did not connect to the emulator: %w", err)
 	}
 	tr.title("accessbot demo: a Slack workspace in this process, the runbook from " + configPath)
-	fmt.Fprintf(out, "Simulated time starts %s. Connectors that would reach Okta, Metabase and the automation webhook are local stand-ins; payroll is a manual connector.\n", clock.Now().Format("Mon 2 Jan 15:04 MST"))
+	fmt.Fprintf(out, "Simulated time starts %s. Connectors that would reach real services (Salesforce, Metabase, the warehouse, Okta, …) are local stand-ins that print what they would do; payroll is a manual connector.\n", clock.Now().Format("Mon 2 Jan 15:04 MST"))
 
 	const (
 		alice, bob, carol = "U0ALICE01", "U0BOB0001", "U0CAROL01"
