@@ -111,7 +111,7 @@ func TestTruncate(t *testing.T) {
 		{"abcdefghijk", 10, "abcdefghi…"},
 		{"ünïcødé ünïcødé", 8, "ünïcødé…"},
 		{"🔐🔐🔐🔐🔐", 3, "🔐🔐…"},
-		{"ab&amp;cd", 5, "ab…"},     // would cut "&am"
+		{"ab&amp;cd", 5, "ab…"},      // would cut "&am"
 		{"ab&amp;cd", 8, "ab&amp;…"}, // whole entity kept
 		{"x&lt;&gt;", 7, "x&lt;…"},
 		{"abc", 1, "…"},
