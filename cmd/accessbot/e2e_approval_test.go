@@ -893,6 +893,8 @@ func TestE2EDuplicateEnvelope(t *testing.T) {
 		}
 		return n == 4
 	})
+	// The first delivery is acked before its work: wait for the publish.
+	e.eventually("the App Home to be published", func() bool { return len(e.emu.Calls("views.publish")) > 0 })
 	if n := len(e.emu.Calls("views.publish")); n != 1 {
 		t.Fatalf("views.publish called %d times for one envelope delivered 4 times", n)
 	}
