@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"strings"
 	"time"
 )
 
@@ -19,7 +18,7 @@ import (
 // code that wrote the chain (accessbot audit verify).
 
 // ZeroHash is the prev_hash of the first record of a chain: 64 zeros.
-var ZeroHash = strings.Repeat("0", 64)
+const ZeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
 // ErrChainBroken is wrapped by every *ChainError.
 var ErrChainBroken = errors.New("audit chain broken")
