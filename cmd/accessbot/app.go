@@ -68,6 +68,7 @@ type App struct {
 	log       *slog.Logger
 	auditFile *os.File
 	listener  net.Listener
+	digests   *digester // owners' digests: RunDigests
 }
 
 // newRegistry lists every connector type this build knows. b may be nil
@@ -178,17 +179,24 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	svc = access.NewService(scfg)
 	a.Service = svc
 	a.Bot.Attach(svc)
+	a.digests = a.newDigester()
 	return a, nil
 }
 
 // Run serves until ctx is done: it records the configuration in the audit
 // log, arms every deadline from the store's index, catches up anything
 // overdue, then runs the Slack bot, the workers, the timer wheel, the
-// periodic reconcile and the operations endpoints. It returns nil after a
+// periodic reconcile, the owners' digests and audit retention (runPeriodic)
+// and the operations endpoints. It returns nil after a
 // clean shutdown.
 func (a *App) Run(ctx context.Context) error {
 	if _, err := a.Store.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
 		return fmt.Errorf("audit config: %w", err)
+	}
+	// Record where new systems' digests start counting before anything
+	// runs, so that the first pass cannot race a caller of RunDigests.
+	if err := a.digests.run(ctx, true); err != nil {
+		return fmt.Errorf("start digests: %w", err)
 	}
 	if a.Config.HTTP.Listen != "" {
 		ln, err := net.Listen("tcp", a.Config.HTTP.Listen)
@@ -200,6 +208,7 @@ func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Service.Run(ctx, a.opts.ReconcileEvery) })
 	g.Go(func() error { return a.Bot.Run(ctx) })
+	g.Go(func() error { return a.runPeriodic(ctx) })
 	if !a.opts.NoWheelRun {
 		g.Go(func() error { a.Wheel.Run(ctx, a.clock); return nil })
 	}
