@@ -10,9 +10,9 @@ import (
 // of mon … sun) or "off". Times are wall-clock times in the runbook's
 // timezone.
 //
-// It lives in cmd for now; the scheduler that sends digests will need
-// ParseSchedule and Next too, so it belongs in access (standard library
-// only) once that code exists.
+// It lives in cmd beside its only users, config validation and the digest
+// loop (digest.go, which adds Prev); access.BuildDigest takes a period and
+// needs no schedule.
 type Schedule struct {
 	Off     bool
 	Weekly  bool
