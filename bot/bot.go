@@ -99,6 +99,10 @@ type Bot struct {
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // envelope IDs already handled (duplicate deliveries)
+
+	// ackFn sends an envelope's ack: sm.AckCtx, replaced only by the fuzz
+	// tests, which drive handleEnvelope without a socket and record acks.
+	ackFn func(ctx context.Context, envelopeID string, payload any) error
 }
 
 // New returns a Bot for cfg. It does not connect.
@@ -147,6 +151,7 @@ func New(cfg Config) *Bot {
 		seen: map[string]time.Time{},
 	}
 	b.sm = socketmode.New(api, socketmode.OptionPingInterval(cfg.PingInterval))
+	b.ackFn = b.sm.AckCtx
 	return b
 }
 
@@ -265,7 +270,7 @@ func busyPayload(t socketmode.EventType) any {
 func (b *Bot) ack(ctx context.Context, envelopeID, kind string, received time.Time, payload any) {
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := b.sm.AckCtx(actx, envelopeID, payload); err != nil {
+	if err := b.ackFn(actx, envelopeID, payload); err != nil {
 		b.log.Warn("ack failed", "envelope", envelopeID, "error", err)
 		return
 	}

@@ -366,7 +366,10 @@ func (b *Bot) submitModal(ctx context.Context, cb slack.InteractionCallback) *re
 
 func (b *Bot) submitDeny(ctx context.Context, cb slack.InteractionCallback) *reply {
 	id := cb.View.PrivateMetadata
-	reason := cb.View.State.Values[BlockDenyReason][ActionDenyReason].Value
+	var reason string
+	if cb.View.State != nil { // absent from a malformed submission: no reason given
+		reason = cb.View.State.Values[BlockDenyReason][ActionDenyReason].Value
+	}
 	if strings.TrimSpace(reason) == "" {
 		return &reply{viewErrors: map[string]string{BlockDenyReason: "Please say why; the requester will see it."}}
 	}
