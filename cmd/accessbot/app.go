@@ -216,6 +216,9 @@ func (a *App) Run(ctx context.Context) error {
 		// Arm from the index only (no request decoded), then catch up.
 		n, err := a.Service.Arm(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // shut down while arming: not a failure
+			}
 			return fmt.Errorf("arm deadlines: %w", err)
 		}
 		a.log.Info("deadlines armed", "count", n)
