@@ -43,6 +43,11 @@ func (b *Bot) Notify(ctx context.Context, n access.Notice) ([]access.MessageRef,
 		dm(RequesterMessage(n, v))
 	case access.NoticeApprovalNeeded, access.NoticeReminder:
 		step := r.CurrentStep
+		if step < 0 || step >= len(r.Steps) {
+			// No step to ask for (an approval: auto request still pending for
+			// an instant): nobody to message, and no reason to panic.
+			return nil, fmt.Errorf("%s %s: %s has no approval step %d", n.Kind, r.ID, r.State, step+1)
+		}
 		for _, approver := range r.Steps[step].Approvers {
 			if n.Kind == access.NoticeReminder && contains(r.Approvals(step), approver) {
 				continue
