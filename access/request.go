@@ -91,6 +91,15 @@ type Decision struct {
 	At      time.Time `json:"at"`
 }
 
+// MessageRef kinds. The Slack adapter decides what each looks like; the
+// lifecycle only needs to know which copies ask approvers to act.
+const (
+	RefApproval = "approval" // an approver's DM with Approve / Deny
+	RefAudit    = "audit"    // the audit channel's information copy
+	RefWarning  = "warning"  // the requester's expiry warning
+	RefTask     = "task"     // a manual connector's task for the owners
+)
+
 // MessageRef locates one posted copy of a request's messages in Slack, so
 // that it can be updated after a restart.
 type MessageRef struct {

@@ -78,6 +78,12 @@ type ServiceConfig struct {
 	Workers, Queue int
 	// Rand returns a float in [0,1) for jitter; tests make it deterministic.
 	Rand func() float64
+	// AsyncEffects makes Submit return as soon as the request is durable,
+	// sending its messages (and, for approval: auto, granting) in the
+	// background, so that Slack gets its ack fast. The effects are bounded
+	// by Workers; Wait drains them. Tests that want Submit to return after
+	// every effect leave it false.
+	AsyncEffects bool
 }
 
 // Observer receives lifecycle measurements (metrics). All methods must be
@@ -113,6 +119,8 @@ type Service struct {
 	gates  map[string]*gate // per-connector probe limiter
 
 	queue    chan string
+	effects  sync.WaitGroup
+	effSem   chan struct{}
 	flightMu sync.Mutex
 	inflight map[string]bool // id → queued again while running
 }
@@ -167,6 +175,7 @@ func NewService(cfg ServiceConfig) *Service {
 		cfg: cfg, rb: cfg.Runbook, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, obs: cfg.Observer,
 		ents: map[string]*entLock{}, gates: map[string]*gate{},
 		queue: make(chan string, cfg.Queue), inflight: map[string]bool{},
+		effSem: make(chan struct{}, cfg.Workers*8),
 	}
 }
 
@@ -315,13 +324,78 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if err != nil {
 			return nil, err
 		}
-		s.notify(ctx, Notice{Kind: NoticeSubmitted, Request: r})
-		return s.grant(ctx, r)
+		approved := r
+		if s.after(ctx, func(ctx context.Context) {
+			s.notify(ctx, Notice{Kind: NoticeSubmitted, Request: approved})
+			if _, err := s.grant(ctx, approved); err != nil {
+				s.log.ErrorContext(ctx, "grant after auto approval failed; reconcile retries", LogRequest, approved.ID, LogError, err)
+			}
+		}) {
+			return r, nil
+		}
+		return s.store.Get(ctx, r.ID)
 	}
 	s.arm(r)
-	s.notify(ctx, Notice{Kind: NoticeSubmitted, Request: r})
-	s.notify(ctx, Notice{Kind: NoticeApprovalNeeded, Request: r})
+	pending := r
+	if s.after(ctx, func(ctx context.Context) {
+		s.notify(ctx, Notice{Kind: NoticeSubmitted, Request: pending})
+		s.notify(ctx, Notice{Kind: NoticeApprovalNeeded, Request: pending})
+	}) {
+		return r, nil
+	}
 	return s.store.Get(ctx, r.ID)
+}
+
+// after runs the effects of a committed transition: in the background when
+// AsyncEffects is set and a slot is free (it reports true), else inline
+// (false). Background effects outlive the caller's context but not Wait.
+func (s *Service) after(ctx context.Context, fn func(ctx context.Context)) bool {
+	if s.cfg.AsyncEffects {
+		select {
+		case s.effSem <- struct{}{}:
+			s.effects.Add(1)
+			go func() {
+				defer s.effects.Done()
+				defer func() { <-s.effSem }()
+				fn(context.WithoutCancel(ctx))
+			}()
+			return true
+		default: // all slots busy: apply back-pressure by running inline
+		}
+	}
+	fn(ctx)
+	return false
+}
+
+// Wait blocks until background effects started by Submit have finished.
+func (s *Service) Wait() { s.effects.Wait() }
+
+// Resume re-sends the approval DMs of pending requests that have none for
+// their current step (the process stopped between storing a request and
+// messaging its approvers), so that no request waits on approvers who
+// were never asked. Run it once at start-up.
+func (s *Service) Resume(ctx context.Context) error {
+	rs, err := s.store.List(ctx, Filter{States: []State{StatePending}})
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.CurrentStep >= len(r.Steps) {
+			continue // approval: auto, between creation and approval: nobody to ask
+		}
+		asked := false
+		for _, m := range r.Messages {
+			if m.Kind == RefApproval && m.Step == r.CurrentStep {
+				asked = true
+				break
+			}
+		}
+		if !asked {
+			s.log.InfoContext(ctx, "approvers were never messaged; sending now", LogRequest, r.ID)
+			s.notify(ctx, Notice{Kind: NoticeApprovalNeeded, Request: r})
+		}
+	}
+	return nil
 }
 
 func noteExtends(id string) string {

@@ -218,6 +218,9 @@ func submittedText(r *access.Request) string {
 	case access.StateActive:
 		return fmt.Sprintf("*%s*: approved automatically and granted until %s.", r.ID, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
 	case access.StateApproved:
+		if r.Auto {
+			return fmt.Sprintf("*%s*: approved automatically (the runbook needs no approval for %s %s); granting it now. You will get a DM when the access is in place.", r.ID, Escape(r.System), Escape(r.Role))
+		}
 		return fmt.Sprintf("*%s*: approved; being granted.", r.ID)
 	case access.StateGrantFailed:
 		return fmt.Sprintf("*%s*: approved, but the grant failed: %s", r.ID, safe(r.LastError, 500))

@@ -15,10 +15,10 @@ var _ access.Notifier = (*Bot)(nil)
 
 // Message reference kinds stored with a request.
 const (
-	refApproval = "approval"
-	refAudit    = "audit"
-	refWarning  = "warning"
-	refTask     = "task"
+	refApproval = access.RefApproval
+	refAudit    = access.RefAudit
+	refWarning  = access.RefWarning
+	refTask     = access.RefTask
 )
 
 // Notify implements access.Notifier: it tells people about n on Slack and

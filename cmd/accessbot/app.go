@@ -16,9 +16,19 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/entra"
+	"github.com/accessbot/accessbot/connectors/google"
+	"github.com/accessbot/accessbot/connectors/ldap"
+	"github.com/accessbot/accessbot/connectors/looker"
 	"github.com/accessbot/accessbot/connectors/manual"
 	"github.com/accessbot/accessbot/connectors/memory"
+	"github.com/accessbot/accessbot/connectors/metabase"
+	"github.com/accessbot/accessbot/connectors/okta"
+	"github.com/accessbot/accessbot/connectors/postgres"
+	"github.com/accessbot/accessbot/connectors/salesforce"
+	"github.com/accessbot/accessbot/connectors/scim"
 	"github.com/accessbot/accessbot/connectors/webhook"
+	"github.com/accessbot/accessbot/connectors/zendesk"
 	"github.com/accessbot/accessbot/internal/wheel"
 	"github.com/accessbot/accessbot/store"
 )
@@ -98,12 +108,18 @@ func newRegistry(b *bot.Bot) *connectors.Registry {
 		}
 		return b.UsergroupConnector(), nil
 	})
-	registerMore(reg)
+	reg.Add(okta.Type, okta.Factory)
+	reg.Add(google.Type, google.Factory)
+	reg.Add(entra.Type, entra.Factory)
+	reg.Add(scim.Type, scim.Factory)
+	reg.Add("ldap_group", ldap.Factory)
+	reg.Add("salesforce_permission_set", salesforce.Factory)
+	reg.Add("zendesk", zendesk.Factory)
+	reg.Add("metabase_group", metabase.Factory)
+	reg.Add("looker_role", looker.Factory)
+	reg.Add("postgres_role", postgres.Factory)
 	return reg
 }
-
-// registerMore is where connector packages outside the core register.
-var registerMore = func(*connectors.Registry) {}
 
 // NewApp wires an App from a loaded configuration. It opens the store
 // (failing fast if another process holds it) and builds every connector
@@ -172,6 +188,7 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	scfg := access.ServiceConfig{
 		Runbook: cfg.Runbook, Store: st, Directory: a.Bot, Notifier: a.Bot, Connectors: a.Connectors,
 		Scheduler: a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics,
+		AsyncEffects: true, // ack Slack as soon as a request is durable
 	}
 	if opts.Service != nil {
 		opts.Service(&scfg)
@@ -225,6 +242,9 @@ func (a *App) Run(ctx context.Context) error {
 		if err := a.Service.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("start-up reconcile failed", "error", err)
 		}
+		if err := a.Service.Resume(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("start-up resume of unmessaged requests failed", "error", err)
+		}
 		return nil
 	})
 	if a.listener != nil {
@@ -242,7 +262,9 @@ func (a *App) Run(ctx context.Context) error {
 			return srv.Shutdown(sctx)
 		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	a.Service.Wait() // let background effects of the last submissions finish
+	return err
 }
 
 // Addr is the operations listener's address, once Run has started it.

@@ -66,7 +66,7 @@ func TestExampleConfig(t *testing.T) {
 	if rb.Hash != hex.EncodeToString(sum[:]) {
 		t.Errorf("Hash = %q, want the SHA-256 of the file", rb.Hash)
 	}
-	if got := rb.SystemIDs(); !slices.Equal(got, []string{"analytics", "crm", "payroll"}) {
+	if got := rb.SystemIDs(); !slices.Equal(got, []string{"analytics", "crm", "payroll", "warehouse"}) {
 		t.Errorf("systems = %v", got)
 	}
 	if rb.Location == nil || rb.Location.String() != "Europe/Berlin" {
@@ -97,7 +97,7 @@ func TestExampleConfig(t *testing.T) {
 	if viewer.ReminderAfter != 2*time.Hour || viewer.ExpiryWarning != 10*time.Minute || !viewer.ReasonRequired {
 		t.Errorf("crm viewer did not inherit defaults: %+v", viewer)
 	}
-	if viewer.Grant["group_id"] != "00g1viewer" {
+	if viewer.Grant["permission_set"] != "Support_Read_Only" || crm.Connector != "salesforce" {
 		t.Errorf("grant = %v", viewer.Grant)
 	}
 
@@ -123,7 +123,10 @@ func TestExampleConfig(t *testing.T) {
 	}
 
 	// Unset secrets are warnings for validate and errors for run.
-	wantMissing := []string{"slack.app_token", "slack.bot_token", "connectors.automation.secret", "connectors.metabase.api_key", "connectors.okta.token"}
+	wantMissing := []string{"slack.app_token", "slack.bot_token", "connectors.automation.secret", "connectors.corp_ldap.bind_password",
+		"connectors.entra.client_secret", "connectors.gws.credentials", "connectors.looker.client_secret", "connectors.metabase.api_key",
+		"connectors.okta.token", "connectors.salesforce.private_key", "connectors.warehouse_pg.password", "connectors.wiki_scim.token",
+		"connectors.zendesk.api_token"}
 	if !slices.Equal(cfg.MissingSecrets, wantMissing) {
 		t.Errorf("MissingSecrets = %v, want %v", cfg.MissingSecrets, wantMissing)
 	}
@@ -134,6 +137,8 @@ func TestExampleConfig(t *testing.T) {
 	full := mustLoad(t, examplePath, env(map[string]string{
 		"SLACK_APP_TOKEN": "xapp-1-A0-1-abc", "SLACK_BOT_TOKEN": "xoxb-1-abc",
 		"OKTA_API_TOKEN": "00okta", "METABASE_API_KEY": "mb_key", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
+		"LDAP_BIND_PASSWORD": "p", "ENTRA_CLIENT_SECRET": "s", "GWS_SA_JSON": "{}", "LOOKER_CLIENT_SECRET": "s",
+		"SF_PRIVATE_KEY": "k", "WAREHOUSE_PASSWORD": "p", "WIKI_SCIM_TOKEN": "t", "ZENDESK_API_TOKEN": "t",
 	}))
 	if err := full.RequireSecrets(); err != nil || len(full.Warnings) != 0 {
 		t.Errorf("with every secret set: RequireSecrets = %v, warnings %v", err, full.Warnings)

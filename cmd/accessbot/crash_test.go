@@ -214,9 +214,13 @@ func TestE2ECrashSIGKILL(t *testing.T) {
 
 	// 2. Killed while grants are active; they expire during the downtime.
 	for _, u := range []string{"U0ALICE01", "U0DAVE001"} {
-		if out := cmd(u, "crm r1 4s"); !strings.Contains(out, "granted until") {
+		// The ack comes once the request is stored; the grant follows.
+		if out := cmd(u, "crm r1 4s"); !strings.Contains(out, "approved automatically") {
 			t.Fatalf("%s: ack %s", u, out)
 		}
+	}
+	for _, c := range []struct{ user, id string }{{"U0ALICE01", "AR-1002"}, {"U0DAVE001", "AR-1003"}} {
+		waitReal(t, 5*time.Second, c.id+" to be granted", dm(c.user, c.id, "you now have"))
 	}
 	c2.kill(t)
 	var expires time.Time

@@ -825,6 +825,7 @@ func TestE2EDirectForm(t *testing.T) {
 func TestE2EDuplicateRequest(t *testing.T) {
 	e := startEnv(t, "")
 	e.command("U0ALICE01", "crm viewer 2h ticket 4411")
+	e.waitDMs("U0BOB0001", 1) // the approval DM follows the ack
 	out := ackText(e.command("U0ALICE01", "CRM Viewer 1h another ticket"))
 	if !strings.Contains(out, "You already have AR-1001") || !strings.Contains(out, "waiting for approval") {
 		t.Fatalf("duplicate ack = %s", out)
@@ -880,6 +881,7 @@ func TestE2EDuplicateEnvelope(t *testing.T) {
 	if _, err := e.app.Service.Submit(context.Background(), access.SubmitInput{Requester: "U0ALICE01", System: "crm", Role: "viewer", Duration: time.Hour, Reason: "t"}); err != nil {
 		t.Fatal(err)
 	}
+	e.app.Service.Wait() // its DMs are sent; a later one would refresh the Home legitimately
 	envl := e.emu.OpenAppHome("U0ALICE01")
 	// Redelivered at least once: the bot acks every delivery (the ack of
 	// a duplicate is only recorded).
@@ -894,8 +896,11 @@ func TestE2EDuplicateEnvelope(t *testing.T) {
 	})
 	// The first delivery is acked before its work: wait for the publish.
 	e.eventually("the App Home to be published", func() bool { return len(e.emu.Calls("views.publish")) > 0 })
-	if n := len(e.emu.Calls("views.publish")); n != 1 {
-		t.Fatalf("views.publish called %d times for one envelope delivered 4 times", n)
+	if calls := e.emu.Calls("views.publish"); len(calls) != 1 {
+		for _, c := range calls {
+			t.Logf("views.publish at %v: error %q status %d", c.At, c.Error, c.HTTPStatus)
+		}
+		t.Fatalf("views.publish called %d times for one envelope delivered 4 times", len(calls))
 	}
 	if _, ok := e.emu.HomeView("U0ALICE01"); !ok {
 		t.Fatal("no App Home published")
