@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -67,6 +68,12 @@ var chaosPeople = []string{"U0ALICE01", "U0DAVE001", "U0ERIN001", "U0FRANK01", "
 // and u2 are auto-approved, each its own group. Durations are given per
 // request. auditFile, if set, mirrors the audit log.
 func chaosRunbook(url, auditFile string) string {
+	return chaosRunbookWith(fmt.Sprintf(`{ type: webhook, url: "%s/accessbot", secret: "%s" }`, url, hookSecret), auditFile)
+}
+
+// chaosRunbookWith is chaosRunbook with the connector "hook" given as a
+// YAML flow mapping.
+func chaosRunbookWith(hook, auditFile string) string {
 	var managers []string
 	for _, p := range chaosPeople {
 		managers = append(managers, p+": U0BOB0001")
@@ -98,7 +105,7 @@ directory:
 teams:
   support: { members: [%s] }
 connectors:
-  hook: { type: webhook, url: "%s/accessbot", secret: "%s" }
+  hook: %s
 systems:
   crm:
     name: Salesforce CRM
@@ -112,7 +119,7 @@ systems:
       s3: { description: auto, grant: { group_id: shared }, requesters: [team:support], approval: auto }
       u1: { description: auto, grant: { group_id: solo1 }, requesters: [team:support], approval: auto }
       u2: { description: auto, grant: { group_id: solo2 }, requesters: [team:support], approval: auto }
-`, audit, strings.Join(managers, ", "), strings.Join(chaosPeople, ", "), url, hookSecret)
+`, audit, strings.Join(managers, ", "), strings.Join(chaosPeople, ", "), hook)
 }
 
 var chaosRoles = []string{"viewer", "s1", "s2", "s3", "u1", "u2"}
@@ -519,4 +526,231 @@ func checkChaosOutcome(t *testing.T, reqs map[string]*access.Request, h *hookRec
 			t.Errorf("group %s still has %s at the end", e.group, e.person)
 		}
 	}
+}
+
+// TestChaosSlackAndConnector runs many requests in-process, on the fake
+// clock, while Slack misbehaves at random (seeded): socket disconnects
+// ("refresh_requested", "warning") and dropped TCP connections, 429 bursts
+// on chat.postMessage and chat.update, Web API latency past the 3 s ack
+// budget (views.open, users.info), and a connector outage. Afterwards
+// (faults cleared, Bob approving what waits for him, time run past every
+// expiry):
+//
+//   - no lost requests: every request ID an ack named is in the store and
+//     final (expired);
+//   - every envelope was acked within Slack's deadline, the slow ones with
+//     "Working on it…" where the answer had to wait;
+//   - no duplicate grants: per request, at most one successful grant call
+//     and no grant call after a successful one;
+//   - every approval copy ends without buttons, and the target ends with
+//     nobody holding anything.
+//
+// StopPings is not used: slack-go's ping watchdog waits its 30 s interval
+// of real time before it reconnects, too slow for CI.
+func TestChaosSlackAndConnector(t *testing.T) {
+	seed := chaosSeed(t)
+	want := chaosLifecycles(t, 200) / 2
+	rng := rand.New(rand.NewPCG(seed, 1))
+	e := startEnv(t, chaosRunbookWith("{ type: memory }", ""))
+	conn := e.conns["hook"]
+
+	var down atomic.Bool
+	type attempts struct{ ok, failed, afterOK int }
+	var amu sync.Mutex
+	grants := map[string]*attempts{}
+	conn.SetHook(func(ctx context.Context, op string, g access.Grant) error {
+		var err error
+		if down.Load() {
+			err = access.RetryableError(fmt.Errorf("chaos: target down"), 0)
+		}
+		if op == "grant" {
+			amu.Lock()
+			a := grants[g.ID]
+			if a == nil {
+				a = &attempts{}
+				grants[g.ID] = a
+			}
+			switch {
+			case a.ok > 0:
+				a.afterOK++
+			case err != nil:
+				a.failed++
+			default:
+				a.ok++
+			}
+			amu.Unlock()
+		}
+		return err
+	})
+
+	var (
+		mu      sync.Mutex
+		ackIDs  = map[string]bool{}
+		late    []string
+		working int
+		cutOff  int
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for w := 0; w < 4; w++ {
+		wr := rand.New(rand.NewPCG(seed, uint64(w)+2))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for int(sent.Add(1)) <= want {
+				user := chaosPeople[wr.IntN(len(chaosPeople))]
+				text := fmt.Sprintf("crm %s %dm chaos", chaosRoles[wr.IntN(len(chaosRoles))], 10+wr.IntN(50))
+				if wr.IntN(10) == 0 {
+					text = "" // opens the modal: views.open, which may be slow
+				}
+				ack, err := e.emu.SlashCommand(user, e.emu.DMChannel(user), "/access", text).WaitAck(10 * time.Second)
+				mu.Lock()
+				switch {
+				case errors.Is(err, slackemu.ErrLateAck):
+					late = append(late, fmt.Sprintf("/access %s by %s: %v", text, user, err))
+				case err != nil:
+					// The ack went down with a dropped socket: Slack shows the
+					// person dispatch_failed, and they try again.
+					cutOff++
+				}
+				out := string(ack.Payload)
+				if strings.Contains(out, "Working on it") {
+					working++
+				}
+				for _, id := range reqID.FindAllString(out, -1) {
+					ackIDs[id] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	// The chaos monkey: one fault every few milliseconds until the
+	// requests are in.
+	faults := map[string]int{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(30+rng.IntN(170)) * time.Millisecond): // pacing the faults, not waiting for simulated time
+			}
+			switch k := rng.IntN(7); k {
+			case 0:
+				e.emu.Disconnect([]string{"refresh_requested", "warning"}[rng.IntN(2)])
+				faults["disconnect"]++
+			case 1:
+				e.emu.DropConnection()
+				faults["drop"]++
+			case 2:
+				e.emu.RateLimit([]string{"chat.postMessage", "chat.update"}[rng.IntN(2)], time.Second, 1+rng.IntN(5))
+				faults["429"]++
+			case 3:
+				m := []string{"views.open", "users.info"}[rng.IntN(2)]
+				e.emu.Latency(m, 3500*time.Millisecond)
+				faults["latency "+m]++
+				time.AfterFunc(200*time.Millisecond, func() { e.emu.Latency(m, 0) })
+			case 4, 5:
+				down.Store(!down.Load())
+				faults["connector toggle"]++
+			}
+		}
+	}()
+	for int(sent.Load()) <= want+3 {
+		time.Sleep(10 * time.Millisecond) // polling the submitters
+	}
+	wgDone := make(chan struct{})
+	go func() {
+		for sent.Load() <= int64(want) {
+		}
+		close(wgDone)
+	}()
+	<-wgDone
+	close(stop)
+	wg.Wait()
+	down.Store(false)
+	e.emu.Latency("views.open", 0)
+	e.emu.Latency("users.info", 0)
+	if err := e.emu.WaitConnected(1, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("faults injected: %v; %d commands answered late with \"Working on it\"; %d acks lost with a dropped socket", faults, working, cutOff)
+	for _, l := range late {
+		t.Errorf("not acked in time: %s", l)
+	}
+
+	// Let everything finish: Bob approves what waits for him, time runs
+	// past every expiry and retry.
+	clicked := map[string]time.Time{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		approveAll(e.emu, clicked, 0)
+		e.step(5 * time.Minute)
+		rs, err := e.app.Store.List(context.Background(), access.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := 0
+		for _, r := range rs {
+			if !r.State.Terminal() {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still open", open)
+		}
+	}
+	e.app.Service.Wait()
+	rs, err := e.app.Store.List(context.Background(), access.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]*access.Request{}
+	for _, r := range rs {
+		byID[r.ID] = r
+	}
+	for id := range ackIDs {
+		if r := byID[id]; r == nil {
+			t.Errorf("%s was named in an ack but is not in the store", id)
+		}
+	}
+	states := map[access.State]int{}
+	for _, r := range rs {
+		states[r.State]++
+		if r.State != access.StateExpired {
+			t.Errorf("%s ends %s, want expired", r.ID, r.State)
+		}
+	}
+	amu.Lock()
+	for id, a := range grants {
+		if a.ok > 1 || a.afterOK > 0 {
+			t.Errorf("%s: %d successful grant calls, %d after a success", id, a.ok, a.afterOK)
+		}
+	}
+	amu.Unlock()
+	waitUntil(t, "every approval copy to lose its buttons", func() bool {
+		for _, ch := range []string{"U0BOB0001", "C0AUDIT01"} {
+			for _, m := range e.emu.Messages(ch) {
+				for _, b := range m.Buttons() {
+					if b.Text == "Approve" || b.Text == "Deny" {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+	for _, g := range []string{"shared", "solo1", "solo2"} {
+		for _, p := range chaosPeople {
+			if conn.Has(access.Grant{Params: map[string]string{"group_id": g}, User: access.Person{SlackID: p}}) {
+				t.Errorf("%s still in %s", p, g)
+			}
+		}
+	}
+	t.Logf("%d requests, states %v, %d Slack connects, %d response_url calls", len(rs), states, e.emu.Connects(), len(e.emu.Calls("response_url")))
 }
