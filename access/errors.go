@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -131,3 +132,13 @@ func Classify(err error) (ErrorClass, time.Duration) {
 // system owners and the change counts only once an owner confirms it
 // (Service.Confirm). It is not a failure.
 var ErrAwaitingConfirmation = errors.New("awaiting confirmation by a system owner")
+
+type probeKey struct{}
+
+// WithProbe marks ctx as carrying a probe of a target that is failing: the
+// lifecycle is already pacing calls to it (about one per ProbeInterval), so
+// a connector should make one attempt and not retry on its own.
+func WithProbe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
+
+// IsProbe reports whether ctx carries a probe (see WithProbe).
+func IsProbe(ctx context.Context) bool { v, _ := ctx.Value(probeKey{}).(bool); return v }

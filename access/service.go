@@ -647,7 +647,8 @@ func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
 		return cur, nil
 	}
 	r = cur
-	if !s.gateAllow(r.Entitlement.Connector, r.ID) {
+	ctx, allowed := s.gateAllow(ctx, r.Entitlement.Connector, r.ID)
+	if !allowed {
 		s.rearmDeferred(r)
 		return r, nil
 	}
@@ -906,7 +907,8 @@ func (s *Service) revoke(ctx context.Context, r *Request) (*Request, error) {
 	if !ok {
 		return s.revokeFailed(ctx, r, PermanentError(fmt.Errorf("connector %q is not configured", r.Entitlement.Connector)))
 	}
-	if !s.gateAllow(r.Entitlement.Connector, r.ID) {
+	ctx, allowed := s.gateAllow(ctx, r.Entitlement.Connector, r.ID)
+	if !allowed {
 		s.rearmDeferred(r)
 		return r, nil
 	}
@@ -1135,21 +1137,23 @@ func (s *Service) lockEntitlement(key string) func() {
 // gateAllow reports whether a call to connector may go out now. While a
 // connector is failing, at most one probe per ProbeInterval is allowed;
 // the others are deferred and re-queued when a probe succeeds.
-func (s *Service) gateAllow(connector, id string) bool {
+func (s *Service) gateAllow(ctx context.Context, connector, id string) (context.Context, bool) {
 	s.gateMu.Lock()
 	defer s.gateMu.Unlock()
 	g := s.gates[connector]
 	if g == nil || !g.failing {
-		return true
+		return ctx, true
 	}
 	now := s.clock.Now()
 	if now.Sub(g.lastProbe) >= s.cfg.ProbeInterval {
 		g.lastProbe = now
 		delete(g.deferred, id)
-		return true
+		// One attempt: the connector's own inner retries would turn one
+		// probe into several requests to a target that is down.
+		return WithProbe(ctx), true
 	}
 	g.deferred[id] = true
-	return false
+	return ctx, false
 }
 
 func (s *Service) gateResult(connector string, err error) {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/accessbot/accessbot/access"
+
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -178,6 +180,9 @@ func (c *HTTPClient) checkRetry(ctx context.Context, resp *http.Response, err er
 	}
 	if idem, _ := ctx.Value(idempotentKey{}).(bool); !idem {
 		return false, nil
+	}
+	if access.IsProbe(ctx) {
+		return false, nil // the lifecycle paces probes of a failing target itself
 	}
 	if err != nil {
 		// Transport errors: retryablehttp's own judgement (it refuses to

@@ -290,3 +290,27 @@ func TestCancelledContextIsPrompt(t *testing.T) {
 		t.Fatalf("err %v after %v", err, time.Since(start))
 	}
 }
+
+// A probe of a failing target (access.WithProbe) is one request: the
+// lifecycle already paces probes, and inner retries would multiply them.
+func TestProbeIsOneAttempt(t *testing.T) {
+	s := newServer(t, "down", 503)
+	c := fast(connectors.HTTPOptions{})
+	req, err := http.NewRequest(http.MethodGet, s.srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(access.WithProbe(t.Context()), req)
+	if class, _ := access.Classify(connectors.Classify(resp, err, "probe")); class != access.Retryable {
+		t.Fatalf("class %v", class)
+	}
+	if n := s.calls(); n != 1 {
+		t.Fatalf("a probe made %d requests, want 1", n)
+	}
+	req2, _ := http.NewRequest(http.MethodGet, s.srv.URL, nil)
+	resp, err = c.Do(t.Context(), req2)
+	_ = connectors.Classify(resp, err, "normal")
+	if n := s.calls(); n != 1+3 {
+		t.Fatalf("a normal call made %d requests, want 3 (inner retries)", n-1)
+	}
+}
