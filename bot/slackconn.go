@@ -27,11 +27,7 @@ type ChannelConnector struct{ b *Bot }
 // write serialised per group, so concurrent grants and revokes never drop
 // each other. Grant parameter: `usergroup` (an S… ID). Scopes:
 // usergroups:read, usergroups:write.
-type UsergroupConnector struct {
-	b      *Bot
-	mu     sync.Mutex
-	groups map[string]*sync.Mutex
-}
+type UsergroupConnector struct{ b *Bot }
 
 var (
 	_ access.Connector = (*ChannelConnector)(nil)
@@ -43,9 +39,7 @@ var (
 func (b *Bot) ChannelConnector() *ChannelConnector { return &ChannelConnector{b: b} }
 
 // UsergroupConnector returns the slack_usergroup connector using the bot's client.
-func (b *Bot) UsergroupConnector() *UsergroupConnector {
-	return &UsergroupConnector{b: b, groups: map[string]*sync.Mutex{}}
-}
+func (b *Bot) UsergroupConnector() *UsergroupConnector { return &UsergroupConnector{b: b} }
 
 func param(g access.Grant, key string) (string, error) {
 	v := g.Params[key]
@@ -118,14 +112,16 @@ func (c *ChannelConnector) Revoke(ctx context.Context, g access.Grant) error {
 	return classifySlack(err, fmt.Sprintf("remove %s from %s", g.User.SlackID, ch))
 }
 
+// lock serialises changes to one group across every connector instance of
+// this bot (two instances may name the same group).
 func (c *UsergroupConnector) lock(group string) func() {
-	c.mu.Lock()
-	m := c.groups[group]
+	c.b.groupMu.Lock()
+	m := c.b.groupLocks[group]
 	if m == nil {
 		m = &sync.Mutex{}
-		c.groups[group] = m
+		c.b.groupLocks[group] = m
 	}
-	c.mu.Unlock()
+	c.b.groupMu.Unlock()
 	m.Lock()
 	return m.Unlock
 }
@@ -137,8 +133,8 @@ func (c *UsergroupConnector) Grant(ctx context.Context, g access.Grant) error {
 
 // Revoke removes the person from the user group; absent is done. Slack
 // does not allow an empty user group, so removing the last member
-// disables the group (usergroups.disable) instead; granting into a
-// disabled group enables it again.
+// disables the group (usergroups.disable); granting into a disabled group
+// sets its members and enables it again.
 func (c *UsergroupConnector) Revoke(ctx context.Context, g access.Grant) error {
 	return c.change(ctx, g, false)
 }
@@ -149,9 +145,9 @@ func (c *UsergroupConnector) Check(ctx context.Context, g access.Grant) (bool, e
 	if err != nil {
 		return false, err
 	}
-	members, err := c.b.api.GetUserGroupMembersContext(ctx, group)
+	members, _, err := c.members(ctx, group)
 	if err != nil {
-		return false, classifySlack(err, "list members of "+group)
+		return false, err
 	}
 	return contains(members, g.User.SlackID), nil
 }
@@ -163,9 +159,9 @@ func (c *UsergroupConnector) change(ctx context.Context, g access.Grant, add boo
 	}
 	unlock := c.lock(group)
 	defer unlock()
-	members, err := c.b.api.GetUserGroupMembersContext(ctx, group)
+	members, disabled, err := c.members(ctx, group)
 	if err != nil {
-		return classifySlack(err, "list members of "+group)
+		return err
 	}
 	user := g.User.SlackID
 	has := contains(members, user)
@@ -183,24 +179,43 @@ func (c *UsergroupConnector) change(ctx context.Context, g access.Grant, add boo
 		}
 		members = kept
 	}
-	what := fmt.Sprintf("update members of %s", group)
 	if len(members) == 0 {
-		if _, err := c.b.api.DisableUserGroupContext(ctx, group); err != nil {
+		// Slack does not allow an empty user group: disabling it is how
+		// its last member loses it.
+		if _, err := c.b.api.DisableUserGroupContext(ctx, group); err != nil && !isSlackError(err, "already_disabled") {
 			return classifySlack(err, "disable "+group+" (its last member is being removed)")
 		}
 		return nil
 	}
-	_, err = c.b.api.UpdateUserGroupMembersContext(ctx, group, joinIDs(members))
-	if err != nil && add && isSlackError(err, "usergroup_disabled") {
-		if _, eerr := c.b.api.EnableUserGroupContext(ctx, group); eerr != nil {
-			return classifySlack(eerr, "enable "+group)
-		}
-		_, err = c.b.api.UpdateUserGroupMembersContext(ctx, group, joinIDs(members))
+	if _, err := c.b.api.UpdateUserGroupMembersContext(ctx, group, joinIDs(members)); err != nil {
+		return classifySlack(err, "update members of "+group)
 	}
-	if err != nil {
-		return classifySlack(err, what)
+	if disabled {
+		if _, err := c.b.api.EnableUserGroupContext(ctx, group); err != nil && !isSlackError(err, "already_enabled") {
+			return classifySlack(err, "enable "+group)
+		}
 	}
 	return nil
+}
+
+// members reads a group's members with usergroups.list (include_disabled,
+// include_users). A disabled group counts as empty: accessbot disables a
+// group when its last member is removed, and Slack keeps the old member
+// list of a disabled group.
+func (c *UsergroupConnector) members(ctx context.Context, group string) ([]string, bool, error) {
+	groups, err := c.b.api.GetUserGroupsContext(ctx, slack.GetUserGroupsOptionIncludeDisabled(true), slack.GetUserGroupsOptionIncludeUsers(true))
+	if err != nil {
+		return nil, false, classifySlack(err, "list user groups")
+	}
+	for _, ug := range groups {
+		if ug.ID == group {
+			if ug.DateDelete != 0 {
+				return nil, true, nil
+			}
+			return append([]string(nil), ug.Users...), false, nil
+		}
+	}
+	return nil, false, access.PermanentError(fmt.Errorf("Slack has no user group %s", group))
 }
 
 func joinIDs(ids []string) string {

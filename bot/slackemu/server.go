@@ -670,10 +670,18 @@ func (s *Server) WaitHomeView(userID string, timeout time.Duration, pred func(Vi
 func (s *Server) GroupMembers(groupID string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if g, ok := s.groups[groupID]; ok {
+	if g, ok := s.groups[groupID]; ok && !g.Disabled {
 		return append([]string(nil), g.Members...)
 	}
-	return nil
+	return nil // a disabled group gives nobody anything
+}
+
+// GroupDisabled reports whether the user group is disabled.
+func (s *Server) GroupDisabled(groupID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[groupID]
+	return ok && g.Disabled
 }
 
 // GroupHistory returns every membership the group has had, the seeded one first.

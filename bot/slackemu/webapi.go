@@ -82,6 +82,8 @@ func init() {
 		"usergroups.list":              {(*Server).usergroupsList, scope("usergroups:read")},
 		"usergroups.users.list":        {(*Server).usergroupsUsersList, scope("usergroups:read")},
 		"usergroups.users.update":      {(*Server).usergroupsUsersUpdate, scope("usergroups:write")},
+		"usergroups.disable":           {(*Server).usergroupsDisable, scope("usergroups:write")},
+		"usergroups.enable":            {(*Server).usergroupsEnable, scope("usergroups:write")},
 		"views.open":                   {(*Server).viewsOpen, scope("")},
 		"views.push":                   {(*Server).viewsPush, scope("")},
 		"views.update":                 {(*Server).viewsUpdate, scope("")},
@@ -886,6 +888,37 @@ func (s *Server) usergroupsUsersUpdate(r *apiReq) (map[string]any, *apiErr) {
 	g.Members = users
 	g.history = append(g.history, append([]string(nil), users...))
 	return map[string]any{"usergroup": s.groupJSON(g, true)}, nil
+}
+
+// usergroupsDisable disables a user group (its members are kept, as Slack
+// keeps them; a disabled group mentions nobody). Slack does not allow an
+// empty user group, so disabling is how the last member is removed
+// (protocol §3, unverified). Errors: no_such_subteam, already_disabled.
+func (s *Server) usergroupsDisable(r *apiReq) (map[string]any, *apiErr) {
+	g, ok := s.groups[r.params["usergroup"]]
+	if !ok {
+		return nil, errCode("no_such_subteam")
+	}
+	if g.Disabled {
+		return nil, errCode("already_disabled")
+	}
+	g.Disabled = true
+	g.history = append(g.history, []string{})
+	return map[string]any{"usergroup": s.groupJSON(g, truthy(r.params["include_count"]))}, nil
+}
+
+// usergroupsEnable re-enables a disabled group. Errors: no_such_subteam,
+// already_enabled.
+func (s *Server) usergroupsEnable(r *apiReq) (map[string]any, *apiErr) {
+	g, ok := s.groups[r.params["usergroup"]]
+	if !ok {
+		return nil, errCode("no_such_subteam")
+	}
+	if !g.Disabled {
+		return nil, errCode("already_enabled")
+	}
+	g.Disabled = false
+	return map[string]any{"usergroup": s.groupJSON(g, false)}, nil
 }
 
 // ---- files ----

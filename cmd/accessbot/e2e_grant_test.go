@@ -988,3 +988,40 @@ func TestE2EManualConnector(t *testing.T) {
 	e.waitState(id, access.StateExpired)
 	e.waitMsg("U0GRACE01", id, "expired and has been removed")
 }
+
+// Slack does not allow an empty user group: removing the last member
+// disables the group, and a later grant sets its members afresh and
+// enables it, without bringing back the member who left.
+func TestE2EUsergroupLastMember(t *testing.T) {
+	const group = "S0LONE001"
+	rb := fmt.Sprintf(e2eHeader, "") + fmt.Sprintf(`
+  oncall: { members: [U0ALICE01, U0DAVE001] }
+connectors:
+  ug: { type: slack_usergroup }
+systems:
+  pager:
+    name: Pager rota
+    owners: [U0CAROL01]
+    connector: ug
+    roles:
+      oncall: { description: On call, grant: { usergroup: %s }, requesters: [team:oncall], approval: auto, reason: optional }
+`, group)
+	e := startEnv(t, rb)
+	e.emu.AddUserGroup(slackemu.UserGroup{ID: group, Handle: "lone", Members: []string{"U0ERIN001"}, Disabled: true})
+
+	e.command("U0ALICE01", "pager oncall 1h")
+	e.waitState("AR-1001", access.StateActive)
+	if got := e.emu.GroupMembers(group); !slices.Equal(got, []string{"U0ALICE01"}) || e.emu.GroupDisabled(group) {
+		t.Fatalf("after the grant: members %v, disabled %v (a disabled group's old members must not come back)", got, e.emu.GroupDisabled(group))
+	}
+	e.advance(time.Hour)
+	e.waitState("AR-1001", access.StateExpired)
+	if !e.emu.GroupDisabled(group) || len(e.emu.GroupMembers(group)) != 0 {
+		t.Fatalf("after the last member's expiry: disabled %v, members %v", e.emu.GroupDisabled(group), e.emu.GroupMembers(group))
+	}
+	e.command("U0DAVE001", "pager oncall 1h")
+	e.waitState("AR-1002", access.StateActive)
+	if got := e.emu.GroupMembers(group); !slices.Equal(got, []string{"U0DAVE001"}) {
+		t.Fatalf("re-enabled group members %v, want only Dave", got)
+	}
+}
