@@ -108,6 +108,7 @@ type MessageRef struct {
 	TS      string `json:"ts"`
 	User    string `json:"user,omitempty"` // whose DM, for approval copies
 	Step    int    `json:"step,omitempty"`
+	Op      string `json:"op,omitempty"`    // tasks: "grant" or "revoke"
 	Stale   bool   `json:"stale,omitempty"` // already updated to its final form
 }
 

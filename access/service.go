@@ -375,13 +375,16 @@ func (s *Service) Wait() { s.effects.Wait() }
 // messaging its approvers), so that no request waits on approvers who
 // were never asked. Run it once at start-up.
 func (s *Service) Resume(ctx context.Context) error {
+	// Only requests stored before this call: newer ones are being messaged
+	// by their own Submit right now.
+	before := s.clock.Now()
 	rs, err := s.store.List(ctx, Filter{States: []State{StatePending}})
 	if err != nil {
 		return err
 	}
 	for _, r := range rs {
-		if r.CurrentStep >= len(r.Steps) {
-			continue // approval: auto, between creation and approval: nobody to ask
+		if r.Auto || len(r.Steps) == 0 || r.CurrentStep >= len(r.Steps) || !r.CreatedAt.Before(before) {
+			continue
 		}
 		asked := false
 		for _, m := range r.Messages {

@@ -1003,3 +1003,39 @@ func TestConcurrentDuplicateSubmit(t *testing.T) {
 		t.Fatalf("%d requests created, want 1", ok)
 	}
 }
+
+// A request stored just before a crash, whose approvers were never
+// messaged, is messaged by Resume at the next start; one that was
+// messaged is not messaged again.
+func TestResumeMessagesUnaskedApprovers(t *testing.T) {
+	h := newHarness(t)
+	asked := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: time.Hour, Reason: "ticket 1"})
+	// Simulate the crash: a pending request stored without its DMs.
+	r := asked.Clone()
+	r.ID, r.Seq, r.Version, r.Messages, r.History, r.State = "", 0, 0, nil, nil, ""
+	r.Requester, r.Entitlement.Person = dave, dave
+	r.Steps[0].Approvers = []string{bob}
+	if err := Apply(r, Transition{Event: EventRequested, Actor: dave, At: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	unasked, err := h.store.Create(h.ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute) // the restart
+	if err := h.svc.Resume(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.notes.count(unasked.ID, NoticeApprovalNeeded); n != 1 {
+		t.Errorf("unasked request: %d approval notices, want 1", n)
+	}
+	if n := h.notes.count(asked.ID, NoticeApprovalNeeded); n != 1 {
+		t.Errorf("already asked request: %d approval notices, want 1 (no repeat)", n)
+	}
+	if err := h.svc.Resume(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.notes.count(unasked.ID, NoticeApprovalNeeded); n != 1 {
+		t.Errorf("second Resume repeated the DMs: %d notices", n)
+	}
+}

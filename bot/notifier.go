@@ -97,14 +97,16 @@ func (b *Bot) Notify(ctx context.Context, n access.Notice) ([]access.MessageRef,
 				errs = append(errs, fmt.Errorf("post task to %s: %w", t, err))
 				continue
 			}
-			refs = append(refs, access.MessageRef{Kind: refTask, Channel: ch, TS: ts})
+			refs = append(refs, access.MessageRef{Kind: refTask, Channel: ch, TS: ts, Op: n.Text})
 		}
 		if len(targets) == 0 {
 			errs = append(errs, fmt.Errorf("system %s has no owners or channel to send the task to", r.System))
 		}
 	}
 	if changesCopies(n.Kind) {
-		errs = append(errs, b.refreshCopies(ctx, r, v, n.Kind)...)
+		final, ferrs := b.refreshCopies(ctx, r, v, n.Kind)
+		refs = append(refs, final...)
+		errs = append(errs, ferrs...)
 	}
 	b.refreshHomes(ctx, r)
 	return refs, errors.Join(errs...)
@@ -149,10 +151,15 @@ func (b *Bot) tellOwners(ctx context.Context, r *access.Request, n access.Notice
 
 // refreshCopies re-renders every stored copy of r's messages from r, so
 // approvers, the audit channel, warnings and tasks all show the current
-// truth; copies already in final form are skipped.
-func (b *Bot) refreshCopies(ctx context.Context, r *access.Request, v View, kind access.NoticeKind) []error {
+// truth. Tasks and warnings that reached their final form are returned
+// marked Stale, so they are not rendered again.
+func (b *Bot) refreshCopies(ctx context.Context, r *access.Request, v View, kind access.NoticeKind) ([]access.MessageRef, []error) {
 	var errs []error
+	var final []access.MessageRef
 	for _, ref := range r.Messages {
+		if ref.Stale {
+			continue
+		}
 		var fallback string
 		var blocks []slack.Block
 		switch ref.Kind {
@@ -166,12 +173,21 @@ func (b *Bot) refreshCopies(ctx context.Context, r *access.Request, v View, kind
 			}
 			fallback, blocks = WarningDone(r, v)
 		case refTask:
-			if r.AwaitingConfirmation {
+			done := false
+			switch ref.Op {
+			case "grant":
+				done = r.State != access.StateApproved || !r.AwaitingConfirmation
+			case "revoke":
+				done = r.State == access.StateExpired || r.State == access.StateRevoked
+			}
+			if !done {
 				continue // still to do
 			}
 			what := "granted"
-			if r.State != access.StateActive && r.State != access.StateApproved {
+			if ref.Op == "revoke" {
 				what = "removed"
+			} else if r.State == access.StateGrantFailed {
+				what = "no longer needed: the grant failed"
 			}
 			fallback, blocks = TaskDoneMessage(r, v, what)
 		default:
@@ -179,9 +195,14 @@ func (b *Bot) refreshCopies(ctx context.Context, r *access.Request, v View, kind
 		}
 		if err := b.update(ctx, ref.Channel, ref.TS, fallback, blocks); err != nil {
 			errs = append(errs, fmt.Errorf("update %s copy %s/%s: %w", ref.Kind, ref.Channel, ref.TS, err))
+			continue
+		}
+		if ref.Kind == refTask || ref.Kind == refWarning {
+			ref.Stale = true
+			final = append(final, ref)
 		}
 	}
-	return errs
+	return final, errs
 }
 
 // WarningDone renders an expiry warning that is no longer current.
