@@ -105,7 +105,13 @@ var auditChunk = 1024
 // fn runs between them, so it may write to a slow sink or call the store;
 // records appended during the scan may or may not be seen.
 func (s *Store) AuditRecords(ctx context.Context, fn func(rec AuditRecord) bool) error {
-	next := uint64(1)
+	return s.AuditRecordsAfter(ctx, 0, fn)
+}
+
+// AuditRecordsAfter is AuditRecords starting after audit sequence number
+// seq (a cursor seek, so it costs only what it reads).
+func (s *Store) AuditRecordsAfter(ctx context.Context, seq uint64, fn func(rec AuditRecord) bool) error {
+	next := seq + 1
 	batch := make([]AuditRecord, 0, auditChunk)
 	for {
 		batch = batch[:0]

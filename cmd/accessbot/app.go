@@ -135,7 +135,7 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	a.Metrics = NewMetrics()
 	sopts := store.Options{Clock: a.clock, NoSync: opts.StoreNoSync}
 	if cfg.Audit.File != "" {
-		f, err := os.OpenFile(cfg.Audit.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(cfg.Audit.File, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open audit file: %w", err)
 		}
@@ -148,6 +148,16 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 		return nil, err
 	}
 	a.Store = st
+	if a.auditFile != nil {
+		n, err := catchUpMirror(context.Background(), a.auditFile, st)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		if n > 0 {
+			a.log.Warn("audit file was behind the store (the process stopped abruptly); caught up", "records", n)
+		}
+	}
 
 	a.Bot = bot.New(bot.Config{
 		AppToken: cfg.Slack.AppToken.Reveal(), BotToken: cfg.Slack.BotToken.Reveal(), APIURL: cfg.Slack.APIURL,

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/accessbot/accessbot/store"
+)
+
+// catchUpMirror appends to the audit mirror file every record the store
+// holds beyond the file's last one. A record reaches the file only after
+// its transaction committed, so a process killed in between leaves the
+// file behind the store; without this the file's chain would have a gap
+// that `audit verify` reports. It must run before anything writes to the
+// store. It returns the number of records appended.
+func catchUpMirror(ctx context.Context, f *os.File, st *store.Store) (int, error) {
+	last, err := lastMirroredSeq(f)
+	if err != nil {
+		return 0, fmt.Errorf("audit file %s: %w", f.Name(), err)
+	}
+	n := 0
+	var werr error
+	err = st.AuditRecordsAfter(ctx, last, func(rec store.AuditRecord) bool {
+		if _, werr = f.Write(rec.MarshalLine()); werr != nil {
+			return false
+		}
+		n++
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return n, fmt.Errorf("catch up audit file %s: %w", f.Name(), err)
+	}
+	return n, nil
+}
+
+// lastMirroredSeq reads the seq of the last complete line of the file (0
+// for an empty file). A torn last line (a crash mid-write) is cut off, so
+// the next record starts on a line of its own.
+func lastMirroredSeq(f *os.File) (uint64, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := info.Size()
+	if size == 0 {
+		return 0, nil
+	}
+	const tail = 1 << 16 // audit lines are well under 64 KiB (reasons are capped)
+	start := max(size-tail, 0)
+	buf := make([]byte, size-start)
+	if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
+		return 0, err
+	}
+	text := string(buf)
+	if !strings.HasSuffix(text, "\n") {
+		cut := strings.LastIndexByte(text, '\n') + 1
+		if err := f.Truncate(start + int64(cut)); err != nil {
+			return 0, fmt.Errorf("cut torn last line: %w", err)
+		}
+		text = text[:cut]
+	}
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) == 0 || lines[len(lines)-1] == "" {
+		return 0, nil
+	}
+	var rec struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rec); err != nil {
+		return 0, fmt.Errorf("last line is not an audit record: %w", err)
+	}
+	return rec.Seq, nil
+}
