@@ -139,6 +139,7 @@ const (
 	NoticeRevokeFailing   NoticeKind = "revoke_failing"   // owners: a revoke keeps failing
 	NoticeRevokeRecovered NoticeKind = "revoke_recovered" // owners: the failing revoke finally succeeded
 	NoticeTask            NoticeKind = "task"             // owners: a manual grant/removal to do, with Done
+	NoticeRefresh         NoticeKind = "refresh"          // nobody told: bring every stored copy up to date
 )
 
 // Notice is one thing to tell people about a request.

@@ -1081,11 +1081,22 @@ func (s *Service) notify(ctx context.Context, n Notice) {
 	if len(refs) == 0 {
 		return
 	}
-	if _, err := s.store.Update(ctx, n.Request.ID, func(r *Request) error {
+	moved := false
+	r, err := s.store.Update(ctx, n.Request.ID, func(r *Request) error {
+		moved = len(r.History) > len(n.Request.History)
 		r.Messages = mergeRefs(r.Messages, refs)
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		s.log.ErrorContext(ctx, "store message references failed", LogRequest, n.Request.ID, LogError, err)
+		return
+	}
+	if moved && n.Kind != NoticeRefresh {
+		// The request moved on while these messages were being posted (an
+		// approver clicked the first DM before the last was sent): the
+		// transition's own refresh did not know them, so bring every copy
+		// up to date now.
+		s.notify(ctx, Notice{Kind: NoticeRefresh, Request: r})
 	}
 }
 

@@ -46,6 +46,9 @@ type Config struct {
 	// Sleep waits for a rate-limit Retry-After; tests may shorten it. It
 	// must return ctx.Err() when ctx ends first.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// ShutdownGrace is how long in-flight handlers may finish after Run's
+	// context ends (default 10 s).
+	ShutdownGrace time.Duration
 	// MaxRetryAfter caps how long one Slack call waits on a 429 (default 60 s).
 	MaxRetryAfter time.Duration
 	// HTTPClient is used for the Web API (default: 30 s timeout).
@@ -131,6 +134,9 @@ func New(cfg Config) *Bot {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = 60 * time.Second
 	}
@@ -183,8 +189,12 @@ func (b *Bot) Run(ctx context.Context) error {
 	if b.svc == nil {
 		return errors.New("bot: Attach a service before Run")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Handlers run on work, which outlives ctx by a grace period: a
+	// handler interrupted between posting a message and storing where it
+	// went would leave a copy that is never updated (stale buttons).
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := 0; i < b.cfg.Workers; i++ {
 		wg.Add(1)
@@ -192,30 +202,45 @@ func (b *Bot) Run(ctx context.Context) error {
 			defer wg.Done()
 			for {
 				select {
-				case <-ctx.Done():
-					return
 				case job := <-b.jobs:
 					job()
+				case <-stop:
+					for { // finish what was already accepted
+						select {
+						case job := <-b.jobs:
+							job()
+						default:
+							return
+						}
+					}
 				}
 			}
 		}()
 	}
+	sctx, cancelSocket := context.WithCancel(ctx)
+	defer cancelSocket()
 	runErr := make(chan error, 1)
-	go func() { runErr <- b.sm.RunContext(ctx) }()
-	defer wg.Wait()
+	go func() { runErr <- b.sm.RunContext(sctx) }()
+	finish := func() {
+		b.setConnected(false)
+		close(stop)
+		t := time.AfterFunc(b.cfg.ShutdownGrace, cancelWork)
+		defer t.Stop()
+		wg.Wait()
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			b.setConnected(false)
+			finish()
 			return nil
 		case err := <-runErr:
-			b.setConnected(false)
+			finish()
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("slack socket mode: %w", err)
 		case evt := <-b.sm.Events:
-			b.dispatch(ctx, evt)
+			b.dispatch(work, evt)
 		}
 	}
 }

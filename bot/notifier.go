@@ -116,7 +116,7 @@ func (b *Bot) Notify(ctx context.Context, n access.Notice) ([]access.MessageRef,
 // (approval DMs, audit copy, warnings, tasks) must show.
 func changesCopies(k access.NoticeKind) bool {
 	switch k {
-	case access.NoticeProgress, access.NoticeDecided, access.NoticeGranted, access.NoticeGrantFailed, access.NoticeRemoved:
+	case access.NoticeProgress, access.NoticeDecided, access.NoticeGranted, access.NoticeGrantFailed, access.NoticeRemoved, access.NoticeRefresh:
 		return true
 	}
 	return false
