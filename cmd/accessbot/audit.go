@@ -18,7 +18,7 @@ import (
 )
 
 // auditColumns is the CSV header of an audit export.
-var auditColumns = []string{"seq", "time", "event", "actor", "subject", "system", "role", "request_id", "reason", "outcome", "note", "prev_hash", "hash"}
+var auditColumns = []string{"seq", "time", "event", "actor", "subject", "system", "role", "request_id", "reason", "outcome", "note", "redacted", "reason_hash", "note_hash", "prev_hash", "hash"}
 
 // encodeAudit writes records as "csv" or "jsonl" (one record per line, the
 // same lines the audit file holds, so an export of a JSON Lines file
@@ -38,7 +38,8 @@ func encodeAudit(recs []store.AuditRecord, format string) ([]byte, error) {
 		_ = w.Write(auditColumns)
 		for _, r := range recs {
 			_ = w.Write([]string{strconv.FormatUint(r.Seq, 10), r.Time.UTC().Format(time.RFC3339Nano), r.Event, r.Actor, r.Subject,
-				r.System, r.Role, r.RequestID, csvSafe(r.Reason), r.Outcome, csvSafe(r.Note), r.PrevHash, r.Hash})
+				r.System, r.Role, r.RequestID, csvSafe(r.Reason), r.Outcome, csvSafe(r.Note), strconv.FormatBool(r.Redacted),
+				r.ReasonHash, r.NoteHash, r.PrevHash, r.Hash})
 		}
 		w.Flush()
 		if err := w.Error(); err != nil {
