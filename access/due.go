@@ -200,11 +200,18 @@ func (s *Service) HandleDue(ctx context.Context, id string) error {
 		case due(r.ExpiresAt):
 			_, err = s.startRemoval(ctx, id, EventExpiring, ActorBot, "")
 		case due(r.WarnAt):
+			// No warning when another grant of the same access (an
+			// extension) lasts longer: the access does not end here.
+			covered := s.outlastedBy(ctx, r)
 			r, err = s.update(ctx, id, func(r *Request) error {
 				if !due(r.WarnAt) {
 					return Conflictf("warning no longer due")
 				}
-				if err := Apply(r, Transition{Event: EventWarned, Actor: ActorBot, At: now}); err != nil {
+				note := ""
+				if covered != "" {
+					note = "no warning: access continues under " + covered
+				}
+				if err := Apply(r, Transition{Event: EventWarned, Actor: ActorBot, At: now, Note: note}); err != nil {
 					return err
 				}
 				r.WarnAt = time.Time{}
@@ -212,7 +219,9 @@ func (s *Service) HandleDue(ctx context.Context, id string) error {
 			})
 			if err == nil {
 				s.arm(r)
-				s.notify(ctx, Notice{Kind: NoticeExpiryWarning, Request: r})
+				if covered == "" {
+					s.notify(ctx, Notice{Kind: NoticeExpiryWarning, Request: r})
+				}
 			}
 		default:
 			s.arm(r)
@@ -253,4 +262,19 @@ func (s *Service) remindTask(ctx context.Context, r *Request, what string) error
 	s.arm(r)
 	s.notify(ctx, Notice{Kind: NoticeTask, Request: r, Text: what})
 	return nil
+}
+
+// outlastedBy returns the ID of another active grant of r's entitlement
+// that ends after r, "" if none (or if the lookup fails: then warn).
+func (s *Service) outlastedBy(ctx context.Context, r *Request) string {
+	others, err := s.store.List(ctx, Filter{Entitlement: r.Entitlement.Key(), States: []State{StateActive}})
+	if err != nil {
+		return ""
+	}
+	for _, o := range others {
+		if o.ID != r.ID && o.ExpiresAt.After(r.ExpiresAt) {
+			return o.ID
+		}
+	}
+	return ""
 }

@@ -1039,3 +1039,26 @@ func TestResumeMessagesUnaskedApprovers(t *testing.T) {
 		t.Errorf("second Resume repeated the DMs: %d notices", n)
 	}
 }
+
+// A grant that an extension outlasts gets no expiry warning: the access
+// does not end then.
+func TestNoWarningWhenExtended(t *testing.T) {
+	h := newHarness(t)
+	old := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: time.Hour})
+	h.clock.Advance(30 * time.Minute)
+	ext, err := h.svc.Extend(h.ctx, old.ID, eve, time.Hour, "")
+	if err != nil || ext.State != StateActive {
+		t.Fatalf("Extend: %v %v", ext, err)
+	}
+	h.advance(25 * time.Minute) // past old's warning time
+	if n := h.notes.count(old.ID, NoticeExpiryWarning); n != 0 {
+		t.Errorf("the extended grant was warned %d times", n)
+	}
+	if !h.get(old.ID).WarnAt.IsZero() {
+		t.Error("the warning deadline was not consumed")
+	}
+	h.advance(90 * time.Minute) // past ext's warning time
+	if n := h.notes.count(ext.ID, NoticeExpiryWarning); n != 1 {
+		t.Errorf("the extension was warned %d times, want 1", n)
+	}
+}
