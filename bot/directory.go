@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -180,5 +179,3 @@ func envelopeID(raw json.RawMessage) string {
 	}
 	return v.EnvelopeID
 }
-
-var _ = fmt.Sprintf

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -502,5 +501,3 @@ func (b *Bot) tell(ctx context.Context, cb slack.InteractionCallback, text strin
 		b.log.Error("could not tell user", "user", cb.User.ID, "error", err)
 	}
 }
-
-var _ = errors.New

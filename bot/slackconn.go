@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -228,5 +227,3 @@ func joinIDs(ids []string) string {
 	}
 	return out
 }
-
-var _ = time.Second

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"github.com/accessbot/accessbot/bot/slackemu"
 	"github.com/accessbot/accessbot/connectors/manual"
 	"github.com/accessbot/accessbot/connectors/memory"
-	"github.com/accessbot/accessbot/store"
 )
 
 // demoNames gives the example runbook's people readable names.
@@ -504,6 +502,3 @@ func mrkdwnToText(s string) string {
 	s = strings.NewReplacer("*", "", "&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 	return s
 }
-
-var _ = errors.New
-var _ = store.ErrLocked
