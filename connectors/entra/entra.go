@@ -41,7 +41,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,12 +111,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New(`user_attribute: must be "userPrincipalName" or "mail"`))
 	}
 	if c.AuthorityURL != "" {
-		if err := checkBaseURL(c.AuthorityURL); err != nil {
+		if err := connectors.CheckBaseURL(c.AuthorityURL); err != nil {
 			errs = append(errs, fmt.Errorf("authority_url: %w", err))
 		}
 	}
 	if c.GraphURL != "" {
-		if err := checkBaseURL(c.GraphURL); err != nil {
+		if err := connectors.CheckBaseURL(c.GraphURL); err != nil {
 			errs = append(errs, fmt.Errorf("graph_url: %w", err))
 		}
 	}
@@ -125,25 +124,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
 	return errors.Join(errs...)
-}
-
-// checkBaseURL accepts an absolute https URL with no query, or http for a
-// loopback host (tests): secrets never travel in clear text.
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must be an absolute https:// URL without query")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
-			return nil
-		}
-	}
-	return errors.New("must be an https:// URL")
 }
 
 // Connector adds and removes Entra group members. Safe for concurrent use.

@@ -50,7 +50,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -106,7 +105,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.OrgURL == "" {
 		errs = append(errs, errors.New("org_url: required"))
-	} else if err := checkBaseURL(c.OrgURL); err != nil {
+	} else if err := connectors.CheckBaseURL(c.OrgURL); err != nil {
 		errs = append(errs, fmt.Errorf("org_url: %w", err))
 	}
 	hasToken := c.Token != "" || c.TokenFile != ""
@@ -141,25 +140,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
 	return errors.Join(errs...)
-}
-
-// checkBaseURL accepts an absolute https URL with no query, or http for a
-// loopback host (tests): credentials never travel in clear text.
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must be an absolute https:// URL without query")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
-			return nil
-		}
-	}
-	return errors.New("must be an https:// URL")
 }
 
 // Connector adds and removes Okta group members. Safe for concurrent use.

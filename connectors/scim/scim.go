@@ -32,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,7 +82,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.BaseURL == "" {
 		errs = append(errs, errors.New("base_url: required"))
-	} else if err := checkBaseURL(c.BaseURL); err != nil {
+	} else if err := connectors.CheckBaseURL(c.BaseURL); err != nil {
 		errs = append(errs, fmt.Errorf("base_url: %w", err))
 	}
 	if c.Token == "" && c.TokenFile == "" {
@@ -98,25 +97,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
 	return errors.Join(errs...)
-}
-
-// checkBaseURL accepts an absolute https URL with no query, or http for a
-// loopback host (tests): the token never travels in clear text.
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must be an absolute https:// URL without query")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
-			return nil
-		}
-	}
-	return errors.New("must be an https:// URL")
 }
 
 // Connector adds and removes SCIM group members. Safe for concurrent use.

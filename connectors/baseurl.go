@@ -1,0 +1,32 @@
+package connectors
+
+import (
+	"errors"
+	"net"
+	"net/url"
+)
+
+// CheckBaseURL accepts the base URL of an API that the connector sends
+// credentials to: an absolute https URL with no query or fragment.
+//
+// Plain http is accepted only for a loopback host (localhost, 127.0.0.0/8,
+// ::1), where tests run their fake servers: anywhere else a token, secret
+// or client assertion would travel in clear text, readable and replayable
+// by anyone on the path, so a typo such as http://example.okta.com must be
+// a configuration error, not a silent downgrade.
+func CheckBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must be an absolute https:// URL without query")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+			return nil
+		}
+	}
+	return errors.New("must be an https:// URL")
+}
