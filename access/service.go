@@ -434,6 +434,9 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 	if utf8.RuneCountInString(reason) > MaxReasonRunes {
 		return nil, Invalidf("The reason is too long; the limit is %d characters.", MaxReasonRunes)
 	}
+	if err := s.stillApprover(ctx, id, actor); err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	var final Event
 	r, err := s.update(ctx, id, func(r *Request) error {
@@ -492,6 +495,31 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 		return s.grant(ctx, r)
 	}
 	return r, nil
+}
+
+// stillApprover checks the clicker against the policy as it is now: the
+// approvers stored with the request were resolved when its step started,
+// and since then a manager may have changed or someone left a team or user
+// group. A person no longer among the step's approvers is refused. If the
+// current resolution cannot be made (directory down), the stored
+// approvers decide.
+func (s *Service) stillApprover(ctx context.Context, id, actor string) error {
+	r, err := s.store.Get(ctx, id)
+	if err != nil || r.State != StatePending || r.Auto || r.CurrentStep >= len(r.Steps) || !r.IsApprover(actor) {
+		return nil // the transition itself explains what is wrong
+	}
+	sys, role, err := s.rb.Lookup(r.System, r.Role)
+	if err != nil || role.Approval.Auto || r.CurrentStep >= len(role.Approval.Steps) {
+		return nil
+	}
+	st, err := s.rb.ResolveStep(ctx, s.cfg.Directory, sys, role, r.CurrentStep, r.Requester)
+	if err != nil {
+		return nil
+	}
+	if !contains(st.Approvers, actor) {
+		return Forbiddenf("You are no longer an approver of step %d of %s (the runbook or the directory changed since it was sent to you); it now waits for %s.", r.CurrentStep+1, r.ID, mentionList(st.Approvers))
+	}
+	return nil
 }
 
 // alreadyDecided explains to a late clicker what happened to r.

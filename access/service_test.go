@@ -1062,3 +1062,19 @@ func TestNoWarningWhenExtended(t *testing.T) {
 		t.Errorf("the extension was warned %d times, want 1", n)
 	}
 }
+
+// The clicker is checked against the policy at the time of the click: a
+// manager who changed since the request was sent can no longer approve.
+func TestDecideChecksPolicyAtClickTime(t *testing.T) {
+	h := newHarness(t)
+	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: time.Hour, Reason: "ticket"})
+	if got := r.Steps[0].Approvers; len(got) != 1 || got[0] != bob {
+		t.Fatalf("step 1 approvers %v, want bob", got)
+	}
+	h.cfg.Runbook.Managers.Static[alice] = carol // alice changed teams
+	_, err := h.svc.Decide(h.ctx, r.ID, bob, true, "")
+	wantUserError(t, err, ErrForbidden, "no longer an approver")
+	if got := h.get(r.ID); got.State != StatePending || len(got.Decisions) != 0 {
+		t.Fatalf("refused click changed the request: %+v", got)
+	}
+}
