@@ -216,7 +216,7 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(map[string]string{"@odata.id": directoryObjects + uid})
+	body := map[string]string{"@odata.id": directoryObjects + uid}
 	resp, err := c.do(ctx, http.MethodPost, c.graph+"/groups/"+url.PathEscape(group)+"/members/$ref", body, g.ID+".grant")
 	if err == nil {
 		switch resp.StatusCode {
@@ -224,7 +224,7 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
 			ge := peekError(resp)
 			switch {
 			case strings.Contains(ge.Error.Message, "added object references already exist"):
-				drain(resp)
+				connectors.Drain(resp)
 				return nil
 			case strings.Contains(ge.Error.Message, "do not exist"):
 				// Replication lag after a group or user was created: Graph
@@ -255,7 +255,7 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	}
 	resp, err := c.do(ctx, http.MethodDelete, c.graph+"/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(uid)+"/$ref", nil, "")
 	if err == nil && resp.StatusCode == http.StatusNotFound {
-		drain(resp)
+		connectors.Drain(resp)
 		return nil
 	}
 	return c.finish(resp, err, what)
@@ -282,7 +282,7 @@ func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 			NextLink string `json:"@odata.nextLink"`
 		}
 		derr := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&page)
-		drain(resp)
+		connectors.Drain(resp)
 		if derr != nil {
 			return false, access.RetryableError(fmt.Errorf("%s: unreadable memberOf page", what), 0)
 		}
@@ -338,7 +338,7 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 			} `json:"value"`
 		}
 		derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&list)
-		drain(resp)
+		connectors.Drain(resp)
 		switch {
 		case derr != nil:
 			return "", access.RetryableError(fmt.Errorf("%s: unreadable users answer", what), 0)
@@ -351,7 +351,7 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 	} else {
 		resp, err := c.do(ctx, http.MethodGet, c.graph+"/users/"+url.PathEscape(p.Email)+"?$select=id", nil, "")
 		if err == nil && resp.StatusCode == http.StatusNotFound {
-			drain(resp)
+			connectors.Drain(resp)
 			return "", unknown
 		}
 		if err := c.finish(resp, err, what); err != nil {
@@ -361,7 +361,7 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 			ID string `json:"id"`
 		}
 		derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u)
-		drain(resp)
+		connectors.Drain(resp)
 		if derr != nil || u.ID == "" {
 			return "", access.RetryableError(fmt.Errorf("%s: unreadable user answer", what), 0)
 		}
@@ -375,24 +375,16 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 
 // do sends one Graph request with a bearer token; on 401 it fetches a new
 // token once and repeats the request.
-func (c *Connector) do(ctx context.Context, method, u string, body []byte, idemKey string) (*http.Response, error) {
+func (c *Connector) do(ctx context.Context, method, u string, body any, idemKey string) (*http.Response, error) {
 	ctx = connectors.WithAttemptTimeout(ctx, c.timeout)
 	for attempt := 0; ; attempt++ {
 		tok, err := c.tokens.get(ctx, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		req, err := connectors.NewJSONRequest(ctx, method, u, nil, body)
 		if err != nil {
-			return nil, access.PermanentError(fmt.Errorf("build request: %w", err))
-		}
-		req.Header.Set("Accept", "application/json")
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+			return nil, access.PermanentError(err)
 		}
 		if idemKey != "" {
 			// Adding a member is idempotent (a repeat answers "already
@@ -402,7 +394,7 @@ func (c *Connector) do(ctx context.Context, method, u string, body []byte, idemK
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := c.http.Do(ctx, req)
 		if err == nil && resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			drain(resp)
+			connectors.Drain(resp)
 			continue
 		}
 		return resp, err
@@ -448,14 +440,6 @@ func person(p access.Person) string {
 	return p.SlackID
 }
 
-func drain(resp *http.Response) {
-	if resp == nil || resp.Body == nil {
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
-
 // tokenSource runs the client credentials grant against the Microsoft
 // identity platform, caching the access token until a minute before it
 // expires.
@@ -499,7 +483,7 @@ func (s *tokenSource) get(ctx context.Context, fresh bool) (string, error) {
 			ErrorCodes []int  `json:"error_codes"`
 		}
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 8<<10)).Decode(&e)
-		drain(resp)
+		connectors.Drain(resp)
 		code := ""
 		if len(e.ErrorCodes) > 0 {
 			code = fmt.Sprintf(" AADSTS%d", e.ErrorCodes[0])
@@ -510,7 +494,7 @@ func (s *tokenSource) get(ctx context.Context, fresh bool) (string, error) {
 	if cerr := connectors.Classify(resp, err, "entra token"); cerr != nil {
 		return "", cerr
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var tr struct {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int64  `json:"expires_in"`

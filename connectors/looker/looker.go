@@ -28,7 +28,6 @@
 package looker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -316,7 +315,7 @@ func (c *Connector) accessToken(ctx context.Context, op string, stale string) (s
 		// permanent, as Classify says.
 		return "", err
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int    `json:"expires_in"`
@@ -337,67 +336,25 @@ func (c *Connector) accessToken(ctx context.Context, op string, stale string) (s
 // token is rejected (expired or revoked). A 2xx answer is decoded into out
 // when out is non-nil; anything else is classified by connectors.Classify.
 func (c *Connector) call(ctx context.Context, op, method, path string, q url.Values, body, out any) (int, error) {
-	u := c.api + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var payload []byte
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, access.PermanentError(fmt.Errorf("%s: encode body: %w", op, err))
-		}
-		payload = b
-	}
 	stale := ""
 	for attempt := 0; ; attempt++ {
 		token, err := c.accessToken(ctx, op, stale)
 		if err != nil {
 			return 0, err
 		}
-		var rd io.Reader
-		if payload != nil {
-			rd = bytes.NewReader(payload)
+		var accept []int
+		if attempt == 0 {
+			accept = []int{http.StatusUnauthorized} // log in again, once
 		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
-		if err != nil {
-			return 0, access.PermanentError(fmt.Errorf("%s: build request: %w", op, err))
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Accept", "application/json")
-		if payload != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := c.http.Do(connectors.WithAttemptTimeout(ctx, c.timeout), req)
-		if err == nil && resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			drain(resp)
+		status, err := connectors.SendJSON(ctx, c.http, connectors.JSONCall{
+			Op: op, Method: method, Base: c.api, Path: path, Query: q, Body: body,
+			Authorize: func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+token) },
+			Timeout:   c.timeout, Accept: accept, Out: out,
+		})
+		if err == nil && status == http.StatusUnauthorized {
 			stale = token
 			continue
 		}
-		if err := connectors.Classify(resp, err, op); err != nil {
-			return statusOf(resp), err
-		}
-		defer drain(resp)
-		if out != nil {
-			if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out); err != nil {
-				// 2xx but not the documented shape: retryable, it must
-				// never end a revoke.
-				return resp.StatusCode, access.RetryableError(fmt.Errorf("%s: unexpected answer to %s %s: %v", op, method, path, err), 0)
-			}
-		}
-		return resp.StatusCode, nil
+		return status, err
 	}
-}
-
-func statusOf(resp *http.Response) int {
-	if resp == nil {
-		return 0
-	}
-	return resp.StatusCode
-}
-
-// drain reads a little of the body so the connection can be reused.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 }

@@ -30,7 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -296,51 +295,10 @@ func badAnswer(op, what string, err error) error {
 // that status and no error; anything else is classified by
 // connectors.Classify.
 func (c *Connector) call(ctx context.Context, op, method, path string, q url.Values, body, out any, accept ...int) (int, error) {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, access.PermanentError(fmt.Errorf("%s: encode body: %w", op, err))
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, access.PermanentError(fmt.Errorf("%s: build request: %w", op, err))
-	}
-	req.Header.Set("x-api-key", c.key)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(connectors.WithAttemptTimeout(ctx, c.timeout), req)
-	if err != nil {
-		return 0, connectors.Classify(resp, err, op)
-	}
-	for _, s := range accept {
-		if resp.StatusCode == s {
-			drain(resp)
-			return s, nil
-		}
-	}
-	if err := connectors.Classify(resp, nil, op); err != nil {
-		return resp.StatusCode, err
-	}
-	defer drain(resp)
-	if out != nil {
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(out); err != nil {
-			return resp.StatusCode, badAnswer(op, method+" "+path, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-// drain reads a little of the body so the connection can be reused.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	return connectors.SendJSON(ctx, c.http, connectors.JSONCall{
+		Op: op, Method: method, Base: c.base, Path: path, Query: q, Body: body,
+		Authorize: func(req *http.Request) { req.Header.Set("x-api-key", c.key) },
+		Timeout:   c.timeout, Accept: accept, Out: out, MaxBody: 32 << 20,
+		BadAnswer: func(err error) error { return badAnswer(op, method+" "+path, err) },
+	})
 }

@@ -35,7 +35,6 @@
 package okta
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -241,7 +240,7 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	}
 	resp, err := c.do(ctx, http.MethodDelete, "/api/v1/groups/"+url.PathEscape(group)+"/users/"+url.PathEscape(uid), nil)
 	if err == nil && resp.StatusCode == http.StatusNotFound {
-		drain(resp)
+		connectors.Drain(resp)
 		return nil
 	}
 	return c.finish(resp, err, what)
@@ -266,7 +265,7 @@ func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 		}
 		derr := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&groups)
 		next = nextLink(resp.Header, c.base)
-		drain(resp)
+		connectors.Drain(resp)
 		if derr != nil {
 			return false, access.RetryableError(fmt.Errorf("%s: decode groups: %w", what, derr), 0)
 		}
@@ -330,13 +329,13 @@ func (c *Connector) unknown(p access.Person, what, how string) error {
 func (c *Connector) userByLogin(ctx context.Context, p access.Person, what string) (string, error) {
 	resp, err := c.do(ctx, http.MethodGet, "/api/v1/users/"+url.PathEscape(p.Email), nil)
 	if err == nil && resp.StatusCode == http.StatusNotFound {
-		drain(resp)
+		connectors.Drain(resp)
 		return "", c.unknown(p, what, "login")
 	}
 	if err := c.finish(resp, err, what); err != nil {
 		return "", err
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var u struct {
 		ID string `json:"id"`
 	}
@@ -352,7 +351,7 @@ func (c *Connector) userByEmail(ctx context.Context, p access.Person, what strin
 	if err := c.finish(resp, err, what); err != nil {
 		return "", err
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var us []struct {
 		ID string `json:"id"`
 	}
@@ -371,33 +370,25 @@ func (c *Connector) userByEmail(ctx context.Context, p access.Person, what strin
 
 // do sends one API request with credentials; with OAuth a 401 fetches a
 // new access token once and repeats the request.
-func (c *Connector) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+func (c *Connector) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	return c.doURL(ctx, method, c.base+path, body)
 }
 
-func (c *Connector) doURL(ctx context.Context, method, u string, body []byte) (*http.Response, error) {
+func (c *Connector) doURL(ctx context.Context, method, u string, body any) (*http.Response, error) {
 	ctx = connectors.WithAttemptTimeout(ctx, c.timeout)
 	for attempt := 0; ; attempt++ {
 		authz, err := c.auth.header(ctx, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		req, err := connectors.NewJSONRequest(ctx, method, u, nil, body)
 		if err != nil {
-			return nil, access.PermanentError(fmt.Errorf("build request: %w", err))
-		}
-		req.Header.Set("Accept", "application/json")
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+			return nil, access.PermanentError(err)
 		}
 		req.Header.Set("Authorization", authz)
 		resp, err := c.http.Do(ctx, req)
 		if err == nil && resp.StatusCode == http.StatusUnauthorized && attempt == 0 && c.auth.refreshable() {
-			drain(resp)
+			connectors.Drain(resp)
 			continue
 		}
 		return resp, err
@@ -469,19 +460,9 @@ func person(p access.Person) string {
 	return p.SlackID
 }
 
-// drain reads a little of the body so the connection can be reused, and
-// closes it.
-func drain(resp *http.Response) {
-	if resp == nil || resp.Body == nil {
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
-
 // drainSummary returns Okta's errorCode and closes the body.
 func drainSummary(resp *http.Response) string {
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var e struct {
 		ErrorCode string `json:"errorCode"`
 	}
@@ -554,14 +535,14 @@ func (a *oauthAuth) header(ctx context.Context, fresh bool) (string, error) {
 			Error string `json:"error"`
 		}
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&e)
-		drain(resp)
+		connectors.Drain(resp)
 		return "", access.PermanentError(fmt.Errorf("okta token: POST %s: %d: the org rejected the connector's client credentials (%s); check client_id, the key and the granted scopes",
 			a.tokenURL, resp.StatusCode, safeWord(e.Error)))
 	}
 	if cerr := connectors.Classify(resp, err, "okta token"); cerr != nil {
 		return "", cerr
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var tr struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`

@@ -603,7 +603,7 @@ func (c *Connector) session(ctx context.Context, op, stale string) (string, stri
 		// clock skew), invalid_client_id: permanent, as Classify says.
 		return "", "", err
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		InstanceURL string `json:"instance_url"`
@@ -624,37 +624,17 @@ func (c *Connector) session(ctx context.Context, op, stale string) (string, stri
 // INVALID_SESSION_ID 401 gets one new token and one more try, and a second
 // one is permanent.
 func (c *Connector) call(ctx context.Context, op, method, path string, q url.Values, body any) (*answer, error) {
-	var payload []byte
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, access.PermanentError(fmt.Errorf("%s: encode body: %w", op, err))
-		}
-		payload = b
-	}
 	stale := ""
 	for attempt := 0; ; attempt++ {
 		token, instance, err := c.session(ctx, op, stale)
 		if err != nil {
 			return nil, err
 		}
-		u := instance + "/services/data/" + c.version + path
-		if len(q) > 0 {
-			u += "?" + q.Encode()
-		}
-		var rd io.Reader
-		if payload != nil {
-			rd = bytes.NewReader(payload)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		req, err := connectors.NewJSONRequest(ctx, method, instance+"/services/data/"+c.version+path, q, body)
 		if err != nil {
-			return nil, access.PermanentError(fmt.Errorf("%s: build request: %w", op, err))
+			return nil, access.PermanentError(fmt.Errorf("%s: %w", op, err))
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Accept", "application/json")
-		if payload != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
 		resp, err := c.http.Do(connectors.WithAttemptTimeout(ctx, c.timeout), req)
 		if err != nil {
 			return nil, connectors.Classify(resp, err, op)
@@ -674,10 +654,4 @@ func (c *Connector) call(ctx context.Context, op, method, path string, q url.Val
 		}
 		return a, nil
 	}
-}
-
-// drain reads a little of the body so the connection can be reused.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 }

@@ -192,7 +192,7 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
 		case http.StatusConflict:
 			// Some services refuse a duplicate member with 409 uniqueness
 			// instead of ignoring it: done if the person is indeed in.
-			drain(resp)
+			connectors.Drain(resp)
 			in, cerr := c.isMember(ctx, group, uid, what)
 			if cerr != nil {
 				return cerr
@@ -223,11 +223,11 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	if err == nil {
 		switch resp.StatusCode {
 		case http.StatusNotFound:
-			drain(resp)
+			connectors.Drain(resp)
 			return nil
 		case http.StatusBadRequest:
 			if peekError(resp).ScimType == "noTarget" {
-				drain(resp)
+				connectors.Drain(resp)
 				return nil
 			}
 		}
@@ -249,13 +249,13 @@ func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 func (c *Connector) isMember(ctx context.Context, group, uid, what string) (bool, error) {
 	resp, err := c.do(ctx, http.MethodGet, "/Groups/"+url.PathEscape(group)+"?attributes=members", nil, "")
 	if err == nil && resp.StatusCode == http.StatusNotFound {
-		drain(resp)
+		connectors.Drain(resp)
 		return false, nil
 	}
 	if err := c.finish(resp, err, what); err != nil {
 		return false, err
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var gr struct {
 		Members []member `json:"members"`
 	}
@@ -304,7 +304,7 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 	if err := c.finish(resp, err, what); err != nil {
 		return "", err
 	}
-	defer drain(resp)
+	defer connectors.Drain(resp)
 	var lr struct {
 		TotalResults int `json:"totalResults"`
 		Resources    []struct {
@@ -332,20 +332,12 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 }
 
 func (c *Connector) patch(ctx context.Context, group, idemKey string, body patchRequest) (*http.Response, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	return c.do(ctx, http.MethodPatch, "/Groups/"+url.PathEscape(group), b, idemKey)
+	return c.do(ctx, http.MethodPatch, "/Groups/"+url.PathEscape(group), body, idemKey)
 }
 
 // do sends one request with the bearer token.
-func (c *Connector) do(ctx context.Context, method, path string, body []byte, idemKey string) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+func (c *Connector) do(ctx context.Context, method, path string, body any, idemKey string) (*http.Response, error) {
+	req, err := connectors.NewJSONRequest(ctx, method, c.base+path, nil, body)
 	if err != nil {
 		return nil, err
 	}
@@ -397,12 +389,4 @@ func person(p access.Person) string {
 		return p.SlackID + " (" + p.Email + ")"
 	}
 	return p.SlackID
-}
-
-func drain(resp *http.Response) {
-	if resp == nil || resp.Body == nil {
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 }

@@ -36,13 +36,11 @@
 package zendesk
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -519,53 +517,9 @@ func (c *Connector) forget(ctx context.Context, op, key string) error {
 // that status and no error; anything else is classified by
 // connectors.Classify.
 func (c *Connector) call(ctx context.Context, op, method, path string, q url.Values, body, out any, accept ...int) (int, error) {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, access.PermanentError(fmt.Errorf("%s: encode body: %w", op, err))
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, access.PermanentError(fmt.Errorf("%s: build request: %w", op, err))
-	}
-	req.Header.Set("Authorization", c.auth)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(connectors.WithAttemptTimeout(ctx, c.timeout), req)
-	if err != nil {
-		return 0, connectors.Classify(resp, err, op)
-	}
-	for _, s := range accept {
-		if resp.StatusCode == s {
-			drain(resp)
-			return s, nil
-		}
-	}
-	if err := connectors.Classify(resp, nil, op); err != nil {
-		return resp.StatusCode, err
-	}
-	defer drain(resp)
-	if out != nil {
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out); err != nil {
-			// 2xx but not the documented shape (a proxy page?): retryable,
-			// it must never end a revoke.
-			return resp.StatusCode, access.RetryableError(fmt.Errorf("%s: unexpected answer to %s %s: %v", op, method, path, err), 0)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-// drain reads a little of the body so the connection can be reused.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	return connectors.SendJSON(ctx, c.http, connectors.JSONCall{
+		Op: op, Method: method, Base: c.base, Path: path, Query: q, Body: body,
+		Authorize: func(req *http.Request) { req.Header.Set("Authorization", c.auth) },
+		Timeout:   c.timeout, Accept: accept, Out: out,
+	})
 }
