@@ -16,6 +16,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/entra"
 )
 
@@ -268,13 +269,6 @@ func (c *fakeClock) Now() time.Time { return c.t }
 
 var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second, MaxRetryAfter: time.Millisecond,
-	})
-}
-
 func config(f *fakeGraph, extra ...any) map[string]any {
 	raw := map[string]any{
 		"type": entra.Type, "tenant_id": tenant, "client_id": clientID, "client_secret": clientSecret,
@@ -321,7 +315,7 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
 			cur = newFakeGraph(t)
-			return mustBuild(t, config(cur), fastClient(-1))
+			return mustBuild(t, config(cur), connectortest.FastHTTPShortRetryAfter(-1))
 		},
 		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
 		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], aliceID) },
@@ -335,7 +329,7 @@ func TestConformanceByMail(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
 			cur = newFakeGraph(t)
-			return mustBuild(t, config(cur, "user_attribute", "mail"), fastClient(-1))
+			return mustBuild(t, config(cur, "user_attribute", "mail"), connectortest.FastHTTPShortRetryAfter(-1))
 		},
 		// bob is a guest: his UPN is not his email, only mail finds him.
 		Grant: func(t *testing.T) access.Grant {
@@ -362,7 +356,7 @@ func TestGraphCases(t *testing.T) {
 	ctx := t.Context()
 	setup := func(t *testing.T, retryMax int) (*fakeGraph, access.Connector) {
 		f := newFakeGraph(t)
-		return f, mustBuild(t, config(f), fastClient(retryMax))
+		return f, mustBuild(t, config(f), connectortest.FastHTTPShortRetryAfter(retryMax))
 	}
 
 	t.Run("Success", func(t *testing.T) {
@@ -531,7 +525,7 @@ func TestGraphCases(t *testing.T) {
 			graphOnly(w, r)
 		}))
 		t.Cleanup(wrapped.Close)
-		c := mustBuild(t, config(f, "authority_url", wrapped.URL, "graph_url", wrapped.URL+"/v1.0"), fastClient(-1))
+		c := mustBuild(t, config(f, "authority_url", wrapped.URL, "graph_url", wrapped.URL+"/v1.0"), connectortest.FastHTTPShortRetryAfter(-1))
 		err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "credentials") {
 			t.Fatalf("class %v: %v", class, err)
@@ -568,7 +562,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := build(t, tc.raw, fastClient(-1))
+			_, err := build(t, tc.raw, connectortest.FastHTTPShortRetryAfter(-1))
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/google"
 )
 
@@ -307,13 +308,6 @@ func (c *fakeClock) Now() time.Time { return c.t }
 
 var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second, MaxRetryAfter: time.Millisecond,
-	})
-}
-
 func config(t *testing.T, f *fakeGoogle) map[string]any {
 	return map[string]any{
 		"type": google.Type, "credentials": credentialsJSON(t, key(t)), "admin_email": admin,
@@ -357,7 +351,7 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
 			cur = newFakeGoogle(t)
-			return mustBuild(t, config(t, cur), fastClient(-1))
+			return mustBuild(t, config(t, cur), connectortest.FastHTTPShortRetryAfter(-1))
 		},
 		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
 		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group"], g.User.Email) },
@@ -379,7 +373,7 @@ func TestGoogleCases(t *testing.T) {
 	ctx := t.Context()
 	setup := func(t *testing.T, retryMax int) (*fakeGoogle, access.Connector) {
 		f := newFakeGoogle(t)
-		return f, mustBuild(t, config(t, f), fastClient(retryMax))
+		return f, mustBuild(t, config(t, f), connectortest.FastHTTPShortRetryAfter(retryMax))
 	}
 
 	t.Run("SuccessSetsNativeExpiry", func(t *testing.T) {
@@ -418,7 +412,7 @@ func TestGoogleCases(t *testing.T) {
 		f := newFakeGoogle(t)
 		raw := config(t, f)
 		raw["native_expiry"] = false
-		c := mustBuild(t, raw, fastClient(-1))
+		c := mustBuild(t, raw, connectortest.FastHTTPShortRetryAfter(-1))
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
@@ -535,7 +529,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := build(t, tc.raw, fastClient(-1))
+			_, err := build(t, tc.raw, connectortest.FastHTTPShortRetryAfter(-1))
 			if err == nil {
 				t.Fatal("no error")
 			}

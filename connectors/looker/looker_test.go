@@ -17,6 +17,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/looker"
 )
 
@@ -218,20 +219,13 @@ func (f *fakeLooker) count(prefix string) int {
 	return n
 }
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second,
-	})
-}
-
 func build(t *testing.T, f *fakeLooker, retryMax int) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
 	reg.Add(looker.Type, looker.Factory)
 	c, err := reg.Build("bi", looker.Type, map[string]any{
 		"type": looker.Type, "url": f.srv.URL, "client_id": testClientID, "client_secret": testSecret,
-	}, connectors.Env{HTTP: fastClient(retryMax), Clock: f.clock})
+	}, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), Clock: f.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/metabase"
 )
 
@@ -221,20 +221,13 @@ func (f *fakeMetabase) count(call string) int {
 	return n
 }
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second,
-	})
-}
-
 func build(t *testing.T, f *fakeMetabase, retryMax int) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
 	reg.Add(metabase.Type, metabase.Factory)
 	c, err := reg.Build("bi", metabase.Type, map[string]any{
 		"type": metabase.Type, "url": f.srv.URL + "/", "api_key": testKey, "timeout": "5s",
-	}, connectors.Env{HTTP: fastClient(retryMax)})
+	}, connectors.Env{HTTP: connectortest.FastHTTP(retryMax)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/okta"
 )
 
@@ -326,13 +327,6 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.t }
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second, MaxRetryAfter: time.Millisecond,
-	})
-}
-
 func build(t *testing.T, raw map[string]any, doer connectors.Doer, clock access.Clock) (access.Connector, error) {
 	t.Helper()
 	reg := connectors.NewRegistry()
@@ -365,7 +359,7 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
 			cur = newFakeOkta(t, clock.Now)
-			return mustBuild(t, map[string]any{"type": okta.Type, "org_url": cur.srv.URL, "token": apiToken}, fastClient(-1), clock)
+			return mustBuild(t, map[string]any{"type": okta.Type, "org_url": cur.srv.URL, "token": apiToken}, connectortest.FastHTTPShortRetryAfter(-1), clock)
 		},
 		Grant: func(t *testing.T) access.Grant { return aliceGrant() },
 		HasAccess: func(t *testing.T, g access.Grant) bool {
@@ -386,7 +380,7 @@ func TestConformanceByEmail(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
 			cur = newFakeOkta(t, clock.Now)
-			return mustBuild(t, map[string]any{"org_url": cur.srv.URL, "token": apiToken, "user_attribute": "email"}, fastClient(-1), clock)
+			return mustBuild(t, map[string]any{"org_url": cur.srv.URL, "token": apiToken, "user_attribute": "email"}, connectortest.FastHTTPShortRetryAfter(-1), clock)
 		},
 		Grant: func(t *testing.T) access.Grant {
 			g := aliceGrant()
@@ -416,7 +410,7 @@ func TestVendorCases(t *testing.T) {
 	clock := &fakeClock{t: now}
 	setup := func(t *testing.T, retryMax int) (*fakeOkta, access.Connector) {
 		f := newFakeOkta(t, clock.Now)
-		return f, mustBuild(t, map[string]any{"org_url": f.srv.URL + "/", "token": apiToken}, fastClient(retryMax), clock)
+		return f, mustBuild(t, map[string]any{"org_url": f.srv.URL + "/", "token": apiToken}, connectortest.FastHTTPShortRetryAfter(retryMax), clock)
 	}
 	ctx := t.Context()
 
@@ -528,7 +522,7 @@ func TestVendorCases(t *testing.T) {
 
 	t.Run("ExpiredAPIToken", func(t *testing.T) {
 		f := newFakeOkta(t, clock.Now)
-		c := mustBuild(t, map[string]any{"org_url": f.srv.URL, "token": "00aEXPIREDexpired0123456789abcdefXY"}, fastClient(2), clock)
+		c := mustBuild(t, map[string]any{"org_url": f.srv.URL, "token": "00aEXPIREDexpired0123456789abcdefXY"}, connectortest.FastHTTPShortRetryAfter(2), clock)
 		err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
@@ -558,7 +552,7 @@ func TestOAuthPrivateKeyJWT(t *testing.T) {
 	f := newFakeOkta(t, clock.Now)
 	f.pubKey = &key.PublicKey
 	raw := map[string]any{"org_url": f.srv.URL, "client_id": "0oaCLIENT", "private_key": pemKey, "key_id": "kid-1"}
-	c := mustBuild(t, raw, fastClient(-1), clock)
+	c := mustBuild(t, raw, connectortest.FastHTTPShortRetryAfter(-1), clock)
 	ctx := t.Context()
 
 	if err := c.Grant(ctx, aliceGrant()); err != nil {
@@ -605,7 +599,7 @@ func TestOAuthPrivateKeyJWT(t *testing.T) {
 func TestCheckFollowsPages(t *testing.T) {
 	clock := &fakeClock{t: now}
 	f := newFakeOkta(t, clock.Now)
-	c := mustBuild(t, map[string]any{"org_url": f.srv.URL, "token": apiToken}, fastClient(-1), clock)
+	c := mustBuild(t, map[string]any{"org_url": f.srv.URL, "token": apiToken}, connectortest.FastHTTPShortRetryAfter(-1), clock)
 	// alice is in 00g2a, 00g3b, 00g4c; 00g4c is on the second page.
 	g := aliceGrant()
 	g.Params["group_id"] = "00g4c"
@@ -637,7 +631,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := build(t, tc.raw, fastClient(-1), clock)
+			_, err := build(t, tc.raw, connectortest.FastHTTPShortRetryAfter(-1), clock)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -659,7 +653,7 @@ func TestTokenFromFile(t *testing.T) {
 	reg := connectors.NewRegistry()
 	reg.Add(okta.Type, okta.Factory)
 	c, err := reg.Build("okta", okta.Type, map[string]any{"org_url": f.srv.URL, "token_file": "/run/secrets/okta"}, connectors.Env{
-		HTTP: fastClient(-1), Clock: clock,
+		HTTP: connectortest.FastHTTPShortRetryAfter(-1), Clock: clock,
 		ReadFile: func(name string) ([]byte, error) {
 			if name != "/run/secrets/okta" {
 				return nil, errors.New("no such file")

@@ -22,6 +22,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/salesforce"
 )
 
@@ -399,13 +400,6 @@ func (f *fakeSalesforce) count(prefix string) int {
 	return n
 }
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second,
-	})
-}
-
 func build(t *testing.T, f *fakeSalesforce, retryMax int, extra map[string]any) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
@@ -417,7 +411,7 @@ func build(t *testing.T, f *fakeSalesforce, retryMax int, extra map[string]any) 
 	for k, v := range extra {
 		raw[k] = v
 	}
-	c, err := reg.Build("crm", salesforce.Type, raw, connectors.Env{HTTP: fastClient(retryMax), Clock: f.clock})
+	c, err := reg.Build("crm", salesforce.Type, raw, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), Clock: f.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/scim"
 )
 
@@ -286,13 +287,6 @@ func (c *fakeClock) Now() time.Time { return c.t }
 
 var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second, MaxRetryAfter: time.Millisecond,
-	})
-}
-
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
 	t.Helper()
 	reg := connectors.NewRegistry()
@@ -330,7 +324,7 @@ func TestConformance(t *testing.T) {
 			conformance.Run(t, conformance.Harness{
 				New: func(t *testing.T) access.Connector {
 					cur = newService(t)
-					return mustBuild(t, map[string]any{"type": scim.Type, "base_url": cur.srv.URL + "/scim/v2", "token": bearer, "user_attribute": attr}, fastClient(-1))
+					return mustBuild(t, map[string]any{"type": scim.Type, "base_url": cur.srv.URL + "/scim/v2", "token": bearer, "user_attribute": attr}, connectortest.FastHTTPShortRetryAfter(-1))
 				},
 				Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
 				HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], "2819c223-alice") },
@@ -354,7 +348,7 @@ func TestProtocolCases(t *testing.T) {
 	ctx := t.Context()
 	setup := func(t *testing.T, retryMax int) (*service, access.Connector) {
 		s := newService(t)
-		return s, mustBuild(t, map[string]any{"base_url": s.srv.URL + "/scim/v2/", "token": bearer}, fastClient(retryMax))
+		return s, mustBuild(t, map[string]any{"base_url": s.srv.URL + "/scim/v2/", "token": bearer}, connectortest.FastHTTPShortRetryAfter(retryMax))
 	}
 
 	t.Run("Success", func(t *testing.T) {
@@ -468,7 +462,7 @@ func TestProtocolCases(t *testing.T) {
 
 	t.Run("ExpiredToken", func(t *testing.T) {
 		s := newService(t)
-		c := mustBuild(t, map[string]any{"base_url": s.srv.URL + "/scim/v2", "token": "EXPIREDTOKENVALUE"}, fastClient(2))
+		c := mustBuild(t, map[string]any{"base_url": s.srv.URL + "/scim/v2", "token": "EXPIREDTOKENVALUE"}, connectortest.FastHTTPShortRetryAfter(2))
 		err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "credentials") {
 			t.Fatalf("class %v: %v", class, err)
@@ -495,7 +489,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := build(t, tc.raw, fastClient(-1))
+			_, err := build(t, tc.raw, connectortest.FastHTTPShortRetryAfter(-1))
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/webhook"
 )
 
@@ -169,13 +170,6 @@ func exampleGrant() access.Grant {
 }
 
 // fastClient is the shared client with millisecond backoff.
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second,
-	})
-}
-
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -209,7 +203,7 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T) access.Connector {
 			cur = newReceiver(t, clock.Now)
 			// No inner retries: one injected failure is one failed operation.
-			return build(t, cur.srv.URL+"/accessbot?token=QUERYSECRET", fastClient(-1), clock)
+			return build(t, cur.srv.URL+"/accessbot?token=QUERYSECRET", connectortest.FastHTTP(-1), clock)
 		},
 		Grant: func(t *testing.T) access.Grant { return exampleGrant() },
 		HasAccess: func(t *testing.T, g access.Grant) bool {
@@ -233,7 +227,7 @@ func TestConformance(t *testing.T) {
 func TestRequestMatchesDesign(t *testing.T) {
 	clock := &fakeClock{t: time.Now().Truncate(time.Second)}
 	r := newReceiver(t, clock.Now)
-	c := build(t, r.srv.URL, fastClient(-1), clock)
+	c := build(t, r.srv.URL, connectortest.FastHTTP(-1), clock)
 	if err := c.Grant(t.Context(), exampleGrant()); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +291,7 @@ func TestIdempotencyKeyStableAcrossRetries(t *testing.T) {
 	clock := &fakeClock{t: time.Now().Truncate(time.Second)}
 	r := newReceiver(t, clock.Now)
 	r.fail = []int{503, 502} // two failed attempts, then success: inner loop
-	c := build(t, r.srv.URL, fastClient(2), clock)
+	c := build(t, r.srv.URL, connectortest.FastHTTP(2), clock)
 	if err := c.Grant(t.Context(), exampleGrant()); err != nil {
 		t.Fatalf("Grant after two transient failures: %v", err)
 	}
@@ -350,7 +344,7 @@ func TestStatusMapping(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(srv.Close)
-	c := build(t, srv.URL, fastClient(-1), access.ClockFunc(time.Now))
+	c := build(t, srv.URL, connectortest.FastHTTP(-1), access.ClockFunc(time.Now))
 	for _, tt := range tests {
 		for _, op := range []struct {
 			name string
@@ -394,7 +388,7 @@ func TestRetryAfterBeyondCapDoesNotBlock(t *testing.T) {
 		w.WriteHeader(http.StatusTooManyRequests)
 	}))
 	t.Cleanup(srv.Close)
-	c := build(t, srv.URL, fastClient(2), access.ClockFunc(time.Now))
+	c := build(t, srv.URL, connectortest.FastHTTP(2), access.ClockFunc(time.Now))
 	start := time.Now()
 	err := c.Grant(t.Context(), exampleGrant())
 	if took := time.Since(start); took > 2*time.Second {
@@ -413,7 +407,7 @@ func TestTransportErrorRetryable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	c := build(t, url+"/x?token=QUERYSECRET", fastClient(1), access.ClockFunc(time.Now))
+	c := build(t, url+"/x?token=QUERYSECRET", connectortest.FastHTTP(1), access.ClockFunc(time.Now))
 	err := c.Grant(t.Context(), exampleGrant())
 	if class, _ := access.Classify(err); err == nil || class != access.Retryable {
 		t.Fatalf("Grant to a closed server: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/zendesk"
 )
 
@@ -310,20 +311,13 @@ func (s *memState) keys() []string {
 	return slices.Sorted(maps.Keys(s.m))
 }
 
-func fastClient(retryMax int) *connectors.HTTPClient {
-	return connectors.NewHTTPClient(connectors.HTTPOptions{
-		RetryMax: retryMax, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
-		AttemptTimeout: 5 * time.Second,
-	})
-}
-
 func build(t *testing.T, f *fakeZendesk, st connectors.State, retryMax int) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
 	reg.Add(zendesk.Type, zendesk.Factory)
 	c, err := reg.Build("support", zendesk.Type, map[string]any{
 		"type": zendesk.Type, "base_url": f.srv.URL + "/api/v2/", "email": testEmail, "api_token": testToken,
-	}, connectors.Env{HTTP: fastClient(retryMax), State: st})
+	}, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), State: st})
 	if err != nil {
 		t.Fatal(err)
 	}
