@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/bot/slackemu"
@@ -340,4 +343,32 @@ func (h *msgTimer) count(msg string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.counts[msg]
+}
+
+// histQuantile returns the upper bound of the bucket holding quantile q of
+// the histogram name (with label kind, if not empty) in m's registry.
+func histQuantile(tb testing.TB, m *Metrics, name, kind string, q float64) float64 {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, met := range f.GetMetric() {
+			if kind != "" && !slices.ContainsFunc(met.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "kind" && l.GetValue() == kind }) {
+				continue
+			}
+			h := met.GetHistogram()
+			need := q * float64(h.GetSampleCount())
+			for _, bk := range h.GetBucket() {
+				if float64(bk.GetCumulativeCount()) >= need {
+					return bk.GetUpperBound()
+				}
+			}
+			return math.Inf(1)
+		}
+	}
+	return math.NaN()
 }
