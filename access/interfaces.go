@@ -77,6 +77,16 @@ type Checker interface {
 	Check(ctx context.Context, g Grant) (bool, error)
 }
 
+// ParamsChecker is an optional capability of a Connector: it checks a
+// role's grant parameters (the runbook's `grant:` map) without contacting
+// the target, so that a typo is a start-up error naming the key, not a
+// failed grant after people approved. It returns nil or an error whose
+// text starts with the offending key ("group_id: required"); several
+// problems are joined with errors.Join. Unknown keys are errors.
+type ParamsChecker interface {
+	CheckParams(params map[string]string) error
+}
+
 // Grant is what a connector needs to apply or remove one grant.
 type Grant struct {
 	ID         string // request ID, the idempotency key
