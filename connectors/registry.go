@@ -86,7 +86,7 @@ func (r *Registry) Build(name, typ string, raw map[string]any, env Env) (access.
 	if !ok {
 		msg := fmt.Sprintf("connectors.%s.type: unknown connector type %q (known: %s)",
 			name, typ, strings.Join(r.Types(), ", "))
-		if s := suggest(typ, r.Types()); s != "" {
+		if s := Suggest(typ, r.Types()); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		return nil, fmt.Errorf("%s", msg)
@@ -106,9 +106,9 @@ func (r *Registry) Build(name, typ string, raw map[string]any, env Env) (access.
 	return f(name, Config{Name: name, Raw: raw, HTTP: env.HTTP, Clock: env.Clock, State: env.State, readFile: env.ReadFile})
 }
 
-// suggest returns the candidate closest to s by edit distance, if it is
+// Suggest returns the candidate closest to s by edit distance, if it is
 // close enough to be a plausible typo, else "".
-func suggest(s string, candidates []string) string {
+func Suggest(s string, candidates []string) string {
 	best, bestD := "", 0
 	for _, c := range candidates {
 		d := editDistance(strings.ToLower(s), strings.ToLower(c))

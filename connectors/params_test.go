@@ -1,0 +1,23 @@
+package connectors_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/accessbot/accessbot/connectors"
+)
+
+func TestUnknownParams(t *testing.T) {
+	got := errors.Join(connectors.UnknownParams(map[string]string{
+		"group_id": "x", "groupid": "y", "colour": "z", "": "w",
+	}, "group_id")...)
+	want := `"": empty grant parameter name` + "\n" +
+		"colour: unknown grant parameter (known: group_id)\n" +
+		"groupid: unknown grant parameter (did you mean group_id?)"
+	if got == nil || got.Error() != want {
+		t.Fatalf("got %v\nwant %s", got, want)
+	}
+	if Suggest := connectors.Suggest("grup", []string{"group"}); Suggest != "group" {
+		t.Fatalf("Suggest = %q", Suggest)
+	}
+}
