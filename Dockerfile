@@ -24,13 +24,20 @@ RUN CGO_ENABLED=0 go build -trimpath \
 # no shell, no package manager.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/accessbot /usr/local/bin/accessbot
+# The example runbook: `docker run … accessbot demo` plays it.
+COPY config.example.yaml /usr/share/accessbot/config.example.yaml
 # The store (one bbolt file, one process) lives on a volume owned by the
 # non-root user.
 COPY --from=build --chown=65532:65532 /out/data /data
 VOLUME ["/data"]
 ENV ACCESSBOT_STORE_PATH=/data/accessbot.db
+# The audit mirror beside the store (a relative audit.file would resolve
+# against / and fail for the non-root user), and the operations endpoints
+# on every interface of the container. Both override the config file.
+ENV ACCESSBOT_AUDIT_FILE=/data/audit.jsonl
+ENV ACCESSBOT_HTTP_LISTEN=:9090
 USER 65532:65532
-# /healthz, /readyz, /metrics when http.listen is set (e.g. ACCESSBOT_HTTP_LISTEN=:9090).
+# /healthz, /readyz, /metrics.
 EXPOSE 9090
 ENTRYPOINT ["/usr/local/bin/accessbot"]
 CMD ["run", "--config", "/etc/accessbot/config.yaml"]

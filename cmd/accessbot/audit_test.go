@@ -111,10 +111,33 @@ func TestAuditExportFilters(t *testing.T) {
 		t.Errorf("CSV reason %q: a leading = must be defused", reason)
 	}
 	// Bad input: a clear error, exit 1.
-	for _, args := range [][]string{{"--format", "xml", "--file", file}, {"--since", "yesterday", "--file", file}, {"--file", file, "--config", cfg}, {"--file", filepath.Join(dir, "missing.jsonl")}} {
+	noStore := filepath.Join(dir, "nostore.yaml")
+	if err := os.WriteFile(noStore, []byte(strings.ReplaceAll(testRunbook, "${STORE_PATH}", filepath.Join(dir, "missing.db"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--config", noStore}, {"--format", "xml", "--file", file}, {"--since", "yesterday", "--file", file}, {"--file", file, "--config", cfg}, {"--file", filepath.Join(dir, "missing.jsonl")}} {
 		var out, errb bytes.Buffer
 		if code := run(append([]string{"audit", "export"}, args...), &out, &errb, getenv); code != 1 || errb.Len() == 0 {
 			t.Errorf("audit export %v: exit %d, stderr %q", args, code, errb.String())
 		}
+	}
+}
+
+func TestAuditExportDoesNotCreateAStore(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	db := filepath.Join(dir, "never.db")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(testRunbook, "${STORE_PATH}", db)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"audit", "export", "--config", cfg}, &out, &errb, func(string) string { return "" }); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("audit export created a store")
+	}
+	if !strings.Contains(errb.String(), "no store at") {
+		t.Errorf("stderr %q", errb.String())
 	}
 }

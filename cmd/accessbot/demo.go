@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,10 +42,41 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 		return code
 	}
 	if err := runDemo(*config, stdout, getenv); err != nil {
+		var ce *ConfigError
+		var ue demoInputError
+		switch {
+		case errors.As(err, &ce):
+			for _, p := range ce.Problems {
+				fmt.Fprintln(stderr, p.String())
+			}
+			fmt.Fprintf(stderr, "accessbot demo: %s: %d problem(s); see above\n", *config, len(ce.Problems))
+			return exitBadUse
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "accessbot demo: %v\n", err)
+			return exitBadUse
+		}
 		fmt.Fprintf(stderr, "accessbot demo: %v\n", err)
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// demoInputError is a demo failure caused by its input (exit 1).
+type demoInputError struct{ error }
+
+// demoConfig finds the runbook the demo plays: the given path, or the
+// example shipped beside the binary in the container image.
+func demoConfig(path string) (string, error) {
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if path == "config.example.yaml" {
+		const shipped = "/usr/share/accessbot/config.example.yaml"
+		if _, err := os.Stat(shipped); err == nil {
+			return shipped, nil
+		}
+	}
+	return "", demoInputError{fmt.Errorf("%s not found: run the demo from the repository root, or give the runbook with --config FILE (the demo's story expects the people and systems of config.example.yaml)", path)}
 }
 
 func runDemo(configPath string, out io.Writer, getenv func(string) string) error {
@@ -57,9 +89,15 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 		return err
 	}
 	defer os.RemoveAll(dir)
+	configPath, err = demoConfig(configPath)
+	if err != nil {
+		return err
+	}
 	auditFile := getenv("ACCESSBOT_AUDIT_FILE")
 	if auditFile == "" {
 		auditFile = filepath.Join(dir, "audit.jsonl")
+	} else if info, err := os.Stat(auditFile); err == nil && info.Size() > 0 {
+		return demoInputError{fmt.Errorf("ACCESSBOT_AUDIT_FILE %s already holds records; the demo starts a new audit chain, so give it a new file (or remove that one)", auditFile)}
 	}
 	env := func(k string) string {
 		switch k {

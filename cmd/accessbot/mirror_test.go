@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/accessbot/accessbot/store"
@@ -55,5 +56,43 @@ func TestCatchUpMirror(t *testing.T) {
 	defer f.Close()
 	if n, err := catchUpMirror(ctx, f, st); err != nil || n != 0 {
 		t.Fatalf("second catch-up = %d, %v", n, err)
+	}
+}
+
+// A mirror file from another store (another deployment, an earlier demo)
+// is refused rather than extended into a broken chain.
+func TestCatchUpMirrorRefusesAnotherStoresFile(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func(name string) *store.Store {
+		st, err := store.Open(filepath.Join(dir, name), store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := open("a.db"), open("b.db")
+	rec, err := a.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: "accessbot", Note: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: "accessbot", Note: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "audit.jsonl")
+	if err := os.WriteFile(path, rec.MarshalLine(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := catchUpMirror(ctx, f, b); err == nil || !strings.Contains(err.Error(), "does not belong to this store") {
+		t.Fatalf("catchUpMirror with another store's file: %v", err)
+	}
+	if _, err := catchUpMirror(ctx, f, a); err != nil {
+		t.Fatalf("catchUpMirror with its own store: %v", err)
 	}
 }
