@@ -54,7 +54,7 @@ func newFakeGraph(t *testing.T) *fakeGraph {
 			aliceID: {"alice@example.com", "alice@example.com"},
 			bobID:   {"bob_contoso.com#EXT#@contoso.onmicrosoft.com", "bob@example.com"},
 		},
-		groups: map[string][]string{groupID: {}, "g-a": {aliceID}, "g-b": {aliceID}, "g-c": {aliceID}},
+		groups: map[string][]string{groupID: {}, "0000000a-0000-4000-8000-00000000000a": {aliceID}, "0000000b-0000-4000-8000-00000000000b": {aliceID}, "0000000c-0000-4000-8000-00000000000c": {aliceID}},
 		tokens: map[string]bool{}, secret: clientSecret,
 	}
 	mux := http.NewServeMux()
@@ -405,9 +405,9 @@ func TestGraphCases(t *testing.T) {
 	t.Run("GroupNotFound", func(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
-		g.Params["group_id"] = "no-such-group"
+		g.Params["group_id"] = "00000404-0000-4000-8000-000000000404"
 		err := c.Grant(ctx, g)
-		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "no-such-group") {
+		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "00000404-0000-4000-8000-000000000404") {
 			t.Fatalf("class %v: %v", class, err)
 		}
 	})
@@ -538,7 +538,7 @@ func TestGraphCases(t *testing.T) {
 	t.Run("CheckFollowsNextLink", func(t *testing.T) {
 		f, c := setup(t, -1)
 		g := aliceGrant()
-		g.Params["group_id"] = "g-c" // on the second page
+		g.Params["group_id"] = "0000000c-0000-4000-8000-00000000000c" // on the second page
 		ok, err := c.(access.Checker).Check(ctx, g)
 		if err != nil || !ok {
 			t.Fatalf("Check = %v, %v", ok, err)

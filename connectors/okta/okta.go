@@ -161,9 +161,10 @@ type cachedUser struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds an okta_group connector; it has the connectors.Factory
@@ -284,9 +285,9 @@ var ErrUnknownUser = errors.New("unknown user")
 
 // prepare reads the group parameter and resolves the person.
 func (c *Connector) prepare(ctx context.Context, g access.Grant, what string) (group, uid string, err error) {
-	group = g.Params["group_id"]
-	if group == "" {
-		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter group_id is missing (set it in the role's grant: map)", what))
+	group, err = groupID(g.Params)
+	if err != nil {
+		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
 	}
 	uid, err = c.userID(ctx, g.User, what)
 	return group, uid, err
