@@ -152,9 +152,10 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds a google_group connector; it has the connectors.Factory
@@ -338,9 +339,9 @@ func (c *Connector) setExpiry(ctx context.Context, group, email string, at time.
 }
 
 func (c *Connector) prepare(g access.Grant, what string) (group, email string, err error) {
-	group = g.Params["group"]
-	if group == "" {
-		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter group is missing (the group's email or ID, in the role's grant: map)", what))
+	group, err = groupKey(g.Params)
+	if err != nil {
+		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
 	}
 	if g.User.Email == "" {
 		return "", "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in Google Workspace", what))

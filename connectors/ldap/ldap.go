@@ -183,9 +183,10 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds an ldap_group connector from its configuration block; it
@@ -249,9 +250,9 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 // (RFC 4511 §4.10) of the member attribute.
 func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 	what := c.what("check", g)
-	group, err := groupDN(g)
+	group, err := groupDN(g.Params)
 	if err != nil {
-		return false, access.PermanentError(fmt.Errorf("%s: %w", what, err))
+		return false, access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
 	}
 	var member bool
 	err = c.session(ctx, what, func(conn *ldap.Conn) error {
@@ -277,9 +278,9 @@ func (c *Connector) what(op string, g access.Grant) string {
 
 func (c *Connector) change(ctx context.Context, op string, g access.Grant) error {
 	what := c.what(op, g)
-	group, err := groupDN(g)
+	group, err := groupDN(g.Params)
 	if err != nil {
-		return access.PermanentError(fmt.Errorf("%s: %w", what, err))
+		return access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
 	}
 	// Serialise per group, honouring ctx while waiting.
 	unlock, err := c.locks.lock(ctx, strings.ToLower(group))
@@ -319,14 +320,23 @@ func (c *Connector) change(ctx context.Context, op string, g access.Grant) error
 	})
 }
 
-// groupDN returns the validated group_dn parameter.
-func groupDN(g access.Grant) (string, error) {
-	dn := strings.TrimSpace(g.Params[ParamGroupDN])
+// CheckParams checks a role's grant parameters without contacting the
+// directory: exactly group_dn, required, a DN that parses. Unknown keys are
+// errors, with a did-you-mean.
+func (c *Connector) CheckParams(params map[string]string) error {
+	_, err := groupDN(params)
+	return errors.Join(append(connectors.UnknownParams(params, ParamGroupDN), err)...)
+}
+
+// groupDN returns the validated group_dn parameter; Grant, Revoke, Check
+// and CheckParams all read it through here. Errors start with the key.
+func groupDN(params map[string]string) (string, error) {
+	dn := strings.TrimSpace(params[ParamGroupDN])
 	if dn == "" {
-		return "", fmt.Errorf("grant parameter %s is required", ParamGroupDN)
+		return "", fmt.Errorf("%s: required (the group's DN, in the role's grant: map)", ParamGroupDN)
 	}
 	if _, err := ldap.ParseDN(dn); err != nil {
-		return "", fmt.Errorf("grant parameter %s is not a valid DN", ParamGroupDN)
+		return "", fmt.Errorf("%s: %q is not a valid DN", ParamGroupDN, dn)
 	}
 	return dn, nil
 }

@@ -166,9 +166,10 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds a postgres_role connector from its configuration block;
@@ -312,12 +313,9 @@ func (c *Connector) change(ctx context.Context, op string, g access.Grant) error
 func (c *Connector) session(ctx context.Context, op string, g access.Grant,
 	fn func(ctx context.Context, conn *pgx.Conn, what, role, user string) error) error {
 	what := fmt.Sprintf("postgres_role %s: %s %s for %s", c.name, op, g.ID, person(g.User))
-	role := g.Params[ParamRole]
-	if role == "" {
-		return access.PermanentError(fmt.Errorf("%s: grant parameter %s is required", what, ParamRole))
-	}
-	if len(role) > maxIdentifier || strings.ContainsRune(role, 0) {
-		return access.PermanentError(fmt.Errorf("%s: grant parameter %s is not a valid role name", what, ParamRole))
+	role, err := roleParam(g.Params)
+	if err != nil {
+		return access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
 	}
 	user, err := DatabaseUser(c.mapping, g.User)
 	if err != nil {
