@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,9 +110,10 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds a looker_role connector from its configuration block.
@@ -274,9 +276,31 @@ func roleParam(op string, g access.Grant) (string, error) {
 	if g.User.Email == "" {
 		return "", access.PermanentError(fmt.Errorf("%s: the person has no email address", op))
 	}
-	id := strings.TrimSpace(g.Params[ParamRoleID])
+	id, err := roleID(g.Params)
+	if err != nil {
+		return "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, err))
+	}
+	return id, nil
+}
+
+// CheckParams checks a role's grant parameters without contacting
+// Looker: exactly role_id, required, a positive integer. Unknown keys are
+// errors, with a did-you-mean.
+func (c *Connector) CheckParams(params map[string]string) error {
+	_, err := roleID(params)
+	return errors.Join(append(connectors.UnknownParams(params, ParamRoleID), err)...)
+}
+
+// roleID returns the role_id grant parameter, trimmed and checked;
+// roleParam (so Grant, Revoke and Check) and CheckParams both use it.
+// Errors start with the key.
+func roleID(params map[string]string) (string, error) {
+	id := strings.TrimSpace(params[ParamRoleID])
 	if id == "" {
-		return "", access.PermanentError(fmt.Errorf("%s: grant parameter %s is missing", op, ParamRoleID))
+		return "", fmt.Errorf("%s: required (Admin → Roles → the role's ID)", ParamRoleID)
+	}
+	if n, err := strconv.ParseInt(id, 10, 64); err != nil || n <= 0 {
+		return "", fmt.Errorf("%s: must be a positive integer (the role's ID), not %q", ParamRoleID, id)
 	}
 	return id, nil
 }

@@ -453,7 +453,7 @@ func TestUnknownRoleIsPermanent(t *testing.T) {
 		t.Fatalf("unknown role: %v", err)
 	}
 	err = c.Grant(t.Context(), roleGrant("AR-1", ""))
-	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "role_id is missing") {
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "role_id: required") {
 		t.Fatalf("missing role_id: %v", err)
 	}
 }

@@ -98,9 +98,10 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds a metabase_group connector from its configuration block.
@@ -224,13 +225,31 @@ func groupID(op string, g access.Grant) (int, error) {
 	if g.User.Email == "" {
 		return 0, access.PermanentError(fmt.Errorf("%s: the person has no email address", op))
 	}
-	s, ok := g.Params[ParamGroupID]
-	if !ok || s == "" {
-		return 0, access.PermanentError(fmt.Errorf("%s: grant parameter %s is missing", op, ParamGroupID))
+	n, err := groupIDParam(g.Params)
+	if err != nil {
+		return 0, access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, err))
+	}
+	return n, nil
+}
+
+// CheckParams checks a role's grant parameters without contacting
+// Metabase: exactly group_id, required, a positive integer. Unknown keys
+// are errors, with a did-you-mean.
+func (c *Connector) CheckParams(params map[string]string) error {
+	_, err := groupIDParam(params)
+	return errors.Join(append(connectors.UnknownParams(params, ParamGroupID), err)...)
+}
+
+// groupIDParam parses group_id; groupID (so Grant, Revoke and Check) and
+// CheckParams both use it. Errors start with the key.
+func groupIDParam(params map[string]string) (int, error) {
+	s := params[ParamGroupID]
+	if s == "" {
+		return 0, fmt.Errorf("%s: required (Admin → People → Groups → the number in the URL)", ParamGroupID)
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, access.PermanentError(fmt.Errorf("%s: grant parameter %s must be a positive number, not %q", op, ParamGroupID, s))
+		return 0, fmt.Errorf("%s: must be a positive integer (the group's number), not %q", ParamGroupID, s)
 	}
 	return n, nil
 }

@@ -482,9 +482,9 @@ func TestGrantParameters(t *testing.T) {
 		params map[string]string
 		want   string
 	}{
-		{"missing", nil, "group_id is missing"},
-		{"not a number", map[string]string{"group_id": "analysts"}, "group_id must be a positive number"},
-		{"zero", map[string]string{"group_id": "0"}, "group_id must be a positive number"},
+		{"missing", nil, "group_id: required"},
+		{"not a number", map[string]string{"group_id": "analysts"}, "group_id: must be a positive integer"},
+		{"zero", map[string]string{"group_id": "0"}, "group_id: must be a positive integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

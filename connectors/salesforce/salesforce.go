@@ -172,9 +172,10 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds a salesforce_permission_set connector from its
@@ -362,12 +363,10 @@ func mentionsExpiration(errs []sfError) bool {
 // unknown user returns "" and no error.
 func (c *Connector) resolve(ctx context.Context, op string, g access.Grant, forGrant bool) (string, target, error) {
 	var t target
-	ps, psg := strings.TrimSpace(g.Params[ParamPermissionSet]), strings.TrimSpace(g.Params[ParamPermissionSetGroup])
+	ps, psg, perr := permissionSet(g.Params)
 	switch {
-	case ps == "" && psg == "":
-		return "", t, access.PermanentError(fmt.Errorf("%s: grant parameter %s (or %s) is missing", op, ParamPermissionSet, ParamPermissionSetGroup))
-	case ps != "" && psg != "":
-		return "", t, access.PermanentError(fmt.Errorf("%s: set only one of the grant parameters %s and %s", op, ParamPermissionSet, ParamPermissionSetGroup))
+	case perr != nil:
+		return "", t, access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, perr))
 	case g.User.Email == "":
 		return "", t, access.PermanentError(fmt.Errorf("%s: the person has no email address", op))
 	}

@@ -694,7 +694,7 @@ func TestGrantParameters(t *testing.T) {
 		params map[string]string
 		want   string
 	}{
-		{nil, "permission_set (or permission_set_group) is missing"},
+		{nil, "grant parameter permission_set: required (or permission_set_group"},
 		{map[string]string{"permission_set": "A", "permission_set_group": "B"}, "set only one"},
 		{map[string]string{"permission_set": "No_Such_Set"}, `0 PermissionSet records named "No_Such_Set"`},
 	} {

@@ -130,9 +130,10 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector   = (*Connector)(nil)
-	_ access.Checker     = (*Connector)(nil)
-	_ connectors.Factory = Factory
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+	_ connectors.Factory   = Factory
 )
 
 // Factory builds a zendesk connector from its configuration block. It
@@ -208,25 +209,45 @@ func parseParams(op string, g access.Grant) (params, error) {
 	if g.User.Email == "" {
 		return p, access.PermanentError(fmt.Errorf("%s: the person has no email address", op))
 	}
-	var errs []string
+	p, err := readParams(g.Params)
+	if err != nil {
+		return p, access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, err))
+	}
+	return p, nil
+}
+
+// CheckParams checks a role's grant parameters without contacting
+// Zendesk: custom_role_id and group_id, at least one, each a positive
+// integer. Unknown keys are errors, with a did-you-mean.
+func (c *Connector) CheckParams(params map[string]string) error {
+	_, err := readParams(params)
+	return errors.Join(append(connectors.UnknownParams(params, ParamCustomRoleID, ParamGroupID), err)...)
+}
+
+// readParams parses the grant parameters; parseParams (so Grant, Revoke
+// and Check) and CheckParams both use it. Errors start with the key,
+// several joined.
+func readParams(m map[string]string) (params, error) {
+	var p params
+	var errs []error
 	read := func(key string) int64 {
-		s, ok := g.Params[key]
-		if !ok || s == "" {
+		s := m[key]
+		if s == "" {
 			return 0
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Sprintf("grant parameter %s must be a positive number, not %q", key, s))
+			errs = append(errs, fmt.Errorf("%s: must be a positive integer (the ID in Admin Center), not %q", key, s))
 			return 0
 		}
 		return n
 	}
 	p.role, p.group = read(ParamCustomRoleID), read(ParamGroupID)
 	if len(errs) > 0 {
-		return p, access.PermanentError(fmt.Errorf("%s: %s", op, strings.Join(errs, "; ")))
+		return p, errors.Join(errs...)
 	}
 	if p.role == 0 && p.group == 0 {
-		return p, access.PermanentError(fmt.Errorf("%s: grant parameters %s and %s are both missing; set at least one", op, ParamCustomRoleID, ParamGroupID))
+		return p, fmt.Errorf("%s: required (or %s; set at least one)", ParamCustomRoleID, ParamGroupID)
 	}
 	return p, nil
 }

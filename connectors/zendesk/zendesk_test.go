@@ -649,9 +649,9 @@ func TestGrantParameters(t *testing.T) {
 		params map[string]string
 		want   string
 	}{
-		{nil, "custom_role_id and group_id are both missing"},
-		{map[string]string{"custom_role_id": "lead"}, "custom_role_id must be a positive number"},
-		{map[string]string{"group_id": "-3"}, "group_id must be a positive number"},
+		{nil, "grant parameter custom_role_id: required (or group_id"},
+		{map[string]string{"custom_role_id": "lead"}, "custom_role_id: must be a positive integer"},
+		{map[string]string{"group_id": "-3"}, "group_id: must be a positive integer"},
 	} {
 		err := c.Grant(t.Context(), grant("AR-1", tt.params))
 		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tt.want) {
