@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,7 +18,7 @@ func UnknownParams(params map[string]string, known ...string) []error {
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		switch {
 		case strings.TrimSpace(k) == "":
-			errs = append(errs, fmt.Errorf("%q: empty grant parameter name", k))
+			errs = append(errs, CheckParamNames(map[string]string{k: ""}))
 		case slices.Contains(known, k):
 		case len(known) == 0:
 			errs = append(errs, fmt.Errorf("%s: unknown grant parameter (this connector takes none)", k))
@@ -30,4 +31,17 @@ func UnknownParams(params map[string]string, known ...string) []error {
 		}
 	}
 	return errs
+}
+
+// CheckParamNames is CheckParams for connectors that pass any parameters
+// through (webhook, manual): it only rejects empty or blank keys, which no
+// receiver can act on.
+func CheckParamNames(params map[string]string) error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		if strings.TrimSpace(k) == "" {
+			errs = append(errs, fmt.Errorf("%q: empty grant parameter name", k))
+		}
+	}
+	return errors.Join(errs...)
 }

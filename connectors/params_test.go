@@ -17,6 +17,12 @@ func TestUnknownParams(t *testing.T) {
 	if got == nil || got.Error() != want {
 		t.Fatalf("got %v\nwant %s", got, want)
 	}
+	if err := connectors.CheckParamNames(map[string]string{"x": "", " ": "y"}); err == nil || err.Error() != `" ": empty grant parameter name` {
+		t.Fatalf("CheckParamNames = %v", err)
+	}
+	if err := connectors.CheckParamNames(map[string]string{"anything": "goes"}); err != nil {
+		t.Fatal(err)
+	}
 	if Suggest := connectors.Suggest("grup", []string{"group"}); Suggest != "group" {
 		t.Fatalf("Suggest = %q", Suggest)
 	}

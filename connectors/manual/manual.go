@@ -16,7 +16,16 @@ import (
 // Connector hands every change to the system owners.
 type Connector struct{}
 
-var _ access.Connector = Connector{}
+var (
+	_ access.Connector     = Connector{}
+	_ access.ParamsChecker = Connector{}
+)
+
+// CheckParams accepts any grant parameters, which are shown to the owners
+// in the task, but rejects empty or blank keys.
+func (Connector) CheckParams(params map[string]string) error {
+	return connectors.CheckParamNames(params)
+}
 
 // Config is the manual connector's block: it has no keys besides type.
 type Config struct{}

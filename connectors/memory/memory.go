@@ -30,8 +30,9 @@ type Connector struct {
 }
 
 var (
-	_ access.Connector = (*Connector)(nil)
-	_ access.Checker   = (*Connector)(nil)
+	_ access.Connector     = (*Connector)(nil)
+	_ access.Checker       = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
 )
 
 // Counts are the calls a Connector received, failed ones included.
@@ -83,6 +84,10 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 }
 
 var _ connectors.Factory = Factory
+
+// CheckParams accepts any grant parameters: the in-memory target keys its
+// entitlements by whatever the role passes.
+func (c *Connector) CheckParams(params map[string]string) error { return nil }
 
 // ParamsKey is the canonical form of grant parameters: "k=v" pairs sorted
 // by key and joined by ",". Members takes it.

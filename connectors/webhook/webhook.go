@@ -139,7 +139,16 @@ type Connector struct {
 	clock   access.Clock
 }
 
-var _ access.Connector = (*Connector)(nil)
+var (
+	_ access.Connector     = (*Connector)(nil)
+	_ access.ParamsChecker = (*Connector)(nil)
+)
+
+// CheckParams accepts any grant parameters, which are passed through to
+// the receiver as Payload.Params, but rejects empty or blank keys.
+func (c *Connector) CheckParams(params map[string]string) error {
+	return connectors.CheckParamNames(params)
+}
 
 // Factory builds a webhook connector from its configuration block; it has
 // the connectors.Factory signature.
