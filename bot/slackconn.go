@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sync"
 
 	"github.com/slack-go/slack"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
 )
 
 // ChannelConnector grants membership of a Slack channel (usually private)
@@ -29,9 +31,11 @@ type ChannelConnector struct{ b *Bot }
 type UsergroupConnector struct{ b *Bot }
 
 var (
-	_ access.Connector = (*ChannelConnector)(nil)
-	_ access.Connector = (*UsergroupConnector)(nil)
-	_ access.Checker   = (*UsergroupConnector)(nil)
+	_ access.Connector     = (*ChannelConnector)(nil)
+	_ access.ParamsChecker = (*ChannelConnector)(nil)
+	_ access.Connector     = (*UsergroupConnector)(nil)
+	_ access.Checker       = (*UsergroupConnector)(nil)
+	_ access.ParamsChecker = (*UsergroupConnector)(nil)
 )
 
 // ChannelConnector returns the slack_channel connector using the bot's client.
@@ -40,10 +44,56 @@ func (b *Bot) ChannelConnector() *ChannelConnector { return &ChannelConnector{b:
 // UsergroupConnector returns the slack_usergroup connector using the bot's client.
 func (b *Bot) UsergroupConnector() *UsergroupConnector { return &UsergroupConnector{b: b} }
 
+// Grant parameters of the Slack connectors and the IDs they take.
+const (
+	paramChannel   = "channel"
+	paramUsergroup = "usergroup"
+)
+
+var (
+	channelIDRE   = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+	usergroupIDRE = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+)
+
+// CheckParams checks a role's grant parameters without calling Slack:
+// exactly channel, required, a channel ID (C… or G…, not a #name).
+// Unknown keys are errors, with a did-you-mean.
+func (c *ChannelConnector) CheckParams(params map[string]string) error {
+	_, err := slackID(params, paramChannel, channelIDRE, "a channel ID (C… or G…; a channel's details show it), not a #name")
+	return errors.Join(append(connectors.UnknownParams(params, paramChannel), err)...)
+}
+
+// CheckParams checks a role's grant parameters without calling Slack:
+// exactly usergroup, required, a user group ID (S…, not an @handle).
+// Unknown keys are errors, with a did-you-mean.
+func (c *UsergroupConnector) CheckParams(params map[string]string) error {
+	_, err := slackID(params, paramUsergroup, usergroupIDRE, "a user group ID (S…), not an @handle")
+	return errors.Join(append(connectors.UnknownParams(params, paramUsergroup), err)...)
+}
+
+// slackID returns the grant parameter key, checked against re; param (so
+// Grant, Revoke and Check) and CheckParams both use it. Errors start with
+// the key.
+func slackID(params map[string]string, key string, re *regexp.Regexp, want string) (string, error) {
+	v := params[key]
+	switch {
+	case v == "":
+		return "", fmt.Errorf("%s: required", key)
+	case !re.MatchString(v):
+		return "", fmt.Errorf("%s: %q is not %s", key, v, want)
+	}
+	return v, nil
+}
+
+// param reads the Slack connectors' one grant parameter.
 func param(g access.Grant, key string) (string, error) {
-	v := g.Params[key]
-	if v == "" {
-		return "", access.PermanentError(fmt.Errorf("role %s.%s has no grant parameter %q", g.System, g.Role, key))
+	re, want := channelIDRE, "a channel ID (C… or G…)"
+	if key == paramUsergroup {
+		re, want = usergroupIDRE, "a user group ID (S…)"
+	}
+	v, err := slackID(g.Params, key, re, want)
+	if err != nil {
+		return "", access.PermanentError(fmt.Errorf("role %s.%s: grant parameter %w", g.System, g.Role, err))
 	}
 	return v, nil
 }
@@ -76,7 +126,7 @@ func classifySlack(err error, what string) error {
 
 // Grant invites the person to the channel; already a member is done.
 func (c *ChannelConnector) Grant(ctx context.Context, g access.Grant) error {
-	ch, err := param(g, "channel")
+	ch, err := param(g, paramChannel)
 	if err != nil {
 		return err
 	}
@@ -92,7 +142,7 @@ func (c *ChannelConnector) Grant(ctx context.Context, g access.Grant) error {
 
 // Revoke removes the person from the channel; not a member is done.
 func (c *ChannelConnector) Revoke(ctx context.Context, g access.Grant) error {
-	ch, err := param(g, "channel")
+	ch, err := param(g, paramChannel)
 	if err != nil {
 		return err
 	}
@@ -140,7 +190,7 @@ func (c *UsergroupConnector) Revoke(ctx context.Context, g access.Grant) error {
 
 // Check reports whether the person is in the group.
 func (c *UsergroupConnector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	group, err := param(g, "usergroup")
+	group, err := param(g, paramUsergroup)
 	if err != nil {
 		return false, err
 	}
@@ -152,7 +202,7 @@ func (c *UsergroupConnector) Check(ctx context.Context, g access.Grant) (bool, e
 }
 
 func (c *UsergroupConnector) change(ctx context.Context, g access.Grant, add bool) error {
-	group, err := param(g, "usergroup")
+	group, err := param(g, paramUsergroup)
 	if err != nil {
 		return err
 	}
