@@ -5,13 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/viper"
 
@@ -45,9 +48,20 @@ type Config struct {
 	Warnings []string
 
 	// MissingSecrets are the key paths of required secrets that are empty
-	// after expansion (an unset ${VAR}, an unreadable …_file). validate
-	// reports them as warnings; run must refuse to start (RequireSecrets).
+	// after expansion (an unset ${VAR}, an unreadable …_file), in every
+	// block, used or not. validate reports them as warnings; run refuses to
+	// start when one it needs is missing (RequireSecrets).
 	MissingSecrets []string
+
+	// Overrides are the ACCESSBOT_ environment variables that took effect,
+	// sorted: "NAME=VALUE", or just "NAME" for a secret key. They are part
+	// of Runbook.Hash.
+	Overrides []string
+
+	// UnknownEnv are set ACCESSBOT_ variables that map to no key path
+	// (Path is the variable's name). They are also in Warnings; run
+	// refuses to start with them (RequireForRun).
+	UnknownEnv []Problem
 }
 
 // SlackConfig is the slack block.
@@ -145,18 +159,65 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("invalid configuration (%d problems): %s", len(e.Problems), strings.Join(lines, "; "))
 }
 
-// RequireSecrets returns a *ConfigError naming every missing secret, or nil.
-// run calls it after LoadConfig; validate does not, so that a config can be
-// checked where the secrets are not available.
+// RequireSecrets returns a *ConfigError naming every missing secret that
+// run needs (the slack tokens and the secrets of connectors some system
+// uses), or nil. run calls it after LoadConfig; validate does not, so that
+// a config can be checked where the secrets are not available.
 func (c *Config) RequireSecrets() error {
-	if len(c.MissingSecrets) == 0 {
-		return nil
-	}
+	used := c.usedConnectors()
 	e := &ConfigError{}
 	for _, p := range c.MissingSecrets {
+		if name, ok := connectorOf(p); ok && !used[name] {
+			continue // run does not build it
+		}
 		e.Problems = append(e.Problems, Problem{Path: p, Message: "secret is empty; set it with ${VAR}, a …_file twin, or the ACCESSBOT_ environment variable"})
 	}
+	if len(e.Problems) == 0 {
+		return nil
+	}
 	return e
+}
+
+// RequireForRun is what run demands beyond what validate reports as
+// problems: the secrets it needs (RequireSecrets) and no ACCESSBOT_
+// variable that maps to no key (validate only warns about those).
+func (c *Config) RequireForRun() error {
+	e := &ConfigError{}
+	for _, p := range c.UnknownEnv {
+		e.Problems = append(e.Problems, p)
+	}
+	if err := c.RequireSecrets(); err != nil {
+		e.Problems = append(e.Problems, err.(*ConfigError).Problems...)
+	}
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// usedConnectors is the set of connector names some system points at:
+// the only ones run builds.
+func (c *Config) usedConnectors() map[string]bool {
+	used := map[string]bool{}
+	if c.Runbook == nil {
+		return used
+	}
+	for _, sys := range c.Runbook.Systems {
+		if sys != nil && sys.Connector != "" {
+			used[sys.Connector] = true
+		}
+	}
+	return used
+}
+
+// connectorOf returns NAME for a key path connectors.NAME….
+func connectorOf(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "connectors.")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, ".")
+	return name, true
 }
 
 // Redacted returns the configuration as a nested map for logs, with every
@@ -275,17 +336,77 @@ const (
 // configuration is a *ConfigError listing every problem. Missing secrets
 // are not an error here: see Config.MissingSecrets and RequireSecrets.
 func LoadConfig(path string, getenv func(string) string) (*Config, error) {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	return loadConfigBytes(path, data, getenv)
 }
 
+// maxConfigSize is the largest configuration file accepted. A runbook is
+// a few kilobytes; anything near this is a mistake (the wrong file) or an
+// attack on the parser, and is refused before it is parsed.
+const maxConfigSize = 10 << 20
+
+var errTooLarge = &ConfigError{Problems: []Problem{{Message: "the file is larger than 10 MiB; a runbook is a few kilobytes: is this the right file?"}}}
+
+// readConfigFile reads path, refusing a file over maxConfigSize without
+// reading all of it.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxConfigSize {
+		return nil, errTooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, errTooLarge
+	}
+	return data, nil
+}
+
+// loadConfigBytes is LoadConfig after reading the file. The names of the
+// ACCESSBOT_ variables are taken from the process environment (getenv
+// cannot list them); only those getenv reports as set count.
 func loadConfigBytes(path string, data []byte, getenv func(string) string) (*Config, error) {
+	return loadConfigEnv(path, data, getenv, environNames(os.Environ()))
+}
+
+// environNames returns the names of KEY=VALUE entries.
+func environNames(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if k, _, _ := strings.Cut(kv, "="); k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// loadConfigEnv is loadConfigBytes with the environment's variable names
+// given (tests pass the names of their fake environment).
+func loadConfigEnv(path string, data []byte, getenv func(string) string, names []string) (*Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if len(data) > maxConfigSize {
+		return nil, errTooLarge
+	}
+	l := &loader{getenv: getenv, overridden: map[string]bool{}, literal: map[string]bool{}, unset: map[string]string{}}
+	// Parse the file ourselves first, with the YAML library viper uses,
+	// keeping the keys' case: viper lower-cases keys, so `CRM:` next to
+	// `crm:` would silently replace it, and it reads only the first
+	// document of a stream.
+	if !l.checkRawYAML(data) {
+		return nil, &ConfigError{Problems: l.problems}
+	}
+
 	// Viper is the layered store: file values, then environment overrides.
 	// We feed the overrides through Set rather than AutomaticEnv because
 	// AutomaticEnv reads the process environment directly, bypassing the
@@ -296,11 +417,14 @@ func loadConfigBytes(path string, data []byte, getenv func(string) string) (*Con
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, &ConfigError{Problems: []Problem{{Message: "not valid YAML: " + yamlMessage(err)}}}
+		return nil, &ConfigError{Problems: []Problem{{Message: "not valid YAML: " + yamlMessage(err, data)}}}
 	}
-	l := &loader{getenv: getenv, overridden: map[string]bool{}, literal: map[string]bool{}, unset: map[string]string{}}
+	known := map[string]bool{}
+	var applied []string
 	for _, p := range envPaths(rootSchema, "", v.AllSettings()) {
-		val := getenv(envName(p.path))
+		name := envName(p.path)
+		known[name] = true
+		val := getenv(name)
 		if val == "" {
 			continue
 		}
@@ -310,17 +434,24 @@ func loadConfigBytes(path string, data []byte, getenv func(string) string) (*Con
 			v.Set(p.path, val)
 		}
 		l.overridden[p.path] = true
+		if isSecretPath(p.path) {
+			applied = append(applied, name)
+		} else {
+			applied = append(applied, name+"="+val)
+		}
 	}
+	sort.Strings(applied)
+	applied = slices.Compact(applied)
+	unknown := l.unknownEnv(names, known)
 	tree := v.AllSettings()
 
 	l.checkShape("", tree, rootSchema)
 	expanded, _ := l.expand("", tree).(map[string]any)
 
-	sum := sha256.Sum256(data)
 	cfg := l.build(expanded)
 	cfg.Path = path
 	if cfg.Runbook != nil {
-		cfg.Runbook.Hash = hex.EncodeToString(sum[:])
+		cfg.Runbook.Hash = runbookHash(data, applied)
 	}
 	l.scrubAll(cfg)
 	sortProblems(l.problems)
@@ -329,7 +460,54 @@ func loadConfigBytes(path string, data []byte, getenv func(string) string) (*Con
 	}
 	cfg.Warnings = l.warnings
 	cfg.MissingSecrets = l.missing
+	cfg.UnknownEnv = unknown
+	for i := range applied {
+		applied[i] = l.scrub(applied[i])
+	}
+	cfg.Overrides = applied
 	return cfg, nil
+}
+
+// runbookHash is the fingerprint of the policy in force: the SHA-256 of
+// the file's bytes and, when any took effect, the sorted environment
+// overrides (secret ones by name only). Without overrides it is the
+// SHA-256 of the file, so `sha256sum config.yaml` matches.
+func runbookHash(data []byte, applied []string) string {
+	h := sha256.New()
+	h.Write(data)
+	if len(applied) > 0 {
+		h.Write([]byte("\x00accessbot environment overrides\n"))
+		for _, a := range applied {
+			h.Write([]byte(a + "\n"))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// unknownEnv returns the set ACCESSBOT_ variables that map to no key path
+// (known holds the names that do), with a did-you-mean, and warns about
+// each: validate reports them, run refuses them.
+func (l *loader) unknownEnv(names []string, known map[string]bool) []Problem {
+	candidates := sortedKeys(known)
+	seen := map[string]bool{}
+	var out []Problem
+	for _, name := range slices.Sorted(slices.Values(names)) {
+		if seen[name] || known[name] || !strings.HasPrefix(strings.ToUpper(name), envPrefix+"_") || l.getenv(name) == "" {
+			continue
+		}
+		seen[name] = true
+		msg := "set, but no configuration key has this name, so it would change nothing"
+		if s := suggest(name, candidates); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		} else if name != strings.ToUpper(name) {
+			msg += "; the names are upper case, like " + envName("slack.bot_token")
+		}
+		msg += " (run refuses to start while it is set)"
+		p := Problem{Path: name, Message: msg}
+		out = append(out, p)
+		l.warnings = append(l.warnings, p.String())
+	}
+	return out
 }
 
 // sections is the order of the top-level keys in DESIGN.md §2, which is
@@ -361,15 +539,48 @@ func sortProblems(ps []Problem) {
 // quotedValue is how the YAML parser quotes a value in its errors.
 var quotedValue = regexp.MustCompile("`[^`]*`")
 
+// lineRef is how a YAML error names its line.
+var lineRef = regexp.MustCompile(`\bline [0-9]+\b`)
+
 // yamlMessage turns a YAML error into one line that keeps the line numbers
-// but not the values the parser quotes (a value may be a secret).
-func yamlMessage(err error) string {
+// but not the values the parser quotes (a value may be a secret). The
+// parser's reader errors (control characters, bad UTF-8) carry no line:
+// the line of the first offending byte in data is added.
+func yamlMessage(err error, data []byte) string {
 	msg := err.Error()
 	if i := strings.LastIndex(msg, "yaml: "); i >= 0 {
 		msg = msg[i+len("yaml: "):]
 	}
 	msg = quotedValue.ReplaceAllString(msg, "a value")
-	return strings.Join(strings.Fields(msg), " ")
+	msg = strings.Join(strings.Fields(msg), " ")
+	if !lineRef.MatchString(msg) {
+		msg = fmt.Sprintf("line %d: %s", badByteLine(data), msg)
+	}
+	return msg
+}
+
+// badByteLine is the line of the first byte YAML does not allow (invalid
+// UTF-8, a control character other than tab and line breaks), or of the
+// last line when there is none.
+func badByteLine(data []byte) int {
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1,
+			r < 0x20 && r != '\t' && r != '\n' && r != '\r',
+			r == 0x7f, r >= 0x80 && r < 0xa0 && r != 0x85,
+			r >= 0xd800 && r <= 0xdfff, r == 0xfffe, r == 0xffff:
+			return line
+		case r == '\n':
+			line++
+		}
+		i += size
+	}
+	if len(data) > 0 && data[len(data)-1] == '\n' && line > 1 {
+		line--
+	}
+	return line
 }
 
 // envName is the environment variable that overrides a key path.

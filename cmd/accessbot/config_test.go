@@ -140,8 +140,33 @@ func TestExampleConfig(t *testing.T) {
 		"LDAP_BIND_PASSWORD": "p", "ENTRA_CLIENT_SECRET": "s", "GWS_SA_JSON": "{}", "LOOKER_CLIENT_SECRET": "s",
 		"SF_PRIVATE_KEY": "k", "WAREHOUSE_PASSWORD": "p", "WIKI_SCIM_TOKEN": "t", "ZENDESK_API_TOKEN": "t",
 	}))
-	if err := full.RequireSecrets(); err != nil || len(full.Warnings) != 0 {
-		t.Errorf("with every secret set: RequireSecrets = %v, warnings %v", err, full.Warnings)
+	if err := full.RequireSecrets(); err != nil {
+		t.Errorf("with every secret set: RequireSecrets = %v", err)
+	}
+	// The only warnings left: the template connectors no system uses, and
+	// the roles whose own maximum is above the defaults'.
+	for _, w := range full.Warnings {
+		if !strings.Contains(w, "is not used by any system") && !strings.Contains(w, "is longer than defaults.max_duration") {
+			t.Errorf("with every secret set: unexpected warning %q", w)
+		}
+	}
+	if !slices.Contains(full.Warnings, "connectors.okta is not used by any system; run does not build it and does not need its secrets") {
+		t.Errorf("want okta reported as unused, got %v", full.Warnings)
+	}
+
+	// The README quick start: only the slack tokens and the secrets of the
+	// connectors systems use are needed to run.
+	quick := mustLoad(t, examplePath, env(map[string]string{
+		"SLACK_APP_TOKEN": "xapp-1-A0-1-abc", "SLACK_BOT_TOKEN": "xoxb-1-abc",
+		"METABASE_API_KEY": "mb_key", "SF_PRIVATE_KEY": "k", "WAREHOUSE_PASSWORD": "p",
+	}))
+	if err := quick.RequireForRun(); err != nil {
+		t.Errorf("quick start: RequireForRun = %v", err)
+	}
+	for _, w := range quick.Warnings {
+		if strings.Contains(w, "connectors.okta.token") {
+			t.Errorf("quick start: warning about an unused connector's secret: %q", w)
+		}
 	}
 	if full.Slack.BotToken.Reveal() != "xoxb-1-abc" || full.Connectors["okta"].Raw["token"] != "00okta" {
 		t.Error("secrets not expanded")
@@ -476,5 +501,247 @@ systems:
 				t.Errorf("%s contains a secret:\n%s", name, out)
 			}
 		}
+	}
+}
+
+// hardenBase is a small valid runbook; %s is spliced in where a test needs
+// to add or change something.
+const hardenBase = `
+slack:
+  app_token: ${APP}
+  bot_token: ${BOT}
+  admins: [U0ADMIN01]
+defaults:
+  max_duration: 8h
+directory:
+  managers:
+    static: { U0ALICE01: U0BOB0001 }
+teams:
+  support: { members: [U0ALICE01, U0DAVE001] }
+connectors:
+  desk: { type: manual }
+  spare: { type: okta_group, org_url: "https://x.okta.com", token: "${SPARE_TOKEN}" }
+systems:
+  crm:
+    owners: [U0CAROL01]
+    connector: desk
+    roles:
+      viewer:
+        requesters: [team:support]
+        approval: { steps: [ { approvers: [owners] } ] }
+%s`
+
+func TestConfigCaseDuplicates(t *testing.T) {
+	text := fmt.Sprintf(hardenBase, `
+  CRM:
+    owners: [U0CAROL01]
+    connector: desk
+    roles:
+      viewer: { requesters: [everyone], approval: auto }
+`)
+	text = strings.Replace(text, "defaults:\n  max_duration: 8h\n", "defaults:\n  max_duration: 8h\n  MAX_DURATION: 30d\n", 1)
+	_, err := LoadConfig(writeConfig(t, text), env(nil))
+	got := joinProblems(problemsOf(t, err))
+	for _, want := range []string{
+		"systems.CRM: duplicates systems.crm (line ",
+		"defaults.MAX_DURATION: duplicates defaults.max_duration (line ",
+		"keys are case-insensitive",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+
+	// Nested levels, and Slack IDs (upper case) stay usable as keys.
+	text = fmt.Sprintf(hardenBase, "")
+	text = strings.Replace(text, "static: { U0ALICE01: U0BOB0001 }", "static: { U0ALICE01: U0BOB0001, U0DAVE001: U0BOB0001 }", 1)
+	cfg := mustLoad(t, writeConfig(t, text), env(nil))
+	if cfg.Runbook.Managers.Static["U0DAVE001"] != "U0BOB0001" {
+		t.Errorf("static = %v", cfg.Runbook.Managers.Static)
+	}
+	text = strings.Replace(text, "approvers: [owners] }", "approvers: [owners], Approvers: [team:support] }", 1)
+	_, err = LoadConfig(writeConfig(t, text), env(nil))
+	if got := joinProblems(problemsOf(t, err)); !strings.Contains(got, "systems.crm.roles.viewer.approval.steps[0].Approvers: duplicates systems.crm.roles.viewer.approval.steps[0].approvers") {
+		t.Errorf("nested duplicate: %s", got)
+	}
+}
+
+func TestConfigUnknownEnv(t *testing.T) {
+	data := []byte(fmt.Sprintf(hardenBase, ""))
+	e := map[string]string{"ACCESSBOT_DEFAULT_MAX_DURATION": "30d", "ACCESSBOT_NOTHING_LIKE_IT": "x", "ACCESSBOT_STORE_PATH": "/tmp/x.db", "ACCESSBOT_UNSET": ""}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range e {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	cfg, err := loadConfigEnv("c.yaml", data, env(e), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.UnknownEnv) != 2 {
+		t.Fatalf("UnknownEnv = %v", cfg.UnknownEnv)
+	}
+	if !containsLine(cfg.Warnings, "ACCESSBOT_DEFAULT_MAX_DURATION: set, but no configuration key has this name") ||
+		!strings.Contains(strings.Join(cfg.Warnings, "\n"), "did you mean ACCESSBOT_DEFAULTS_MAX_DURATION?") {
+		t.Errorf("warnings = %v", cfg.Warnings)
+	}
+	if err := cfg.RequireForRun(); err == nil || !strings.Contains(err.Error(), "ACCESSBOT_NOTHING_LIKE_IT") {
+		t.Errorf("RequireForRun = %v", err)
+	}
+}
+
+func TestConfigOverridesInHash(t *testing.T) {
+	data := []byte(fmt.Sprintf(hardenBase, ""))
+	load := func(e map[string]string) *Config {
+		t.Helper()
+		var names []string
+		for k := range e {
+			names = append(names, k)
+		}
+		cfg, err := loadConfigEnv("c.yaml", data, env(e), names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	plain := load(nil)
+	sum := sha256.Sum256(data)
+	if plain.Runbook.Hash != hex.EncodeToString(sum[:]) || len(plain.Overrides) != 0 {
+		t.Errorf("without overrides the hash is the file's: %s, overrides %v", plain.Runbook.Hash, plain.Overrides)
+	}
+	longer := load(map[string]string{"ACCESSBOT_DEFAULTS_MAX_DURATION": "30d"})
+	longer2 := load(map[string]string{"ACCESSBOT_DEFAULTS_MAX_DURATION": "31d"})
+	if longer.Runbook.Hash == plain.Runbook.Hash || longer.Runbook.Hash == longer2.Runbook.Hash {
+		t.Error("an override that takes effect must change the hash")
+	}
+	if !slices.Equal(longer.Overrides, []string{"ACCESSBOT_DEFAULTS_MAX_DURATION=30d"}) {
+		t.Errorf("Overrides = %v", longer.Overrides)
+	}
+	// Secrets: the name counts, the value does not, and is never listed.
+	s1 := load(map[string]string{"ACCESSBOT_SLACK_BOT_TOKEN": "xoxb-SECRETONE"})
+	s2 := load(map[string]string{"ACCESSBOT_SLACK_BOT_TOKEN": "xoxb-SECRETTWO"})
+	if s1.Runbook.Hash != s2.Runbook.Hash || s1.Runbook.Hash == plain.Runbook.Hash {
+		t.Error("a secret override counts by name only")
+	}
+	if !slices.Equal(s1.Overrides, []string{"ACCESSBOT_SLACK_BOT_TOKEN"}) {
+		t.Errorf("Overrides = %v", s1.Overrides)
+	}
+	var out strings.Builder
+	writeSummary(&out, s1)
+	writeSummary(&out, longer)
+	if !strings.Contains(out.String(), "Environment overrides (in the sha256): ACCESSBOT_SLACK_BOT_TOKEN\n") ||
+		!strings.Contains(out.String(), "ACCESSBOT_DEFAULTS_MAX_DURATION=30d") || strings.Contains(out.String(), "SECRETONE") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+func TestConfigRunNeedsOnlyUsedConnectors(t *testing.T) {
+	cfg := mustLoad(t, writeConfig(t, fmt.Sprintf(hardenBase, "")), env(map[string]string{"APP": "xapp-1", "BOT": "xoxb-1"}))
+	if !slices.Contains(cfg.MissingSecrets, "connectors.spare.token") {
+		t.Errorf("MissingSecrets = %v (validate still checks every block)", cfg.MissingSecrets)
+	}
+	if err := cfg.RequireForRun(); err != nil {
+		t.Errorf("RequireForRun = %v; spare is not used", err)
+	}
+	if !slices.Contains(cfg.Warnings, "connectors.spare is not used by any system; run does not build it and does not need its secrets") {
+		t.Errorf("warnings = %v", cfg.Warnings)
+	}
+	for _, w := range cfg.Warnings {
+		if strings.HasPrefix(w, "connectors.spare.token") {
+			t.Errorf("warning about an unused connector's secret: %q", w)
+		}
+	}
+	// A used connector's secret is required.
+	used := strings.Replace(fmt.Sprintf(hardenBase, ""), "connector: desk", "connector: spare", 1)
+	cfg = mustLoad(t, writeConfig(t, used), env(map[string]string{"APP": "xapp-1", "BOT": "xoxb-1"}))
+	if err := cfg.RequireForRun(); err == nil || !strings.Contains(err.Error(), "connectors.spare.token") {
+		t.Errorf("RequireForRun = %v", err)
+	}
+}
+
+func TestConfigHardenedProblems(t *testing.T) {
+	role := func(id, body string) string {
+		return fmt.Sprintf(hardenBase, "") + "      " + id + ": " + body + "\n"
+	}
+	tests := []struct {
+		name, text, path, says string
+	}{
+		{"empty approvers", strings.Replace(fmt.Sprintf(hardenBase, ""), "approvers: [owners]", "approvers: []", 1),
+			"systems.crm.roles.viewer.approval.steps[0].approvers", "empty: a step needs at least one approver"},
+		{"second document", fmt.Sprintf(hardenBase, "") + "---\nsystems:\n  crm: {}\n", "", "second YAML document"},
+		{"role named like a verb", role("revoke", "{ requesters: [everyone], approval: auto }"),
+			"systems.crm.roles.revoke", "/access subcommand"},
+		{"role named like a duration", role("2h", "{ requesters: [everyone], approval: auto }"),
+			"systems.crm.roles.2h", "reads as a duration"},
+		{"system named like a verb", strings.Replace(fmt.Sprintf(hardenBase, ""), "\n  crm:\n", "\n  pending:\n", 1),
+			"systems.pending", "/access subcommand"},
+		{"own manager", strings.Replace(fmt.Sprintf(hardenBase, ""), "U0ALICE01: U0BOB0001", "U0ALICE01: U0ALICE01", 1),
+			"directory.managers.static.u0alice01", "own manager"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, tt.text), env(nil))
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || !strings.EqualFold(ps[0].Path, tt.path) || !strings.Contains(ps[0].Message, tt.says) {
+				t.Errorf("want one problem %s: …%s…, got:\n%s", tt.path, tt.says, joinProblems(ps))
+			}
+		})
+	}
+}
+
+func TestConfigParseErrorsHaveLines(t *testing.T) {
+	for _, text := range []string{
+		"slack: [unclosed\n",
+		"slack:\n  admins: [U0ADMIN01]\n  admins: [U0ADMIN02]\n",
+		"slack:\n  command: \"/x\x01\"\n",
+		"slack:\n  command: \xff\xfe\n",
+		"a: b: c\n",
+		"slack:\n\tadmins: []\n",
+		"a: 1\n---\nb: [\n",
+	} {
+		_, err := LoadConfig(writeConfig(t, text), env(nil))
+		ps := problemsOf(t, err)
+		if len(ps) != 1 || !lineRef.MatchString(ps[0].Message) {
+			t.Errorf("%q: want one problem with a line number, got %v", text, ps)
+		}
+	}
+	_, err := LoadConfig(writeConfig(t, "slack:\n  admins: []\n  command: \"/ok\x07\"\n"), env(nil))
+	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Message, "line 3") {
+		t.Errorf("control character: %v", ps)
+	}
+}
+
+func TestConfigTooLarge(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.yaml")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: 10 MiB + 1 byte of NULs, which the parser would reject with
+	// another message if it ever saw them.
+	if err := f.Truncate(maxConfigSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = LoadConfig(p, env(nil))
+	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Message, "larger than 10 MiB") {
+		t.Errorf("problems = %v", ps)
+	}
+	if _, err := loadConfigBytes("big", make([]byte, maxConfigSize+1), env(nil)); err == nil || !strings.Contains(err.Error(), "10 MiB") {
+		t.Errorf("loadConfigBytes = %v", err)
+	}
+}
+
+func TestConfigRoleMaxAboveDefaults(t *testing.T) {
+	text := strings.Replace(fmt.Sprintf(hardenBase, ""), "approval: { steps: [ { approvers: [owners] } ] }",
+		"approval: { steps: [ { approvers: [owners] } ] }\n        max_duration: 30d", 1)
+	cfg := mustLoad(t, writeConfig(t, text), env(nil))
+	if !containsLine(cfg.Warnings, "systems.crm.roles.viewer.max_duration: 30d is longer than defaults.max_duration 8h") {
+		t.Errorf("warnings = %v", cfg.Warnings)
+	}
+	if cfg.Runbook.Systems["crm"].Roles["viewer"].MaxDuration != 30*24*time.Hour {
+		t.Error("the role's own maximum applies (DESIGN.md §2)")
 	}
 }

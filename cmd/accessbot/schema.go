@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The configuration schema (DESIGN.md §2 plus audit.file, audit.retention
@@ -257,4 +262,82 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// checkRawYAML parses data as YAML keeping the keys' case, as viper cannot,
+// and reports what viper would hide: a syntax error (with its line), a
+// second document (viper reads only the first) and keys that differ only
+// in case (viper lower-cases keys, so the later one silently replaces the
+// earlier one: `CRM:` overriding `crm:`, `MAX_DURATION: 30d` overriding
+// `max_duration: 8h`). It returns false when the file cannot be parsed at
+// all; duplicate keys are problems, but loading goes on to list the rest.
+func (l *loader) checkRawYAML(data []byte) bool {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return true // empty file: reported as having no systems
+		}
+		l.problem("", "not valid YAML: %s", yamlMessage(err, data))
+		return false
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		l.problem("", "not valid YAML: %s", yamlMessage(err, data))
+		return false
+	default:
+		line := next.Line
+		if len(next.Content) > 0 {
+			line = next.Content[0].Line
+		}
+		l.problem("", "line %d: a second YAML document (after ---); the runbook is one document: remove the --- line or merge the documents", docStart(data, line))
+		return false
+	}
+	l.checkCaseDuplicates("", &doc)
+	return true
+}
+
+// docStart is the line of the "---" that starts the document whose first
+// content is at line (or line itself when none is found before it).
+func docStart(data []byte, line int) int {
+	lines := strings.Split(string(data), "\n")
+	for i := min(line, len(lines)) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "---") {
+			return i + 1
+		}
+	}
+	return line
+}
+
+// checkCaseDuplicates reports, at every level, a mapping key equal to an
+// earlier one of the same mapping but for case. Aliases are not followed.
+func (l *loader) checkCaseDuplicates(path string, n *yaml.Node) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			l.checkCaseDuplicates(path, c)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			l.checkCaseDuplicates(fmt.Sprintf("%s[%d]", path, i), c)
+		}
+	case yaml.MappingNode:
+		first := map[string]string{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
+				continue
+			}
+			kp := join(path, k.Value)
+			lower := strings.ToLower(k.Value)
+			if prev, dup := first[lower]; dup {
+				l.problem(kp, "duplicates %s (line %d): keys are case-insensitive, so one would silently replace the other; keep one", prev, k.Line)
+			} else {
+				first[lower] = kp
+			}
+			l.checkCaseDuplicates(kp, val)
+		}
+	}
 }

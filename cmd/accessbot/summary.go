@@ -33,6 +33,9 @@ func writeSummary(w io.Writer, cfg *Config) {
 		}
 		fmt.Fprintf(w, "Audit log: %s, %s\n", orDash(cfg.Audit.File), ret)
 	}
+	if len(cfg.Overrides) > 0 {
+		fmt.Fprintf(w, "Environment overrides (in the sha256): %s\n", strings.Join(cfg.Overrides, ", "))
+	}
 	for _, name := range sortedKeys(rb.Teams) {
 		fmt.Fprintf(w, "Team %s: %s\n", name, describeTeam(rb.Teams[name]))
 	}

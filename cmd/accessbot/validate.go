@@ -101,6 +101,27 @@ func (l *loader) checkName(path, what, name string) {
 	}
 }
 
+// commandVerbs are the words `/access` reads as subcommands (DESIGN.md §3).
+// durationShapeRe matches what reads as a duration, even a non-positive
+// one ("0h"), which the bot would answer as a bad duration.
+var durationShapeRe = regexp.MustCompile(`^([0-9.]+[smhd])+$`)
+
+var commandVerbs = []string{"help", "list", "pending", "systems", "cancel", "revoke", "extend", "audit"}
+
+// checkReserved reports a system or role ID that `/access SYSTEM ROLE
+// DURATION …` could not tell apart from a subcommand or a duration.
+func (l *loader) checkReserved(path, what, id string) {
+	for _, v := range commandVerbs {
+		if strings.EqualFold(id, v) {
+			l.problem(path, "%q is an /access subcommand (%s), so it cannot be a %s name; choose another", id, strings.Join(commandVerbs, ", "), what)
+			return
+		}
+	}
+	if _, err := access.ParseDuration(id); err == nil || durationShapeRe.MatchString(strings.ToLower(id)) {
+		l.problem(path, "%q reads as a duration in /access SYSTEM ROLE DURATION, so it cannot be a %s name; choose another", id, what)
+	}
+}
+
 // duration parses m[key] if present. ok is false when the key is absent or
 // invalid (already reported).
 func (l *loader) duration(m map[string]any, path, key string) (time.Duration, bool) {
@@ -263,6 +284,9 @@ func (l *loader) build(t map[string]any) *Config {
 		l.checkUser(path, req)
 		if isScalar(static[k]) {
 			l.checkUser(path, mgr)
+			if strings.EqualFold(mgr, req) {
+				l.problem(path, "%s is listed as their own manager; they would approve their own requests as manager (or the step would fall back silently): name their real manager", mgr)
+			}
 		}
 		rb.Managers.Static[req] = mgr
 	}
@@ -293,17 +317,25 @@ func (l *loader) build(t map[string]any) *Config {
 	}
 
 	// connectors
+	systems := child(t, "systems")
+	used := map[string]bool{}
+	for _, id := range sortedKeys(systems) {
+		used[text(child(systems, id), "connector")] = true
+	}
 	conns := child(t, "connectors")
 	for _, name := range sortedKeys(conns) {
-		cfg.Connectors[name] = l.connector(name, conns[name])
+		cfg.Connectors[name] = l.connector(name, conns[name], used[name])
+		// Connectors no system uses are allowed (a demo or a migration
+		// swaps them), but run neither builds them nor needs their secrets.
+		if !used[name] {
+			l.warnings = append(l.warnings, fmt.Sprintf("connectors.%s is not used by any system; run does not build it and does not need its secrets", name))
+		}
 	}
 
 	// systems
-	systems := child(t, "systems")
 	if len(systems) == 0 {
 		l.problem("systems", "no systems: define at least one access point under systems")
 	}
-	// Connectors no system uses are fine: a demo or a migration swaps them.
 	for _, id := range sortedKeys(systems) {
 		if sm, ok := systems[id].(map[string]any); ok {
 			rb.Systems[id] = l.system(id, sm, cfg, defaults)
@@ -360,7 +392,7 @@ func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret 
 
 // connector reads connectors.NAME. Its block is the connector's own to
 // validate (validateConnectors); here only type and secrets are checked.
-func (l *loader) connector(name string, v any) ConnectorConfig {
+func (l *loader) connector(name string, v any, used bool) ConnectorConfig {
 	path := "connectors." + name
 	l.checkName(path, "connector", name)
 	block, ok := v.(map[string]any)
@@ -383,7 +415,11 @@ func (l *loader) connector(name string, v any) ConnectorConfig {
 		kp := join(path, k)
 		if s, _ := block[k].(string); s == "" {
 			if _, twin := block[k+"_file"]; !twin {
-				l.missingSecret(kp, k, "the connector")
+				if used {
+					l.missingSecret(kp, k, "the connector")
+				} else {
+					l.missing = append(l.missing, kp) // not needed by run: no warning
+				}
 			}
 		} else if l.literal[kp] {
 			l.warn(kp, "written literally in the file; move it to the environment (${VAR}) or to %s_file", k)
@@ -396,6 +432,7 @@ func (l *loader) connector(name string, v any) ConnectorConfig {
 func (l *loader) system(id string, m map[string]any, cfg *Config, defaults *policy) *access.System {
 	path := "systems." + id
 	l.checkName(path, "system", id)
+	l.checkReserved(path, "system", id)
 	sys := &access.System{
 		ID:          id,
 		Name:        text(m, "name"),
@@ -461,6 +498,7 @@ func didYouMean(s string, defined []string) string {
 func (l *loader) role(sys *access.System, id string, m map[string]any, rb *access.Runbook, defaults *policy) *access.Role {
 	path := "systems." + sys.ID + ".roles." + id
 	l.checkName(path, "role", id)
+	l.checkReserved(path, "role", id)
 	r := &access.Role{ID: id, Description: text(m, "description"), Grant: map[string]string{}}
 	grant := child(m, "grant")
 	for _, k := range sortedKeys(grant) {
@@ -487,6 +525,10 @@ func (l *loader) role(sys *access.System, id string, m map[string]any, rb *acces
 
 	p := l.readPolicy(m, path, defaults)
 	l.checkDurations(p, path)
+	if mp := join(path, "max_duration"); p.from["max_duration"] == mp && p.dur["max_duration"] > defaults.dur["max_duration"] {
+		l.warn(mp, "%s is longer than defaults.max_duration %s; a role's own max_duration overrides the default, so %s may be requested for up to %s",
+			access.FormatDuration(p.dur["max_duration"]), access.FormatDuration(defaults.dur["max_duration"]), id, access.FormatDuration(p.dur["max_duration"]))
+	}
 	r.DefaultDuration, r.MaxDuration = p.dur["default_duration"], p.dur["max_duration"]
 	r.ApprovalTimeout, r.ReminderAfter, r.ExpiryWarning = p.dur["approval_timeout"], p.dur["reminder_after"], p.dur["expiry_warning"]
 	r.ReasonRequired = p.reason
@@ -543,8 +585,10 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 			continue
 		}
 		step := access.StepPolicy{Min: 1}
-		if _, ok := sm["approvers"]; !ok {
+		if av, ok := sm["approvers"]; !ok {
 			l.problem(sp+".approvers", "missing: list who approves, from manager, owners, team:NAME, user:UID, usergroup:SID")
+		} else if list, isList := av.([]any); isList && len(list) == 0 {
+			l.problem(sp+".approvers", "empty: a step needs at least one approver source (manager, owners, team:NAME, user:UID, usergroup:SID); use approval: auto to grant without a human")
 		}
 		seen := map[access.Source]bool{}
 		bad := false
