@@ -123,7 +123,8 @@ func newRegistry(b *bot.Bot) *connectors.Registry {
 
 // NewApp wires an App from a loaded configuration. It opens the store
 // (failing fast if another process holds it) and builds every connector
-// (failing on any configuration error), but connects to nothing.
+// some system uses (failing on any configuration error), but connects to
+// nothing.
 func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	a := &App{Config: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, Connectors: map[string]access.Connector{}}
 	if a.clock == nil {
@@ -168,10 +169,14 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	reg := newRegistry(a.Bot)
 	shared := connectors.NewHTTPClient(opts.HTTP)
 	var problems []error
+	used := cfg.usedConnectors()
 	for name, cc := range cfg.Connectors {
 		if c, ok := opts.Connectors[name]; ok {
 			a.Connectors[name] = c
 			continue
+		}
+		if !used[name] {
+			continue // no system uses it: not built, its secrets not needed
 		}
 		raw := map[string]any{"type": cc.Type}
 		for k, v := range cc.Raw {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 )
 
@@ -16,32 +17,55 @@ func connectorRegistry() *connectors.Registry { return newRegistry(nil) }
 // validateConnectors asks each connector type to validate its own block,
 // by building it with reg.Build (factories decode and check; they do no
 // network I/O), and turns the errors into problems under connectors.NAME.
+// Every block is checked, used by a system or not (validate). Then each
+// role's grant parameters are checked by its connector when it can
+// (access.ParamsChecker), as problems under systems.SYS.roles.ROLE.grant.
+//
 // An error about a secret listed in cfg.MissingSecrets is left out:
 // validate may run where secrets are not available, and LoadConfig has
-// warned about it already. Error text is scrubbed of secret values.
+// warned about it already. To check the grant parameters anyway, a
+// missing secret is replaced by a placeholder for the build. Error text is
+// scrubbed of secret values.
 func validateConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env) (problems []Problem, warnings []string) {
+	return checkConnectors(cfg, reg, env, false)
+}
+
+// validateUsedConnectors is validateConnectors for run: only the
+// connectors some system uses, the ones run builds.
+func validateUsedConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env) []Problem {
+	probs, _ := checkConnectors(cfg, reg, env, true)
+	return probs
+}
+
+// placeholderSecret stands in for a missing secret while validating.
+const placeholderSecret = "accessbot-validate-placeholder"
+
+func checkConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env, usedOnly bool) (problems []Problem, warnings []string) {
 	missing := map[string]bool{}
 	for _, p := range cfg.MissingSecrets {
 		missing[p] = true
 	}
-	known := map[string]bool{}
-	for _, t := range reg.Types() {
-		known[t] = true
-	}
+	used := cfg.usedConnectors()
 	secrets := cfg.secretValues()
 	names := make([]string, 0, len(cfg.Connectors))
 	for n := range cfg.Connectors {
-		names = append(names, n)
+		if !usedOnly || used[n] {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
+	built := map[string]access.Connector{}
 	for _, name := range names {
 		cc := cfg.Connectors[name]
 		raw := make(map[string]any, len(cc.Raw)+1)
 		for k, v := range cc.Raw {
 			raw[k] = v
+			if missing["connectors."+name+"."+k] {
+				raw[k] = placeholderSecret
+			}
 		}
 		raw["type"] = cc.Type
-		_, err := reg.Build(name, cc.Type, raw, env)
+		c, err := reg.Build(name, cc.Type, raw, env)
 		for _, leaf := range leaves(err) {
 			p := toProblem("connectors."+name, scrubValues(leaf.Error(), secrets))
 			if missing[p.Path] {
@@ -49,8 +73,49 @@ func validateConnectors(cfg *Config, reg *connectors.Registry, env connectors.En
 			}
 			problems = append(problems, p)
 		}
+		if err == nil && c != nil {
+			built[name] = c
+		}
 	}
+	problems = append(problems, checkGrantParams(cfg, built, secrets)...)
 	return problems, warnings
+}
+
+// checkGrantParams asks each built connector that implements
+// access.ParamsChecker to check the grant parameters of every role of the
+// systems that use it. A connector without the capability is skipped.
+func checkGrantParams(cfg *Config, built map[string]access.Connector, secrets []string) []Problem {
+	if cfg.Runbook == nil {
+		return nil
+	}
+	var problems []Problem
+	for _, sid := range cfg.Runbook.SystemIDs() {
+		sys := cfg.Runbook.Systems[sid]
+		pc, ok := built[sys.Connector].(access.ParamsChecker)
+		if !ok {
+			continue
+		}
+		for _, rid := range sys.RoleIDs() {
+			base := "systems." + sid + ".roles." + rid + ".grant"
+			params := sys.Roles[rid].Grant
+			if params == nil {
+				params = map[string]string{}
+			}
+			for _, leaf := range leaves(pc.CheckParams(params)) {
+				problems = append(problems, grantProblem(base, scrubValues(leaf.Error(), secrets)))
+			}
+		}
+	}
+	return problems
+}
+
+// grantProblem files "KEY: message" under base.KEY, and anything else
+// under base.
+func grantProblem(base, msg string) Problem {
+	if key, rest, ok := strings.Cut(msg, ": "); ok && key != "" && !strings.ContainsAny(key, " \t") {
+		return Problem{Path: base + "." + key, Message: rest}
+	}
+	return Problem{Path: base, Message: msg}
 }
 
 // leaves flattens an errors.Join tree.

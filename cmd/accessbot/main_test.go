@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,5 +58,26 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	}
 	if strings.Contains(stdout.String()+stderr.String(), "TOPSECRET") {
 		t.Error("a secret was printed")
+	}
+}
+
+// TestRunRefusesUnknownEnv: an ACCESSBOT_ variable that matches no key is
+// a warning for validate and an error for run.
+func TestRunRefusesUnknownEnv(t *testing.T) {
+	t.Setenv("ACCESSBOT_DEFAULT_MAX_DURATION", "30d")
+	t.Setenv("ACCESSBOT_STORE_PATH", filepath.Join(t.TempDir(), "x.db"))
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"validate", "--config", examplePath}, &stdout, &stderr, os.Getenv); code != 0 {
+		t.Fatalf("validate: exit %d\n%s", code, stderr.String())
+	}
+	for _, want := range []string{"ACCESSBOT_DEFAULT_MAX_DURATION: set, but no configuration key has this name", "did you mean ACCESSBOT_DEFAULTS_MAX_DURATION?", "Environment overrides (in the sha256): ACCESSBOT_STORE_PATH="} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"run", "--config", examplePath}, &stdout, &stderr, os.Getenv); code != 1 || !strings.Contains(stderr.String(), "ACCESSBOT_DEFAULT_MAX_DURATION: ") {
+		t.Errorf("run: exit %d\n%s", code, stderr.String())
 	}
 }

@@ -24,10 +24,13 @@ func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string)
 	}
 	cfg, err := LoadConfig(*config, getenv)
 	if err == nil {
-		err = cfg.RequireSecrets()
+		// What validate only warns about stops run: missing secrets that
+		// run needs and ACCESSBOT_ variables that match no key. Only the
+		// connectors some system uses are built and checked.
+		err = cfg.RequireForRun()
 	}
 	if err == nil {
-		if probs, _ := validateConnectors(cfg, connectorRegistry(), connectorsEnv()); len(probs) > 0 {
+		if probs := validateUsedConnectors(cfg, connectorRegistry(), connectorsEnv()); len(probs) > 0 {
 			err = &ConfigError{Problems: probs}
 		}
 	}
@@ -57,7 +60,8 @@ func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("accessbot starting", "config", cfg.Path, "store", cfg.Store.Path, "systems", len(cfg.Runbook.Systems))
+	log.Info("accessbot starting", "config", cfg.Path, "store", cfg.Store.Path, "systems", len(cfg.Runbook.Systems),
+		"runbook", cfg.Runbook.Hash, "overrides", cfg.Overrides)
 	runErr := app.Run(ctx)
 	closeErr := app.Close()
 	if runErr != nil {
