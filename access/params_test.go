@@ -1,14 +1,14 @@
-package connectors_test
+package access_test
 
 import (
 	"errors"
 	"testing"
 
-	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/access"
 )
 
 func TestUnknownParams(t *testing.T) {
-	got := errors.Join(connectors.UnknownParams(map[string]string{
+	got := errors.Join(access.UnknownParams(map[string]string{
 		"group_id": "x", "groupid": "y", "colour": "z", "": "w",
 	}, "group_id")...)
 	want := `"": empty grant parameter name` + "\n" +
@@ -17,13 +17,13 @@ func TestUnknownParams(t *testing.T) {
 	if got == nil || got.Error() != want {
 		t.Fatalf("got %v\nwant %s", got, want)
 	}
-	if err := connectors.CheckParamNames(map[string]string{"x": "", " ": "y"}); err == nil || err.Error() != `" ": empty grant parameter name` {
+	if err := access.CheckParamNames(map[string]string{"x": "", " ": "y"}); err == nil || err.Error() != `" ": empty grant parameter name` {
 		t.Fatalf("CheckParamNames = %v", err)
 	}
-	if err := connectors.CheckParamNames(map[string]string{"anything": "goes"}); err != nil {
+	if err := access.CheckParamNames(map[string]string{"anything": "goes"}); err != nil {
 		t.Fatal(err)
 	}
-	if Suggest := connectors.Suggest("grup", []string{"group"}); Suggest != "group" {
-		t.Fatalf("Suggest = %q", Suggest)
+	if s := access.Suggest("grup", []string{"group"}); s != "group" {
+		t.Fatalf("Suggest = %q", s)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/accessbot/accessbot/access"
-	"github.com/accessbot/accessbot/connectors"
 )
 
 // ChannelConnector grants membership of a Slack channel (usually private)
@@ -60,7 +59,7 @@ var (
 // Unknown keys are errors, with a did-you-mean.
 func (c *ChannelConnector) CheckParams(params map[string]string) error {
 	_, err := slackID(params, paramChannel, channelIDRE, "a channel ID (C… or G…; a channel's details show it), not a #name")
-	return errors.Join(append(connectors.UnknownParams(params, paramChannel), err)...)
+	return errors.Join(append(access.UnknownParams(params, paramChannel), err)...)
 }
 
 // CheckParams checks a role's grant parameters without calling Slack:
@@ -68,7 +67,7 @@ func (c *ChannelConnector) CheckParams(params map[string]string) error {
 // Unknown keys are errors, with a did-you-mean.
 func (c *UsergroupConnector) CheckParams(params map[string]string) error {
 	_, err := slackID(params, paramUsergroup, usergroupIDRE, "a user group ID (S…), not an @handle")
-	return errors.Join(append(connectors.UnknownParams(params, paramUsergroup), err)...)
+	return errors.Join(append(access.UnknownParams(params, paramUsergroup), err)...)
 }
 
 // slackID returns the grant parameter key, checked against re; param (so

@@ -213,7 +213,7 @@ func decodeValue(path string, raw any, v reflect.Value) []error {
 			idx, ok := fields[k]
 			if !ok {
 				msg := fmt.Sprintf("%s.%s: unknown key", path, k)
-				if s := Suggest(k, known); s != "" {
+				if s := access.Suggest(k, known); s != "" {
 					msg += fmt.Sprintf("; did you mean %q?", s)
 				}
 				errs = append(errs, errors.New(msg))

@@ -86,7 +86,7 @@ func (r *Registry) Build(name, typ string, raw map[string]any, env Env) (access.
 	if !ok {
 		msg := fmt.Sprintf("connectors.%s.type: unknown connector type %q (known: %s)",
 			name, typ, strings.Join(r.Types(), ", "))
-		if s := Suggest(typ, r.Types()); s != "" {
+		if s := access.Suggest(typ, r.Types()); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		return nil, fmt.Errorf("%s", msg)
@@ -104,42 +104,4 @@ func (r *Registry) Build(name, typ string, raw map[string]any, env Env) (access.
 		raw = map[string]any{}
 	}
 	return f(name, Config{Name: name, Raw: raw, HTTP: env.HTTP, Clock: env.Clock, State: env.State, readFile: env.ReadFile})
-}
-
-// Suggest returns the candidate closest to s by edit distance, if it is
-// close enough to be a plausible typo, else "".
-func Suggest(s string, candidates []string) string {
-	best, bestD := "", 0
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
-		if best == "" || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	// A typo of one or two characters, or a third of a longer word.
-	if best != "" && (bestD <= 2 || bestD*3 <= len(best)) && bestD < len(best) {
-		return best
-	}
-	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/access"
 )
 
 // ParamGroup is the grant parameter naming the group.
@@ -16,7 +16,7 @@ const ParamGroup = "group"
 // Directory group ID. Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, err := groupKey(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamGroup), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamGroup), err)...)
 }
 
 // groupKey returns the group grant parameter, checked; Grant, Revoke,

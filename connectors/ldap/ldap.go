@@ -325,7 +325,7 @@ func (c *Connector) change(ctx context.Context, op string, g access.Grant) error
 // errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, err := groupDN(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamGroupDN), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamGroupDN), err)...)
 }
 
 // groupDN returns the validated group_dn parameter; Grant, Revoke, Check

@@ -288,7 +288,7 @@ func roleParam(op string, g access.Grant) (string, error) {
 // errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, err := roleID(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamRoleID), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamRoleID), err)...)
 }
 
 // roleID returns the role_id grant parameter, trimmed and checked;

@@ -24,7 +24,7 @@ var (
 // CheckParams accepts any grant parameters, which are shown to the owners
 // in the task, but rejects empty or blank keys.
 func (Connector) CheckParams(params map[string]string) error {
-	return connectors.CheckParamNames(params)
+	return access.CheckParamNames(params)
 }
 
 // Config is the manual connector's block: it has no keys besides type.

@@ -237,7 +237,7 @@ func groupID(op string, g access.Grant) (int, error) {
 // are errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, err := groupIDParam(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamGroupID), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamGroupID), err)...)
 }
 
 // groupIDParam parses group_id; groupID (so Grant, Revoke and Check) and

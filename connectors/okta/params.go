@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/access"
 )
 
 // ParamGroupID is the grant parameter naming the group.
@@ -15,7 +15,7 @@ const ParamGroupID = "group_id"
 // exactly group_id, an Okta group ID (00g…), required. Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, err := groupID(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamGroupID), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamGroupID), err)...)
 }
 
 // groupID returns the group_id grant parameter, checked; Grant, Revoke,

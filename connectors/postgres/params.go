@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/access"
 )
 
 // CheckParams checks a role's grant parameters without contacting the
@@ -15,7 +15,7 @@ import (
 // with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, err := roleParam(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamRole), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamRole), err)...)
 }
 
 // roleParam returns the role grant parameter, checked; Grant, Revoke,

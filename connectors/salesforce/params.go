@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/access"
 )
 
 // CheckParams checks a role's grant parameters without contacting
@@ -16,7 +16,7 @@ import (
 // Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, _, err := permissionSet(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamPermissionSet, ParamPermissionSetGroup), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamPermissionSet, ParamPermissionSetGroup), err)...)
 }
 
 // permissionSet returns the permission_set and permission_set_group grant

@@ -147,7 +147,7 @@ var (
 // CheckParams accepts any grant parameters, which are passed through to
 // the receiver as Payload.Params, but rejects empty or blank keys.
 func (c *Connector) CheckParams(params map[string]string) error {
-	return connectors.CheckParamNames(params)
+	return access.CheckParamNames(params)
 }
 
 // Factory builds a webhook connector from its configuration block; it has

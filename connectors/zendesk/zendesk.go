@@ -221,7 +221,7 @@ func parseParams(op string, g access.Grant) (params, error) {
 // integer. Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
 	_, err := readParams(params)
-	return errors.Join(append(connectors.UnknownParams(params, ParamCustomRoleID, ParamGroupID), err)...)
+	return errors.Join(append(access.UnknownParams(params, ParamCustomRoleID, ParamGroupID), err)...)
 }
 
 // readParams parses the grant parameters; parseParams (so Grant, Revoke
