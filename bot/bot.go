@@ -62,7 +62,9 @@ type Config struct {
 
 // Metrics receives Slack-side measurements (the Prometheus adapter in cmd).
 type Metrics interface {
-	SlackCall(method string, err error)
+	// SlackCall counts one Web API call; result is "ok", the Slack error
+	// code ("not_in_channel"), "ratelimited", "http_NNN" or "error".
+	SlackCall(method, result string)
 	SlackRateLimited(method string)
 	Reconnect()
 	Connected(bool)
@@ -71,7 +73,7 @@ type Metrics interface {
 
 type nopMetrics struct{}
 
-func (nopMetrics) SlackCall(string, error)   {}
+func (nopMetrics) SlackCall(string, string)  {}
 func (nopMetrics) SlackRateLimited(string)   {}
 func (nopMetrics) Reconnect()                {}
 func (nopMetrics) Connected(bool)            {}
@@ -332,7 +334,7 @@ func (b *Bot) call(ctx context.Context, method string, fn func(ctx context.Conte
 	var err error
 	for attempt := 0; attempt < 8; attempt++ {
 		err = fn(ctx)
-		b.mx.SlackCall(method, err)
+		b.mx.SlackCall(method, slackResult(err))
 		if err == nil {
 			return nil
 		}
@@ -439,4 +441,22 @@ func newRef() string {
 	var buf [4]byte
 	_, _ = rand.Read(buf[:])
 	return "E-" + hex.EncodeToString(buf[:])
+}
+
+// slackResult names the outcome of a Web API call for metrics.
+func slackResult(err error) string {
+	var se slack.SlackErrorResponse
+	var rl *slack.RateLimitedError
+	var sc slack.StatusCodeError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &se):
+		return se.Err
+	case errors.As(err, &rl):
+		return "ratelimited"
+	case errors.As(err, &sc):
+		return fmt.Sprintf("http_%d", sc.Code)
+	}
+	return "error"
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/slack-go/slack"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/bot"
@@ -102,19 +101,7 @@ func (m *Metrics) RevocationLag(r *access.Request, lag time.Duration) {
 }
 
 // SlackCall implements bot.Metrics.
-func (m *Metrics) SlackCall(method string, err error) {
-	result := "ok"
-	if err != nil {
-		result = "error"
-		var se slack.SlackErrorResponse
-		var rl *slack.RateLimitedError
-		switch {
-		case errors.As(err, &se):
-			result = se.Err
-		case errors.As(err, &rl):
-			result = "ratelimited"
-		}
-	}
+func (m *Metrics) SlackCall(method, result string) {
 	m.slackCalls.WithLabelValues(method, result).Inc()
 }
 

@@ -1,0 +1,3 @@
+// Package layout holds only a test: it keeps the dependency rules of the
+// project's layout (DESIGN.md §5) from eroding.
+package layout
