@@ -588,9 +588,11 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Request, error
 	return r, nil
 }
 
-// Revoke ends an active grant early. The requester may end their own ("I'm
-// done"); system owners and admins may end anyone's. The removal then runs
-// like an expiry: committed first, retried until the target confirms.
+// Revoke ends an active grant early, or stops one that is approved but
+// not yet applied (a grant being retried): the removal then runs like an
+// expiry, committed first and retried until the target confirms, so a
+// grant that reached the target after all is taken back. The requester
+// may end their own ("I'm done"); system owners and admins anyone's.
 func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Request, error) {
 	r, err := s.store.Get(ctx, id)
 	if err != nil {
@@ -865,7 +867,8 @@ func (s *Service) awaitConfirmation(ctx context.Context, r *Request, what string
 func (s *Service) startRemoval(ctx context.Context, id string, ev Event, actor, reason string) (*Request, error) {
 	now := s.clock.Now()
 	r, err := s.update(ctx, id, func(r *Request) error {
-		if r.State != StateActive {
+		approvedStop := r.State == StateApproved && ev != EventExpiring
+		if r.State != StateActive && !approvedStop {
 			if r.State == StateRevoking {
 				return Conflictf("%s is already being removed.", r.ID)
 			}
@@ -876,6 +879,8 @@ func (s *Service) startRemoval(ctx context.Context, id string, ev Event, actor, 
 		}
 		r.WarnAt = time.Time{}
 		r.NextAttemptAt = now.UTC()
+		r.Attempts, r.LastError = 0, ""
+		r.AwaitingConfirmation, r.ConfirmAt = false, time.Time{}
 		if ev == EventExpiring && now.Sub(r.ExpiresAt) > s.cfg.LateAfter {
 			r.Late = true
 		}

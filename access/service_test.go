@@ -1078,3 +1078,37 @@ func TestDecideChecksPolicyAtClickTime(t *testing.T) {
 		t.Fatalf("refused click changed the request: %+v", got)
 	}
 }
+
+// An owner can stop a grant that is approved but still being retried: the
+// removal runs (the grant may have reached the target after all) and the
+// request ends revoked; the retrying grant does not resurrect it.
+func TestRevokeWhileGrantRetries(t *testing.T) {
+	h := newHarness(t)
+	h.conn.GrantFunc = func(Grant) error { return RetryableError(errors.New("503 from target"), 0) }
+	r := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: time.Hour})
+	if r = h.get(r.ID); r.State != StateApproved || r.Attempts == 0 {
+		t.Fatalf("want a grant being retried, got %s with %d attempts", r.State, r.Attempts)
+	}
+	_, err := h.svc.Revoke(h.ctx, r.ID, alice, "")
+	wantUserError(t, err, ErrForbidden, "Only the requester")
+	got, err := h.svc.Revoke(h.ctx, r.ID, carol, "not needed any more")
+	if err != nil {
+		t.Fatalf("owner Revoke of an approved request: %v", err)
+	}
+	if got.State != StateRevoking {
+		t.Fatalf("state %s, want revoking", got.State)
+	}
+	// The target just failed, so the removal waits for the next probe slot.
+	h.advance(2 * time.Second)
+	if got = h.get(r.ID); got.State != StateRevoked {
+		t.Fatalf("state %s, want revoked", got.State)
+	}
+	if _, rv := h.conn.counts(); rv != 1 {
+		t.Errorf("%d revoke calls, want 1 (the grant may have landed)", rv)
+	}
+	h.conn.GrantFunc = nil
+	h.advance(time.Minute) // a retry that was due must not grant again
+	if got := h.get(r.ID); got.State != StateRevoked {
+		t.Fatalf("after the retry time: %s", got.State)
+	}
+}

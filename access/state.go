@@ -86,7 +86,11 @@ var table = map[State]map[Event]State{
 		EventGranted:            StateActive,
 		EventGrantAttemptFailed: StateApproved,
 		EventGrantFailed:        StateGrantFailed,
-		EventNoted:              StateApproved,
+		// Stopped while the grant is being applied or retried: the grant
+		// may have reached the target, so it is removed like any other.
+		EventRevoking: StateRevoking,
+		EventDone:     StateRevoking,
+		EventNoted:    StateApproved,
 	},
 	StateActive: {
 		EventWarned:   StateActive,

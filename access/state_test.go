@@ -38,6 +38,9 @@ func wantTable() map[State]map[Event]State {
 			EventGrantFailed:        StateGrantFailed,
 			EventGranted:            StateActive,
 			EventGrantAttemptFailed: StateApproved,
+			// revoked by an owner/admin or given back before the grant landed
+			EventRevoking: StateRevoking,
+			EventDone:     StateRevoking,
 		},
 		StateActive: {
 			EventExpiring: StateRevoking,
