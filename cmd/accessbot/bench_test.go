@@ -424,11 +424,13 @@ func perSecond(ts []time.Time, from time.Time) (peak int, span time.Duration) {
 // wheel, 8 workers, reconcile every 30 s, fsync on) with Slack's
 // per-channel chat.postMessage limit on at the emulator. Reports the time
 // to revoke everything, the calls/s the target saw, the number of grants
-// not expired (lost) and the requester notifications' pacing.
+// not expired (lost) and the requester notifications' pacing. The grants
+// belong to STORM_USERS requesters (default min(N, 1000)), round robin, so
+// each requester's DM gets N/STORM_USERS removal notices.
 func BenchmarkExpiryStorm(b *testing.B) {
 	n := envInt(b, "STORM_GRANTS", 2000)
 	rate := envInt(b, "STORM_TARGET_RATE", 50)
-	users := min(n, 1000)
+	users := envInt(b, "STORM_USERS", min(n, 1000))
 	path := filepath.Join(b.TempDir(), "storm.db")
 	// Leave time to build the file and start: the cohort must be armed in
 	// the wheel (not found overdue at start-up).
@@ -461,8 +463,33 @@ func BenchmarkExpiryStorm(b *testing.B) {
 
 	// Wait until the target has revoked every grant, then for the notices.
 	limit := expiry.Add(time.Duration(n/rate)*3*time.Second + 3*time.Minute)
+	lastLog := time.Now()
 	for target.Calls().Revoke < n && time.Now().Before(limit) {
 		time.Sleep(100 * time.Millisecond)
+		if time.Since(lastLog) >= 10*time.Second {
+			lastLog = time.Now()
+			target.mu.Lock()
+			okN, deniedN := len(target.ok), target.denied
+			target.mu.Unlock()
+			posts, limited := 0, 0
+			chans := map[string]int{}
+			for _, c := range env.emu.Calls("chat.postMessage") {
+				if c.HTTPStatus == 429 || c.Error == "ratelimited" {
+					limited++
+					continue
+				}
+				posts++
+				chans[c.Params["channel"]]++
+			}
+			busiest, most := "", 0
+			for ch, k := range chans {
+				if k > most {
+					busiest, most = ch, k
+				}
+			}
+			fmt.Fprintf(os.Stderr, "storm +%3.0fs: revoked %d/%d, target 429s %d, posts %d (busiest channel %s: %d), slack 429s %d, queue-full drops %d\n",
+				time.Since(expiry).Seconds(), okN, n, deniedN, posts, busiest, most, limited, logs.count("work queue full; reconcile will pick the request up"))
+		}
 	}
 	drained := time.Now()
 	delivered := func() (okDM []time.Time, perChan map[string][]time.Time, limited int) {
