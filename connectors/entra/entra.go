@@ -136,13 +136,7 @@ type Connector struct {
 	clock   access.Clock
 	tokens  *tokenSource
 
-	mu    sync.Mutex
-	users map[string]cachedUser
-}
-
-type cachedUser struct {
-	id      string
-	expires time.Time
+	users *connectors.TTLCache[string, string] // person key → user ID
 }
 
 var (
@@ -176,7 +170,7 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	}
 	conn := &Connector{
 		name: name, graph: graph, attr: c.UserAttribute, timeout: c.Timeout.Std(),
-		http: cfg.HTTP, clock: cfg.Clock, users: map[string]cachedUser{},
+		http: cfg.HTTP, clock: cfg.Clock, users: connectors.NewTTLCache[string, string](cfg.Clock, userCacheTTL),
 		tokens: &tokenSource{
 			url:      authority + "/" + url.PathEscape(c.TenantID) + "/oauth2/v2.0/token",
 			tenantID: c.TenantID, clientID: c.ClientID, secret: secret, scope: graphScope(graph),
@@ -317,13 +311,11 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 		return "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in Entra ID", what))
 	}
 	key := strings.ToLower(p.Email)
-	now := c.clock.Now()
-	c.mu.Lock()
-	cu, ok := c.users[key]
-	c.mu.Unlock()
-	if ok && now.Before(cu.expires) {
-		return cu.id, nil
-	}
+	return c.users.GetOrFill(key, func() (string, error) { return c.lookupUser(ctx, p, what) })
+}
+
+// lookupUser asks the server for the person's user ID.
+func (c *Connector) lookupUser(ctx context.Context, p access.Person, what string) (string, error) {
 	unknown := access.PermanentError(fmt.Errorf("%s: %w: no Entra ID user with %s %q in tenant %s for %s",
 		what, ErrUnknownUser, c.attr, p.Email, c.tokens.tenant(), person(p)))
 	var id string
@@ -368,9 +360,6 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 		}
 		id = u.ID
 	}
-	c.mu.Lock()
-	c.users[key] = cachedUser{id: id, expires: now.Add(userCacheTTL)}
-	c.mu.Unlock()
 	return id, nil
 }
 

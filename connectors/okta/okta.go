@@ -151,13 +151,7 @@ type Connector struct {
 	clock   access.Clock
 	auth    authorizer
 
-	mu    sync.Mutex
-	users map[string]cachedUser
-}
-
-type cachedUser struct {
-	id      string
-	expires time.Time
+	users *connectors.TTLCache[string, string] // person key → user ID
 }
 
 var (
@@ -179,7 +173,7 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	}
 	conn := &Connector{
 		name: name, base: strings.TrimRight(c.OrgURL, "/"), attr: c.UserAttribute,
-		timeout: c.Timeout.Std(), http: cfg.HTTP, clock: cfg.Clock, users: map[string]cachedUser{},
+		timeout: c.Timeout.Std(), http: cfg.HTTP, clock: cfg.Clock, users: connectors.NewTTLCache[string, string](cfg.Clock, userCacheTTL),
 	}
 	if conn.attr == "" {
 		conn.attr = "login"
@@ -299,27 +293,12 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 		return "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in Okta", what))
 	}
 	key := c.attr + ":" + strings.ToLower(p.Email)
-	now := c.clock.Now()
-	c.mu.Lock()
-	cu, ok := c.users[key]
-	c.mu.Unlock()
-	if ok && now.Before(cu.expires) {
-		return cu.id, nil
-	}
-	var id string
-	var err error
-	if c.attr == "email" {
-		id, err = c.userByEmail(ctx, p, what)
-	} else {
-		id, err = c.userByLogin(ctx, p, what)
-	}
-	if err != nil {
-		return "", err
-	}
-	c.mu.Lock()
-	c.users[key] = cachedUser{id: id, expires: now.Add(userCacheTTL)}
-	c.mu.Unlock()
-	return id, nil
+	return c.users.GetOrFill(key, func() (string, error) {
+		if c.attr == "email" {
+			return c.userByEmail(ctx, p, what)
+		}
+		return c.userByLogin(ctx, p, what)
+	})
 }
 
 func (c *Connector) unknown(p access.Person, what, how string) error {

@@ -36,7 +36,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/accessbot/accessbot/access"
@@ -109,13 +108,7 @@ type Connector struct {
 	http    connectors.Doer
 	clock   access.Clock
 
-	mu    sync.Mutex
-	users map[string]cachedUser
-}
-
-type cachedUser struct {
-	id      string
-	expires time.Time
+	users *connectors.TTLCache[string, string] // person key → user ID
 }
 
 var (
@@ -141,7 +134,7 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	}
 	conn := &Connector{
 		name: name, base: strings.TrimRight(c.BaseURL, "/"), token: tok, attr: c.UserAttribute,
-		timeout: c.Timeout.Std(), http: cfg.HTTP, clock: cfg.Clock, users: map[string]cachedUser{},
+		timeout: c.Timeout.Std(), http: cfg.HTTP, clock: cfg.Clock, users: connectors.NewTTLCache[string, string](cfg.Clock, userCacheTTL),
 	}
 	if conn.attr == "" {
 		conn.attr = "userName"
@@ -287,13 +280,11 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 		return "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in %s", what, c.base))
 	}
 	key := strings.ToLower(p.Email)
-	now := c.clock.Now()
-	c.mu.Lock()
-	cu, ok := c.users[key]
-	c.mu.Unlock()
-	if ok && now.Before(cu.expires) {
-		return cu.id, nil
-	}
+	return c.users.GetOrFill(key, func() (string, error) { return c.lookupUser(ctx, p, what) })
+}
+
+// lookupUser asks the server for the person's user ID.
+func (c *Connector) lookupUser(ctx context.Context, p access.Person, what string) (string, error) {
 	f := "userName eq " + strconv.Quote(p.Email)
 	if c.attr == "emails" {
 		// A value filter on the multi-valued attribute (RFC 7644
@@ -326,9 +317,6 @@ func (c *Connector) userID(ctx context.Context, p access.Person, what string) (s
 		return "", access.PermanentError(fmt.Errorf("%s: the SCIM user for %s has no id", what, person(p)))
 	}
 	id := lr.Resources[0].ID
-	c.mu.Lock()
-	c.users[key] = cachedUser{id: id, expires: now.Add(userCacheTTL)}
-	c.mu.Unlock()
 	return id, nil
 }
 
