@@ -38,7 +38,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -179,7 +178,7 @@ type Connector struct {
 	attr       string
 	timeout    time.Duration
 
-	locks keyedMutex
+	locks connectors.KeyedMutex[string] // by lower-cased group DN
 }
 
 var (
@@ -283,7 +282,7 @@ func (c *Connector) change(ctx context.Context, op string, g access.Grant) error
 		return access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
 	}
 	// Serialise per group, honouring ctx while waiting.
-	unlock, err := c.locks.lock(ctx, strings.ToLower(group))
+	unlock, err := c.locks.Lock(ctx, strings.ToLower(group))
 	if err != nil {
 		return access.RetryableError(fmt.Errorf("%s: waiting for another change to %s: %w", what, group, err), 0)
 	}
@@ -494,45 +493,4 @@ func person(p access.Person) string {
 		return p.SlackID + " (" + p.Email + ")"
 	}
 	return p.SlackID
-}
-
-// keyedMutex is a set of mutexes by key whose Lock honours a context.
-// Entries are removed when nobody holds or waits for them.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	ch   chan struct{} // holds a token when free
-	refs int
-}
-
-func (k *keyedMutex) lock(ctx context.Context, key string) (unlock func(), err error) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{ch: make(chan struct{}, 1)}
-		e.ch <- struct{}{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	release := func() {
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case <-e.ch:
-		return func() { e.ch <- struct{}{}; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
 }

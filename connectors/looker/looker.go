@@ -102,7 +102,10 @@ type Connector struct {
 	timeout  time.Duration
 	http     connectors.Doer
 	clock    access.Clock
-	locks    keyedLock
+	// locks serialises work per Looker user ID: setting a user's roles
+	// replaces the whole list, so a grant and a revoke for one user must
+	// not interleave their read and write.
+	locks connectors.KeyedMutex[string]
 
 	mu      sync.Mutex
 	token   string
@@ -215,7 +218,7 @@ func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 // change returns the new list, or nil when nothing needs to change; done
 // checks the list Looker answers after the PUT.
 func (c *Connector) modify(ctx context.Context, op, userID string, change func([]string) []string, done func([]string) bool) error {
-	unlock, err := c.locks.lock(ctx, userID)
+	unlock, err := c.locks.Lock(ctx, userID)
 	if err != nil {
 		return access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}

@@ -126,7 +126,10 @@ type Connector struct {
 	timeout time.Duration
 	http    connectors.Doer
 	state   connectors.State
-	locks   keyedLock
+	// locks serialises work per Zendesk user ID: the role change is a
+	// read-modify-write of the user and of the stored records, and two
+	// grants for one agent must not interleave.
+	locks connectors.KeyedMutex[int64]
 }
 
 var (
@@ -269,7 +272,7 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
 	if u.Role != "agent" && u.Role != "admin" {
 		return access.PermanentError(fmt.Errorf("%s: Zendesk user %q is an %s, not an agent", op, g.User.Email, u.Role))
 	}
-	unlock, err := c.locks.lock(ctx, u.ID)
+	unlock, err := c.locks.Lock(ctx, u.ID)
 	if err != nil {
 		return access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}
@@ -368,7 +371,7 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 		}
 		return c.forgetRecords(ctx, op, g.ID, rec)
 	}
-	unlock, err := c.locks.lock(ctx, u.ID)
+	unlock, err := c.locks.Lock(ctx, u.ID)
 	if err != nil {
 		return access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}
