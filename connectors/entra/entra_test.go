@@ -263,11 +263,7 @@ func (f *fakeGraph) count(prefix string) int {
 	return n
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
-var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func config(f *fakeGraph, extra ...any) map[string]any {
 	raw := map[string]any{

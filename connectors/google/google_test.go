@@ -302,11 +302,7 @@ func credentialsJSON(t *testing.T, k *rsa.PrivateKey) string {
 	return string(b)
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
-var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func config(t *testing.T, f *fakeGoogle) map[string]any {
 	return map[string]any{
@@ -336,7 +332,7 @@ func aliceGrant() access.Grant {
 		ID: "AR-3", System: "gws", Role: "eng",
 		Params:    map[string]string{"group": group},
 		User:      access.Person{SlackID: "U0ALICE01", Email: "alice@example.com", Name: "Alice"},
-		GrantedAt: clock.t, ExpiresAt: clock.t.Add(2 * time.Hour),
+		GrantedAt: clock.Now(), ExpiresAt: clock.Now().Add(2 * time.Hour),
 	}
 }
 

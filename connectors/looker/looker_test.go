@@ -26,18 +26,6 @@ const (
 	testSecret   = "LKSECRETabcdefghijklmnopqrstuvwxyz0123"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fakeLooker is an httptest Looker API 4.0 written from the API reference
 // (ApiAuth/login, User/search_users, User/user_roles, User/set_user_roles):
 // form login answering a bearer token with expires_in, or 404 "Not found"
@@ -47,7 +35,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // direct roles, 422 "Validation Failed" for an unknown role; string IDs.
 type fakeLooker struct {
 	srv    *httptest.Server
-	clock  *fakeClock
+	clock  *connectortest.Clock
 	mu     sync.Mutex
 	secret string
 	tokens map[string]time.Time // token → expiry
@@ -66,7 +54,7 @@ type fakeUser struct {
 	IsDisabled bool
 }
 
-func newFake(t *testing.T, clock *fakeClock) *fakeLooker {
+func newFake(t *testing.T, clock *connectortest.Clock) *fakeLooker {
 	f := &fakeLooker{
 		clock: clock, secret: testSecret, tokens: map[string]time.Time{},
 		users: map[string]*fakeUser{
@@ -232,7 +220,9 @@ func build(t *testing.T, f *fakeLooker, retryMax int) access.Connector {
 	return c
 }
 
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)} }
+func newClock() *connectortest.Clock {
+	return connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
+}
 
 func roleGrant(id, role string) access.Grant {
 	return access.Grant{

@@ -323,10 +323,6 @@ func (f *fakeOkta) count(prefix string) int {
 	return n
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
 func build(t *testing.T, raw map[string]any, doer connectors.Doer, clock access.Clock) (access.Connector, error) {
 	t.Helper()
 	reg := connectors.NewRegistry()
@@ -354,7 +350,7 @@ func aliceGrant() access.Grant {
 var now = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
 func TestConformance(t *testing.T) {
-	clock := &fakeClock{t: now}
+	clock := connectortest.NewClock(now)
 	var cur *fakeOkta
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
@@ -375,7 +371,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestConformanceByEmail(t *testing.T) {
-	clock := &fakeClock{t: now}
+	clock := connectortest.NewClock(now)
 	var cur *fakeOkta
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
@@ -407,7 +403,7 @@ func classOf(t *testing.T, err error) (access.ErrorClass, time.Duration) {
 }
 
 func TestVendorCases(t *testing.T) {
-	clock := &fakeClock{t: now}
+	clock := connectortest.NewClock(now)
 	setup := func(t *testing.T, retryMax int) (*fakeOkta, access.Connector) {
 		f := newFakeOkta(t, clock.Now)
 		return f, mustBuild(t, map[string]any{"org_url": f.srv.URL + "/", "token": apiToken}, connectortest.FastHTTPShortRetryAfter(retryMax), clock)
@@ -547,7 +543,7 @@ func testKey(t *testing.T) (*rsa.PrivateKey, string) {
 }
 
 func TestOAuthPrivateKeyJWT(t *testing.T) {
-	clock := &fakeClock{t: now}
+	clock := connectortest.NewClock(now)
 	key, pemKey := testKey(t)
 	f := newFakeOkta(t, clock.Now)
 	f.pubKey = &key.PublicKey
@@ -597,7 +593,7 @@ func TestOAuthPrivateKeyJWT(t *testing.T) {
 }
 
 func TestCheckFollowsPages(t *testing.T) {
-	clock := &fakeClock{t: now}
+	clock := connectortest.NewClock(now)
 	f := newFakeOkta(t, clock.Now)
 	c := mustBuild(t, map[string]any{"org_url": f.srv.URL, "token": apiToken}, connectortest.FastHTTPShortRetryAfter(-1), clock)
 	// alice is in 00g2a, 00g3b, 00g4c; 00g4c is on the second page.
@@ -614,7 +610,7 @@ func TestCheckFollowsPages(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	_, pemKey := testKey(t)
-	clock := &fakeClock{t: now}
+	clock := connectortest.NewClock(now)
 	cases := []struct {
 		name string
 		raw  map[string]any
@@ -648,7 +644,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestTokenFromFile(t *testing.T) {
-	clock := &fakeClock{t: now}
+	clock := connectortest.NewClock(now)
 	f := newFakeOkta(t, clock.Now)
 	reg := connectors.NewRegistry()
 	reg.Add(okta.Type, okta.Factory)

@@ -41,13 +41,6 @@ var testKey, testKeyPEM = func() (*rsa.PrivateKey, string) {
 	return k, string(b)
 }()
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
 // fakeSalesforce is an httptest Salesforce org written from the OAuth JWT
 // bearer flow and REST API documentation (see the package doc): the token
 // endpoint verifies the RS256 assertion (iss, sub, aud, exp ≤ 3 min) and
@@ -57,7 +50,7 @@ func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c
 // and rejects a malformed literal with MALFORMED_QUERY.
 type fakeSalesforce struct {
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *connectortest.Clock
 	mu    sync.Mutex
 
 	tokens        map[string]bool
@@ -84,7 +77,7 @@ type failure struct {
 	body   string
 }
 
-func newFake(t *testing.T, clock *fakeClock) *fakeSalesforce {
+func newFake(t *testing.T, clock *connectortest.Clock) *fakeSalesforce {
 	f := &fakeSalesforce{
 		clock: clock, tokens: map[string]bool{},
 		users: []map[string]any{
@@ -442,7 +435,7 @@ func TestConformance(t *testing.T) {
 	var cur *fakeSalesforce
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
-			cur = newFake(t, &fakeClock{t: now})
+			cur = newFake(t, connectortest.NewClock(now))
 			return build(t, cur, -1, nil)
 		},
 		Grant:     func(*testing.T) access.Grant { return psGrant("AR-1", "Sales_Ops") },
@@ -459,7 +452,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestExpirationSet(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	g := psGrant("AR-1", salesOps) // by Id: no PermissionSet query
 	mustOK(t, c.Grant(t.Context(), g))
@@ -468,7 +461,7 @@ func TestExpirationSet(t *testing.T) {
 		t.Fatalf("assignment %+v, want expiration %v", a, g.ExpiresAt)
 	}
 	// Without set_expiration no date is sent.
-	f2 := newFake(t, &fakeClock{t: now})
+	f2 := newFake(t, connectortest.NewClock(now))
 	mustOK(t, build(t, f2, -1, map[string]any{"set_expiration": false}).Grant(t.Context(), g))
 	if a := f2.find(alice, salesOps, ""); a == nil || a.Expiration != nil {
 		t.Fatalf("assignment %+v, want no expiration", a)
@@ -476,7 +469,7 @@ func TestExpirationSet(t *testing.T) {
 }
 
 func TestExpirationRejectedIsRemembered(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	f.rejectExpiry = true
 	c := build(t, f, -1, nil)
 	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
@@ -493,7 +486,7 @@ func TestExpirationRejectedIsRemembered(t *testing.T) {
 }
 
 func TestOverlappingGrantMovesExpirationLater(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	g1 := psGrant("AR-1", "Sales_Ops")
 	mustOK(t, c.Grant(t.Context(), g1))
@@ -509,7 +502,7 @@ func TestOverlappingGrantMovesExpirationLater(t *testing.T) {
 		t.Fatal("expiration moved earlier")
 	}
 	// A permanent assignment (no expiration) is left alone.
-	f2 := newFake(t, &fakeClock{t: now})
+	f2 := newFake(t, connectortest.NewClock(now))
 	f2.add(assignment{Assignee: alice, PermSet: salesOps})
 	mustOK(t, build(t, f2, -1, nil).Grant(t.Context(), g1))
 	if a := f2.find(alice, salesOps, ""); a.Expiration != nil || f2.count("POST "+apiPrefix) != 0 || f2.count("PATCH") != 0 {
@@ -518,7 +511,7 @@ func TestOverlappingGrantMovesExpirationLater(t *testing.T) {
 }
 
 func TestDuplicateValueIsDone(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/PermissionSetAssignment") {
@@ -533,7 +526,7 @@ func TestDuplicateValueIsDone(t *testing.T) {
 }
 
 func TestSOQLEscaping(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	g := psGrant("AR-1", "Sales_Ops")
 	g.User.Email = "o'brien@example.com"
@@ -551,7 +544,7 @@ func TestSOQLEscaping(t *testing.T) {
 }
 
 func TestPermissionSetGroup(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	g := psGrant("AR-1", "")
 	g.Params = map[string]string{"permission_set_group": "Support_Lead"}
@@ -566,7 +559,7 @@ func TestPermissionSetGroup(t *testing.T) {
 }
 
 func TestRevokeAlreadyGone(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
 	// Salesforce's expiration job removes it between our query and DELETE.
@@ -590,7 +583,7 @@ func TestRevokeAlreadyGone(t *testing.T) {
 }
 
 func TestDeactivatedAndAmbiguousUsers(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, map[string]any{"user_field": "Email"})
 	for _, tc := range []struct{ email, want string }{
 		{"old@example.com", "no active Salesforce user"},
@@ -615,7 +608,7 @@ func TestDeactivatedAndAmbiguousUsers(t *testing.T) {
 }
 
 func TestSessionExpiredRefreshedOnce(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
 	f.mu.Lock()
@@ -646,7 +639,7 @@ func TestSessionExpiredRefreshedOnce(t *testing.T) {
 }
 
 func TestTokenRefusedIsPermanentAndNotLeaked(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	otherPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(other)}))
 	c := build(t, f, 2, map[string]any{"private_key": otherPEM})
@@ -660,7 +653,7 @@ func TestTokenRefusedIsPermanentAndNotLeaked(t *testing.T) {
 }
 
 func TestRequestLimitIsRetryable(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, 2, nil)
 	if _, err := c.(access.Checker).Check(t.Context(), psGrant("AR-0", "Sales_Ops")); err != nil {
 		t.Fatal(err)
@@ -674,7 +667,7 @@ func TestRequestLimitIsRetryable(t *testing.T) {
 }
 
 func TestTransientThenSuccess(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, 3, nil)
 	f.failNext(http.StatusServiceUnavailable, `[{"message":"Server unavailable","errorCode":"SERVER_UNAVAILABLE"}]`) // token
 	f.failNext(http.StatusTooManyRequests, `[]`)
@@ -688,7 +681,7 @@ func TestTransientThenSuccess(t *testing.T) {
 }
 
 func TestGrantParameters(t *testing.T) {
-	f := newFake(t, &fakeClock{t: now})
+	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	for _, tc := range []struct {
 		params map[string]string

@@ -281,11 +281,7 @@ func (s *service) count(prefix string) int {
 	return n
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
-var clock = &fakeClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
 	t.Helper()

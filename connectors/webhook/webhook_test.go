@@ -169,19 +169,6 @@ func exampleGrant() access.Grant {
 	}
 }
 
-// fastClient is the shared client with millisecond backoff.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func build(t *testing.T, url string, http connectors.Doer, clock access.Clock) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
@@ -197,7 +184,7 @@ func build(t *testing.T, url string, http connectors.Doer, clock access.Clock) a
 }
 
 func TestConformance(t *testing.T) {
-	clock := &fakeClock{t: time.Now().Truncate(time.Second)}
+	clock := connectortest.NewClock(time.Now().Truncate(time.Second))
 	var cur *receiver
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
@@ -225,7 +212,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestRequestMatchesDesign(t *testing.T) {
-	clock := &fakeClock{t: time.Now().Truncate(time.Second)}
+	clock := connectortest.NewClock(time.Now().Truncate(time.Second))
 	r := newReceiver(t, clock.Now)
 	c := build(t, r.srv.URL, connectortest.FastHTTP(-1), clock)
 	if err := c.Grant(t.Context(), exampleGrant()); err != nil {
@@ -288,7 +275,7 @@ func TestRequestMatchesDesign(t *testing.T) {
 }
 
 func TestIdempotencyKeyStableAcrossRetries(t *testing.T) {
-	clock := &fakeClock{t: time.Now().Truncate(time.Second)}
+	clock := connectortest.NewClock(time.Now().Truncate(time.Second))
 	r := newReceiver(t, clock.Now)
 	r.fail = []int{503, 502} // two failed attempts, then success: inner loop
 	c := build(t, r.srv.URL, connectortest.FastHTTP(2), clock)
