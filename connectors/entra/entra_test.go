@@ -36,16 +36,16 @@ const (
 // 401 InvalidAuthenticationToken for expired tokens, and 429/503 with
 // Retry-After.
 type fakeGraph struct {
+	connectortest.Faults // requests seen, failures to answer next
+
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	users    map[string][2]string // id → {upn, mail}
-	groups   map[string][]string  // group id → member ids
-	tokens   map[string]bool
-	issued   int
-	secret   string
-	fail     []int
-	requests []string
+	mu     sync.Mutex
+	users  map[string][2]string // id → {upn, mail}
+	groups map[string][]string  // group id → member ids
+	tokens map[string]bool
+	issued int
+	secret string
 }
 
 func newFakeGraph(t *testing.T) *fakeGraph {
@@ -104,15 +104,13 @@ func (f *fakeGraph) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+		f.Record(r)
 		if !f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 			graphErr(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 			return
 		}
-		if len(f.fail) > 0 {
-			status := f.fail[0]
-			f.fail = f.fail[1:]
+		if status, ok := f.Take(); ok {
 			switch status {
 			case http.StatusTooManyRequests:
 				w.Header().Set("Retry-After", "7")
@@ -245,24 +243,6 @@ func (f *fakeGraph) isMember(gid, uid string) bool {
 	return slices.Contains(f.groups[gid], uid)
 }
 
-func (f *fakeGraph) failNext(status ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = append(f.fail, status...)
-}
-
-func (f *fakeGraph) count(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, r := range f.requests {
-		if strings.HasPrefix(r, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
 var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func config(f *fakeGraph, extra ...any) map[string]any {
@@ -316,7 +296,7 @@ func TestConformance(t *testing.T) {
 		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
 		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], aliceID) },
 		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-		FailNext:    func(t *testing.T, status int) { cur.failNext(status) },
+		FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
 	})
 }
 
@@ -335,7 +315,7 @@ func TestConformanceByMail(t *testing.T) {
 		},
 		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], bobID) },
 		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-		FailNext:    func(t *testing.T, status int) { cur.failNext(status) },
+		FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
 	})
 }
 
@@ -363,11 +343,11 @@ func TestGraphCases(t *testing.T) {
 		if err := c.Revoke(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		if f.count("POST /v1.0/groups/"+groupID+"/members/$ref") != 1 || f.count("DELETE /v1.0/groups/"+groupID+"/members/"+aliceID+"/$ref") != 1 {
-			t.Fatalf("requests %v", f.requests)
+		if f.Count("POST /v1.0/groups/"+groupID+"/members/$ref") != 1 || f.Count("DELETE /v1.0/groups/"+groupID+"/members/"+aliceID+"/$ref") != 1 {
+			t.Fatalf("requests %v", f.Calls())
 		}
-		if f.issued != 1 || f.count("GET /v1.0/users/") != 1 {
-			t.Fatalf("token issued %d times, %d lookups; want 1 and 1 (cached)", f.issued, f.count("GET /v1.0/users/"))
+		if f.issued != 1 || f.Count("GET /v1.0/users/") != 1 {
+			t.Fatalf("token issued %d times, %d lookups; want 1 and 1 (cached)", f.issued, f.Count("GET /v1.0/users/"))
 		}
 	})
 
@@ -441,7 +421,7 @@ func TestGraphCases(t *testing.T) {
 
 	t.Run("Unavailable503", func(t *testing.T) {
 		f, c := setup(t, 2)
-		f.failNext(http.StatusServiceUnavailable)
+		f.FailNext(http.StatusServiceUnavailable)
 		// Retry-After 3s is beyond the inner loop's cap: handed to the
 		// lifecycle at once.
 		err := c.Grant(ctx, aliceGrant())
@@ -452,7 +432,7 @@ func TestGraphCases(t *testing.T) {
 
 	t.Run("Throttled429", func(t *testing.T) {
 		f, c := setup(t, -1)
-		f.failNext(http.StatusTooManyRequests)
+		f.FailNext(http.StatusTooManyRequests)
 		err := c.Grant(ctx, aliceGrant())
 		if class, ra := classOf(t, err); class != access.Retryable || ra != 7*time.Second {
 			t.Fatalf("class %v after %v: %v", class, ra, err)
@@ -461,7 +441,7 @@ func TestGraphCases(t *testing.T) {
 
 	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
 		f, c := setup(t, 2)
-		f.failNext(http.StatusBadGateway, http.StatusInternalServerError)
+		f.FailNext(http.StatusBadGateway, http.StatusInternalServerError)
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
@@ -469,7 +449,7 @@ func TestGraphCases(t *testing.T) {
 		if err := c.Revoke(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		f.failNext(http.StatusInternalServerError)
+		f.FailNext(http.StatusInternalServerError)
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
@@ -539,7 +519,7 @@ func TestGraphCases(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("Check = %v, %v", ok, err)
 		}
-		if n := f.count("GET /v1.0/users/" + aliceID + "/memberOf"); n != 2 {
+		if n := f.Count("GET /v1.0/users/" + aliceID + "/memberOf"); n != 2 {
 			t.Fatalf("%d pages, want 2", n)
 		}
 	})

@@ -56,6 +56,8 @@ func key(t *testing.T) *rsa.PrivateKey {
 // duplicate on insert, 404 notFound on delete, 403 rateLimitExceeded and
 // 429 with Retry-After, 401 for an expired access token.
 type fakeGoogle struct {
+	connectortest.Faults // requests seen, failures to answer next
+
 	srv *httptest.Server
 	pub *rsa.PublicKey
 
@@ -66,8 +68,6 @@ type fakeGoogle struct {
 	noExpiry map[string]bool                 // groups that refuse expiry
 	tokens   map[string]bool
 	issued   int
-	fail     []int
-	requests []string
 }
 
 func newFakeGoogle(t *testing.T) *fakeGoogle {
@@ -147,15 +147,13 @@ func (f *fakeGoogle) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+		f.Record(r)
 		if !f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
 			gErr(w, http.StatusUnauthorized, "authError", "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token.")
 			return
 		}
-		if len(f.fail) > 0 {
-			code := f.fail[0]
-			f.fail = f.fail[1:]
+		if code, ok := f.Take(); ok {
 			switch code {
 			case http.StatusTooManyRequests:
 				w.Header().Set("Retry-After", "11")
@@ -273,24 +271,6 @@ func (f *fakeGoogle) isMember(g, m string) bool {
 	return f.members[g][m]
 }
 
-func (f *fakeGoogle) failNext(codes ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = append(f.fail, codes...)
-}
-
-func (f *fakeGoogle) count(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, r := range f.requests {
-		if strings.HasPrefix(r, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
 func credentialsJSON(t *testing.T, k *rsa.PrivateKey) string {
 	der, _ := x509.MarshalPKCS8PrivateKey(k)
 	b, _ := json.Marshal(map[string]string{
@@ -352,7 +332,7 @@ func TestConformance(t *testing.T) {
 		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
 		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group"], g.User.Email) },
 		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-		FailNext:    func(t *testing.T, status int) { cur.failNext(status) },
+		FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
 	})
 }
 
@@ -412,8 +392,8 @@ func TestGoogleCases(t *testing.T) {
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		if f.count("POST /v1/") != 0 || f.count("GET /v1/") != 0 {
-			t.Fatalf("Cloud Identity called: %v", f.requests)
+		if f.Count("POST /v1/") != 0 || f.Count("GET /v1/") != 0 {
+			t.Fatalf("Cloud Identity called: %v", f.Calls())
 		}
 	})
 
@@ -456,7 +436,7 @@ func TestGoogleCases(t *testing.T) {
 
 	t.Run("RateLimited429", func(t *testing.T) {
 		f, c := setup(t, -1)
-		f.failNext(http.StatusTooManyRequests)
+		f.FailNext(http.StatusTooManyRequests)
 		err := c.Grant(ctx, aliceGrant())
 		if class, ra := classOf(t, err); class != access.Retryable || ra != 11*time.Second {
 			t.Fatalf("class %v after %v: %v", class, ra, err)
@@ -465,7 +445,7 @@ func TestGoogleCases(t *testing.T) {
 
 	t.Run("RateLimited403", func(t *testing.T) {
 		f, c := setup(t, -1)
-		f.failNext(4030)
+		f.FailNext(4030)
 		err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Retryable {
 			t.Fatalf("class %v: %v", class, err)
@@ -474,7 +454,7 @@ func TestGoogleCases(t *testing.T) {
 
 	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
 		f, c := setup(t, 2)
-		f.failNext(http.StatusInternalServerError, http.StatusBadGateway)
+		f.FailNext(http.StatusInternalServerError, http.StatusBadGateway)
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,8 @@ const (
 // directly and through groups (direct_association_only); PUT replacing the
 // direct roles, 422 "Validation Failed" for an unknown role; string IDs.
 type fakeLooker struct {
+	connectortest.Faults // requests seen, failures to answer next
+
 	srv    *httptest.Server
 	clock  *connectortest.Clock
 	mu     sync.Mutex
@@ -42,8 +44,6 @@ type fakeLooker struct {
 	nextT  int
 	users  map[string]*fakeUser
 	roles  map[string]string // id → name
-	fail   []int
-	calls  []string
 	hook   func(w http.ResponseWriter, r *http.Request) bool
 }
 
@@ -87,10 +87,8 @@ func (f *fakeLooker) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
-	if len(f.fail) > 0 {
-		status := f.fail[0]
-		f.fail = f.fail[1:]
+	f.Record(r)
+	if status, ok := f.Take(); ok {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "0")
 		}
@@ -189,24 +187,6 @@ func (f *fakeLooker) setHook(h func(w http.ResponseWriter, r *http.Request) bool
 	f.hook = h
 }
 
-func (f *fakeLooker) failNext(statuses ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = append(f.fail, statuses...)
-}
-
-func (f *fakeLooker) count(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		if strings.HasPrefix(c, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
 func build(t *testing.T, f *fakeLooker, retryMax int) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
@@ -253,7 +233,7 @@ func TestConformance(t *testing.T) {
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 			return g
 		},
-		FailNext: func(_ *testing.T, status int) { cur.failNext(status) },
+		FailNext: func(_ *testing.T, status int) { cur.FailNext(status) },
 	})
 }
 
@@ -322,7 +302,7 @@ func TestAlreadyDoneMakesNoPut(t *testing.T) {
 	mustOK(t, c.Grant(t.Context(), roleGrant("AR-1", "2")))  // already held
 	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "6"))) // not held
 	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "7"))) // held only through a group: not ours
-	if n := f.count("PUT"); n != 0 {
+	if n := f.Count("PUT"); n != 0 {
 		t.Fatalf("%d PUTs, want 0", n)
 	}
 }
@@ -356,9 +336,9 @@ func TestUsers(t *testing.T) {
 func TestTransientThenSuccess(t *testing.T) {
 	f := newFake(t, newClock())
 	c := build(t, f, 3)
-	f.failNext(http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusInternalServerError)
+	f.FailNext(http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusInternalServerError)
 	mustOK(t, c.Grant(t.Context(), roleGrant("AR-1", "5")))
-	f.failNext(http.StatusBadGateway, http.StatusTooManyRequests)
+	f.FailNext(http.StatusBadGateway, http.StatusTooManyRequests)
 	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "5")))
 	if got := f.direct("42"); !slices.Equal(got, []string{"2"}) {
 		t.Fatalf("roles = %v", got)
@@ -370,7 +350,7 @@ func TestExpiredTokenIsRefreshedOnce(t *testing.T) {
 	f := newFake(t, clock)
 	c := build(t, f, -1)
 	mustOK(t, c.Grant(t.Context(), roleGrant("AR-1", "5")))
-	if n := f.count("POST /api/4.0/login"); n != 1 {
+	if n := f.Count("POST /api/4.0/login"); n != 1 {
 		t.Fatalf("%d logins, want 1", n)
 	}
 	// The server forgets every token (revoked, or instance restarted).
@@ -378,7 +358,7 @@ func TestExpiredTokenIsRefreshedOnce(t *testing.T) {
 	clear(f.tokens)
 	f.mu.Unlock()
 	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "5")))
-	if n := f.count("POST /api/4.0/login"); n != 2 {
+	if n := f.Count("POST /api/4.0/login"); n != 2 {
 		t.Fatalf("%d logins, want 2", n)
 	}
 	// Near its expiry the token is replaced before use, without a 401.
@@ -394,7 +374,7 @@ func TestExpiredTokenIsRefreshedOnce(t *testing.T) {
 		return false
 	})
 	mustOK(t, c.Grant(t.Context(), roleGrant("AR-2", "6")))
-	if n := f.count("POST /api/4.0/login"); n != 3 || unauthorized != 0 {
+	if n := f.Count("POST /api/4.0/login"); n != 3 || unauthorized != 0 {
 		t.Fatalf("%d logins (want 3), %d requests with an expired token (want 0)", n, unauthorized)
 	}
 }
@@ -421,7 +401,7 @@ func TestRejectedCredentialsArePermanent(t *testing.T) {
 			return false
 		}
 		f2.mu.Lock()
-		f2.calls = append(f2.calls, r.Method+" "+r.URL.Path)
+		f2.Record(r)
 		f2.mu.Unlock()
 		lerr(w, http.StatusUnauthorized, "Requires authentication.")
 		return true
@@ -430,7 +410,7 @@ func TestRejectedCredentialsArePermanent(t *testing.T) {
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent {
 		t.Fatalf("grant with a refused token: %v", err)
 	}
-	if n := f2.count("POST /api/4.0/login"); n != 2 {
+	if n := f2.Count("POST /api/4.0/login"); n != 2 {
 		t.Fatalf("%d logins, want 2 (one refresh)", n)
 	}
 }

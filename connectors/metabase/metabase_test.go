@@ -30,6 +30,8 @@ const testKey = "mb_TESTKEYabcdefghijklmnopqrstuvwxyz0123456789"
 // the membership map; POST answering the group's members; DELETE
 // answering 204, or 404 "Not found." for an unknown membership.
 type fakeMetabase struct {
+	connectortest.Faults // requests seen, failures to answer next
+
 	t      *testing.T
 	srv    *httptest.Server
 	mu     sync.Mutex
@@ -40,8 +42,6 @@ type fakeMetabase struct {
 	members map[int][2]int
 	nextID  int
 	legacy  bool
-	fail    []int // statuses to answer next, in order
-	calls   []string
 	// hook, when set, sees every request first; true means it answered.
 	// It runs without f.mu held.
 	hook func(w http.ResponseWriter, r *http.Request) bool
@@ -80,10 +80,8 @@ func (f *fakeMetabase) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
-	if len(f.fail) > 0 {
-		status := f.fail[0]
-		f.fail = f.fail[1:]
+	f.Record(r)
+	if status, ok := f.Take(); ok {
 		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "0")
 		}
@@ -199,28 +197,6 @@ func (f *fakeMetabase) setHook(h func(w http.ResponseWriter, r *http.Request) bo
 	f.hook = h
 }
 
-func (f *fakeMetabase) failNext(statuses ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = append(f.fail, statuses...)
-}
-
-func (f *fakeMetabase) callLog() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
-func (f *fakeMetabase) count(call string) int {
-	n := 0
-	for _, c := range f.callLog() {
-		if strings.HasPrefix(c, call) {
-			n++
-		}
-	}
-	return n
-}
-
 func build(t *testing.T, f *fakeMetabase, retryMax int) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
@@ -256,7 +232,7 @@ func TestConformance(t *testing.T) {
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 			return g
 		},
-		FailNext: func(_ *testing.T, status int) { cur.failNext(status) },
+		FailNext: func(_ *testing.T, status int) { cur.FailNext(status) },
 	})
 }
 
@@ -267,7 +243,7 @@ func TestGrantAlreadyMemberDoesNotPost(t *testing.T) {
 	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.count("POST"); n != 0 {
+	if n := f.Count("POST"); n != 0 {
 		t.Fatalf("%d POSTs for a member, want 0", n)
 	}
 }
@@ -304,7 +280,7 @@ func TestRevokeAbsentMakesNoDelete(t *testing.T) {
 			if err := c.Revoke(t.Context(), g); err != nil {
 				t.Fatal(err)
 			}
-			if n := f.count("DELETE"); n != 0 {
+			if n := f.Count("DELETE"); n != 0 {
 				t.Fatalf("%d DELETEs, want 0", n)
 			}
 		})
@@ -389,14 +365,14 @@ func TestLegacyUserListShape(t *testing.T) {
 func TestTransientThenSuccess(t *testing.T) {
 	f := newFake(t)
 	c := build(t, f, 3)
-	f.failNext(http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable)
+	f.FailNext(http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable)
 	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatalf("grant after 429, 502, 503: %v", err)
 	}
 	if !f.has(7, 5) {
 		t.Fatal("not added")
 	}
-	f.failNext(http.StatusInternalServerError)
+	f.FailNext(http.StatusInternalServerError)
 	if err := c.Revoke(t.Context(), aliceGrant()); err != nil {
 		t.Fatalf("revoke after 500: %v", err)
 	}
@@ -411,10 +387,8 @@ func TestPostFailureIsRetryableAndNotRepeated(t *testing.T) {
 	f := newFake(t)
 	c := build(t, f, 3)
 	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodPost && f.count("POST") == 0 {
-			f.mu.Lock()
-			f.calls = append(f.calls, "POST (failed)")
-			f.mu.Unlock()
+		if r.Method == http.MethodPost && f.Count("POST") == 0 {
+			f.Note("POST (failed)")
 			w.WriteHeader(http.StatusBadGateway)
 			return true
 		}
@@ -469,7 +443,7 @@ func TestRejectedKeyIsPermanentAndNotLeaked(t *testing.T) {
 			t.Fatalf("error should blame the credentials without showing them: %v", err)
 		}
 	}
-	if n := f.count("GET"); n != 2 {
+	if n := f.Count("GET"); n != 2 {
 		t.Fatalf("%d requests, want 2 (a 401 is not retried)", n)
 	}
 }
@@ -497,7 +471,7 @@ func TestGrantParameters(t *testing.T) {
 			}
 		})
 	}
-	if n := len(f.callLog()); n != 0 {
+	if n := len(f.Calls()); n != 0 {
 		t.Fatalf("%d requests for bad parameters, want 0", n)
 	}
 }

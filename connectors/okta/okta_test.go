@@ -35,18 +35,18 @@ const apiToken = "00aTESTtokenValue0123456789abcdefXYZ"
 // with Link rel="next", errors as {"errorCode","errorSummary",…}, and
 // X-Rate-Limit-* headers on every answer.
 type fakeOkta struct {
+	connectortest.Faults // requests seen, failures to answer next
+
 	t   *testing.T
 	srv *httptest.Server
 	now func() time.Time
 
-	mu       sync.Mutex
-	users    map[string]oktaUser        // by id
-	groups   map[string]map[string]bool // group id → member ids
-	fail     []int                      // statuses to answer next
-	requests []string                   // "METHOD path"
-	pubKey   *rsa.PublicKey             // for private_key_jwt
-	tokens   map[string]bool            // valid access tokens
-	issued   int
+	mu     sync.Mutex
+	users  map[string]oktaUser        // by id
+	groups map[string]map[string]bool // group id → member ids
+	pubKey *rsa.PublicKey             // for private_key_jwt
+	tokens map[string]bool            // valid access tokens
+	issued int
 }
 
 type oktaUser struct {
@@ -94,7 +94,7 @@ func oktaError(w http.ResponseWriter, status int, code, summary string) {
 func (f *fakeOkta) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+		f.Record(r)
 		reset := strconv.FormatInt(f.now().Add(60*time.Second).Unix(), 10)
 		w.Header().Set("X-Rate-Limit-Limit", "600")
 		w.Header().Set("X-Rate-Limit-Reset", reset)
@@ -108,9 +108,7 @@ func (f *fakeOkta) api(h http.HandlerFunc) http.HandlerFunc {
 			oktaError(w, http.StatusUnauthorized, "E0000011", "Invalid token provided")
 			return
 		}
-		if len(f.fail) > 0 {
-			status := f.fail[0]
-			f.fail = f.fail[1:]
+		if status, ok := f.Take(); ok {
 			f.mu.Unlock()
 			switch status {
 			case http.StatusTooManyRequests:
@@ -299,28 +297,10 @@ func (f *fakeOkta) token(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3600, "access_token": tok, "scope": r.PostForm.Get("scope")})
 }
 
-func (f *fakeOkta) failNext(status ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = append(f.fail, status...)
-}
-
 func (f *fakeOkta) isMember(gid, uid string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.groups[gid][uid]
-}
-
-func (f *fakeOkta) count(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, r := range f.requests {
-		if strings.HasPrefix(r, prefix) {
-			n++
-		}
-	}
-	return n
 }
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer, clock access.Clock) (access.Connector, error) {
@@ -366,7 +346,7 @@ func TestConformance(t *testing.T) {
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 			return g
 		},
-		FailNext: func(t *testing.T, status int) { cur.failNext(status) },
+		FailNext: func(t *testing.T, status int) { cur.FailNext(status) },
 	})
 }
 
@@ -415,17 +395,17 @@ func TestVendorCases(t *testing.T) {
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		if f.count("GET /api/v1/users/alice@example.com") != 1 || f.count("PUT /api/v1/groups/00g1viewer/users/00u1alice") != 1 {
-			t.Fatalf("requests %v", f.requests)
+		if f.Count("GET /api/v1/users/alice@example.com") != 1 || f.Count("PUT /api/v1/groups/00g1viewer/users/00u1alice") != 1 {
+			t.Fatalf("requests %v", f.Calls())
 		}
 		if err := c.Revoke(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		if f.count("DELETE /api/v1/groups/00g1viewer/users/00u1alice") != 1 {
-			t.Fatalf("requests %v", f.requests)
+		if f.Count("DELETE /api/v1/groups/00g1viewer/users/00u1alice") != 1 {
+			t.Fatalf("requests %v", f.Calls())
 		}
 		// The user ID was cached: one lookup for both calls.
-		if n := f.count("GET /api/v1/users/"); n != 1 {
+		if n := f.Count("GET /api/v1/users/"); n != 1 {
 			t.Fatalf("%d user lookups, want 1", n)
 		}
 	})
@@ -446,8 +426,8 @@ func TestVendorCases(t *testing.T) {
 		if err := c.Revoke(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		if f.count("DELETE ") != 1 {
-			t.Fatalf("requests %v", f.requests)
+		if f.Count("DELETE ") != 1 {
+			t.Fatalf("requests %v", f.Calls())
 		}
 	})
 
@@ -494,7 +474,7 @@ func TestVendorCases(t *testing.T) {
 
 	t.Run("RateLimitedUsesReset", func(t *testing.T) {
 		f, c := setup(t, -1)
-		f.failNext(http.StatusTooManyRequests)
+		f.FailNext(http.StatusTooManyRequests)
 		err := c.Grant(ctx, aliceGrant())
 		class, ra := classOf(t, err)
 		if class != access.Retryable || ra != 60*time.Second {
@@ -507,7 +487,7 @@ func TestVendorCases(t *testing.T) {
 
 	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
 		f, c := setup(t, 2)
-		f.failNext(http.StatusInternalServerError, http.StatusServiceUnavailable)
+		f.FailNext(http.StatusInternalServerError, http.StatusServiceUnavailable)
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
@@ -526,7 +506,7 @@ func TestVendorCases(t *testing.T) {
 		if strings.Contains(err.Error(), "EXPIRED") || !strings.Contains(err.Error(), "credentials") {
 			t.Fatalf("error leaks the token or does not say credentials: %v", err)
 		}
-		if n := f.count("GET "); n != 1 {
+		if n := f.Count("GET "); n != 1 {
 			t.Fatalf("a 401 was retried: %d requests", n)
 		}
 	})
@@ -603,7 +583,7 @@ func TestCheckFollowsPages(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("Check = %v, %v; want true", ok, err)
 	}
-	if n := f.count("GET /api/v1/users/00u1alice/groups"); n != 2 {
+	if n := f.Count("GET /api/v1/users/00u1alice/groups"); n != 2 {
 		t.Fatalf("%d group pages read, want 2", n)
 	}
 }

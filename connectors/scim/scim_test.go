@@ -35,13 +35,13 @@ const bearer = "scim-test-token-0123456789abcdefghij"
 // middleware in front adds what the library leaves to the application:
 // bearer authentication and injected faults (rate limiting, outages).
 type service struct {
+	connectortest.Faults // requests seen, failures to answer next
+
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	users    map[string]lib.ResourceAttributes
-	groups   map[string][]string // group id → member ids
-	fail     []int
-	requests []string
+	mu     sync.Mutex
+	users  map[string]lib.ResourceAttributes
+	groups map[string][]string // group id → member ids
 	// conflictOnDuplicate answers 409 uniqueness to adding a present
 	// member; noTargetOnAbsent answers 400 noTarget to removing an absent
 	// one (both allowed readings of RFC 7644 §3.5.2).
@@ -87,16 +87,14 @@ func scimErr(w http.ResponseWriter, status int, scimType, detail string) {
 func (s *service) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
+		s.Record(r)
 		if r.Header.Get("Authorization") != "Bearer "+bearer {
 			s.mu.Unlock()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scim", error="invalid_token"`)
 			scimErr(w, http.StatusUnauthorized, "", "Authentication failed: the token is expired or invalid.")
 			return
 		}
-		if len(s.fail) > 0 {
-			status := s.fail[0]
-			s.fail = s.fail[1:]
+		if status, ok := s.Take(); ok {
 			s.mu.Unlock()
 			if status == http.StatusTooManyRequests {
 				w.Header().Set("Retry-After", "42")
@@ -263,24 +261,6 @@ func (s *service) isMember(gid, uid string) bool {
 	return slices.Contains(s.groups[gid], uid)
 }
 
-func (s *service) failNext(status ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = append(s.fail, status...)
-}
-
-func (s *service) count(prefix string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if strings.HasPrefix(r, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
 var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
@@ -325,7 +305,7 @@ func TestConformance(t *testing.T) {
 				Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
 				HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], "2819c223-alice") },
 				UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-				FailNext:    func(t *testing.T, status int) { cur.failNext(status) },
+				FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
 			})
 		})
 	}
@@ -361,10 +341,10 @@ func TestProtocolCases(t *testing.T) {
 		if s.isMember("e9e30dba-eng", "2819c223-alice") || !s.isMember("e9e30dba-eng", "2819c223-bob") {
 			t.Fatal("remove did not apply, or removed others")
 		}
-		if n := s.count("GET /scim/v2/Users"); n != 1 {
+		if n := s.Count("GET /scim/v2/Users"); n != 1 {
 			t.Fatalf("%d user lookups, want 1 (cached)", n)
 		}
-		if n := s.count("PATCH /scim/v2/Groups/e9e30dba-eng"); n != 2 {
+		if n := s.Count("PATCH /scim/v2/Groups/e9e30dba-eng"); n != 2 {
 			t.Fatalf("%d PATCHes, want 2", n)
 		}
 	})
@@ -433,7 +413,7 @@ func TestProtocolCases(t *testing.T) {
 
 	t.Run("RateLimited", func(t *testing.T) {
 		s, c := setup(t, -1)
-		s.failNext(http.StatusTooManyRequests)
+		s.FailNext(http.StatusTooManyRequests)
 		err := c.Grant(ctx, aliceGrant())
 		if class, ra := classOf(t, err); class != access.Retryable || ra != 42*time.Second {
 			t.Fatalf("class %v retry after %v: %v", class, ra, err)
@@ -447,7 +427,7 @@ func TestProtocolCases(t *testing.T) {
 		if _, err := c.(access.Checker).Check(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		s.failNext(http.StatusBadGateway, http.StatusServiceUnavailable)
+		s.FailNext(http.StatusBadGateway, http.StatusServiceUnavailable)
 		if err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
@@ -466,7 +446,7 @@ func TestProtocolCases(t *testing.T) {
 		if strings.Contains(err.Error(), "EXPIREDTOKENVALUE") {
 			t.Fatalf("error leaks the token: %v", err)
 		}
-		if s.count("GET") != 1 {
+		if s.Count("GET") != 1 {
 			t.Fatal("401 was retried")
 		}
 	})

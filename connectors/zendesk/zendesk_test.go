@@ -46,6 +46,8 @@ const (
 // RecordInvalid); group memberships with 201, 204, 404 RecordNotFound and
 // 422 RecordInvalid/DuplicateValue; 429 with Retry-After.
 type fakeZendesk struct {
+	connectortest.Faults // requests seen, failures to answer next
+
 	srv     *httptest.Server
 	mu      sync.Mutex
 	token   string
@@ -54,8 +56,6 @@ type fakeZendesk struct {
 	groups  map[int64]bool
 	members map[int64][2]int64 // membership ID → (user, group)
 	nextID  int64
-	fail    []int
-	calls   []string
 	hook    func(w http.ResponseWriter, r *http.Request) bool
 }
 
@@ -100,10 +100,8 @@ func (f *fakeZendesk) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
-	if len(f.fail) > 0 {
-		status := f.fail[0]
-		f.fail = f.fail[1:]
+	f.Record(r)
+	if status, ok := f.Take(); ok {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "0")
 			zerr(w, status, `{"error":"APIRateLimitExceeded","description":"Number of allowed API requests per minute exceeded"}`)
@@ -248,28 +246,10 @@ func (f *fakeZendesk) addMember(userID, group int64) {
 	f.members[f.nextID] = [2]int64{userID, group}
 }
 
-func (f *fakeZendesk) failNext(statuses ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = append(f.fail, statuses...)
-}
-
 func (f *fakeZendesk) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hook = h
-}
-
-func (f *fakeZendesk) count(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		if strings.HasPrefix(c, prefix) {
-			n++
-		}
-	}
-	return n
 }
 
 // memState is an in-memory connectors.State; failPut makes Put fail.
@@ -370,7 +350,7 @@ func TestConformance(t *testing.T) {
 					g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 					return g
 				},
-				FailNext: func(_ *testing.T, status int) { cur.failNext(status) },
+				FailNext: func(_ *testing.T, status int) { cur.FailNext(status) },
 			})
 		})
 	}
@@ -419,12 +399,12 @@ func TestRoleChangedByHandIsLeftAlone(t *testing.T) {
 	c := build(t, f, st, -1)
 	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
 	f.setRole(1001, roleByHand)
-	puts := f.count("PUT")
+	puts := f.Count("PUT")
 	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
 	if got := f.roleOf(1001); got != roleByHand {
 		t.Fatalf("role = %d, want the hand-set %d kept", got, roleByHand)
 	}
-	if f.count("PUT") != puts {
+	if f.Count("PUT") != puts {
 		t.Fatal("revoke wrote the user although the role was changed by hand")
 	}
 	if got := st.keys(); len(got) != 0 {
@@ -440,7 +420,7 @@ func TestRoleAlreadyHeld(t *testing.T) {
 	c := build(t, f, st, -1)
 	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
 	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
-	if n := f.count("PUT"); n != 0 {
+	if n := f.Count("PUT"); n != 0 {
 		t.Fatalf("%d PUTs, want 0", n)
 	}
 	if got := f.roleOf(1001); got != roleLead {
@@ -514,7 +494,7 @@ func TestStateWriteFailureChangesNothing(t *testing.T) {
 	if class, _ := access.Classify(err); err == nil || class != access.Retryable {
 		t.Fatalf("grant with failing state: %v", err)
 	}
-	if got := f.roleOf(1001); got != roleStaff || f.count("PUT") != 0 {
+	if got := f.roleOf(1001); got != roleStaff || f.Count("PUT") != 0 {
 		t.Fatalf("role changed to %d although the previous role could not be stored", got)
 	}
 }
@@ -535,7 +515,7 @@ func TestGroupMembership(t *testing.T) {
 		f.addMember(1001, groupBilling)
 		c := build(t, f, newState(), -1)
 		mustOK(t, c.Grant(t.Context(), grant("AR-1", params)))
-		if n := f.count("POST"); n != 0 {
+		if n := f.Count("POST"); n != 0 {
 			t.Fatalf("%d POSTs, want 0", n)
 		}
 	})
@@ -549,7 +529,7 @@ func TestGroupMembership(t *testing.T) {
 			return false
 		})
 		mustOK(t, c.Grant(t.Context(), grant("AR-1", params)))
-		if f.count("POST") != 1 {
+		if f.Count("POST") != 1 {
 			t.Fatal("no POST")
 		}
 	})
@@ -602,9 +582,9 @@ func TestRateLimitAndServerErrorsThenSuccess(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, 3)
 	g := grant("AR-1", map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)})
-	f.failNext(http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusTooManyRequests)
+	f.FailNext(http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusTooManyRequests)
 	mustOK(t, c.Grant(t.Context(), g))
-	f.failNext(http.StatusServiceUnavailable, http.StatusTooManyRequests)
+	f.FailNext(http.StatusServiceUnavailable, http.StatusTooManyRequests)
 	mustOK(t, c.Revoke(t.Context(), g))
 	if f.roleOf(1001) != roleStaff || f.member(1001, groupBilling) {
 		t.Fatal("wrong end state")
@@ -658,7 +638,7 @@ func TestGrantParameters(t *testing.T) {
 			t.Errorf("params %v: %v", tt.params, err)
 		}
 	}
-	if f.count("") != 0 {
+	if f.Count("") != 0 {
 		t.Fatal("requests sent for bad parameters")
 	}
 }
