@@ -441,7 +441,7 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 	var final Event
 	r, err := s.update(ctx, id, func(r *Request) error {
 		if r.State != StatePending {
-			return alreadyDecided(r)
+			return AlreadyDecided(r)
 		}
 		if actor == r.Requester {
 			return Forbiddenf("You cannot approve or deny your own request %s.", r.ID)
@@ -522,8 +522,9 @@ func (s *Service) stillApprover(ctx context.Context, id, actor string) error {
 	return nil
 }
 
-// alreadyDecided explains to a late clicker what happened to r.
-func alreadyDecided(r *Request) error {
+// AlreadyDecided is the error that tells a late clicker what happened to
+// r (who decided, when); it wraps ErrConflict.
+func AlreadyDecided(r *Request) error {
 	last := r.Last()
 	who := "accessbot"
 	if last.Actor != "" && last.Actor != ActorBot && last.Actor != ActorAuto {
@@ -572,7 +573,7 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Request, error
 			if r.State == StateActive {
 				return Conflictf("%s is already granted; use `revoke %s` to give the access back.", r.ID, r.ID)
 			}
-			return alreadyDecided(r)
+			return AlreadyDecided(r)
 		}
 		if err := Apply(r, Transition{Event: EventCancelled, Actor: actor, At: now}); err != nil {
 			return err

@@ -396,7 +396,7 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 		if err == nil {
 			switch {
 			case r.State != access.StatePending:
-				_, err = b.svc.Decide(ctx, id, user, false, "(checking)") // yields "already decided by …"
+				err = access.AlreadyDecided(r)
 			case user == r.Requester:
 				err = access.Forbiddenf("You cannot approve or deny your own request %s.", r.ID)
 			case !r.IsApprover(user):
