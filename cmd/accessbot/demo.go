@@ -281,7 +281,12 @@ func seedDemoWorkspace(emu *slackemu.Server, cfg *Config) {
 	for id := range ids {
 		name := demoNames[id]
 		if name == "" {
-			name = strings.Title(strings.ToLower(strings.TrimRight(strings.TrimPrefix(id, "U0"), "0123456789")))
+			// U0ZOE0001 → Zoe
+			base := strings.ToLower(strings.TrimRight(strings.TrimPrefix(id, "U0"), "0123456789"))
+			if base == "" {
+				base = strings.ToLower(id)
+			}
+			name = strings.ToUpper(base[:1]) + base[1:]
 		}
 		first := strings.ToLower(strings.Fields(name)[0])
 		emu.AddUser(slackemu.User{ID: id, Name: first, RealName: strings.Fields(name)[0], Email: first + "@example.com", TZ: "Europe/Berlin"})

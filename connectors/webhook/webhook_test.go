@@ -86,7 +86,6 @@ type receiver struct {
 	fail  []int // statuses to answer next, in order
 	known map[string]bool
 	has   map[string]bool // grant_id|slack_id|params
-	extra func(w http.ResponseWriter) bool
 }
 
 func newReceiver(t *testing.T, now func() time.Time) *receiver {
