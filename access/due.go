@@ -8,14 +8,51 @@ import (
 
 // Enqueue hands request id to the worker pool to act on whatever is due.
 // It never blocks: if the queue is full the id is dropped, and the next
-// Reconcile finds it in the deadline index (the wheel and the queue are
-// caches; the store is the truth). Safe to call from a timer callback.
+// reconcile pass finds it in the deadline index (the wheel and the queue
+// are caches; the store is the truth). Safe to call from a timer callback.
 func (s *Service) Enqueue(id string) {
+	if s.enqueue(id) {
+		return
+	}
+	// Log the first drop and then every 1000th, not one line per request
+	// of a mass expiry.
+	if n := s.dropped.Add(1); n == 1 || n%1000 == 0 {
+		s.log.Warn("work queue full; the reconcile pass picks the requests up", LogRequest, id, "dropped_so_far", n)
+	}
+}
+
+func (s *Service) enqueue(id string) bool {
 	select {
 	case s.queue <- id:
+		return true
 	default:
-		s.log.Warn("work queue full; reconcile will pick the request up", LogRequest, id)
+		return false
 	}
+}
+
+// Feed puts every request whose deadline has passed into the worker pool,
+// waiting while the queue is full, so that a mass expiry (every 8 h grant
+// created at 09:00) is worked by all workers at once rather than one by
+// one. It reads only the deadline index. Run calls it periodically; the
+// App calls it at start-up. It returns when everything due at its start
+// is queued (not yet handled), or when ctx ends.
+func (s *Service) Feed(ctx context.Context) error {
+	now := s.clock.Now()
+	err := s.store.Deadlines(ctx, func(d Due) bool {
+		if d.At.After(now) {
+			return false
+		}
+		select {
+		case s.queue <- d.ID:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Run starts the worker pool and a periodic reconcile every interval
@@ -47,7 +84,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-t.C:
-			if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			if err := s.Feed(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("reconcile failed", LogError, err)
 			}
 		}
@@ -119,19 +156,25 @@ func (s *Service) Reconcile(ctx context.Context) error {
 
 // Arm arms the scheduler for every indexed deadline, without decoding a
 // request (restart): it reads only the deadline index. Overdue ones are
-// queued for the workers.
+// queued for the workers as far as the queue has room; Feed queues the
+// rest. It returns the number of deadlines seen.
 func (s *Service) Arm(ctx context.Context) (int, error) {
-	n := 0
+	n, left := 0, 0
 	now := s.clock.Now()
 	err := s.store.Deadlines(ctx, func(d Due) bool {
 		n++
 		if !d.At.After(now) {
-			s.Enqueue(d.ID)
+			if !s.enqueue(d.ID) {
+				left++
+			}
 		} else if s.cfg.Scheduler != nil {
 			s.cfg.Scheduler.Arm(d.ID, d.At)
 		}
 		return ctx.Err() == nil
 	})
+	if left > 0 {
+		s.log.Info("overdue requests left for the reconcile pass (work queue full)", "count", left)
+	}
 	return n, err
 }
 

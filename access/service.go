@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -119,6 +120,7 @@ type Service struct {
 	gates  map[string]*gate // per-connector probe limiter
 
 	queue    chan string
+	dropped  atomic.Int64 // Enqueue calls that found the queue full
 	effects  sync.WaitGroup
 	effSem   chan struct{}
 	flightMu sync.Mutex
@@ -981,7 +983,7 @@ func (s *Service) removedCovered(ctx context.Context, r, by *Request) (*Request,
 		return nil, err
 	}
 	s.arm(r)
-	s.notify(ctx, Notice{Kind: NoticeRemoved, Request: r, Text: by.ID})
+	s.after(ctx, func(ctx context.Context) { s.notify(ctx, Notice{Kind: NoticeRemoved, Request: r, Text: by.ID}) })
 	return r, nil
 }
 
@@ -1016,10 +1018,14 @@ func (s *Service) removed(ctx context.Context, r *Request, actor string) (*Reque
 	if r.RemovalCause() == EventExpiring {
 		s.obs.RevocationLag(r, now.Sub(r.ExpiresAt))
 	}
-	s.notify(ctx, Notice{Kind: NoticeRemoved, Request: r})
-	if wasAlerted {
-		s.notify(ctx, Notice{Kind: NoticeRevokeRecovered, Request: r})
-	}
+	// The removal is durable; telling people must not hold this worker
+	// (Slack paces DMs per channel, and a mass expiry has many).
+	s.after(ctx, func(ctx context.Context) {
+		s.notify(ctx, Notice{Kind: NoticeRemoved, Request: r})
+		if wasAlerted {
+			s.notify(ctx, Notice{Kind: NoticeRevokeRecovered, Request: r})
+		}
+	})
 	return r, nil
 }
 

@@ -254,7 +254,8 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("arm deadlines: %w", err)
 		}
 		a.log.Info("deadlines armed", "count", n)
-		if err := a.Service.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		// Everything that came due while the bot was down, to all workers.
+		if err := a.Service.Feed(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("start-up reconcile failed", "error", err)
 		}
 		if err := a.Service.Resume(ctx); err != nil && ctx.Err() == nil {
