@@ -206,7 +206,10 @@ func stepLine(r *access.Request) string {
 	for i, st := range r.Steps {
 		got := r.Approvals(i)
 		mark := "○"
+		denial, denied := r.Denial()
 		switch {
+		case denied && denial.Step == i:
+			mark = "✗"
 		case len(got) >= st.Min:
 			mark = "✓"
 		case i == r.CurrentStep && r.State == access.StatePending:

@@ -93,18 +93,13 @@ func newRegistry(b *bot.Bot) *connectors.Registry {
 		if err := cfg.Decode(&c); err != nil {
 			return nil, err
 		}
-		if b == nil {
-			return manual.Connector{}, nil // validation only
-		}
+		// With b nil (validation) only CheckParams is ever called.
 		return b.ChannelConnector(), nil
 	})
 	reg.Add("slack_usergroup", func(name string, cfg connectors.Config) (access.Connector, error) {
 		var c struct{}
 		if err := cfg.Decode(&c); err != nil {
 			return nil, err
-		}
-		if b == nil {
-			return manual.Connector{}, nil
 		}
 		return b.UsergroupConnector(), nil
 	})

@@ -182,10 +182,25 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 			return err
 		}
 		defer f.Close()
+		var all []store.AuditRecord
 		for r, err := range store.ReadJSONLines(f) {
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
+			all = append(all, r)
+		}
+		// An export of altered records must not pass for evidence: the
+		// whole file's chain is checked before anything is written.
+		if n, err := store.VerifyChain(func(yield func(store.AuditRecord, error) bool) {
+			for _, r := range all {
+				if !yield(r, nil) {
+					return
+				}
+			}
+		}); err != nil {
+			return fmt.Errorf("%s: the hash chain is broken after %d good record(s) (%v); nothing exported — see accessbot audit verify", file, n, err)
+		}
+		for _, r := range all {
 			if keep(r) {
 				recs = append(recs, r)
 			}

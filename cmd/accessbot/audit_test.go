@@ -141,3 +141,26 @@ func TestAuditExportDoesNotCreateAStore(t *testing.T) {
 		t.Errorf("stderr %q", errb.String())
 	}
 }
+
+// An altered log is not exported as if it were evidence.
+func TestAuditExportRefusesATamperedFile(t *testing.T) {
+	_, file := auditFixture(t)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := strings.Replace(string(data), `"actor":"U0BOB0001"`, `"actor":"U0MALLO01"`, 1)
+	if altered == string(data) {
+		t.Fatal("fixture has no record to alter")
+	}
+	if err := os.WriteFile(file, []byte(altered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"audit", "export", "--file", file}, &out, &errb, func(string) string { return "" }); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if out.Len() != 0 || !strings.Contains(errb.String(), "hash chain is broken") {
+		t.Fatalf("stdout %q, stderr %q", out.String(), errb.String())
+	}
+}

@@ -65,6 +65,16 @@ func checkConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env, 
 			}
 		}
 		raw["type"] = cc.Type
+		if cc.Type == "memory" {
+			// It keeps grants in process memory and changes nothing in any
+			// real system: fine for tests and the demo, never for run.
+			msg := "type memory grants nothing in any real system (tests and the demo only)"
+			if usedOnly {
+				problems = append(problems, Problem{Path: "connectors." + name + ".type", Message: msg + "; run refuses it"})
+			} else {
+				warnings = append(warnings, Problem{Path: "connectors." + name + ".type", Message: msg + "; run will refuse it"}.String())
+			}
+		}
 		c, err := reg.Build(name, cc.Type, raw, env)
 		for _, leaf := range leaves(err) {
 			p := toProblem("connectors."+name, scrubValues(leaf.Error(), secrets))
