@@ -130,17 +130,23 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	}
 	a.Metrics = NewMetrics()
 	sopts := store.Options{Clock: a.clock, NoSync: opts.StoreNoSync}
+	createdAudit := false
 	if cfg.Audit.File != "" {
+		_, statErr := os.Stat(cfg.Audit.File)
 		f, err := os.OpenFile(cfg.Audit.File, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open audit file: %w", err)
 		}
+		createdAudit = os.IsNotExist(statErr)
 		a.auditFile = f
 		sopts.AuditMirror = f
 	}
 	st, err := store.Open(cfg.Store.Path, sopts)
 	if err != nil {
 		a.closeFiles()
+		if createdAudit {
+			_ = os.Remove(cfg.Audit.File) // leave nothing behind from a start that failed
+		}
 		return nil, err
 	}
 	a.Store = st
@@ -151,7 +157,7 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 			return nil, err
 		}
 		if n > 0 {
-			a.log.Warn("audit file was behind the store (the process stopped abruptly); caught up", "records", n)
+			a.log.Warn("audit file was behind the store (the process stopped abruptly, or the store ran with another audit file); caught up", "records", n)
 		}
 	}
 
@@ -217,9 +223,6 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 // and the operations endpoints. It returns nil after a
 // clean shutdown.
 func (a *App) Run(ctx context.Context) error {
-	if _, err := a.Store.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
-		return fmt.Errorf("audit config: %w", err)
-	}
 	// Record where new systems' digests start counting before anything
 	// runs, so that the first pass cannot race a caller of RunDigests.
 	if err := a.digests.run(ctx, true); err != nil {
@@ -231,6 +234,14 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", a.Config.HTTP.Listen, err)
 		}
 		a.listener = ln
+	}
+	// Recorded once the process can actually serve (a start that fails on
+	// a busy port records nothing).
+	if _, err := a.Store.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
+		if a.listener != nil {
+			a.listener.Close()
+		}
+		return fmt.Errorf("audit config: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Service.Run(ctx, a.opts.ReconcileEvery) })
