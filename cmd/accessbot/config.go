@@ -62,6 +62,18 @@ type Config struct {
 	// (Path is the variable's name). They are also in Warnings; run
 	// refuses to start with them (RequireForRun).
 	UnknownEnv []Problem
+
+	// UnsetVars are the non-secret values that name an unset ${VAR}, as
+	// "${VAR} is not set" problems. They are also in Warnings (LoadConfig
+	// accepts them); validate reports them as problems and run refuses
+	// to start with them (RequireForRun), except in connector blocks no
+	// system uses.
+	UnsetVars []Problem
+
+	// missingFile holds, for a missing secret read from a …_file twin
+	// (a key of MissingSecrets), the problem with the file: its key path
+	// and why it could not be read, file name included.
+	missingFile map[string]Problem
 }
 
 // SlackConfig is the slack block.
@@ -170,6 +182,10 @@ func (c *Config) RequireSecrets() error {
 		if name, ok := connectorOf(p); ok && !used[name] {
 			continue // run does not build it
 		}
+		if fp, ok := c.missingFile[p]; ok {
+			e.Problems = append(e.Problems, fp)
+			continue
+		}
 		e.Problems = append(e.Problems, Problem{Path: p, Message: "secret is empty; set it with ${VAR}, a …_file twin, or the ACCESSBOT_ environment variable"})
 	}
 	if len(e.Problems) == 0 {
@@ -184,6 +200,13 @@ func (c *Config) RequireSecrets() error {
 func (c *Config) RequireForRun() error {
 	e := &ConfigError{}
 	for _, p := range c.UnknownEnv {
+		e.Problems = append(e.Problems, p)
+	}
+	used := c.usedConnectors()
+	for _, p := range c.UnsetVars {
+		if name, ok := connectorOf(p.Path); ok && !used[name] {
+			continue // run does not build it
+		}
 		e.Problems = append(e.Problems, p)
 	}
 	if err := c.RequireSecrets(); err != nil {
@@ -392,18 +415,32 @@ func environNames(environ []string) []string {
 // loadConfigEnv is loadConfigBytes with the environment's variable names
 // given (tests pass the names of their fake environment).
 func loadConfigEnv(path string, data []byte, getenv func(string) string, names []string) (*Config, error) {
+	cfg, err := loadConfigPartial(path, data, getenv, names)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// loadConfigPartial is loadConfigEnv, but when the file could be parsed it
+// also returns the Config built despite the problems (nil otherwise), so
+// that validate can run the checks that need one (connector blocks, grant
+// parameters) and report everything in one run. A Config returned with an
+// error is for checking only: parts of it are missing or wrong.
+func loadConfigPartial(path string, data []byte, getenv func(string) string, names []string) (*Config, *ConfigError) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
 	if len(data) > maxConfigSize {
 		return nil, errTooLarge
 	}
-	l := &loader{getenv: getenv, overridden: map[string]bool{}, literal: map[string]bool{}, unset: map[string]string{}}
+	l := &loader{getenv: getenv, overridden: map[string]bool{}, literal: map[string]bool{}, unset: map[string]string{}, missingFile: map[string]Problem{}}
 	// Parse the file ourselves first, with the YAML library viper uses,
 	// keeping the keys' case: viper lower-cases keys, so `CRM:` next to
 	// `crm:` would silently replace it, and it reads only the first
 	// document of a stream.
-	if !l.checkRawYAML(data) {
+	src, ok := l.checkRawYAML(data)
+	if !ok {
 		return nil, &ConfigError{Problems: l.problems}
 	}
 
@@ -416,7 +453,7 @@ func loadConfigEnv(path string, data []byte, getenv func(string) string, names [
 	// SetEnvPrefix+SetEnvKeyReplacer would apply.
 	v := viper.New()
 	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+	if err := v.ReadConfig(bytes.NewReader(src)); err != nil {
 		return nil, &ConfigError{Problems: []Problem{{Message: "not valid YAML: " + yamlMessage(err, data)}}}
 	}
 	known := map[string]bool{}
@@ -455,16 +492,22 @@ func loadConfigEnv(path string, data []byte, getenv func(string) string, names [
 	}
 	l.scrubAll(cfg)
 	sortProblems(l.problems)
-	if len(l.problems) > 0 {
-		return nil, &ConfigError{Problems: l.problems}
-	}
 	cfg.Warnings = l.warnings
 	cfg.MissingSecrets = l.missing
+	cfg.missingFile = l.missingFile
 	cfg.UnknownEnv = unknown
+	for _, p := range l.unsetVars {
+		if !slices.ContainsFunc(l.problems, func(q Problem) bool { return q.Path == p.Path }) {
+			cfg.UnsetVars = append(cfg.UnsetVars, p) // else: an unknown key, say
+		}
+	}
 	for i := range applied {
 		applied[i] = l.scrub(applied[i])
 	}
 	cfg.Overrides = applied
+	if len(l.problems) > 0 {
+		return cfg, &ConfigError{Problems: l.problems}
+	}
 	return cfg, nil
 }
 
@@ -607,6 +650,11 @@ type loader struct {
 	problems   []Problem
 	warnings   []string
 	missing    []string
+	// missingFile: secret key path → the problem with its …_file twin.
+	missingFile map[string]Problem
+	unsetVars   []Problem
+	// dedupped: case-duplicate keys were dropped from the tree.
+	dedupped bool
 }
 
 func (l *loader) problem(path, format string, args ...any) {
@@ -677,6 +725,13 @@ func isSecretPath(path string) bool {
 	return false
 }
 
+// isSecretFilePath reports whether path is the …_file twin of a secret
+// key (slack.bot_token_file, connectors.NAME.token_file).
+func isSecretFilePath(path string) bool {
+	base, ok := strings.CutSuffix(path, "_file")
+	return ok && isSecretPath(base)
+}
+
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expand returns a copy of v with ${VAR} expanded in every string. It
@@ -718,8 +773,17 @@ func (l *loader) expand(path string, v any) any {
 		}
 		if len(unset) > 0 {
 			l.unset[path] = "${" + strings.Join(unset, "}, ${") + "}"
-			if !secret {
+			switch {
+			case secret:
+				// A missing secret: warned about where it is read.
+			case isSecretFilePath(path):
+				l.warn(path, "%s is not set; the secret file name expands to nothing", l.unset[path])
+			default:
+				// The value would be wrong (or "required" later, which
+				// hides the cause): validate and run refuse it
+				// (Config.UnsetVars).
 				l.warn(path, "%s is not set in the environment; it expands to nothing", l.unset[path])
+				l.unsetVars = append(l.unsetVars, Problem{Path: path, Message: l.unset[path] + " is not set; set the variable in the environment, or write the value"})
 			}
 		}
 		return s

@@ -270,33 +270,42 @@ func editDistance(a, b string) int {
 // in case (viper lower-cases keys, so the later one silently replaces the
 // earlier one: `CRM:` overriding `crm:`, `MAX_DURATION: 30d` overriding
 // `max_duration: 8h`). It returns false when the file cannot be parsed at
-// all; duplicate keys are problems, but loading goes on to list the rest.
-func (l *loader) checkRawYAML(data []byte) bool {
+// all; duplicate keys are problems, but loading goes on to list the rest,
+// with the later duplicates removed: the data returned is what the rest of
+// the loading reads (data itself when nothing was removed).
+func (l *loader) checkRawYAML(data []byte) ([]byte, bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return true // empty file: reported as having no systems
+			return data, true // empty file: reported as having no systems
 		}
 		l.problem("", "not valid YAML: %s", yamlMessage(err, data))
-		return false
+		return nil, false
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
 		l.problem("", "not valid YAML: %s", yamlMessage(err, data))
-		return false
+		return nil, false
 	default:
 		line := next.Line
 		if len(next.Content) > 0 {
 			line = next.Content[0].Line
 		}
 		l.problem("", "line %d: a second YAML document (after ---); the runbook is one document: remove the --- line or merge the documents", docStart(data, line))
-		return false
+		return nil, false
 	}
 	l.checkCaseDuplicates("", &doc)
-	return true
+	if !l.dedupped {
+		return data, true
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return data, true // an alias to a dropped key, say: check the merge
+	}
+	return out, true
 }
 
 // docStart is the line of the "---" that starts the document whose first
@@ -325,6 +334,7 @@ func (l *loader) checkCaseDuplicates(path string, n *yaml.Node) {
 		}
 	case yaml.MappingNode:
 		first := map[string]string{}
+		drop := map[int]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
@@ -332,12 +342,27 @@ func (l *loader) checkCaseDuplicates(path string, n *yaml.Node) {
 			}
 			kp := join(path, k.Value)
 			lower := strings.ToLower(k.Value)
-			if prev, dup := first[lower]; dup {
-				l.problem(kp, "duplicates %s (line %d): keys are case-insensitive, so one would silently replace the other; keep one", prev, k.Line)
-			} else {
-				first[lower] = kp
+			if prev, dup := first[lower]; dup && prev == kp {
+				continue // an exact duplicate: a YAML error, reported with its line when parsed
+			} else if dup {
+				l.problem(kp, "duplicates %s (line %d): keys are case-insensitive, so one would silently replace the other; keep one; the later one is ignored for the other checks", prev, k.Line)
+				drop[i] = true
+				continue
 			}
+			first[lower] = kp
 			l.checkCaseDuplicates(kp, val)
+		}
+		if len(drop) > 0 {
+			// Drop the later duplicates, so that the other checks see the
+			// first block as written rather than a merge of both.
+			kept := make([]*yaml.Node, 0, len(n.Content))
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if !drop[i] {
+					kept = append(kept, n.Content[i], n.Content[i+1])
+				}
+			}
+			n.Content = kept
+			l.dedupped = true
 		}
 	}
 }

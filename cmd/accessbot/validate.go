@@ -365,16 +365,17 @@ func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret 
 	}
 	switch {
 	case file != "":
+		// An unreadable or empty file is a missing secret, like an unset
+		// ${VAR}: a warning here (validate), an error for run
+		// (RequireSecrets), naming the file either way.
 		b, err := os.ReadFile(file)
 		if err != nil {
-			l.missing = append(l.missing, path)
-			l.warn(fpath, "cannot read the secret file: %v", err)
+			l.missingSecretFile(path, fpath, fmt.Sprintf("cannot read the secret file: %v", err))
 			return ""
 		}
 		val = strings.TrimSpace(string(b))
 		if val == "" {
-			l.missing = append(l.missing, path)
-			l.warn(fpath, "the secret file %s is empty", file)
+			l.missingSecretFile(path, fpath, fmt.Sprintf("the secret file %s is empty", file))
 			return ""
 		}
 		l.secrets = append(l.secrets, val)
@@ -388,6 +389,14 @@ func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret 
 		l.problem(path, "does not look like %s (%s…)", what, prefix)
 	}
 	return Secret(val)
+}
+
+// missingSecretFile records the secret at path as missing because its
+// …_file twin at fpath could not be used (msg says why).
+func (l *loader) missingSecretFile(path, fpath, msg string) {
+	l.missing = append(l.missing, path)
+	l.missingFile[path] = Problem{Path: fpath, Message: msg}
+	l.warn(fpath, "%s", msg)
 }
 
 // connector reads connectors.NAME. Its block is the connector's own to
