@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -27,20 +29,63 @@ func connectorRegistry() *connectors.Registry { return newRegistry(nil) }
 // missing secret is replaced by a placeholder for the build. Error text is
 // scrubbed of secret values.
 func validateConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env) (problems []Problem, warnings []string) {
-	return checkConnectors(cfg, reg, env, false)
+	return checkConnectors(cfg, reg, env, false, nil)
+}
+
+// validateConnectorsAfter is validateConnectors on a Config that
+// LoadConfig found problems in (prior): what cannot be checked because
+// its prerequisites are broken is skipped (a connector block without a
+// type), and a problem at a key path prior already names, or below it, is
+// left out (an unset ${VAR} is not also "required").
+func validateConnectorsAfter(cfg *Config, reg *connectors.Registry, env connectors.Env, prior []Problem) (problems []Problem, warnings []string) {
+	return checkConnectors(cfg, reg, env, false, prior)
 }
 
 // validateUsedConnectors is validateConnectors for run: only the
 // connectors some system uses, the ones run builds.
 func validateUsedConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env) []Problem {
-	probs, _ := checkConnectors(cfg, reg, env, true)
+	probs, _ := checkConnectors(cfg, reg, env, true, nil)
 	return probs
 }
 
 // placeholderSecret stands in for a missing secret while validating.
 const placeholderSecret = "accessbot-validate-placeholder"
 
-func checkConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env, usedOnly bool) (problems []Problem, warnings []string) {
+// reported tells whether a key path or one above it is named in ps.
+func reported(ps []Problem) func(path string) bool {
+	seen := map[string]bool{}
+	for _, p := range ps {
+		seen[p.Path] = true
+	}
+	return func(path string) bool {
+		for {
+			if seen[path] {
+				return true
+			}
+			i := strings.LastIndexAny(path, ".[")
+			if i < 0 {
+				return false
+			}
+			path = path[:i]
+		}
+	}
+}
+
+func checkConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env, usedOnly bool, prior []Problem) (problems []Problem, warnings []string) {
+	known := reported(prior)
+	defer func() {
+		kept := problems[:0]
+		for _, p := range problems {
+			if !known(p.Path) {
+				kept = append(kept, p)
+			}
+		}
+		problems = kept
+	}()
+	readFile := env.ReadFile
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
 	missing := map[string]bool{}
 	for _, p := range cfg.MissingSecrets {
 		missing[p] = true
@@ -62,6 +107,37 @@ func checkConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env, 
 			raw[k] = v
 			if missing["connectors."+name+"."+k] {
 				raw[k] = placeholderSecret
+			}
+		}
+		if cc.Type == "" {
+			continue // reported by LoadConfig: nothing to build
+		}
+		if !usedOnly {
+			// An unreadable secret file is a missing secret for validate,
+			// like an unset ${VAR}: a warning naming the file. run builds
+			// the block as it is and refuses it.
+			for _, k := range sortedKeys(cc.Raw) {
+				base, ok := strings.CutSuffix(k, "_file")
+				file, _ := cc.Raw[k].(string)
+				if !ok || !isSecretKey(base) || file == "" {
+					continue
+				}
+				if v, _ := cc.Raw[base].(string); v != "" {
+					continue // both set: the connector reports it
+				}
+				fpath := "connectors." + name + "." + k
+				b, err := readFile(file)
+				switch {
+				case err != nil:
+					warnings = append(warnings, Problem{Path: fpath, Message: fmt.Sprintf("cannot read the secret file: %v; run refuses to start without it", err)}.String())
+				case strings.TrimSpace(string(b)) == "":
+					warnings = append(warnings, Problem{Path: fpath, Message: fmt.Sprintf("the secret file %s is empty; run refuses to start without it", file)}.String())
+				default:
+					continue
+				}
+				delete(raw, k)
+				raw[base] = placeholderSecret
+				missing["connectors."+name+"."+base] = true
 			}
 		}
 		raw["type"] = cc.Type

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
@@ -120,19 +121,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	cfg, err := LoadConfig(*config, getenv)
-	if err == nil {
-		if probs, warns := validateConnectors(cfg, connectorRegistry(), connectorsEnv()); len(probs) > 0 {
-			err = &ConfigError{Problems: probs}
-		} else {
-			cfg.Warnings = append(cfg.Warnings, warns...)
-		}
-	}
+	cfg, warns, err := loadForValidate(*config, getenv)
 	var ce *ConfigError
 	switch {
 	case errors.As(err, &ce):
 		for _, p := range ce.Problems {
 			fmt.Fprintln(stderr, p.String())
+		}
+		// The warnings too, so that one run names everything to fix.
+		for _, w := range warns {
+			fmt.Fprintln(stderr, "warning: "+w)
 		}
 		fmt.Fprintf(stderr, "%s: %d problem(s); see above\n", *config, len(ce.Problems))
 		return exitBadUse
@@ -142,6 +140,39 @@ func cmdValidate(args []string, stdout, stderr io.Writer, getenv func(string) st
 	}
 	writeSummary(stdout, cfg)
 	return exitOK
+}
+
+// loadForValidate is LoadConfig followed by the connector checks
+// (validateConnectors). When LoadConfig finds problems but could build
+// the runbook, the connector blocks and grant parameters are checked too
+// and their problems added, so that one run reports all it can. A
+// *ConfigError lists every problem, sorted; the Config is nil then, and
+// warnings are what would have been its Warnings.
+func loadForValidate(path string, getenv func(string) string) (cfg *Config, warnings []string, err error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, ce := loadConfigPartial(path, data, getenv, environNames(os.Environ()))
+	if cfg == nil {
+		return nil, nil, ce
+	}
+	prior := slices.Clone(cfg.UnsetVars)
+	if ce != nil {
+		prior = append(prior, ce.Problems...)
+	}
+	probs, warns := validateConnectorsAfter(cfg, connectorRegistry(), connectorsEnv(), prior)
+	cfg.Warnings = append(cfg.Warnings, warns...)
+	if len(prior)+len(probs) > 0 {
+		// An unset ${VAR} is a problem here: not also a warning.
+		cfg.Warnings = slices.DeleteFunc(cfg.Warnings, func(w string) bool {
+			return slices.ContainsFunc(cfg.UnsetVars, func(p Problem) bool { return strings.HasPrefix(w, p.Path+": ${") })
+		})
+		all := append(prior, probs...)
+		sortProblems(all)
+		return nil, cfg.Warnings, &ConfigError{Problems: all}
+	}
+	return cfg, cfg.Warnings, nil
 }
 
 // cmdVersion prints the version, the VCS commit and the Go version.
