@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/accessbot/accessbot/access"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -231,38 +232,9 @@ func envPaths(n *node, path string, v any) []envPath {
 	return nil
 }
 
-// suggest returns the candidate within edit distance 2 of s (the closest),
-// or "".
-func suggest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD && d < len(c) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// suggest is the project's one "did you mean" (access.Suggest): the
+// closest candidate if it is a plausible typo of s, else "".
+func suggest(s string, candidates []string) string { return access.Suggest(s, candidates) }
 
 // checkRawYAML parses data as YAML keeping the keys' case, as viper cannot,
 // and reports what viper would hide: a syntax error (with its line), a
