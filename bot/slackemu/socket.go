@@ -559,3 +559,38 @@ func mustJSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// Redeliver sends envelope id again, as Slack does when it did not get the
+// ack (for example one lost with a dropped connection): same envelope_id,
+// retry_attempt one higher for events_api, retry_reason "timeout". It
+// works whether or not the envelope was acked, so that tests can check
+// that a duplicate delivery is harmless without racing the ack deadline.
+// The returned error says the envelope is unknown.
+func (s *Server) Redeliver(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.envs[id]
+	if !ok {
+		return fmt.Errorf("slackemu: no envelope %s", id)
+	}
+	var target *wsConn
+	for i := len(s.conns) - 1; i >= 0; i-- {
+		if !s.conns[i].draining {
+			target = s.conns[i]
+			break
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("slackemu: no live connection to redeliver %s on", id)
+	}
+	if e.Type == "events_api" {
+		e.retryAttempt++
+	}
+	e.attemptAt = time.Now()
+	select {
+	case target.send <- outFrame{data: e.frame(), env: e}:
+		return nil
+	default:
+		return fmt.Errorf("slackemu: connection send buffer full; %s not redelivered", id)
+	}
+}
