@@ -156,6 +156,9 @@ func auditExport(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if err == nil {
 		var to time.Time
 		to, err = parseTimeArg(*until, now)
+		if err == nil && !from.IsZero() && !to.IsZero() && !from.Before(to) {
+			err = fmt.Errorf("--since %s is not before --until %s: nothing could match", *since, *until)
+		}
 		if err == nil {
 			err = runExport(*file, *config, *format, from, to, *system, *person, *out, stdout, getenv)
 		}

@@ -115,7 +115,7 @@ func TestAuditExportFilters(t *testing.T) {
 	if err := os.WriteFile(noStore, []byte(strings.ReplaceAll(testRunbook, "${STORE_PATH}", filepath.Join(dir, "missing.db"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"--config", noStore}, {"--format", "xml", "--file", file}, {"--since", "yesterday", "--file", file}, {"--file", file, "--config", cfg}, {"--file", filepath.Join(dir, "missing.jsonl")}} {
+	for _, args := range [][]string{{"--config", noStore}, {"--since", "2026-11-05", "--until", "2026-11-01", "--file", file}, {"--format", "xml", "--file", file}, {"--since", "yesterday", "--file", file}, {"--file", file, "--config", cfg}, {"--file", filepath.Join(dir, "missing.jsonl")}} {
 		var out, errb bytes.Buffer
 		if code := run(append([]string{"audit", "export"}, args...), &out, &errb, getenv); code != 1 || errb.Len() == 0 {
 			t.Errorf("audit export %v: exit %d, stderr %q", args, code, errb.String())

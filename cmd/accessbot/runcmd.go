@@ -58,7 +58,9 @@ func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		}
 		return exitBadUse
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: there is no reload, and dying without draining (the
+	// default for HUP) would cut in-flight Slack handlers off.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	log.Info("accessbot starting", "config", cfg.Path, "store", cfg.Store.Path, "systems", len(cfg.Runbook.Systems),
 		"runbook", cfg.Runbook.Hash, "overrides", cfg.Overrides)
