@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -313,33 +312,9 @@ func TestServerDownIsRetryable(t *testing.T) {
 // TestUnresponsiveServerTimesOut: a server that accepts connections but
 // never answers ends in a retryable error once the timeout passes.
 func TestUnresponsiveServerTimesOut(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	addr := testsvc.SilentServer(t)
 	raw := map[string]any{
-		"url": "ldap://" + l.Addr().String(), "insecure_no_tls": true,
+		"url": "ldap://" + addr, "insecure_no_tls": true,
 		"bind_dn": "cn=admin,dc=example,dc=com", "bind_password": "x",
 		"user_base_dn": "dc=example,dc=com",
 	}

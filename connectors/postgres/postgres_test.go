@@ -3,11 +3,9 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -265,32 +263,8 @@ func TestTooManyConnections(t *testing.T) {
 // TestUnresponsiveServer: a server that accepts but never answers ends in a
 // retryable error when the context's deadline passes.
 func TestUnresponsiveServer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	c := build(t, map[string]any{"dsn": "postgres://u:p@" + l.Addr().String() + "/db?sslmode=disable"})
+	addr := testsvc.SilentServer(t)
+	c := build(t, map[string]any{"dsn": "postgres://u:p@" + addr + "/db?sslmode=disable"})
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
