@@ -257,10 +257,7 @@ func config(f *fakeGraph, extra ...any) map[string]any {
 }
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
-	t.Helper()
-	reg := connectors.NewRegistry()
-	reg.Add(entra.Type, entra.Factory)
-	return reg.Build("entra", entra.Type, raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, entra.Type, entra.Factory, "entra", raw, connectors.Env{HTTP: doer, Clock: clock})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {

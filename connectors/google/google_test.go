@@ -292,10 +292,7 @@ func config(t *testing.T, f *fakeGoogle) map[string]any {
 }
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
-	t.Helper()
-	reg := connectors.NewRegistry()
-	reg.Add(google.Type, google.Factory)
-	return reg.Build("gws", google.Type, raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, google.Type, google.Factory, "gws", raw, connectors.Env{HTTP: doer, Clock: clock})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {

@@ -304,10 +304,7 @@ func (f *fakeOkta) isMember(gid, uid string) bool {
 }
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer, clock access.Clock) (access.Connector, error) {
-	t.Helper()
-	reg := connectors.NewRegistry()
-	reg.Add(okta.Type, okta.Factory)
-	return reg.Build("okta", okta.Type, raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, okta.Type, okta.Factory, "okta", raw, connectors.Env{HTTP: doer, Clock: clock})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer, clock access.Clock) access.Connector {

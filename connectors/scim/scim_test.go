@@ -264,10 +264,7 @@ func (s *service) isMember(gid, uid string) bool {
 var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
-	t.Helper()
-	reg := connectors.NewRegistry()
-	reg.Add(scim.Type, scim.Factory)
-	return reg.Build("app", scim.Type, raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, scim.Type, scim.Factory, "app", raw, connectors.Env{HTTP: doer, Clock: clock})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {
