@@ -170,7 +170,7 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 		}
 		r, err := b.svc.Submit(ctx, in)
 		if err != nil {
-			return b.submitError(err)
+			return textReply("%s", Escape(b.userText(err)))
 		}
 		return textReply("%s", submittedText(r))
 	case VerbList:
@@ -194,19 +194,13 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	case VerbExtend:
 		r, err := b.svc.Extend(ctx, c.ID, user, c.Duration, c.Reason)
 		if err != nil {
-			return b.submitError(err)
+			return textReply("%s", Escape(b.userText(err)))
 		}
 		return textReply("%s", submittedText(r))
 	case VerbAudit:
 		return b.auditReply(ctx, user, c)
 	}
 	return textReply("%s", HelpText(b.cfg.Command))
-}
-
-// submitError answers a refused request, offering the existing request
-// when it was a duplicate.
-func (b *Bot) submitError(err error) *reply {
-	return textReply("%s", b.errorText(err))
 }
 
 func submittedText(r *access.Request) string {

@@ -16,8 +16,7 @@ import (
 const (
 	limitSectionText = 3000 // section text
 	limitReason      = 1500 // our share of a section for a user's reason
-	limitButtonValue = 2000
-	limitPlainOption = 75 // option text and value
+	limitPlainOption = 75   // option text and value
 	limitHeader      = 150
 	limitModalTitle  = 24
 	limitFallback    = 3000 // top-level text we send (Slack truncates at 40 000)

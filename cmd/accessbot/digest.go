@@ -53,7 +53,7 @@ type digester struct {
 	rb    *access.Runbook
 	clock access.Clock
 	kv    digestKV
-	// list returns a system's requests (Store.List with Filter{System}).
+	// list returns a system's requests (Service.History).
 	list func(ctx context.Context, system string) ([]*access.Request, error)
 	// post posts a digest to a channel (Bot.PostDigest).
 	post func(ctx context.Context, channel string, d access.Digest) error
@@ -67,7 +67,7 @@ func (a *App) newDigester() *digester {
 	return &digester{
 		rb: a.Config.Runbook, clock: a.clock, kv: a.Store.KV(digestKVNamespace),
 		list: func(ctx context.Context, system string) ([]*access.Request, error) {
-			return a.Store.List(ctx, access.Filter{System: system})
+			return a.Service.History(ctx, system, 0)
 		},
 		post: a.Bot.PostDigest,
 		audit: func(ctx context.Context, rec store.AuditRecord) error {
