@@ -660,6 +660,21 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (*Request, erro
 	return nil, Conflictf("%s is %s; nothing to confirm.", r.ID, r.State)
 }
 
+// claimDue locks r's entitlement and re-reads r under the lock. The timer
+// wheel, the reconcile pass and a click may all reach the same due request
+// at once; only one caller may apply its effect (invariant 2), so act is
+// true only if r is still in state, not waiting for an owner's
+// confirmation, and due. The caller must call unlock, even on error.
+func (s *Service) claimDue(ctx context.Context, r *Request, state State) (cur *Request, act bool, unlock func(), err error) {
+	unlock = s.lockEntitlement(r.Entitlement.Key())
+	cur, err = s.store.Get(ctx, r.ID)
+	if err != nil {
+		return nil, false, unlock, err
+	}
+	act = cur.State == state && !cur.AwaitingConfirmation && !cur.NextAttemptAt.After(s.clock.Now())
+	return cur, act, unlock, nil
+}
+
 // grant applies an approved request at its target. Only the caller that
 // committed the approval (or a later retry) calls it.
 func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
@@ -670,19 +685,11 @@ func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
 	if r.AwaitingConfirmation {
 		return r, nil
 	}
-	unlock := s.lockEntitlement(r.Entitlement.Key())
+	r, act, unlock, err := s.claimDue(ctx, r, StateApproved)
 	defer unlock()
-	// Re-read under the lock: the timer wheel may have fired the same due
-	// grant in a worker meanwhile, and only one caller may apply it
-	// (invariant 2).
-	cur, err := s.store.Get(ctx, r.ID)
-	if err != nil {
-		return nil, err
+	if err != nil || !act {
+		return r, err
 	}
-	if cur.State != StateApproved || cur.AwaitingConfirmation || cur.NextAttemptAt.After(s.clock.Now()) {
-		return cur, nil
-	}
-	r = cur
 	ctx, allowed := s.gateAllow(ctx, r.Entitlement.Connector, r.ID)
 	if !allowed {
 		s.rearmDeferred(r)
@@ -915,18 +922,11 @@ func (s *Service) revoke(ctx context.Context, r *Request) (*Request, error) {
 		return r, nil
 	}
 	key := r.Entitlement.Key()
-	unlock := s.lockEntitlement(key)
+	r, act, unlock, err := s.claimDue(ctx, r, StateRevoking)
 	defer unlock()
-	// Re-read under the lock, as in grant: a concurrent caller may have
-	// removed it or recorded a failed attempt already.
-	cur, err := s.store.Get(ctx, r.ID)
-	if err != nil {
-		return nil, err
+	if err != nil || !act {
+		return r, err
 	}
-	if cur.State != StateRevoking || cur.AwaitingConfirmation || cur.NextAttemptAt.After(s.clock.Now()) {
-		return cur, nil
-	}
-	r = cur
 
 	// Invariant 5: another active grant of the same entitlement keeps access.
 	// An approved one does not count: its grant has not been applied and may
