@@ -390,9 +390,15 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 	default:
 		text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
 	}
+	return textMessage(text, "requester:"+r.ID, actions)
+}
+
+// textMessage is a one-section message with optional buttons in an actions
+// block, and its notification fallback text.
+func textMessage(text, actionsBlockID string, actions []slack.BlockElement) (string, []slack.Block) {
 	blocks := []slack.Block{section(text)}
 	if len(actions) > 0 {
-		blocks = append(blocks, slack.NewActionBlock("requester:"+r.ID, actions...))
+		blocks = append(blocks, slack.NewActionBlock(actionsBlockID, actions...))
 	}
 	return Truncate(stripMrkdwn(text), limitFallback), blocks
 }
@@ -424,11 +430,7 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 	default:
 		text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
 	}
-	blocks := []slack.Block{section(text)}
-	if len(actions) > 0 {
-		blocks = append(blocks, slack.NewActionBlock("owner:"+r.ID, actions...))
-	}
-	return Truncate(stripMrkdwn(text), limitFallback), blocks
+	return textMessage(text, "owner:"+r.ID, actions)
 }
 
 // TaskDoneMessage renders a manual task after an owner confirmed it.
