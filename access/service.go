@@ -376,16 +376,17 @@ func (s *Service) Wait() { s.effects.Wait() }
 // their current step (the process stopped between storing a request and
 // messaging its approvers), so that no request waits on approvers who
 // were never asked. Run it once at start-up.
-func (s *Service) Resume(ctx context.Context) error {
-	// Only requests stored before this call: newer ones are being messaged
-	// by their own Submit right now.
-	before := s.clock.Now()
+//
+// Only requests created before `started` (when this process began serving)
+// are considered: later ones are being messaged by their own Submit, whose
+// DMs may still be in flight when Resume runs.
+func (s *Service) Resume(ctx context.Context, started time.Time) error {
 	rs, err := s.store.List(ctx, Filter{States: []State{StatePending}})
 	if err != nil {
 		return err
 	}
 	for _, r := range rs {
-		if r.Auto || len(r.Steps) == 0 || r.CurrentStep >= len(r.Steps) || !r.CreatedAt.Before(before) {
+		if r.Auto || len(r.Steps) == 0 || r.CurrentStep >= len(r.Steps) || !r.CreatedAt.Before(started) {
 			continue
 		}
 		asked := false

@@ -1023,7 +1023,8 @@ func TestResumeMessagesUnaskedApprovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clock.Advance(time.Minute) // the restart
-	if err := h.svc.Resume(h.ctx); err != nil {
+	restart := h.clock.Now()
+	if err := h.svc.Resume(h.ctx, restart); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.notes.count(unasked.ID, NoticeApprovalNeeded); n != 1 {
@@ -1032,7 +1033,7 @@ func TestResumeMessagesUnaskedApprovers(t *testing.T) {
 	if n := h.notes.count(asked.ID, NoticeApprovalNeeded); n != 1 {
 		t.Errorf("already asked request: %d approval notices, want 1 (no repeat)", n)
 	}
-	if err := h.svc.Resume(h.ctx); err != nil {
+	if err := h.svc.Resume(h.ctx, restart); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.notes.count(unasked.ID, NoticeApprovalNeeded); n != 1 {

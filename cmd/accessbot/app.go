@@ -223,6 +223,7 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 // and the operations endpoints. It returns nil after a
 // clean shutdown.
 func (a *App) Run(ctx context.Context) error {
+	started := a.clock.Now() // before any Slack event can create a request
 	// Record where new systems' digests start counting before anything
 	// runs, so that the first pass cannot race a caller of RunDigests.
 	if err := a.digests.run(ctx, true); err != nil {
@@ -264,7 +265,7 @@ func (a *App) Run(ctx context.Context) error {
 		if err := a.Service.Feed(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("start-up reconcile failed", "error", err)
 		}
-		if err := a.Service.Resume(ctx); err != nil && ctx.Err() == nil {
+		if err := a.Service.Resume(ctx, started); err != nil && ctx.Err() == nil {
 			a.log.Error("start-up resume of unmessaged requests failed", "error", err)
 		}
 		return nil
