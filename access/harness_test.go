@@ -52,7 +52,7 @@ func memberKey(g Grant) string {
 	return Entitlement{Params: g.Params, Person: g.User.SlackID}.Key()
 }
 
-func (c *fakeConnector) Grant(_ context.Context, g Grant) error {
+func (c *fakeConnector) Grant(_ context.Context, g Grant) (Receipt, error) {
 	c.mu.Lock()
 	c.grants++
 	c.lastGrant = g
@@ -61,13 +61,13 @@ func (c *fakeConnector) Grant(_ context.Context, g Grant) error {
 	c.log.add("%s grant %s", c.name, g.ID)
 	if hook != nil {
 		if err := hook(g); err != nil {
-			return err
+			return Receipt{}, err
 		}
 	}
 	c.mu.Lock()
 	c.members[memberKey(g)] = true
 	c.mu.Unlock()
-	return nil
+	return Receipt{UserID: "target-" + g.User.SlackID}, nil
 }
 
 func (c *fakeConnector) Revoke(_ context.Context, g Grant) error {

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -61,14 +62,96 @@ type Filter struct {
 	Limit       int
 }
 
-// Connector applies and removes access in one target system. Both methods
-// are idempotent and keyed by Grant.ID: a grant of access the person already
-// has, and a revoke of access they no longer have, return nil. Failures are
-// classified with RetryableError / PermanentError; an unclassified error is
-// treated as retryable. Implementations must honour ctx.
+// Connector applies and removes access in one target system (DESIGN.md §4
+// invariants 8 and 9).
+//
+// Grant applies g and returns a Receipt: the target-side identity it acted
+// on and what it changed. Grant is idempotent and keyed by Grant.ID: a grant
+// of access the person already has returns nil with Receipt.PreExisting
+// set. When Grant fails after changing something (the first of two calls
+// succeeded), it returns the partial receipt with the error, so that the
+// lifecycle can roll the change back; a receipt with nothing changed is
+// the zero Receipt.
+//
+// Revoke removes exactly what g.Receipt says the grant changed, acting on
+// Receipt.UserID and never re-resolving the person by email. A target
+// that no longer knows Receipt.UserID, or answers "not a member", has no
+// access left: Revoke returns nil. For records granted before receipts
+// existed (g.Receipt nil) Revoke may resolve the person by email, but must
+// then return a PermanentError wrapping ErrUnknownUser when nobody is
+// found: an email that changed must never count as "access removed".
+// Access that pre-existed (Receipt.PreExisting) is never passed to Revoke;
+// the lifecycle leaves it in place.
+//
+// Failures are classified with RetryableError / PermanentError; an
+// unclassified error is treated as retryable. Implementations must honour
+// ctx.
 type Connector interface {
-	Grant(ctx context.Context, g Grant) error
+	Grant(ctx context.Context, g Grant) (Receipt, error)
 	Revoke(ctx context.Context, g Grant) error
+}
+
+// MaxReceiptBytes bounds Receipt.Data (the webhook contract allows a
+// receiver's receipt object of at most 4 KiB, DESIGN.md §6).
+const MaxReceiptBytes = 4096
+
+// Receipt is what one grant did at its target. It is stored with the
+// request in the same transition as active (or, for a grant that failed
+// half-way, with the rollback that undoes it) and handed back to Revoke.
+type Receipt struct {
+	// UserID is the person's identity in the target system (Okta user ID,
+	// Salesforce 005… ID, LDAP DN, database role name): what the revoke
+	// acts on. Empty for connectors without a target-side identity
+	// (manual, webhook without a receipt).
+	UserID string `json:"user_id,omitempty"`
+	// PreExisting is set when the person already had the access before
+	// this grant (an existing group membership): the revoke leaves it.
+	PreExisting bool `json:"pre_existing,omitempty"`
+	// Previous is what the grant replaced, restored at revoke (Zendesk's
+	// previous role, Looker's previous role set), connector-specific text.
+	Previous string `json:"previous,omitempty"`
+	// Backstop is the expiry the grant set at the target itself (Google
+	// membership expiry, Salesforce ExpirationDate), zero if none.
+	Backstop time.Time `json:"backstop,omitzero"`
+	// Data is connector-specific JSON (at most MaxReceiptBytes): which
+	// parts of a multi-call grant were applied, IDs of what was created,
+	// or a webhook receiver's own receipt object.
+	Data []byte `json:"data,omitempty"`
+	// Note is a short, safe, human summary of what was done, for the
+	// audit log ("membership created", "role agent → admin"). It must not
+	// hold secrets, URLs or email addresses.
+	Note string `json:"note,omitempty"`
+}
+
+// Changed reports whether the receipt records any change at the target
+// (a partial grant that must be rolled back).
+func (r Receipt) Changed() bool {
+	return r.UserID != "" || r.Previous != "" || !r.Backstop.IsZero() || len(r.Data) > 0 || r.Note != ""
+}
+
+// ErrUnknownUser is wrapped by connector errors meaning "the target has
+// no such person" when the person was looked up by email (a record with
+// no receipt): it is a permanent failure, never "already removed".
+var ErrUnknownUser = errors.New("the target system does not know this person")
+
+// AccountChecker is an optional capability of identity-provider connectors
+// (Okta status, Entra accountEnabled, Google suspended, SCIM active): whether
+// the person's account is still active there, for offboarding (DESIGN.md
+// §4 invariant 12). It returns false for a suspended, deactivated or
+// deprovisioned account and an error wrapping ErrUnknownUser when the IdP
+// does not know the email. The periodic reconcile calls it; it must be
+// cheap (one lookup) and honour ctx.
+type AccountChecker interface {
+	AccountActive(ctx context.Context, p Person) (bool, error)
+}
+
+// ManagerLookup is an optional capability of identity-provider connectors:
+// the email of p's manager as the IdP records it (Okta profile manager /
+// managerId, Google Directory relations of type manager, Entra
+// /users/{id}/manager, SCIM enterprise extension manager), "" when none is
+// on record. Errors wrap ErrUnknownUser when the IdP does not know p.
+type ManagerLookup interface {
+	Manager(ctx context.Context, p Person) (string, error)
 }
 
 // Checker is an optional capability of a Connector: whether the person
@@ -98,6 +181,13 @@ type Grant struct {
 	ApprovedBy []string
 	GrantedAt  time.Time // UTC
 	ExpiresAt  time.Time // UTC
+	// Receipt is what the grant did, for Revoke; nil for Grant, and for
+	// the revoke of a record granted before receipts existed.
+	Receipt *Receipt
+	// Rollback is set on a Revoke that undoes a grant which failed (a
+	// compensating revoke, invariant 9), as opposed to an expiry or a
+	// revocation of access that was granted.
+	Rollback bool
 }
 
 // Person is a Slack user as the directory knows them.
@@ -106,6 +196,9 @@ type Person struct {
 	Email   string `json:"email"`
 	Name    string `json:"name"` // Slack real name
 	TZ      string `json:"tz,omitempty"`
+	// CurrentEmail is set on a revoke when the person's email changed
+	// since the grant: Email stays the address the grant used.
+	CurrentEmail string `json:"current_email,omitempty"`
 }
 
 // Directory answers questions about people. Implementations may cache.

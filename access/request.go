@@ -66,6 +66,14 @@ type Request struct {
 	// AwaitingConfirmation is set while a manual connector waits for an owner's Done.
 	AwaitingConfirmation bool `json:"awaiting_confirmation,omitempty"`
 
+	// Receipt is what the grant did at the target (invariant 8), stored
+	// in the transition to active (or with a rollback of a half-applied
+	// grant); nil before, and for records written before receipts.
+	Receipt *Receipt `json:"receipt,omitempty"`
+	// GrantedTo is the person as the grant saw them (email and name at
+	// grant time): the revoke acts on this identity, never a new lookup.
+	GrantedTo *Person `json:"granted_to,omitempty"`
+
 	Messages []MessageRef   `json:"messages,omitempty"`
 	History  []HistoryEntry `json:"history,omitempty"`
 }

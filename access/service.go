@@ -706,7 +706,7 @@ func (s *Service) grant(ctx context.Context, r *Request) (*Request, error) {
 		err = RetryableError(err, 0)
 	default:
 		start := time.Now()
-		err = conn.Grant(ctx, g)
+		_, err = conn.Grant(ctx, g)
 		s.obs.ConnectorCall(r.Entitlement.Connector, "grant", time.Since(start), err)
 		s.gateResult(r.Entitlement.Connector, err)
 	}

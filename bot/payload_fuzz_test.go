@@ -37,7 +37,9 @@ import (
 // fuzzConnector grants and revokes nothing and always succeeds.
 type fuzzConnector struct{}
 
-func (fuzzConnector) Grant(context.Context, access.Grant) error  { return nil }
+func (fuzzConnector) Grant(context.Context, access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, nil
+}
 func (fuzzConnector) Revoke(context.Context, access.Grant) error { return nil }
 
 // fuzzBot is a Bot wired for fuzzing, with its acks recorded.

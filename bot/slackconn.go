@@ -123,8 +123,14 @@ func classifySlack(err error, what string) error {
 	return access.RetryableError(fmt.Errorf("%s: %w", what, err), 0)
 }
 
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *ChannelConnector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
 // Grant invites the person to the channel; already a member is done.
-func (c *ChannelConnector) Grant(ctx context.Context, g access.Grant) error {
+func (c *ChannelConnector) applyGrant(ctx context.Context, g access.Grant) error {
 	ch, err := param(g, paramChannel)
 	if err != nil {
 		return err
@@ -174,8 +180,14 @@ func (c *UsergroupConnector) lock(group string) func() {
 	return m.Unlock
 }
 
-// Grant adds the person to the user group; already a member is done.
-func (c *UsergroupConnector) Grant(ctx context.Context, g access.Grant) error {
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *UsergroupConnector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
+// applyGrant adds the person to the user group; already a member is done.
+func (c *UsergroupConnector) applyGrant(ctx context.Context, g access.Grant) error {
 	return c.change(ctx, g, true)
 }
 

@@ -323,7 +323,7 @@ type demoConnector struct {
 	tr        *transcript
 }
 
-func (d *demoConnector) Grant(ctx context.Context, g access.Grant) error {
+func (d *demoConnector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
 	d.tr.system(fmt.Sprintf("%s (%s): add %s to %s, until %s", d.name, d.typ, g.User.Email, paramsText(g.Params), g.ExpiresAt.In(d.tr.loc).Format("15:04")))
 	return d.mem.Grant(ctx, g)
 }

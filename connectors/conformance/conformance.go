@@ -108,7 +108,7 @@ func Run(t *testing.T, h Harness) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		start := time.Now()
-		err := c.Grant(cctx, g)
+		_, err := c.Grant(cctx, g)
 		if took := time.Since(start); took > prompt {
 			t.Errorf("Grant with a cancelled context took %v", took)
 		}
@@ -140,7 +140,7 @@ func Run(t *testing.T, h Harness) {
 			t.Skip("Harness.UnknownUser not set")
 		}
 		c, g := h.New(t), h.UnknownUser(t)
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if err == nil {
 			t.Fatal("Grant for an unknown person returned nil")
 		}
@@ -172,7 +172,7 @@ func Run(t *testing.T, h Harness) {
 			}
 			c, g := h.New(t), h.Grant(t)
 			h.FailNext(t, f.status)
-			err := c.Grant(ctx, g)
+			_, err := c.Grant(ctx, g)
 			if err == nil {
 				t.Fatalf("Grant with an injected %d returned nil", f.status)
 			}
@@ -222,7 +222,7 @@ func Run(t *testing.T, h Harness) {
 
 func mustGrant(t *testing.T, ctx context.Context, c access.Connector, g access.Grant) {
 	t.Helper()
-	if err := c.Grant(ctx, g); err != nil {
+	if _, err := c.Grant(ctx, g); err != nil {
 		t.Fatalf("Grant(%s): %v", g.ID, describe(err))
 	}
 }

@@ -334,7 +334,7 @@ func TestGraphCases(t *testing.T) {
 
 	t.Run("Success", func(t *testing.T) {
 		f, c := setup(t, -1)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Revoke(ctx, aliceGrant()); err != nil {
@@ -351,7 +351,7 @@ func TestGraphCases(t *testing.T) {
 	t.Run("AlreadyMember", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.groups[groupID] = []string{aliceID}
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -365,7 +365,7 @@ func TestGraphCases(t *testing.T) {
 
 	t.Run("UserNotFound", func(t *testing.T) {
 		_, c := setup(t, -1)
-		err := c.Grant(ctx, nobody())
+		_, err := c.Grant(ctx, nobody())
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -379,7 +379,7 @@ func TestGraphCases(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params["group_id"] = "00000404-0000-4000-8000-000000000404"
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "00000404-0000-4000-8000-000000000404") {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -392,7 +392,7 @@ func TestGraphCases(t *testing.T) {
 		f.mu.Unlock()
 		g := aliceGrant()
 		g.User.Email = "new@example.com"
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		// The directory has not caught up with a fresh object yet.
@@ -400,7 +400,7 @@ func TestGraphCases(t *testing.T) {
 		delete(f.users, "ffffffff-new")
 		f.groups[groupID] = nil
 		f.mu.Unlock()
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, ra := classOf(t, err); class != access.Retryable || ra == 0 {
 			t.Fatalf("class %v after %v: %v", class, ra, err)
 		}
@@ -410,7 +410,7 @@ func TestGraphCases(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params = map[string]string{"group": "x"}
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "group_id") {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -421,7 +421,7 @@ func TestGraphCases(t *testing.T) {
 		f.FailNext(http.StatusServiceUnavailable)
 		// Retry-After 3s is beyond the inner loop's cap: handed to the
 		// lifecycle at once.
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, ra := classOf(t, err); class != access.Retryable || ra != 3*time.Second {
 			t.Fatalf("class %v after %v: %v", class, ra, err)
 		}
@@ -430,7 +430,7 @@ func TestGraphCases(t *testing.T) {
 	t.Run("Throttled429", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.FailNext(http.StatusTooManyRequests)
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, ra := classOf(t, err); class != access.Retryable || ra != 7*time.Second {
 			t.Fatalf("class %v after %v: %v", class, ra, err)
 		}
@@ -439,7 +439,7 @@ func TestGraphCases(t *testing.T) {
 	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
 		f, c := setup(t, 2)
 		f.FailNext(http.StatusBadGateway, http.StatusInternalServerError)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		// The POST itself meets a 500 and is retried (Idempotency-Key).
@@ -447,7 +447,7 @@ func TestGraphCases(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.FailNext(http.StatusInternalServerError)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if !f.isMember(groupID, aliceID) {
@@ -457,7 +457,7 @@ func TestGraphCases(t *testing.T) {
 
 	t.Run("ExpiredAccessTokenRefreshedOnce", func(t *testing.T) {
 		f, c := setup(t, -1)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		f.mu.Lock()
@@ -474,7 +474,7 @@ func TestGraphCases(t *testing.T) {
 	t.Run("ExpiredClientSecret", func(t *testing.T) {
 		f, c := setup(t, 2)
 		f.secret = "rotated"
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "AADSTS7000222") {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -499,7 +499,7 @@ func TestGraphCases(t *testing.T) {
 		}))
 		t.Cleanup(wrapped.Close)
 		c := mustBuild(t, config(f, "authority_url", wrapped.URL, "graph_url", wrapped.URL+"/v1.0"), connectortest.FastHTTPShortRetryAfter(-1))
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "credentials") {
 			t.Fatalf("class %v: %v", class, err)
 		}

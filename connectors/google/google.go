@@ -212,10 +212,16 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	return conn, nil
 }
 
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
 // Grant adds the person to params.group (the group's email or ID), then,
 // when the grant has an expiry, sets it on the membership as a backstop.
 // Already a member (409) is done.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
+func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
 	what := c.what("grant", g)
 	group, email, err := c.prepare(g, what)
 	if err != nil {

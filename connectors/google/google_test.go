@@ -352,7 +352,7 @@ func TestGoogleCases(t *testing.T) {
 	t.Run("SuccessSetsNativeExpiry", func(t *testing.T) {
 		f, c := setup(t, -1)
 		g := aliceGrant()
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if !f.isMember(group, "alice@example.com") {
@@ -373,7 +373,7 @@ func TestGoogleCases(t *testing.T) {
 		f, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params["group"] = "partners@example.com"
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatalf("a group without expiry support must still be granted: %v", err)
 		}
 		if !f.isMember("partners@example.com", "alice@example.com") {
@@ -386,7 +386,7 @@ func TestGoogleCases(t *testing.T) {
 		raw := config(t, f)
 		raw["native_expiry"] = false
 		c := mustBuild(t, raw, connectortest.FastHTTPShortRetryAfter(-1))
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if f.Count("POST /v1/") != 0 || f.Count("GET /v1/") != 0 {
@@ -397,7 +397,7 @@ func TestGoogleCases(t *testing.T) {
 	t.Run("AlreadyMember", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.members[group]["alice@example.com"] = true
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -411,7 +411,7 @@ func TestGoogleCases(t *testing.T) {
 
 	t.Run("UserNotFound", func(t *testing.T) {
 		_, c := setup(t, -1)
-		err := c.Grant(ctx, nobody())
+		_, err := c.Grant(ctx, nobody())
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -425,7 +425,7 @@ func TestGoogleCases(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params = map[string]string{"group_id": group}
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "group") {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -434,7 +434,7 @@ func TestGoogleCases(t *testing.T) {
 	t.Run("RateLimited429", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.FailNext(http.StatusTooManyRequests)
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, ra := classOf(t, err); class != access.Retryable || ra != 11*time.Second {
 			t.Fatalf("class %v after %v: %v", class, ra, err)
 		}
@@ -443,7 +443,7 @@ func TestGoogleCases(t *testing.T) {
 	t.Run("RateLimited403", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.FailNext(4030)
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Retryable {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -452,7 +452,7 @@ func TestGoogleCases(t *testing.T) {
 	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
 		f, c := setup(t, 2)
 		f.FailNext(http.StatusInternalServerError, http.StatusBadGateway)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if !f.isMember(group, "alice@example.com") {
@@ -462,7 +462,7 @@ func TestGoogleCases(t *testing.T) {
 
 	t.Run("ExpiredAccessTokenRefreshedOnce", func(t *testing.T) {
 		f, c := setup(t, -1)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		f.mu.Lock()
@@ -480,7 +480,7 @@ func TestGoogleCases(t *testing.T) {
 		f, c := setup(t, 2)
 		other, _ := rsa.GenerateKey(rand.Reader, 2048)
 		f.pub = &other.PublicKey
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "invalid_grant") {
 			t.Fatalf("class %v: %v", class, err)
 		}

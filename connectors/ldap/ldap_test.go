@@ -16,6 +16,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/ldap"
 	"github.com/accessbot/accessbot/internal/testsvc"
 )
@@ -170,7 +171,7 @@ func TestGrantRevoke(t *testing.T) {
 
 	t.Run("AlreadyMember", func(t *testing.T) {
 		modify(t, s, engineers, "member", userDN("bob"), true)
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatalf("Grant of an existing member: %v", err)
 		}
 		if !hasValue(t, s, engineers, "member", userDN("bob")) {
@@ -185,7 +186,7 @@ func TestGrantRevoke(t *testing.T) {
 	})
 	t.Run("OtherMembersKept", func(t *testing.T) {
 		modify(t, s, engineers, "member", userDN("carol"), true)
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Revoke(ctx, g); err != nil {
@@ -199,7 +200,7 @@ func TestGrantRevoke(t *testing.T) {
 		if ok, err := c.Check(ctx, g); err != nil || ok {
 			t.Fatalf("Check before grant = %v, %v", ok, err)
 		}
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if ok, err := c.Check(ctx, g); err != nil || !ok {
@@ -207,28 +208,28 @@ func TestGrantRevoke(t *testing.T) {
 		}
 	})
 	t.Run("UnknownUser", func(t *testing.T) {
-		err := c.Grant(ctx, grantFor("mallory", engineers))
+		_, err := c.Grant(ctx, grantFor("mallory", engineers))
 		wantClass(t, err, access.Permanent, "mallory@example.com", "corp-ldap")
 	})
 	t.Run("GroupNotFound", func(t *testing.T) {
 		missing := grantFor("bob", "cn=ghosts,"+testsvc.SlapdGroupsDN)
-		wantClass(t, c.Grant(ctx, missing), access.Permanent, "cn=ghosts", "does not exist")
+		wantClass(t, connectortest.ErrOf(c.Grant(ctx, missing)), access.Permanent, "cn=ghosts", "does not exist")
 		wantClass(t, c.Revoke(ctx, missing), access.Permanent, "does not exist")
 	})
 	t.Run("MissingOrBadGroupParam", func(t *testing.T) {
 		for _, dn := range []string{"", "not a dn", "cn=engineers,=x"} {
 			g := grantFor("bob", dn)
-			wantClass(t, c.Grant(ctx, g), access.Permanent, ldap.ParamGroupDN)
+			wantClass(t, connectortest.ErrOf(c.Grant(ctx, g)), access.Permanent, ldap.ParamGroupDN)
 		}
 		// A DN is not a filter: metacharacters in one are just an odd
 		// (here nonexistent) DN, which the server refuses.
 		odd := grantFor("bob", "cn=engineers)(member=*,ou=groups,dc=example,dc=com")
-		wantClass(t, c.Grant(ctx, odd), access.Permanent)
+		wantClass(t, connectortest.ErrOf(c.Grant(ctx, odd)), access.Permanent)
 	})
 	t.Run("LastMemberOfGroupOfNames", func(t *testing.T) {
 		admins := "cn=admins," + testsvc.SlapdGroupsDN
 		ga := grantFor("alice", admins)
-		if err := c.Grant(ctx, ga); err != nil {
+		if _, err := c.Grant(ctx, ga); err != nil {
 			t.Fatal(err)
 		}
 		modify(t, s, admins, "member", testsvc.SlapdPlaceholderMember, false)
@@ -250,7 +251,7 @@ func TestFilterInjection(t *testing.T) {
 	for _, email := range []string{"*", "*)(uid=alice", "alice@example.com)(|(mail=*", `\2a`, "alice@example.com\x00"} {
 		g := grantFor("x", engineers)
 		g.User.Email = email
-		wantClass(t, c.Grant(ctx, g), access.Permanent, "user")
+		wantClass(t, connectortest.ErrOf(c.Grant(ctx, g)), access.Permanent, "user")
 	}
 	if got := values(t, s, engineers, "member"); len(got) != 1 {
 		t.Fatalf("members after injection attempts: %v", got)
@@ -258,7 +259,7 @@ func TestFilterInjection(t *testing.T) {
 	// A real user whose uid and mail contain metacharacters is found
 	// exactly, and their DN (escaped per RFC 4514) is added.
 	g := grantFor("star*(user)", engineers)
-	if err := c.Grant(ctx, g); err != nil {
+	if _, err := c.Grant(ctx, g); err != nil {
 		t.Fatalf("Grant for star*(user): %v", err)
 	}
 	if !hasValue(t, s, engineers, "member", userDN("star*(user)")) {
@@ -274,7 +275,7 @@ func TestBadCredentials(t *testing.T) {
 	raw := rawConfig(s)
 	raw["bind_password"] = "wrong-password"
 	c := build(t, raw)
-	err := c.Grant(t.Context(), grantFor("alice", engineers))
+	_, err := c.Grant(t.Context(), grantFor("alice", engineers))
 	wantClass(t, err, access.Permanent, "bind rejected")
 	if strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("error leaks the password: %v", err)
@@ -292,7 +293,7 @@ func TestPasswordFile(t *testing.T) {
 	raw["bind_password_file"] = f
 	c := build(t, raw)
 	g := grantFor("carol", engineers)
-	if err := c.Grant(t.Context(), g); err != nil {
+	if _, err := c.Grant(t.Context(), g); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Revoke(t.Context(), g); err != nil {
@@ -305,7 +306,7 @@ func TestServerDownIsRetryable(t *testing.T) {
 	c := build(t, rawConfig(s))
 	g := grantFor("alice", engineers)
 	s.Stop()
-	wantClass(t, c.Grant(t.Context(), g), access.Retryable)
+	wantClass(t, connectortest.ErrOf(c.Grant(t.Context(), g)), access.Retryable)
 	wantClass(t, c.Revoke(t.Context(), g), access.Retryable)
 }
 
@@ -322,7 +323,7 @@ func TestUnresponsiveServerTimesOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	wantClass(t, c.Grant(ctx, grantFor("alice", engineers)), access.Retryable)
+	wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("alice", engineers))), access.Retryable)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("took %v", took)
 	}
@@ -336,7 +337,7 @@ func TestSerialisedPerGroup(t *testing.T) {
 	errs := make(chan error, 3*4)
 	for _, uid := range []string{"alice", "bob", "carol"} {
 		for range 4 {
-			wg.Go(func() { errs <- c.Grant(t.Context(), grantFor(uid, engineers)) })
+			wg.Go(func() { errs <- connectortest.ErrOf(c.Grant(t.Context(), grantFor(uid, engineers))) })
 		}
 	}
 	wg.Wait()

@@ -154,8 +154,14 @@ type role struct {
 	Name string `json:"name"`
 }
 
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
 // Grant adds the role to the user's direct roles; already held is done.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
+func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
 	op := c.op("grant", g)
 	roleID, err := roleParam(op, g)
 	if err != nil {

@@ -240,7 +240,7 @@ func TestConformance(t *testing.T) {
 func TestOtherRolesSurvive(t *testing.T) {
 	f := newFake(t, newClock())
 	c := build(t, f, -1)
-	mustOK(t, c.Grant(t.Context(), roleGrant("AR-1", "5")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-1", "5"))))
 	if got, want := f.direct("42"), []string{"2", "5"}; !slices.Equal(got, want) {
 		t.Fatalf("direct roles after grant = %v, want %v (the group role 7 must not become direct)", got, want)
 	}
@@ -262,7 +262,7 @@ func TestConcurrentGrantsToOneUserAllKept(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, len(roles))
 		for i, r := range roles {
-			wg.Go(func() { errs[i] = c.Grant(t.Context(), roleGrant("AR-"+r, r)) })
+			wg.Go(func() { errs[i] = connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-"+r, r))) })
 		}
 		wg.Wait()
 		for _, err := range errs {
@@ -281,7 +281,7 @@ func TestConcurrentGrantsToOneUserAllKept(t *testing.T) {
 		wg.Go(func() { mustOKAsync(t, c.Revoke(t.Context(), roleGrant("AR-"+r, r))) })
 	}
 	for _, r := range []string{"110", "111", "112"} {
-		wg.Go(func() { mustOKAsync(t, c.Grant(t.Context(), roleGrant("AR-"+r, r))) })
+		wg.Go(func() { mustOKAsync(t, connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-"+r, r)))) })
 	}
 	wg.Wait()
 	want := []string{"103", "104", "105", "106", "107", "108", "109", "110", "111", "112", "2", "5", "6"}
@@ -299,9 +299,9 @@ func mustOKAsync(t *testing.T, err error) {
 func TestAlreadyDoneMakesNoPut(t *testing.T) {
 	f := newFake(t, newClock())
 	c := build(t, f, -1)
-	mustOK(t, c.Grant(t.Context(), roleGrant("AR-1", "2")))  // already held
-	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "6"))) // not held
-	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "7"))) // held only through a group: not ours
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-1", "2")))) // already held
+	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "6")))                     // not held
+	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "7")))                     // held only through a group: not ours
 	if n := f.Count("PUT"); n != 0 {
 		t.Fatalf("%d PUTs, want 0", n)
 	}
@@ -317,7 +317,7 @@ func TestUsers(t *testing.T) {
 	} {
 		g := roleGrant("AR-1", "5")
 		g.User.Email = tc.email
-		err := c.Grant(t.Context(), g)
+		_, err := c.Grant(t.Context(), g)
 		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("grant for %s: %v", tc.email, err)
 		}
@@ -325,7 +325,7 @@ func TestUsers(t *testing.T) {
 	// Exact match among wildcard results: alice_b is not alice.
 	g := roleGrant("AR-1", "5")
 	g.User.Email = "alice_b@example.com"
-	mustOK(t, c.Grant(t.Context(), g))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
 	if slices.Contains(f.direct("42"), "5") || !slices.Contains(f.direct("43"), "5") {
 		t.Fatal("role given to the wrong user")
 	}
@@ -337,7 +337,7 @@ func TestTransientThenSuccess(t *testing.T) {
 	f := newFake(t, newClock())
 	c := build(t, f, 3)
 	f.FailNext(http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusInternalServerError)
-	mustOK(t, c.Grant(t.Context(), roleGrant("AR-1", "5")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-1", "5"))))
 	f.FailNext(http.StatusBadGateway, http.StatusTooManyRequests)
 	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "5")))
 	if got := f.direct("42"); !slices.Equal(got, []string{"2"}) {
@@ -349,7 +349,7 @@ func TestExpiredTokenIsRefreshedOnce(t *testing.T) {
 	clock := newClock()
 	f := newFake(t, clock)
 	c := build(t, f, -1)
-	mustOK(t, c.Grant(t.Context(), roleGrant("AR-1", "5")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-1", "5"))))
 	if n := f.Count("POST /api/4.0/login"); n != 1 {
 		t.Fatalf("%d logins, want 1", n)
 	}
@@ -373,7 +373,7 @@ func TestExpiredTokenIsRefreshedOnce(t *testing.T) {
 		}
 		return false
 	})
-	mustOK(t, c.Grant(t.Context(), roleGrant("AR-2", "6")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-2", "6"))))
 	if n := f.Count("POST /api/4.0/login"); n != 3 || unauthorized != 0 {
 		t.Fatalf("%d logins (want 3), %d requests with an expired token (want 0)", n, unauthorized)
 	}
@@ -385,7 +385,7 @@ func TestRejectedCredentialsArePermanent(t *testing.T) {
 	f.mu.Lock()
 	f.secret = "rotated"
 	f.mu.Unlock()
-	err := c.Grant(t.Context(), roleGrant("AR-1", "5"))
+	_, err := c.Grant(t.Context(), roleGrant("AR-1", "5"))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent {
 		t.Fatalf("grant with rotated credentials: %v", err)
 	}
@@ -406,7 +406,7 @@ func TestRejectedCredentialsArePermanent(t *testing.T) {
 		lerr(w, http.StatusUnauthorized, "Requires authentication.")
 		return true
 	})
-	err = c2.Grant(t.Context(), roleGrant("AR-1", "5"))
+	_, err = c2.Grant(t.Context(), roleGrant("AR-1", "5"))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent {
 		t.Fatalf("grant with a refused token: %v", err)
 	}
@@ -418,11 +418,11 @@ func TestRejectedCredentialsArePermanent(t *testing.T) {
 func TestUnknownRoleIsPermanent(t *testing.T) {
 	f := newFake(t, newClock())
 	c := build(t, f, -1)
-	err := c.Grant(t.Context(), roleGrant("AR-1", "999"))
+	_, err := c.Grant(t.Context(), roleGrant("AR-1", "999"))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "422") {
 		t.Fatalf("unknown role: %v", err)
 	}
-	err = c.Grant(t.Context(), roleGrant("AR-1", ""))
+	_, err = c.Grant(t.Context(), roleGrant("AR-1", ""))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "role_id: required") {
 		t.Fatalf("missing role_id: %v", err)
 	}

@@ -41,12 +41,13 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 }
 
 // Grant returns access.ErrAwaitingConfirmation: the lifecycle sends the
-// owners a task and waits for their Done.
-func (Connector) Grant(ctx context.Context, g access.Grant) error {
+// owners a task and waits for their Done. The receipt is empty: what the
+// owner did is recorded by their confirmation.
+func (Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return access.Receipt{}, err
 	}
-	return access.ErrAwaitingConfirmation
+	return access.Receipt{}, access.ErrAwaitingConfirmation
 }
 
 // Revoke returns access.ErrAwaitingConfirmation, like Grant.

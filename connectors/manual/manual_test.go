@@ -17,7 +17,7 @@ func TestManualAwaitsConfirmation(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := access.Grant{ID: "AR-1", User: access.Person{SlackID: "U1"}}
-	if err := c.Grant(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) {
+	if _, err := c.Grant(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) {
 		t.Fatalf("Grant = %v, want ErrAwaitingConfirmation", err)
 	}
 	if err := c.Revoke(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) {
@@ -25,7 +25,7 @@ func TestManualAwaitsConfirmation(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.Grant(ctx, g); !errors.Is(err, context.Canceled) {
+	if _, err := c.Grant(ctx, g); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Grant with cancelled ctx = %v", err)
 	}
 	if _, err := reg.Build("payroll", "manual", map[string]any{"urll": "x"}, connectors.Env{}); err == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/memory"
 )
 
@@ -52,7 +53,7 @@ func TestMembersCountsAndHook(t *testing.T) {
 	c := memory.New()
 	g := grant()
 	ctx := t.Context()
-	if err := c.Grant(ctx, g); err != nil {
+	if _, err := c.Grant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.Members("group_id=00g1viewer"); len(got) != 1 || got[0] != "U0ALICE01" {
@@ -96,7 +97,7 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			g := grant()
 			g.User.SlackID = fmt.Sprintf("U%d", i%5)
-			_ = c.Grant(t.Context(), g)
+			_ = connectortest.ErrOf(c.Grant(t.Context(), g))
 			_, _ = c.Check(t.Context(), g)
 			_ = c.Revoke(t.Context(), g)
 		})
@@ -114,7 +115,7 @@ func TestFactory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Grant(t.Context(), grant()); err != nil {
+	if _, err := c.Grant(t.Context(), grant()); err != nil {
 		t.Fatal(err)
 	}
 	_, err = reg.Build("demo", "memory", map[string]any{"known_user": []any{"U1"}}, connectors.Env{})

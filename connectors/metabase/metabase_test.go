@@ -240,7 +240,7 @@ func TestGrantAlreadyMemberDoesNotPost(t *testing.T) {
 	f := newFake(t)
 	f.add(7, 5)
 	c := build(t, f, -1)
-	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Count("POST"); n != 0 {
@@ -252,7 +252,7 @@ func TestGrantKeepsOtherMemberships(t *testing.T) {
 	f := newFake(t)
 	c := build(t, f, -1)
 	g := aliceGrant()
-	if err := c.Grant(t.Context(), g); err != nil {
+	if _, err := c.Grant(t.Context(), g); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Revoke(t.Context(), g); err != nil {
@@ -300,7 +300,7 @@ func TestRevokeDeactivatedUser(t *testing.T) {
 		t.Fatal("membership of a deactivated user survived revoke (reactivation would restore access)")
 	}
 	// Grant to a deactivated user is refused: they cannot use it.
-	err := c.Grant(t.Context(), g)
+	_, err := c.Grant(t.Context(), g)
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent {
 		t.Fatalf("grant to a deactivated user: %v", err)
 	}
@@ -336,7 +336,7 @@ func TestExactEmailMatch(t *testing.T) {
 	// exact address counts, in either order of the results.
 	f := newFake(t)
 	c := build(t, f, -1)
-	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
 	if !f.has(7, 5) {
@@ -344,7 +344,7 @@ func TestExactEmailMatch(t *testing.T) {
 	}
 	g := aliceGrant()
 	g.User.Email = "ice@example.com"
-	err := c.Grant(t.Context(), g)
+	_, err := c.Grant(t.Context(), g)
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "ice@example.com") {
 		t.Fatalf("partial match accepted or unclear error: %v", err)
 	}
@@ -354,7 +354,7 @@ func TestLegacyUserListShape(t *testing.T) {
 	f := newFake(t)
 	f.legacy = true
 	c := build(t, f, -1)
-	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
 	if !f.has(7, 5) {
@@ -366,7 +366,7 @@ func TestTransientThenSuccess(t *testing.T) {
 	f := newFake(t)
 	c := build(t, f, 3)
 	f.FailNext(http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable)
-	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatalf("grant after 429, 502, 503: %v", err)
 	}
 	if !f.has(7, 5) {
@@ -394,11 +394,11 @@ func TestPostFailureIsRetryableAndNotRepeated(t *testing.T) {
 		}
 		return false
 	})
-	err := c.Grant(t.Context(), aliceGrant())
+	_, err := c.Grant(t.Context(), aliceGrant())
 	if class, _ := access.Classify(err); err == nil || class != access.Retryable {
 		t.Fatalf("grant with a failed POST: %v", err)
 	}
-	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
 	if !f.has(7, 5) {
@@ -420,7 +420,7 @@ func TestConcurrentAddCountsAsDone(t *testing.T) {
 		}
 		return false
 	})
-	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -432,7 +432,7 @@ func TestRejectedKeyIsPermanentAndNotLeaked(t *testing.T) {
 	f.key = "rotated"
 	f.mu.Unlock()
 	for _, call := range []func() error{
-		func() error { return c.Grant(t.Context(), aliceGrant()) },
+		func() error { return connectortest.ErrOf(c.Grant(t.Context(), aliceGrant())) },
 		func() error { return c.Revoke(t.Context(), aliceGrant()) },
 	} {
 		err := call()
@@ -464,7 +464,7 @@ func TestGrantParameters(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := aliceGrant()
 			g.Params = tt.params
-			for _, err := range []error{c.Grant(t.Context(), g), c.Revoke(t.Context(), g)} {
+			for _, err := range []error{connectortest.ErrOf(c.Grant(t.Context(), g)), c.Revoke(t.Context(), g)} {
 				if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tt.want) {
 					t.Errorf("got %v, want permanent %q", err, tt.want)
 				}

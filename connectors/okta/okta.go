@@ -208,8 +208,14 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	return conn, nil
 }
 
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
 // Grant adds the person to params.group_id. Already a member is done.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
+func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
 	what := c.what("grant", g)
 	group, uid, err := c.prepare(ctx, g, what)
 	if err != nil {

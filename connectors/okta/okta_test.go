@@ -389,7 +389,7 @@ func TestVendorCases(t *testing.T) {
 
 	t.Run("SuccessUsesOktaEndpoints", func(t *testing.T) {
 		f, c := setup(t, -1)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if f.Count("GET /api/v1/users/alice@example.com") != 1 || f.Count("PUT /api/v1/groups/00g1viewer/users/00u1alice") != 1 {
@@ -410,7 +410,7 @@ func TestVendorCases(t *testing.T) {
 	t.Run("AlreadyMember", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.groups["00g1viewer"]["00u1alice"] = true
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if !f.isMember("00g1viewer", "00u1alice") {
@@ -432,7 +432,7 @@ func TestVendorCases(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
 		g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com"}
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -450,7 +450,7 @@ func TestVendorCases(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params["group_id"] = "00gMISSING"
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "00gMISSING") {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -463,7 +463,7 @@ func TestVendorCases(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params = nil
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "group_id") {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -472,7 +472,7 @@ func TestVendorCases(t *testing.T) {
 	t.Run("RateLimitedUsesReset", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.FailNext(http.StatusTooManyRequests)
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		class, ra := classOf(t, err)
 		if class != access.Retryable || ra != 60*time.Second {
 			t.Fatalf("class %v retry after %v, want retryable after 60s (X-Rate-Limit-Reset): %v", class, ra, err)
@@ -485,7 +485,7 @@ func TestVendorCases(t *testing.T) {
 	t.Run("ServerErrorThenSuccess", func(t *testing.T) {
 		f, c := setup(t, 2)
 		f.FailNext(http.StatusInternalServerError, http.StatusServiceUnavailable)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if !f.isMember("00g1viewer", "00u1alice") {
@@ -496,7 +496,7 @@ func TestVendorCases(t *testing.T) {
 	t.Run("ExpiredAPIToken", func(t *testing.T) {
 		f := newFakeOkta(t, clock.Now)
 		c := mustBuild(t, map[string]any{"org_url": f.srv.URL, "token": "00aEXPIREDexpired0123456789abcdefXY"}, connectortest.FastHTTPShortRetryAfter(2), clock)
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -528,7 +528,7 @@ func TestOAuthPrivateKeyJWT(t *testing.T) {
 	c := mustBuild(t, raw, connectortest.FastHTTPShortRetryAfter(-1), clock)
 	ctx := t.Context()
 
-	if err := c.Grant(ctx, aliceGrant()); err != nil {
+	if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
 	if f.issued != 1 {
@@ -546,7 +546,7 @@ func TestOAuthPrivateKeyJWT(t *testing.T) {
 	f.mu.Lock()
 	clear(f.tokens)
 	f.mu.Unlock()
-	if err := c.Grant(ctx, aliceGrant()); err != nil {
+	if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 		t.Fatalf("after the token expired: %v", err)
 	}
 	if f.issued != 2 || !f.isMember("00g1viewer", "00u1alice") {
@@ -637,7 +637,7 @@ func TestTokenFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Grant(t.Context(), aliceGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), aliceGrant()); err != nil {
 		t.Fatal(err)
 	}
 }

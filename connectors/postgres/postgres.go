@@ -253,8 +253,14 @@ func DatabaseUser(mapping string, p access.Person) (string, error) {
 	return name, nil
 }
 
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
 // Grant runs GRANT role TO user unless user is already a direct member.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
+func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
 	return c.change(ctx, "grant", g)
 }
 

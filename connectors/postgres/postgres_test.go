@@ -14,6 +14,7 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/conformance"
+	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/postgres"
 	"github.com/accessbot/accessbot/internal/testsvc"
 )
@@ -89,7 +90,7 @@ func TestGrantRevoke(t *testing.T) {
 	g := grantFor("bob", "analyst_ro")
 
 	t.Run("Success", func(t *testing.T) {
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if !p.IsMember(t, "analyst_ro", "bob") {
@@ -104,7 +105,7 @@ func TestGrantRevoke(t *testing.T) {
 	})
 	t.Run("AlreadyMember", func(t *testing.T) {
 		p.Exec(t, "GRANT analyst_ro TO bob")
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatalf("Grant of an existing membership: %v", err)
 		}
 		if ok, err := c.Check(ctx, g); err != nil || !ok {
@@ -122,7 +123,7 @@ func TestGrantRevoke(t *testing.T) {
 	})
 	t.Run("OtherMembershipsKept", func(t *testing.T) {
 		p.Exec(t, "GRANT analyst_rw TO bob", "GRANT analyst_ro TO carol")
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Revoke(ctx, g); err != nil {
@@ -133,21 +134,21 @@ func TestGrantRevoke(t *testing.T) {
 		}
 	})
 	t.Run("UserNotFound", func(t *testing.T) {
-		wantClass(t, c.Grant(ctx, grantFor("mallory", "analyst_ro")), access.Permanent,
+		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("mallory", "analyst_ro"))), access.Permanent,
 			"no database user mallory for Mallory@Example.com")
 	})
 	t.Run("RoleNotFound", func(t *testing.T) {
-		wantClass(t, c.Grant(ctx, grantFor("bob", "analyst_xx")), access.Permanent,
+		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("bob", "analyst_xx"))), access.Permanent,
 			"PostgreSQL role analyst_xx does not exist")
 		wantClass(t, c.Revoke(ctx, grantFor("bob", "analyst_xx")), access.Permanent, "does not exist")
 	})
 	t.Run("MissingRoleParam", func(t *testing.T) {
-		wantClass(t, c.Grant(ctx, grantFor("bob", "")), access.Permanent, postgres.ParamRole)
+		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("bob", ""))), access.Permanent, postgres.ParamRole)
 	})
 	t.Run("InsufficientPrivilege", func(t *testing.T) {
 		// CREATEROLE (PG ≤ 15) cannot grant a superuser role: 42501.
 		p.Exec(t, "CREATE ROLE dba SUPERUSER NOLOGIN")
-		wantClass(t, c.Grant(ctx, grantFor("bob", "dba")), access.Permanent, "42501")
+		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("bob", "dba"))), access.Permanent, "42501")
 		if p.IsMember(t, "dba", "bob") {
 			t.Fatal("bob became a member of a superuser role")
 		}
@@ -163,12 +164,12 @@ func TestInjection(t *testing.T) {
 	evil := `x"; DROP ROLE analyst_ro; --`
 
 	// A role of that name does not exist: a clean permanent error.
-	wantClass(t, c.Grant(ctx, grantFor("alice", evil)), access.Permanent, "does not exist")
-	wantClass(t, c.Grant(ctx, grantFor("alice", "analyst_ro; DROP ROLE analyst_rw")), access.Permanent, "does not exist")
+	wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("alice", evil))), access.Permanent, "does not exist")
+	wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("alice", "analyst_ro; DROP ROLE analyst_rw"))), access.Permanent, "does not exist")
 
 	// Once it exists, it is granted as the one odd name it is.
 	p.Exec(t, "CREATE ROLE "+pgx.Identifier{evil}.Sanitize()+" NOLOGIN")
-	if err := c.Grant(ctx, grantFor("alice", evil)); err != nil {
+	if _, err := c.Grant(ctx, grantFor("alice", evil)); err != nil {
 		t.Fatal(err)
 	}
 	if !p.IsMember(t, evil, "alice") {
@@ -181,7 +182,7 @@ func TestInjection(t *testing.T) {
 	// The same through the user mapping (an email local part).
 	g := grantFor("alice", "analyst_ro")
 	g.User.Email = `robert'); drop role analyst_rw; --@example.com`
-	wantClass(t, c.Grant(ctx, g), access.Permanent, "no database user")
+	wantClass(t, connectortest.ErrOf(c.Grant(ctx, g)), access.Permanent, "no database user")
 
 	// Both roles survived (Check fails permanently on a missing role).
 	for _, r := range []string{"analyst_ro", "analyst_rw"} {
@@ -203,7 +204,7 @@ func TestUserMapping(t *testing.T) {
 		raw["user_mapping"] = tc.mapping
 		c := build(t, raw)
 		g := grantFor("dave", "analyst_ro")
-		if err := c.Grant(ctx, g); err != nil {
+		if _, err := c.Grant(ctx, g); err != nil {
 			t.Fatalf("%s: %v", tc.mapping, err)
 		}
 		if !p.IsMember(t, "analyst_ro", tc.user) {
@@ -232,7 +233,7 @@ func TestUserMapping(t *testing.T) {
 func TestBadCredentials(t *testing.T) {
 	p := testsvc.StartPostgres(t)
 	c := build(t, map[string]any{"dsn": strings.Replace(p.DSN, p.Password, "wrong-password", 1)})
-	err := c.Grant(t.Context(), grantFor("alice", "analyst_ro"))
+	_, err := c.Grant(t.Context(), grantFor("alice", "analyst_ro"))
 	wantClass(t, err, access.Permanent, "credentials", "28P01")
 	if strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("error leaks the password: %v", err)
@@ -244,7 +245,7 @@ func TestServerDownIsRetryable(t *testing.T) {
 	c := build(t, dsnConfig(p))
 	g := grantFor("alice", "analyst_ro")
 	p.Stop()
-	err := c.Grant(t.Context(), g)
+	_, err := c.Grant(t.Context(), g)
 	wantClass(t, err, access.Retryable)
 	if strings.Contains(err.Error(), p.Password) {
 		t.Fatalf("error leaks the password: %v", err)
@@ -256,7 +257,7 @@ func TestServerDownIsRetryable(t *testing.T) {
 func TestTooManyConnections(t *testing.T) {
 	p := testsvc.StartPostgres(t)
 	p.Exec(t, "ALTER ROLE accessbot CONNECTION LIMIT 0")
-	err := build(t, dsnConfig(p)).Grant(t.Context(), grantFor("alice", "analyst_ro"))
+	_, err := build(t, dsnConfig(p)).Grant(t.Context(), grantFor("alice", "analyst_ro"))
 	wantClass(t, err, access.Retryable, "53300")
 }
 
@@ -268,7 +269,7 @@ func TestUnresponsiveServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	wantClass(t, c.Grant(ctx, grantFor("alice", "analyst_ro")), access.Retryable)
+	wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("alice", "analyst_ro"))), access.Retryable)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("took %v", took)
 	}

@@ -254,9 +254,15 @@ func (a *answer) has(code string) bool {
 	return false
 }
 
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
 // Grant assigns the permission set (group); an existing assignment is
 // done (its expiration is moved later if needed).
-func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
+func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
 	op := c.op("grant", g)
 	userID, t, err := c.resolve(ctx, op, g, true)
 	if err != nil {

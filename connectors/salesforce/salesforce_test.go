@@ -455,14 +455,14 @@ func TestExpirationSet(t *testing.T) {
 	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	g := psGrant("AR-1", salesOps) // by Id: no PermissionSet query
-	mustOK(t, c.Grant(t.Context(), g))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
 	a := f.find(alice, salesOps, "")
 	if a == nil || a.Expiration == nil || !a.Expiration.Equal(g.ExpiresAt) {
 		t.Fatalf("assignment %+v, want expiration %v", a, g.ExpiresAt)
 	}
 	// Without set_expiration no date is sent.
 	f2 := newFake(t, connectortest.NewClock(now))
-	mustOK(t, build(t, f2, -1, map[string]any{"set_expiration": false}).Grant(t.Context(), g))
+	mustOK(t, connectortest.ErrOf(build(t, f2, -1, map[string]any{"set_expiration": false}).Grant(t.Context(), g)))
 	if a := f2.find(alice, salesOps, ""); a == nil || a.Expiration != nil {
 		t.Fatalf("assignment %+v, want no expiration", a)
 	}
@@ -472,11 +472,11 @@ func TestExpirationRejectedIsRemembered(t *testing.T) {
 	f := newFake(t, connectortest.NewClock(now))
 	f.rejectExpiry = true
 	c := build(t, f, -1, nil)
-	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))))
 	if a := f.find(alice, salesOps, ""); a == nil || a.Expiration != nil {
 		t.Fatalf("assignment %+v, want one without expiration", a)
 	}
-	mustOK(t, c.Grant(t.Context(), psGrant("AR-2", "Reports_Admin")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), psGrant("AR-2", "Reports_Admin"))))
 	if f.find(alice, "0PS000000000002AAA", "") == nil {
 		t.Fatal("second assignment missing")
 	}
@@ -489,22 +489,22 @@ func TestOverlappingGrantMovesExpirationLater(t *testing.T) {
 	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
 	g1 := psGrant("AR-1", "Sales_Ops")
-	mustOK(t, c.Grant(t.Context(), g1))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g1)))
 	g2 := psGrant("AR-2", "Sales_Ops")
 	g2.ExpiresAt = now.Add(8 * time.Hour)
-	mustOK(t, c.Grant(t.Context(), g2))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g2)))
 	if a := f.find(alice, salesOps, ""); a.Expiration == nil || !a.Expiration.Equal(g2.ExpiresAt) {
 		t.Fatalf("expiration %v, want %v", a.Expiration, g2.ExpiresAt)
 	}
 	patches := f.count("PATCH")
-	mustOK(t, c.Grant(t.Context(), g1)) // earlier: never moved back
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g1))) // earlier: never moved back
 	if f.count("PATCH") != patches {
 		t.Fatal("expiration moved earlier")
 	}
 	// A permanent assignment (no expiration) is left alone.
 	f2 := newFake(t, connectortest.NewClock(now))
 	f2.add(assignment{Assignee: alice, PermSet: salesOps})
-	mustOK(t, build(t, f2, -1, nil).Grant(t.Context(), g1))
+	mustOK(t, connectortest.ErrOf(build(t, f2, -1, nil).Grant(t.Context(), g1)))
 	if a := f2.find(alice, salesOps, ""); a.Expiration != nil || f2.count("POST "+apiPrefix) != 0 || f2.count("PATCH") != 0 {
 		t.Fatalf("permanent assignment changed: %+v", a)
 	}
@@ -519,7 +519,7 @@ func TestDuplicateValueIsDone(t *testing.T) {
 		}
 		return false
 	})
-	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))))
 	if f.count("POST "+apiPrefix) != 1 {
 		t.Fatal("no POST")
 	}
@@ -530,14 +530,14 @@ func TestSOQLEscaping(t *testing.T) {
 	c := build(t, f, -1, nil)
 	g := psGrant("AR-1", "Sales_Ops")
 	g.User.Email = "o'brien@example.com"
-	mustOK(t, c.Grant(t.Context(), g))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
 	if f.find("005000000000002AAA", salesOps, "") == nil {
 		t.Fatal("o'brien not assigned")
 	}
 	mustOK(t, c.Revoke(t.Context(), g))
 	// A name trying to break out of the literal matches nothing.
 	g = psGrant("AR-2", `x' OR Name != '`)
-	err := c.Grant(t.Context(), g)
+	_, err := c.Grant(t.Context(), g)
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "permission_set") {
 		t.Fatalf("injection attempt: %v", err)
 	}
@@ -548,7 +548,7 @@ func TestPermissionSetGroup(t *testing.T) {
 	c := build(t, f, -1, nil)
 	g := psGrant("AR-1", "")
 	g.Params = map[string]string{"permission_set_group": "Support_Lead"}
-	mustOK(t, c.Grant(t.Context(), g))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
 	if f.find(alice, "", "0PG000000000001AAA") == nil {
 		t.Fatal("group not assigned")
 	}
@@ -561,7 +561,7 @@ func TestPermissionSetGroup(t *testing.T) {
 func TestRevokeAlreadyGone(t *testing.T) {
 	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
-	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))))
 	// Salesforce's expiration job removes it between our query and DELETE.
 	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodDelete {
@@ -592,7 +592,7 @@ func TestDeactivatedAndAmbiguousUsers(t *testing.T) {
 	} {
 		g := psGrant("AR-1", "Sales_Ops")
 		g.User.Email = tc.email
-		err := c.Grant(t.Context(), g)
+		_, err := c.Grant(t.Context(), g)
 		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.email, err)
 		}
@@ -610,7 +610,7 @@ func TestDeactivatedAndAmbiguousUsers(t *testing.T) {
 func TestSessionExpiredRefreshedOnce(t *testing.T) {
 	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, nil)
-	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))))
 	f.mu.Lock()
 	clear(f.tokens) // sessions expire or are revoked
 	f.mu.Unlock()
@@ -629,7 +629,7 @@ func TestSessionExpiredRefreshedOnce(t *testing.T) {
 		}
 		return false
 	})
-	err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	_, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "INVALID_SESSION_ID") {
 		t.Fatalf("refused session: %v", err)
 	}
@@ -643,7 +643,7 @@ func TestTokenRefusedIsPermanentAndNotLeaked(t *testing.T) {
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	otherPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(other)}))
 	c := build(t, f, 2, map[string]any{"private_key": otherPEM})
-	err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	_, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "invalid assertion") {
 		t.Fatalf("refused JWT: %v", err)
 	}
@@ -659,11 +659,11 @@ func TestRequestLimitIsRetryable(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.failNext(http.StatusForbidden, `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`)
-	err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	_, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
 	if class, _ := access.Classify(err); err == nil || class != access.Retryable || !strings.Contains(err.Error(), "REQUEST_LIMIT_EXCEEDED") {
 		t.Fatalf("request limit: %v", err)
 	}
-	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))))
 }
 
 func TestTransientThenSuccess(t *testing.T) {
@@ -672,7 +672,7 @@ func TestTransientThenSuccess(t *testing.T) {
 	f.failNext(http.StatusServiceUnavailable, `[{"message":"Server unavailable","errorCode":"SERVER_UNAVAILABLE"}]`) // token
 	f.failNext(http.StatusTooManyRequests, `[]`)
 	f.failNext(http.StatusInternalServerError, `[{"message":"An unexpected error occurred","errorCode":"UNKNOWN_EXCEPTION"}]`)
-	mustOK(t, c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))))
 	f.failNext(http.StatusBadGateway, ``)
 	mustOK(t, c.Revoke(t.Context(), psGrant("AR-1", "Sales_Ops")))
 	if f.find(alice, salesOps, "") != nil {
@@ -693,7 +693,7 @@ func TestGrantParameters(t *testing.T) {
 	} {
 		g := psGrant("AR-1", "")
 		g.Params = tc.params
-		err := c.Grant(t.Context(), g)
+		_, err := c.Grant(t.Context(), g)
 		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v", tc.params, err)
 		}

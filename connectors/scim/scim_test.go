@@ -326,7 +326,7 @@ func TestProtocolCases(t *testing.T) {
 
 	t.Run("Success", func(t *testing.T) {
 		s, c := setup(t, -1)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if !s.isMember("e9e30dba-eng", "2819c223-alice") || !s.isMember("e9e30dba-eng", "2819c223-bob") {
@@ -351,7 +351,7 @@ func TestProtocolCases(t *testing.T) {
 			s, c := setup(t, -1)
 			s.conflictOnDuplicate = conflict
 			s.groups["e9e30dba-eng"] = append(s.groups["e9e30dba-eng"], "2819c223-alice")
-			if err := c.Grant(ctx, aliceGrant()); err != nil {
+			if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 				t.Fatal(err)
 			}
 			if !s.isMember("e9e30dba-eng", "2819c223-alice") {
@@ -374,7 +374,7 @@ func TestProtocolCases(t *testing.T) {
 		_, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params["group_id"] = "missing"
-		err := c.Grant(ctx, g)
+		_, err := c.Grant(ctx, g)
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), `"missing"`) {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -385,7 +385,7 @@ func TestProtocolCases(t *testing.T) {
 
 	t.Run("UserNotFound", func(t *testing.T) {
 		_, c := setup(t, -1)
-		err := c.Grant(ctx, nobody())
+		_, err := c.Grant(ctx, nobody())
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
@@ -411,7 +411,7 @@ func TestProtocolCases(t *testing.T) {
 	t.Run("RateLimited", func(t *testing.T) {
 		s, c := setup(t, -1)
 		s.FailNext(http.StatusTooManyRequests)
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, ra := classOf(t, err); class != access.Retryable || ra != 42*time.Second {
 			t.Fatalf("class %v retry after %v: %v", class, ra, err)
 		}
@@ -425,7 +425,7 @@ func TestProtocolCases(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.FailNext(http.StatusBadGateway, http.StatusServiceUnavailable)
-		if err := c.Grant(ctx, aliceGrant()); err != nil {
+		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
 		if !s.isMember("e9e30dba-eng", "2819c223-alice") {
@@ -436,7 +436,7 @@ func TestProtocolCases(t *testing.T) {
 	t.Run("ExpiredToken", func(t *testing.T) {
 		s := newService(t)
 		c := mustBuild(t, map[string]any{"base_url": s.srv.URL + "/scim/v2", "token": "EXPIREDTOKENVALUE"}, connectortest.FastHTTPShortRetryAfter(2))
-		err := c.Grant(ctx, aliceGrant())
+		_, err := c.Grant(ctx, aliceGrant())
 		if class, _ := classOf(t, err); class != access.Permanent || !strings.Contains(err.Error(), "credentials") {
 			t.Fatalf("class %v: %v", class, err)
 		}

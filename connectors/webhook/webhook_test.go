@@ -214,7 +214,7 @@ func TestRequestMatchesDesign(t *testing.T) {
 	clock := connectortest.NewClock(time.Now().Truncate(time.Second))
 	r := newReceiver(t, clock.Now)
 	c := build(t, r.srv.URL, connectortest.FastHTTP(-1), clock)
-	if err := c.Grant(t.Context(), exampleGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), exampleGrant()); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Revoke(t.Context(), exampleGrant()); err != nil {
@@ -278,12 +278,12 @@ func TestIdempotencyKeyStableAcrossRetries(t *testing.T) {
 	r := newReceiver(t, clock.Now)
 	r.fail = []int{503, 502} // two failed attempts, then success: inner loop
 	c := build(t, r.srv.URL, connectortest.FastHTTP(2), clock)
-	if err := c.Grant(t.Context(), exampleGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), exampleGrant()); err != nil {
 		t.Fatalf("Grant after two transient failures: %v", err)
 	}
 	// Outer loop: the lifecycle calls Grant again later.
 	clock.Add(time.Minute)
-	if err := c.Grant(t.Context(), exampleGrant()); err != nil {
+	if _, err := c.Grant(t.Context(), exampleGrant()); err != nil {
 		t.Fatal(err)
 	}
 	d := r.deliveries()
@@ -337,7 +337,7 @@ func TestStatusMapping(t *testing.T) {
 			call func() error
 			want want
 		}{
-			{"grant", func() error { return c.Grant(t.Context(), exampleGrant()) }, tt.grant},
+			{"grant", func() error { return connectortest.ErrOf(c.Grant(t.Context(), exampleGrant())) }, tt.grant},
 			{"revoke", func() error { return c.Revoke(t.Context(), exampleGrant()) }, tt.revoke},
 		} {
 			t.Run(fmt.Sprintf("%s_%d", op.name, tt.status), func(t *testing.T) {
@@ -376,7 +376,7 @@ func TestRetryAfterBeyondCapDoesNotBlock(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := build(t, srv.URL, connectortest.FastHTTP(2), access.ClockFunc(time.Now))
 	start := time.Now()
-	err := c.Grant(t.Context(), exampleGrant())
+	_, err := c.Grant(t.Context(), exampleGrant())
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("Grant took %v", took)
 	}
@@ -394,7 +394,7 @@ func TestTransportErrorRetryable(t *testing.T) {
 	url := srv.URL
 	srv.Close()
 	c := build(t, url+"/x?token=QUERYSECRET", connectortest.FastHTTP(1), access.ClockFunc(time.Now))
-	err := c.Grant(t.Context(), exampleGrant())
+	_, err := c.Grant(t.Context(), exampleGrant())
 	if class, _ := access.Classify(err); err == nil || class != access.Retryable {
 		t.Fatalf("Grant to a closed server: %v", err)
 	}

@@ -255,8 +255,14 @@ func readParams(m map[string]string) (params, error) {
 	return p, nil
 }
 
+// Grant implements access.Connector. It returns an empty receipt: this
+// connector does not yet record what it changed.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	return access.Receipt{}, c.applyGrant(ctx, g)
+}
+
 // Grant gives the agent the custom role and/or group membership.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) error {
+func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
 	op := c.op("grant", g)
 	p, err := parseParams(op, g)
 	if err != nil {

@@ -359,7 +359,7 @@ func TestConformance(t *testing.T) {
 func TestPreviousRoleRestored(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
 	if got := f.roleOf(1001); got != roleLead {
 		t.Fatalf("role after grant = %d, want %d", got, roleLead)
 	}
@@ -386,7 +386,7 @@ func TestPreviousRoleRestored(t *testing.T) {
 
 func TestPreviousRoleSurvivesRestart(t *testing.T) {
 	f, st := newFake(t), newState()
-	mustOK(t, build(t, f, st, -1).Grant(t.Context(), leadGrant("AR-1")))
+	mustOK(t, connectortest.ErrOf(build(t, f, st, -1).Grant(t.Context(), leadGrant("AR-1"))))
 	// A new process: a new connector instance over the same durable state.
 	mustOK(t, build(t, f, st, -1).Revoke(t.Context(), leadGrant("AR-1")))
 	if got := f.roleOf(1001); got != roleStaff {
@@ -397,7 +397,7 @@ func TestPreviousRoleSurvivesRestart(t *testing.T) {
 func TestRoleChangedByHandIsLeftAlone(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
 	f.setRole(1001, roleByHand)
 	puts := f.Count("PUT")
 	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
@@ -418,7 +418,7 @@ func TestRoleAlreadyHeld(t *testing.T) {
 	f, st := newFake(t), newState()
 	f.setRole(1001, roleLead)
 	c := build(t, f, st, -1)
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
 	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
 	if n := f.Count("PUT"); n != 0 {
 		t.Fatalf("%d PUTs, want 0", n)
@@ -443,10 +443,10 @@ func TestGrantRetryKeepsTruePreviousRole(t *testing.T) {
 		}
 		return false
 	})
-	if err := c.Grant(t.Context(), leadGrant("AR-1")); err == nil {
+	if _, err := c.Grant(t.Context(), leadGrant("AR-1")); err == nil {
 		t.Fatal("grant with a lost answer returned nil")
 	}
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
 	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
 	if got := f.roleOf(1001); got != roleStaff {
 		t.Fatalf("role after revoke = %d, want %d", got, roleStaff)
@@ -458,8 +458,8 @@ func TestOverlappingGrantsOfOneRole(t *testing.T) {
 	// restore the role from before the first grant.
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-2")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-2"))))
 	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-2")))
 	if got := f.roleOf(1001); got != roleStaff {
 		t.Fatalf("role after the last revoke = %d, want %d", got, roleStaff)
@@ -469,8 +469,8 @@ func TestOverlappingGrantsOfOneRole(t *testing.T) {
 func TestSecondTemporaryRoleRefused(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-1")))
-	err := c.Grant(t.Context(), grant("AR-2", map[string]string{"custom_role_id": strconv.Itoa(roleBilling)}))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
+	_, err := c.Grant(t.Context(), grant("AR-2", map[string]string{"custom_role_id": strconv.Itoa(roleBilling)}))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "AR-1") {
 		t.Fatalf("second temporary role: %v", err)
 	}
@@ -490,7 +490,7 @@ func TestStateWriteFailureChangesNothing(t *testing.T) {
 	f, st := newFake(t), newState()
 	st.failPut = true
 	c := build(t, f, st, -1)
-	err := c.Grant(t.Context(), leadGrant("AR-1"))
+	_, err := c.Grant(t.Context(), leadGrant("AR-1"))
 	if class, _ := access.Classify(err); err == nil || class != access.Retryable {
 		t.Fatalf("grant with failing state: %v", err)
 	}
@@ -504,7 +504,7 @@ func TestGroupMembership(t *testing.T) {
 	t.Run("other memberships survive", func(t *testing.T) {
 		f := newFake(t)
 		c := build(t, f, newState(), -1)
-		mustOK(t, c.Grant(t.Context(), grant("AR-1", params)))
+		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
 		mustOK(t, c.Revoke(t.Context(), grant("AR-1", params)))
 		if !f.member(1001, groupTier1) || !f.member(1002, groupBilling) || f.member(1001, groupBilling) {
 			t.Fatal("memberships wrong after grant and revoke")
@@ -514,7 +514,7 @@ func TestGroupMembership(t *testing.T) {
 		f := newFake(t)
 		f.addMember(1001, groupBilling)
 		c := build(t, f, newState(), -1)
-		mustOK(t, c.Grant(t.Context(), grant("AR-1", params)))
+		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
 		if n := f.Count("POST"); n != 0 {
 			t.Fatalf("%d POSTs, want 0", n)
 		}
@@ -528,7 +528,7 @@ func TestGroupMembership(t *testing.T) {
 			}
 			return false
 		})
-		mustOK(t, c.Grant(t.Context(), grant("AR-1", params)))
+		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
 		if f.Count("POST") != 1 {
 			t.Fatal("no POST")
 		}
@@ -536,7 +536,7 @@ func TestGroupMembership(t *testing.T) {
 	t.Run("invalid group is permanent", func(t *testing.T) {
 		f := newFake(t)
 		c := build(t, f, newState(), -1)
-		err := c.Grant(t.Context(), grant("AR-1", map[string]string{"group_id": "999"}))
+		_, err := c.Grant(t.Context(), grant("AR-1", map[string]string{"group_id": "999"}))
 		if class, _ := access.Classify(err); err == nil || class != access.Permanent {
 			t.Fatalf("invalid group: %v", err)
 		}
@@ -544,7 +544,7 @@ func TestGroupMembership(t *testing.T) {
 	t.Run("membership deleted meanwhile", func(t *testing.T) {
 		f := newFake(t)
 		c := build(t, f, newState(), -1)
-		mustOK(t, c.Grant(t.Context(), grant("AR-1", params)))
+		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
 		f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodDelete {
 				zerr(w, http.StatusNotFound, `{"error":"RecordNotFound","description":"Not found"}`)
@@ -562,13 +562,13 @@ func TestUnknownAndNonAgentUsers(t *testing.T) {
 	for _, email := range []string{"nobody@example.com", "customer@example.com"} {
 		g := leadGrant("AR-1")
 		g.User.Email = email
-		err := c.Grant(t.Context(), g)
+		_, err := c.Grant(t.Context(), g)
 		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), email) {
 			t.Errorf("grant for %s: %v", email, err)
 		}
 	}
 	// Revoke for a user deleted since the grant: done, record forgotten.
-	mustOK(t, c.Grant(t.Context(), leadGrant("AR-2")))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-2"))))
 	f.mu.Lock()
 	delete(f.users, 1001)
 	f.mu.Unlock()
@@ -583,7 +583,7 @@ func TestRateLimitAndServerErrorsThenSuccess(t *testing.T) {
 	c := build(t, f, st, 3)
 	g := grant("AR-1", map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)})
 	f.FailNext(http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusTooManyRequests)
-	mustOK(t, c.Grant(t.Context(), g))
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
 	f.FailNext(http.StatusServiceUnavailable, http.StatusTooManyRequests)
 	mustOK(t, c.Revoke(t.Context(), g))
 	if f.roleOf(1001) != roleStaff || f.member(1001, groupBilling) {
@@ -599,7 +599,7 @@ func TestRateLimitBeyondCapIsRetryableWithHint(t *testing.T) {
 		zerr(w, http.StatusTooManyRequests, `{"error":"APIRateLimitExceeded"}`)
 		return true
 	})
-	err := c.Grant(t.Context(), leadGrant("AR-1"))
+	_, err := c.Grant(t.Context(), leadGrant("AR-1"))
 	class, ra := access.Classify(err)
 	if err == nil || class != access.Retryable || ra != 2*time.Minute {
 		t.Fatalf("got %v, %v, %v; want retryable after 2m", err, class, ra)
@@ -612,7 +612,7 @@ func TestExpiredTokenIsPermanentAndNotLeaked(t *testing.T) {
 	f.mu.Lock()
 	f.token = "rotated"
 	f.mu.Unlock()
-	err := c.Grant(t.Context(), leadGrant("AR-1"))
+	_, err := c.Grant(t.Context(), leadGrant("AR-1"))
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent {
 		t.Fatalf("grant with a rejected token: %v", err)
 	}
@@ -633,7 +633,7 @@ func TestGrantParameters(t *testing.T) {
 		{map[string]string{"custom_role_id": "lead"}, "custom_role_id: must be a positive integer"},
 		{map[string]string{"group_id": "-3"}, "group_id: must be a positive integer"},
 	} {
-		err := c.Grant(t.Context(), grant("AR-1", tt.params))
+		_, err := c.Grant(t.Context(), grant("AR-1", tt.params))
 		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("params %v: %v", tt.params, err)
 		}
