@@ -29,12 +29,16 @@
 // # Invariants
 //
 //  1. One transition table, one write path: every change of state is
-//     Apply(request, Transition) inside Store.Update, which persists the
-//     request, its history entry and an audit record in one transaction.
+//     Apply(request, Transition) inside Service.transition (Store.Update),
+//     which persists the request, its history entry, an audit record and
+//     the notices it causes in one transaction, then arms the next
+//     deadline. A new request is created in its first allowed state in one
+//     write (approval: auto is created approved).
 //  2. Durable first, effects after: the transition that authorises an effect
-//     (grant, revoke, message) is committed before the effect runs, and only
-//     the caller whose Store.Update made the transition performs it. Effects
-//     are idempotent and keyed by request ID.
+//     (grant, revoke, message) is committed before the effect runs, on the
+//     service's workers (never a Slack handler), and only the worker that
+//     claimed the due request performs it. Effects are idempotent and keyed
+//     by request ID.
 //  3. The timer wheel is a cache: the store's deadline index is the truth;
 //     Service.Reconcile re-arms timers and catches up anything overdue.
 //  4. A revocation is never dropped or faked: a failed revoke stays in
@@ -44,4 +48,12 @@
 //     parameters, person) is removed only when the last grant covering it ends.
 //  6. The clock starts at grant, not at request or approval.
 //  7. Time comes from an injected Clock.
+//  8. Revoke exactly what was granted: the connector's Receipt is stored
+//     with the transition to active and the revoke acts on it; access held
+//     before the grant is left in place.
+//  9. No half-applied grant: a grant that failed after changing something
+//     is rolled back (approved → revoking → grant_failed).
+//  11. People told, even across crashes: notices live in the request's
+//     outbox, written with the transition, and leave it only when Slack
+//     took them (outbox.go).
 package access

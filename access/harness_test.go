@@ -116,40 +116,81 @@ func (c *fakeConnector) hasAccess(person string, params map[string]string) bool 
 type notice struct {
 	Kind  NoticeKind
 	ID    string
-	State State
+	State State // the request's state when the notice was made
 	Text  string
+	Op    string
+	For   Audience
+	To    string
 }
 
-// fakeNotifier records notices; for approval_needed and task it returns a
-// message reference per recipient, like the Slack adapter.
+// fakeNotifier records delivered notices; for approval DMs, the audit
+// copy, warnings and tasks it returns a message reference, like the Slack
+// adapter. fail, when set, decides a delivery's error.
 type fakeNotifier struct {
 	log *eventLog
 	rb  *Runbook
 
 	mu      sync.Mutex
 	notices []notice
+	updates []MessageRef // copies updated, in order
 	ts      int
+	fail    func(n Notice) error
 }
 
 var _ Notifier = (*fakeNotifier)(nil)
 
-func (n *fakeNotifier) Notify(_ context.Context, x Notice) ([]MessageRef, error) {
+func (n *fakeNotifier) Deliver(_ context.Context, to string, ns []Notice) []Delivered {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.notices = append(n.notices, notice{Kind: x.Kind, ID: x.Request.ID, State: x.Request.State, Text: x.Text})
-	n.log.add("notice %s %s", x.Kind, x.Request.ID)
-	var refs []MessageRef
-	switch x.Kind {
-	case NoticeApprovalNeeded:
-		for _, a := range x.Request.Steps[x.Request.CurrentStep].Approvers {
-			n.ts++
-			refs = append(refs, MessageRef{Kind: "approval", Channel: "D" + a, TS: fmt.Sprintf("%d.000100", n.ts), User: a, Step: x.Request.CurrentStep})
+	out := make([]Delivered, len(ns))
+	for i, x := range ns {
+		if x.To != to {
+			panic("notice for " + x.To + " delivered to " + to)
 		}
-	case NoticeTask:
-		n.ts++
-		refs = append(refs, MessageRef{Kind: "task", Channel: "C0OWNERS1", TS: fmt.Sprintf("%d.000100", n.ts)})
+		if n.fail != nil {
+			if err := n.fail(x); err != nil {
+				out[i].Err = err
+				continue
+			}
+		}
+		if x.Kind == NoticeUpdate {
+			n.updates = append(n.updates, *x.Ref)
+			n.log.add("update %s %s", x.Ref.Kind, x.Request.ID)
+			continue
+		}
+		n.notices = append(n.notices, notice{Kind: x.Kind, ID: x.Request.ID, State: x.State, Text: x.Text, Op: x.Op, For: x.For, To: x.To})
+		n.log.add("notice %s %s %s", x.Kind, x.Request.ID, x.To)
+		ts := fmt.Sprintf("%d.000100", n.ts+1)
+		defer func() {
+			if out[i].Ref != nil {
+				n.ts++
+			}
+		}()
+		switch {
+		case x.For == ForApprover:
+			out[i].Ref = &MessageRef{Kind: RefApproval, Channel: "D" + x.To, TS: ts, User: x.To, Step: x.Step}
+		case x.For == ForAudit:
+			out[i].Ref = &MessageRef{Kind: RefAudit, Channel: x.To, TS: ts}
+		case x.Kind == NoticeTask:
+			out[i].Ref = &MessageRef{Kind: RefTask, Channel: x.To, TS: ts, Op: x.Op}
+		case x.Kind == NoticeExpiryWarning:
+			out[i].Ref = &MessageRef{Kind: RefWarning, Channel: "D" + x.To, TS: ts}
+		}
 	}
-	return refs, nil
+	return out
+}
+
+// kindsFor returns the kinds of the notices of request id delivered to to.
+func (n *fakeNotifier) kindsFor(id, to string) []NoticeKind {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []NoticeKind
+	for _, x := range n.notices {
+		if x.ID == id && x.To == to {
+			out = append(out, x.Kind)
+		}
+	}
+	return out
 }
 
 func (n *fakeNotifier) kinds(id string) []NoticeKind {
@@ -295,6 +336,8 @@ func newHarness(t *testing.T, opts ...func(*ServiceConfig)) *harness {
 	return h
 }
 
+// submit submits in and settles: the workers' effects (an automatic
+// grant) and the notices run before it returns the request as stored.
 func (h *harness) submit(in SubmitInput) *Request {
 	h.t.Helper()
 	if in.Reason == "" {
@@ -304,16 +347,28 @@ func (h *harness) submit(in SubmitInput) *Request {
 	if err != nil {
 		h.t.Fatalf("Submit(%+v): %v", in, err)
 	}
-	return r
+	h.settle()
+	return h.get(r.ID)
 }
 
+// decide decides and settles (the grant the last approval authorises runs).
 func (h *harness) decide(id, actor string, approve bool, reason string) *Request {
 	h.t.Helper()
 	r, err := h.svc.Decide(h.ctx, id, actor, approve, reason)
 	if err != nil {
 		h.t.Fatalf("Decide(%s, %s, %v): %v", id, actor, approve, err)
 	}
-	return r
+	h.settle()
+	return h.get(r.ID)
+}
+
+// settle runs what is due now, as the workers would: effects authorised
+// by committed transitions, and notice deliveries.
+func (h *harness) settle() {
+	h.t.Helper()
+	if err := h.svc.Reconcile(h.ctx); err != nil {
+		h.t.Fatalf("Reconcile: %v", err)
+	}
 }
 
 func (h *harness) get(id string) *Request {

@@ -226,38 +226,89 @@ type Scheduler interface {
 // NoticeKind is what a notice tells people.
 type NoticeKind string
 
-// The notices the lifecycle sends (DESIGN.md §3). The Notifier decides the
-// wording and the surfaces; the lifecycle decides when.
+// The notices the lifecycle sends (DESIGN.md §3). The lifecycle decides
+// when and to whom (Service plans them into the request's outbox); the
+// Notifier decides the wording.
 const (
 	NoticeSubmitted       NoticeKind = "submitted"        // requester: submitted, and to whom
-	NoticeApprovalNeeded  NoticeKind = "approval_needed"  // approvers of Request.CurrentStep: DM with buttons
-	NoticeReminder        NoticeKind = "reminder"         // approvers still pending after reminder_after
-	NoticeProgress        NoticeKind = "progress"         // a step met or an approval counted: update copies, tell requester
-	NoticeDecided         NoticeKind = "decided"          // approved/denied/cancelled/timed out: update every copy, tell requester
+	NoticeApprovalNeeded  NoticeKind = "approval_needed"  // an approver (or the audit channel): the request, with buttons
+	NoticeReminder        NoticeKind = "reminder"         // an approver still pending after reminder_after
+	NoticeProgress        NoticeKind = "progress"         // requester: an approval counted or a step met
+	NoticeDecided         NoticeKind = "decided"          // requester: approved, denied, cancelled or timed out
 	NoticeGranted         NoticeKind = "granted"          // requester: granted until …
-	NoticeGrantFailed     NoticeKind = "grant_failed"     // requester and owners: why
+	NoticeGrantFailed     NoticeKind = "grant_failed"     // requester and owners: the grant failed (a reference, never target details)
 	NoticeExpiryWarning   NoticeKind = "expiry_warning"   // requester: Extend / I'm done
 	NoticeRevokeDelayed   NoticeKind = "revoke_delayed"   // requester: removal is being retried
 	NoticeRemoved         NoticeKind = "removed"          // requester: expired/revoked and removed (maybe late)
+	NoticeAccessKept      NoticeKind = "access_kept"      // requester and owners: access held before the grant stays
 	NoticeRevokeFailing   NoticeKind = "revoke_failing"   // owners: a revoke keeps failing
 	NoticeRevokeRecovered NoticeKind = "revoke_recovered" // owners: the failing revoke finally succeeded
+	NoticeRolledBack      NoticeKind = "rolled_back"      // owners: a half-applied grant was undone
 	NoticeTask            NoticeKind = "task"             // owners: a manual grant/removal to do, with Done
-	NoticeRefresh         NoticeKind = "refresh"          // nobody told: bring every stored copy up to date
+	NoticeUpdate          NoticeKind = "update"           // nobody told: bring one posted copy (Notice.Ref) up to date
 )
 
-// Notice is one thing to tell people about a request.
+// Audience is whom a notice addresses, which decides how it is worded.
+type Audience string
+
+// The audiences of notices.
+const (
+	ForRequester Audience = "requester" // the requester's DM
+	ForApprover  Audience = "approver"  // an approver's DM (Notice.To is the approver)
+	ForAudit     Audience = "audit"     // the audit channel's information copy
+	ForOwners    Audience = "owners"    // the owners' channel, or each owner's DM
+)
+
+// Notice is one message to one destination about one request, written to
+// the request's outbox (Request.Outbox) in the same transaction as the
+// transition that causes it, and delivered at least once (DESIGN.md §4
+// invariant 11): a crash or a Slack outage delays it, never loses it.
 type Notice struct {
-	Kind    NoticeKind
-	Request *Request // snapshot after the transition that caused the notice
-	// Text is extra context: the error for failures, who was asked instead
-	// for fallbacks, "grant" or "revoke" for tasks.
-	Text string
+	ID   uint64     `json:"id"` // unique within the request (Request.NoticeSeq)
+	Kind NoticeKind `json:"kind"`
+	For  Audience   `json:"for"`
+	To   string     `json:"to"` // Slack user ID (its DM) or channel ID
+	// Step is the approval step an approver's notice asks for.
+	Step int `json:"step,omitempty"`
+	// Ref is the copy a NoticeUpdate brings up to date.
+	Ref *MessageRef `json:"ref,omitempty"`
+	// Op is "grant" or "revoke" for tasks.
+	Op string `json:"op,omitempty"`
+	// Text is safe extra context (an error reference, never a connector's
+	// own error text).
+	Text string `json:"text,omitempty"`
+	// State is the request's state when the notice was made: a notice
+	// delivered late still says what happened then.
+	State State     `json:"state"`
+	At    time.Time `json:"at"`  // when it was made
+	Due   time.Time `json:"due"` // next delivery attempt (the deadline index holds it)
+	// Attempts counts failed deliveries; LastError is the last one's.
+	Attempts  int    `json:"attempts,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+
+	// Request is the request as it is at delivery (not stored): renderers
+	// read the current truth from it.
+	Request *Request `json:"-"`
 }
 
-// Notifier delivers notices (the Slack adapter). Notify returns references
-// to any messages it posted that must be updated later (approval DMs,
-// tasks, warnings); the lifecycle stores them with the request. Notify
-// must be idempotent enough that a repeat after a crash only repeats a DM.
+// Delivered is the outcome of delivering one notice.
+type Delivered struct {
+	// Ref locates the message posted, when it is a copy that later
+	// transitions update (approval DMs, the audit copy, warnings, tasks);
+	// nil otherwise.
+	Ref *MessageRef
+	// Err is nil when the notice reached Slack. Failures are classified
+	// like connector errors (RetryableError / PermanentError); an
+	// unclassified error is retried.
+	Err error
+}
+
+// Notifier delivers notices (the Slack adapter). Deliver sends ns, all
+// addressed to the same destination (Notice.To), in order, and returns one
+// result per notice; it may combine several into one message (a requester
+// told about many removals at once). It must be safe for concurrent use
+// for different destinations and must not retry for long: the lifecycle
+// persists failures and retries them with backoff.
 type Notifier interface {
-	Notify(ctx context.Context, n Notice) ([]MessageRef, error)
+	Deliver(ctx context.Context, to string, ns []Notice) []Delivered
 }

@@ -75,7 +75,7 @@ func (rb *Runbook) ResolveStep(ctx context.Context, dir Directory, sys *System, 
 		st.Fallback = "admins"
 	}
 	if len(people) < min {
-		return Step{}, Forbiddenf("Step %d of %s %s needs %d approver(s) other than you, but only %d can be found (including the system owners and admins). Ask an admin to fix the runbook.", i+1, sys.ID, role.ID, min, len(people))
+		return Step{}, refuse(ErrForbidden, Error{Code: CodeNoApprovers, System: sys.ID, Role: role.ID, Step: i + 1, N: min, N2: len(people)})
 	}
 	st.Approvers = people
 	return st, nil

@@ -220,12 +220,12 @@ func TestResolveStep(t *testing.T) {
 		{
 			name: "requester is an admin: never their own fallback", owners: []string{"U0ALICE01"}, admins: []string{"U0ALICE01"},
 			step: step([]string{"owners"}, 1), requester: "U0ALICE01",
-			wantErr: "needs 1 approver(s) other than you, but only 0",
+			wantErr: "needs 1 approver(s) other than the requester, but only 0",
 		},
 		{
 			name: "too few even with fallbacks", owners: []string{"U0CAROL01"}, admins: []string{"U0CAROL01"},
 			step: step([]string{"owners"}, 2), requester: "U0ALICE01",
-			wantErr: "Step 1 of crm viewer needs 2 approver(s) other than you, but only 1 can be found",
+			wantErr: "Step 1 of crm viewer needs 2 approver(s) other than the requester, but only 1 can be found",
 		},
 	}
 	for _, tt := range tests {

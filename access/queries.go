@@ -2,8 +2,15 @@ package access
 
 import "context"
 
-// Get returns request id (ErrNotFound if none).
+// Get returns request id (ErrNotFound if none), for code acting on the
+// bot's own behalf. People's actions use GetFor.
 func (s *Service) Get(ctx context.Context, id string) (*Request, error) { return s.store.Get(ctx, id) }
+
+// GetFor returns request id as person actor may see it: a request they are
+// not party to is refused exactly like one that does not exist.
+func (s *Service) GetFor(ctx context.Context, id, actor string) (*Request, error) {
+	return s.getFor(ctx, id, actor)
+}
 
 // Mine returns user's live requests: pending, approved, active and being
 // removed, newest first ("list").

@@ -76,6 +76,15 @@ type Request struct {
 
 	Messages []MessageRef   `json:"messages,omitempty"`
 	History  []HistoryEntry `json:"history,omitempty"`
+
+	// Outbox holds the notices not yet delivered (invariant 11); the
+	// earliest Due is part of NextDeadline. NoticeSeq numbers them.
+	Outbox    []Notice `json:"outbox,omitempty"`
+	NoticeSeq uint64   `json:"notice_seq,omitempty"`
+	// Rev counts the changes that posted copies show (state, step,
+	// decisions, a task waiting): a copy rendered at an older Rev is out
+	// of date and is updated through the outbox.
+	Rev int `json:"rev,omitempty"`
 }
 
 // Step is one approval step as resolved for this request.
@@ -118,6 +127,7 @@ type MessageRef struct {
 	Step    int    `json:"step,omitempty"`
 	Op      string `json:"op,omitempty"`    // tasks: "grant" or "revoke"
 	Stale   bool   `json:"stale,omitempty"` // already updated to its final form
+	Rev     int    `json:"rev,omitempty"`   // the Request.Rev the copy shows
 }
 
 // Entitlement is what a grant gives: the connector instance, the role's
@@ -187,10 +197,42 @@ func (r *Request) Last() HistoryEntry {
 
 // IsApprover reports whether user may decide the current step.
 func (r *Request) IsApprover(user string) bool {
-	if r.State != StatePending || r.CurrentStep >= len(r.Steps) {
-		return false
+	st, ok := r.Current()
+	return ok && r.State == StatePending && contains(st.Approvers, user)
+}
+
+// Current returns the step being decided, ok=false when there is none
+// (an automatic approval, or a request past its steps). Every reader of
+// Steps[CurrentStep] goes through it, so a request without steps can
+// never crash a renderer.
+func (r *Request) Current() (Step, bool) {
+	if r.CurrentStep < 0 || r.CurrentStep >= len(r.Steps) {
+		return Step{}, false
 	}
-	return contains(r.Steps[r.CurrentStep].Approvers, user)
+	return r.Steps[r.CurrentStep], true
+}
+
+// IsParty reports whether user takes part in r: the requester, an approver
+// of any step (or one who decided), an owner of its system or an admin.
+// Refusals to anyone else reveal nothing about the request.
+func (r *Request) IsParty(rb *Runbook, user string) bool {
+	if user == r.Requester || rb.IsAdmin(user) {
+		return true
+	}
+	if sys := rb.Systems[r.System]; sys != nil && sys.IsOwner(user) {
+		return true
+	}
+	for _, st := range r.Steps {
+		if contains(st.Approvers, user) {
+			return true
+		}
+	}
+	for _, d := range r.Decisions {
+		if d.Actor == user {
+			return true
+		}
+	}
+	return false
 }
 
 // NextDeadline is the earliest time at which something must happen to r
@@ -206,6 +248,9 @@ func (r *Request) NextDeadline() time.Time {
 		ts = []time.Time{r.WarnAt, r.ExpiresAt}
 	case StateRevoking:
 		ts = []time.Time{r.NextAttemptAt, r.ConfirmAt}
+	}
+	for _, n := range r.Outbox {
+		ts = append(ts, n.Due)
 	}
 	var min time.Time
 	for _, t := range ts {
@@ -232,6 +277,27 @@ func (r *Request) Clone() *Request {
 	c.Decisions = append([]Decision(nil), r.Decisions...)
 	c.Messages = append([]MessageRef(nil), r.Messages...)
 	c.History = append([]HistoryEntry(nil), r.History...)
+	if r.Receipt != nil {
+		rc := *r.Receipt
+		rc.Data = append([]byte(nil), r.Receipt.Data...)
+		c.Receipt = &rc
+	}
+	if r.GrantedTo != nil {
+		p := *r.GrantedTo
+		c.GrantedTo = &p
+	}
+	c.Outbox = nil
+	if r.Outbox != nil {
+		c.Outbox = make([]Notice, len(r.Outbox))
+	}
+	for i, n := range r.Outbox {
+		if n.Ref != nil {
+			ref := *n.Ref
+			n.Ref = &ref
+		}
+		n.Request = nil
+		c.Outbox[i] = n
+	}
 	return &c
 }
 

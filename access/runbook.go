@@ -136,11 +136,11 @@ func ParseSource(s string, requester bool) (Source, error) {
 func (rb *Runbook) Lookup(system, role string) (*System, *Role, error) {
 	sys, ok := rb.Systems[strings.ToLower(system)]
 	if !ok {
-		return nil, nil, Invalidf("There is no system called %q. Systems: %s.", system, strings.Join(rb.SystemIDs(), ", "))
+		return nil, nil, refuse(ErrInvalid, Error{Code: CodeUnknownSystem, Value: system, Allowed: rb.SystemIDs()})
 	}
 	r, ok := sys.Roles[strings.ToLower(role)]
 	if !ok {
-		return sys, nil, Invalidf("%s has no role called %q. Roles: %s.", sys.ID, role, strings.Join(sys.RoleIDs(), ", "))
+		return sys, nil, refuse(ErrInvalid, Error{Code: CodeUnknownRole, System: sys.ID, Value: role, Allowed: sys.RoleIDs()})
 	}
 	return sys, r, nil
 }
@@ -179,18 +179,19 @@ func (rb *Runbook) IsAdmin(user string) bool { return contains(rb.Admins, user) 
 // IsOwner reports whether user owns the system.
 func (s *System) IsOwner(user string) bool { return contains(s.Owners, user) }
 
-// EffectiveDuration returns the duration a request gets: the requested one,
-// else the role default. Over the maximum is an error that names the limit,
-// never a silent clamp; zero or negative is invalid.
-func (r *Role) EffectiveDuration(requested time.Duration) (time.Duration, error) {
+// EffectiveDuration returns the duration a request of system's role gets:
+// the requested one, else the role default. Over the maximum is an *Error
+// (CodeDurationTooLong) that names the limit, never a silent clamp; zero
+// or negative is invalid (CodeBadDuration).
+func (r *Role) EffectiveDuration(system string, requested time.Duration) (time.Duration, error) {
 	if requested == 0 {
 		return r.DefaultDuration, nil
 	}
 	if requested < 0 {
-		return 0, Invalidf("The duration must be positive.")
+		return 0, refuse(ErrInvalid, Error{Code: CodeBadDuration, System: system, Role: r.ID, Duration: requested})
 	}
 	if requested > r.MaxDuration {
-		return 0, Invalidf("%s is longer than the maximum for %s, which is %s.", FormatDuration(requested), r.ID, FormatDuration(r.MaxDuration))
+		return 0, refuse(ErrInvalid, Error{Code: CodeDurationTooLong, System: system, Role: r.ID, Duration: requested, Limit: r.MaxDuration})
 	}
 	return requested, nil
 }

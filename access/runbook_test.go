@@ -176,7 +176,7 @@ func TestParseAndFormatID(t *testing.T) {
 			t.Errorf("ParseID(%q): err = %v, want ErrInvalid", in, err)
 			continue
 		}
-		if msg, user := UserMessage(err); !user || !strings.Contains(msg, "AR-1042") {
+		if msg := err.Error(); !strings.Contains(msg, "AR-1042") {
 			t.Errorf("ParseID(%q) message %q should show what an ID looks like", in, msg)
 		}
 	}
@@ -197,12 +197,12 @@ func TestEffectiveDuration(t *testing.T) {
 		{"within max", 3 * time.Hour, 3 * time.Hour, ""},
 		{"exactly max", 8 * time.Hour, 8 * time.Hour, ""},
 		{"seconds are fine", 5 * time.Second, 5 * time.Second, ""},
-		{"over max names the limit", 9 * time.Hour, 0, "9h is longer than the maximum for viewer, which is 8h."},
+		{"over max names the limit", 9 * time.Hour, 0, "9h is longer than the maximum for crm viewer, which is 8h."},
 		{"negative", -time.Minute, 0, "must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := role.EffectiveDuration(tt.in)
+			got, err := role.EffectiveDuration("crm", tt.in)
 			if tt.wantErr != "" {
 				var e *Error
 				if !errors.As(err, &e) || e.Kind != ErrInvalid || !strings.Contains(e.Message, tt.wantErr) {
@@ -261,11 +261,11 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup(CRM, Viewer) = %v, %v", r, err)
 	}
 	_, _, err := rb.Lookup("erp", "viewer")
-	if msg, _ := UserMessage(err); !errors.Is(err, ErrInvalid) || !strings.Contains(msg, "Systems: crm, hr.") {
+	if msg := err.Error(); !errors.Is(err, ErrInvalid) || !strings.Contains(msg, "Systems: crm, hr.") {
 		t.Errorf("unknown system: %v", err)
 	}
 	_, _, err = rb.Lookup("crm", "owner")
-	if msg, _ := UserMessage(err); !errors.Is(err, ErrInvalid) || !strings.Contains(msg, "Roles: admin, viewer.") {
+	if msg := err.Error(); !errors.Is(err, ErrInvalid) || !strings.Contains(msg, "Roles: admin, viewer.") {
 		t.Errorf("unknown role: %v", err)
 	}
 }

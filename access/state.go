@@ -66,6 +66,9 @@ const (
 	EventExpired             Event = "expired" // removal confirmed after expiry
 	EventRevoked             Event = "revoked" // removal confirmed after revoke or "I'm done"
 	EventNoted               Event = "noted"   // bookkeeping only (message references, alerts)
+	// EventRollingBack: a grant failed after changing something at the
+	// target; a compensating revoke removes what it left (invariant 9).
+	EventRollingBack Event = "rolling_back"
 )
 
 // table is the one transition table of DESIGN.md §4: for each state, the
@@ -88,9 +91,10 @@ var table = map[State]map[Event]State{
 		EventGrantFailed:        StateGrantFailed,
 		// Stopped while the grant is being applied or retried: the grant
 		// may have reached the target, so it is removed like any other.
-		EventRevoking: StateRevoking,
-		EventDone:     StateRevoking,
-		EventNoted:    StateApproved,
+		EventRevoking:    StateRevoking,
+		EventDone:        StateRevoking,
+		EventRollingBack: StateRevoking,
+		EventNoted:       StateApproved,
 	},
 	StateActive: {
 		EventWarned:   StateActive,
@@ -103,7 +107,10 @@ var table = map[State]map[Event]State{
 		EventRevokeAttemptFailed: StateRevoking,
 		EventExpired:             StateExpired,
 		EventRevoked:             StateRevoked,
-		EventNoted:               StateRevoking,
+		// The rollback of a half-applied grant is done: nothing of it is
+		// left, and only now is the request grant_failed.
+		EventGrantFailed: StateGrantFailed,
+		EventNoted:       StateRevoking,
 	},
 	StateDenied:      {EventNoted: StateDenied},
 	StateCancelled:   {EventNoted: StateCancelled},

@@ -14,7 +14,7 @@ var allEvents = []Event{
 	EventRequested, EventStepApproved, EventApprovalRecorded, EventApproved, EventDenied,
 	EventCancelled, EventTimedOut, EventReminded, EventGranted, EventGrantAttemptFailed,
 	EventGrantFailed, EventWarned, EventExpiring, EventRevoking, EventDone,
-	EventRevokeAttemptFailed, EventExpired, EventRevoked, EventNoted,
+	EventRevokeAttemptFailed, EventExpired, EventRevoked, EventNoted, EventRollingBack,
 }
 
 // wantTable is DESIGN.md §4 written out independently of state.go: the
@@ -41,6 +41,8 @@ func wantTable() map[State]map[Event]State {
 			// revoked by an owner/admin or given back before the grant landed
 			EventRevoking: StateRevoking,
 			EventDone:     StateRevoking,
+			// a grant that failed half-way is rolled back (invariant 9)
+			EventRollingBack: StateRevoking,
 		},
 		StateActive: {
 			EventExpiring: StateRevoking,
@@ -52,6 +54,8 @@ func wantTable() map[State]map[Event]State {
 			EventExpired:             StateExpired,
 			EventRevoked:             StateRevoked,
 			EventRevokeAttemptFailed: StateRevoking,
+			// the rollback of a half-applied grant is done
+			EventGrantFailed: StateGrantFailed,
 		},
 		StateDenied:      {},
 		StateCancelled:   {},

@@ -7,14 +7,10 @@ package bot
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +65,8 @@ type Metrics interface {
 	Reconnect()
 	Connected(bool)
 	Ack(kind string, d time.Duration)
+	// Panic counts a recovered panic in a handler or loop.
+	Panic(where string)
 }
 
 type nopMetrics struct{}
@@ -78,14 +76,38 @@ func (nopMetrics) SlackRateLimited(string)   {}
 func (nopMetrics) Reconnect()                {}
 func (nopMetrics) Connected(bool)            {}
 func (nopMetrics) Ack(string, time.Duration) {}
+func (nopMetrics) Panic(string)              {}
+
+// Lifecycle is what the bot asks of the request lifecycle
+// (*access.Service). Every method that acts for a person takes that
+// person's Slack ID from the payload, and the lifecycle checks it.
+type Lifecycle interface {
+	Check(ctx context.Context, in access.SubmitInput) (*access.System, *access.Role, time.Duration, error)
+	Submit(ctx context.Context, in access.SubmitInput) (*access.Request, error)
+	Decide(ctx context.Context, id, actor string, approve bool, reason string) (*access.Request, error)
+	Cancel(ctx context.Context, id, actor string) (*access.Request, error)
+	Revoke(ctx context.Context, id, actor, reason string) (*access.Request, error)
+	Extend(ctx context.Context, id, actor string, d time.Duration, reason string) (*access.Request, error)
+	Confirm(ctx context.Context, id, actor string) (*access.Request, error)
+	GetFor(ctx context.Context, id, actor string) (*access.Request, error)
+	Mine(ctx context.Context, user string) ([]*access.Request, error)
+	PendingFor(ctx context.Context, user string) ([]*access.Request, error)
+	LiveIn(ctx context.Context, system string) ([]*access.Request, error)
+	CanSeeSystem(user, system string) bool
+	// QueueFree is how much more work the lifecycle takes now; the bot
+	// answers "busy" to new requests when it is nearly full.
+	QueueFree() int
+}
+
+var _ Lifecycle = (*access.Service)(nil)
 
 // Bot connects accessbot to Slack. Create it with New, give it the
-// lifecycle service with Attach, then Run it.
+// lifecycle with Attach, then Run it.
 type Bot struct {
 	cfg   Config
 	api   *slack.Client
 	sm    *socketmode.Client
-	svc   *access.Service
+	svc   Lifecycle
 	rb    *access.Runbook
 	clock access.Clock
 	log   *slog.Logger
@@ -96,8 +118,7 @@ type Bot struct {
 	dirMu    sync.Mutex
 	dirCache map[string]dirEntry
 
-	homeMu    sync.Mutex
-	homeUsers map[string]bool // users who opened the App Home: refreshed on change
+	homes *homes // App Homes to refresh after notices
 
 	connMu    sync.Mutex
 	connected bool
@@ -107,6 +128,7 @@ type Bot struct {
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // envelope IDs already handled (duplicate deliveries)
+	acked  sync.Map             // envelope IDs acked while their handler runs
 
 	// ackFn sends an envelope's ack: sm.AckCtx, replaced only by the fuzz
 	// tests, which drive handleEnvelope without a socket and record acks.
@@ -158,17 +180,18 @@ func New(cfg Config) *Bot {
 	api := slack.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, api: api, rb: cfg.Runbook, clock: cfg.Clock, log: cfg.Logger, mx: cfg.Metrics,
-		jobs: make(chan func(), cfg.Queue), dirCache: map[string]dirEntry{}, homeUsers: map[string]bool{},
+		jobs: make(chan func(), cfg.Queue), dirCache: map[string]dirEntry{},
 		seen: map[string]time.Time{}, groupLocks: map[string]*sync.Mutex{},
 	}
+	b.homes = newHomes(b)
 	b.sm = socketmode.New(api, socketmode.OptionPingInterval(cfg.PingInterval))
 	b.ackFn = b.sm.AckCtx
 	return b
 }
 
-// Attach gives the bot the lifecycle service it drives. The service in
-// turn uses the bot as its Notifier and Directory.
-func (b *Bot) Attach(svc *access.Service) { b.svc = svc }
+// Attach gives the bot the lifecycle it drives. The lifecycle in turn
+// uses the bot as its Notifier and Directory.
+func (b *Bot) Attach(svc Lifecycle) { b.svc = svc }
 
 // Connected reports whether the Socket Mode connection is up (readiness).
 func (b *Bot) Connected() bool {
@@ -219,6 +242,8 @@ func (b *Bot) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); b.homes.run(work, stop) }()
 	sctx, cancelSocket := context.WithCancel(ctx)
 	defer cancelSocket()
 	runErr := make(chan error, 1)
@@ -300,6 +325,7 @@ func busyPayload(t socketmode.EventType) any {
 func (b *Bot) ack(ctx context.Context, envelopeID, kind string, received time.Time, payload any) {
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	b.acked.Store(envelopeID, true)
 	if err := b.ackFn(actx, envelopeID, payload); err != nil {
 		b.log.Warn("ack failed", "envelope", envelopeID, "error", err)
 		return
@@ -381,6 +407,41 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// callOnce runs one Web API call for the outbox: one attempt (a second
+// for a transport error), no waiting out rate limits: the outbox persists
+// the retry with Slack's Retry-After. The error is wrapped with the method.
+func (b *Bot) callOnce(ctx context.Context, method string, fn func(ctx context.Context) error) error {
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		err = fn(ctx)
+		b.mx.SlackCall(method, slackResult(err))
+		var rl *slack.RateLimitedError
+		var se slack.SlackErrorResponse
+		var sc slack.StatusCodeError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &rl):
+			b.mx.SlackRateLimited(method)
+			return fmt.Errorf("slack %s: %w", method, err)
+		case errors.As(err, &se), errors.As(err, &sc), ctx.Err() != nil:
+			return fmt.Errorf("slack %s: %w", method, err)
+		}
+	}
+	return fmt.Errorf("slack %s: %w", method, err)
+}
+
+// postOnce is post through callOnce (outbox deliveries).
+func (b *Bot) postOnce(ctx context.Context, channel, fallback string, blocks []slack.Block) (string, string, error) {
+	var ch, ts string
+	err := b.callOnce(ctx, "chat.postMessage", func(ctx context.Context) error {
+		var err error
+		ch, ts, err = b.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	return ch, ts, err
+}
+
 // post sends a message (to a channel, or to a user's DM when channel is a
 // user ID) and returns where it landed.
 func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack.Block) (string, string, error) {
@@ -391,56 +452,6 @@ func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack
 		return err
 	})
 	return ch, ts, err
-}
-
-// update replaces a posted message.
-func (b *Bot) update(ctx context.Context, channel, ts, fallback string, blocks []slack.Block) error {
-	return b.call(ctx, "chat.update", func(ctx context.Context) error {
-		_, _, _, err := b.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
-		return err
-	})
-}
-
-// userText is the one place that turns an error into text for a person on
-// Slack. Expected errors (*access.Error) are shown as they are;
-// unexpected ones are logged with a reference the person can quote.
-func (b *Bot) userText(err error) string {
-	if msg, ok := access.UserMessage(err); ok {
-		return msg
-	}
-	ref := newRef()
-	b.log.Error("unexpected error", "ref", ref, "error", err)
-	return fmt.Sprintf("Something went wrong on our side (reference %s). Nothing you did caused it; please try again, and quote the reference if it keeps happening.", ref)
-}
-
-// errorText is userText as mrkdwn: escaped, except for the user mentions
-// accessbot itself wrote (access errors name approvers and who decided as
-// <@U…>, DESIGN.md §3). Messages quote any user input with %q, so a
-// mention inside a quoted part stays escaped: only the bot writes mentions.
-func (b *Bot) errorText(err error) string { return errorMrkdwn(b.userText(err)) }
-
-var (
-	escapedMention = regexp.MustCompile(`&lt;@([UW][A-Z0-9]{2,})&gt;`)
-	goQuoted       = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-)
-
-func errorMrkdwn(msg string) string {
-	s := Escape(msg)
-	var out strings.Builder
-	last := 0
-	for _, q := range goQuoted.FindAllStringIndex(s, -1) {
-		out.WriteString(escapedMention.ReplaceAllString(s[last:q[0]], "<@$1>"))
-		out.WriteString(s[q[0]:q[1]])
-		last = q[1]
-	}
-	out.WriteString(escapedMention.ReplaceAllString(s[last:], "<@$1>"))
-	return out.String()
-}
-
-func newRef() string {
-	var buf [4]byte
-	_, _ = rand.Read(buf[:])
-	return "E-" + hex.EncodeToString(buf[:])
 }
 
 // slackResult names the outcome of a Web API call for metrics.

@@ -44,12 +44,12 @@ const maxCommandRunes = 12000
 // ParseCommand parses the text after the slash command. It checks only the
 // grammar (known verbs, a duration that parses, an ID that looks like one);
 // whether the system, role and duration are allowed is the policy's
-// question. Errors are *access.Error of kind ErrInvalid with a message for
-// the person. Text may arrive entity-escaped by Slack (&amp; &lt; &gt;);
+// question. Errors are bot input errors whose text is Slack text for the
+// person (user input in them escaped). Text may arrive entity-escaped by Slack (&amp; &lt; &gt;);
 // those three are unescaped first (DESIGN.md §3; slack-protocol.md §4.5).
 func ParseCommand(text string) (Command, error) {
 	if len([]rune(text)) > maxCommandRunes {
-		return Command{}, access.Invalidf("That command is too long (over %d characters).", maxCommandRunes)
+		return Command{}, inputErrorf("That command is too long (over %d characters).", maxCommandRunes)
 	}
 	text = unescapeSlack(strings.TrimSpace(text))
 	fields := strings.Fields(text)
@@ -70,7 +70,7 @@ func ParseCommand(text string) (Command, error) {
 		return Command{Verb: VerbSystems}, nil
 	case "cancel", "revoke":
 		if len(rest) == 0 {
-			return Command{}, access.Invalidf("Which request? Usage: `%s ID`, e.g. `%s AR-1042`.", first, first)
+			return Command{}, inputErrorf("Which request? Usage: `%s ID`, e.g. `%s AR-1042`.", first, first)
 		}
 		id, err := normalizeID(rest[0])
 		if err != nil {
@@ -79,7 +79,7 @@ func ParseCommand(text string) (Command, error) {
 		return Command{Verb: Verb(first), ID: id, Reason: restText(2)}, nil
 	case "extend":
 		if len(rest) < 2 {
-			return Command{}, access.Invalidf("Usage: `extend ID DURATION [REASON]`, e.g. `extend AR-1042 2h`.")
+			return Command{}, inputErrorf("Usage: `extend ID DURATION [REASON]`, e.g. `extend AR-1042 2h`.")
 		}
 		id, err := normalizeID(rest[0])
 		if err != nil {
@@ -87,12 +87,12 @@ func ParseCommand(text string) (Command, error) {
 		}
 		d, err := access.ParseDuration(rest[1])
 		if err != nil {
-			return Command{}, access.Invalidf("%q is not a duration. Use a number with s, m, h or d, like 30m, 2h or 1d.", rest[1])
+			return Command{}, inputErrorf("%s is not a duration. Use a number with s, m, h or d, like 30m, 2h or 1d.", quote(rest[1]))
 		}
 		return Command{Verb: VerbExtend, ID: id, Duration: d, Reason: restText(3)}, nil
 	case "audit":
 		if len(rest) == 0 {
-			return Command{}, access.Invalidf("Usage: `audit SYSTEM [SINCE]`, e.g. `audit crm 7d` or `audit crm 2026-11-01`.")
+			return Command{}, inputErrorf("Usage: `audit SYSTEM [SINCE]`, e.g. `audit crm 7d` or `audit crm 2026-11-01`.")
 		}
 		c := Command{Verb: VerbAudit, System: strings.ToLower(rest[0])}
 		if len(rest) > 1 {
@@ -107,7 +107,7 @@ func ParseCommand(text string) (Command, error) {
 	if len(rest) > 1 {
 		d, err := access.ParseDuration(rest[1])
 		if err != nil {
-			return Command{}, access.Invalidf("%q is not a duration. Use a number with s, m, h or d, like 30m, 2h or 1d: `/access %s %s 2h REASON`.", rest[1], c.System, c.Role)
+			return Command{}, inputErrorf("%s is not a duration. Use a number with s, m, h or d, like 30m, 2h or 1d: %s.", quote(rest[1]), Escape(fmt.Sprintf("%s %s 2h REASON", c.System, c.Role)))
 		}
 		c.Duration = d
 		c.Reason = restText(3)
@@ -157,3 +157,7 @@ func HelpText(cmd string) string {
 		"• `%[1]s audit SYSTEM [SINCE]`: owners and admins get an audit export in DM\n"+
 		"Durations use s, m, h or d (`90m`, `1d`). Request IDs look like `AR-1042`.", cmd)
 }
+
+// quote shows a piece of user input in a message: escaped, shortened,
+// between quotation marks.
+func quote(s string) string { return "“" + Escape(Truncate(s, 80)) + "”" }

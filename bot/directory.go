@@ -165,7 +165,7 @@ func (b *Bot) requesterInfo(ctx context.Context, user string) RequesterInfo {
 	return info
 }
 
-func (b *Bot) view(ctx context.Context, r *access.Request) View {
+func (b *Bot) viewOf(ctx context.Context, r *access.Request) View {
 	return View{Runbook: b.rb, Requester: b.requesterInfo(ctx, r.Requester), Now: b.clock.Now()}
 }
 

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -45,9 +46,68 @@ func textReply(format string, args ...any) *reply {
 	return &reply{Text: stripMrkdwn(t), Blocks: []slack.Block{section(t)}}
 }
 
+// recovered, deferred by every handler and background loop, turns a panic
+// into a log line with a reference and, when answer is set, a clear
+// answer to the person, so that the bot keeps serving.
+func (b *Bot) recovered(ctx context.Context, where string, answer func(text string)) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	ref := access.NewRef()
+	b.mx.Panic(where)
+	b.log.Error("recovered from a panic; accessbot keeps serving", "where", where, "ref", ref, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	if answer != nil {
+		answer(fmt.Sprintf("Something went wrong on our side (reference %s). Nothing you did caused it; please try again, and quote the reference if it keeps happening.", ref))
+	}
+}
+
 // handleEnvelope runs in a worker: it validates, acks within the budget and
-// does the work. A duplicate delivery is acked and ignored.
+// does the work. A duplicate delivery is acked and ignored. A panic
+// anywhere in it is recovered (recovered): the envelope is acked and the
+// person answered with a reference.
 func (b *Bot) handleEnvelope(ctx context.Context, evt socketmode.Event, req socketmode.Request, received time.Time) {
+	defer b.acked.Delete(req.EnvelopeID)
+	defer b.recovered(ctx, string(evt.Type), func(text string) {
+		if _, done := b.acked.Load(req.EnvelopeID); !done {
+			var p any
+			if evt.Type == socketmode.EventTypeSlashCommand {
+				p = map[string]any{"response_type": "ephemeral", "text": text}
+			}
+			b.ack(ctx, req.EnvelopeID, "panic", received, p)
+			if p != nil {
+				return
+			}
+		}
+		if user := envelopeUser(evt); user != "" {
+			b.respond(ctx, envelopeResponseURL(evt), user, textReply("%s", text))
+		}
+	})
+	b.handle(ctx, evt, req, received)
+}
+
+// envelopeUser is the person behind an envelope, "" if none.
+func envelopeUser(evt socketmode.Event) string {
+	switch d := evt.Data.(type) {
+	case slack.SlashCommand:
+		return d.UserID
+	case slack.InteractionCallback:
+		return d.User.ID
+	}
+	return ""
+}
+
+func envelopeResponseURL(evt socketmode.Event) string {
+	switch d := evt.Data.(type) {
+	case slack.SlashCommand:
+		return d.ResponseURL
+	case slack.InteractionCallback:
+		return d.ResponseURL
+	}
+	return ""
+}
+
+func (b *Bot) handle(ctx context.Context, evt socketmode.Event, req socketmode.Request, received time.Time) {
 	if !b.firstSeen(req.EnvelopeID) {
 		b.ack(ctx, req.EnvelopeID, "duplicate", received, nil)
 		return
@@ -75,9 +135,7 @@ func (b *Bot) handleEnvelope(ctx context.Context, evt socketmode.Event, req sock
 			return
 		}
 		if home, ok := ev.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent); ok && home.Tab != "messages" {
-			b.homeMu.Lock()
-			b.homeUsers[home.User] = true
-			b.homeMu.Unlock()
+			b.homes.open(home.User)
 			if err := b.publishHome(ctx, home.User); err != nil {
 				b.log.Error("publish App Home failed", "user", home.User, "error", err)
 			}
@@ -91,7 +149,12 @@ func (b *Bot) handleEnvelope(ctx context.Context, evt socketmode.Event, req sock
 // where the 3 s budget allows, else through response_url).
 func (b *Bot) withinBudget(ctx context.Context, envelopeID, kind string, received time.Time, work func(context.Context) *reply, late func(*reply)) {
 	done := make(chan *reply, 1)
-	go func() { done <- work(ctx) }()
+	go func() {
+		var r *reply
+		defer func() { done <- r }()
+		defer b.recovered(ctx, kind, func(text string) { r = textReply("%s", text) })
+		r = work(ctx)
+	}()
 	left := b.cfg.AckBudget - time.Since(received)
 	t := time.NewTimer(max(left, 0))
 	defer t.Stop()
@@ -168,9 +231,12 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 				return nil
 			}
 		}
+		if b.svc.QueueFree() < busyMargin {
+			return textReply("%s", b.errorText(access.ErrBusy))
+		}
 		r, err := b.svc.Submit(ctx, in)
 		if err != nil {
-			return textReply("%s", Escape(b.userText(err)))
+			return textReply("%s", b.errorText(err))
 		}
 		return textReply("%s", submittedText(r))
 	case VerbList:
@@ -194,7 +260,7 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	case VerbExtend:
 		r, err := b.svc.Extend(ctx, c.ID, user, c.Duration, c.Reason)
 		if err != nil {
-			return textReply("%s", Escape(b.userText(err)))
+			return textReply("%s", b.errorText(err))
 		}
 		return textReply("%s", submittedText(r))
 	case VerbAudit:
@@ -203,10 +269,19 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	return textReply("%s", HelpText(b.cfg.Command))
 }
 
+// busyMargin is how much room the lifecycle's work queue must have left
+// for a new request to be accepted: beyond it the bot answers "busy, try
+// again in a moment" at once, within the ack budget, and nothing is
+// created, so that every request it accepted completes promptly.
+const busyMargin = 64
+
 func submittedText(r *access.Request) string {
 	switch r.State {
 	case access.StatePending:
-		st := r.Steps[r.CurrentStep]
+		st, ok := r.Current()
+		if !ok {
+			break
+		}
 		return fmt.Sprintf("Request *%s* for *%s %s* (%s) is submitted and waiting for %s.", r.ID, Escape(r.System), Escape(r.Role), access.FormatDuration(r.Duration), mentions(st.Approvers))
 	case access.StateActive:
 		return fmt.Sprintf("*%s*: approved automatically and granted until %s.", r.ID, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
@@ -217,6 +292,9 @@ func submittedText(r *access.Request) string {
 		return fmt.Sprintf("*%s*: approved; being granted.", r.ID)
 	case access.StateGrantFailed:
 		return fmt.Sprintf("*%s*: approved, but the grant failed: %s", r.ID, safe(r.LastError, 500))
+	}
+	if r.State == access.StatePending {
+		return fmt.Sprintf("Request *%s* for *%s %s* is submitted.", r.ID, Escape(r.System), Escape(r.Role))
 	}
 	return fmt.Sprintf("*%s* is %s.", r.ID, strings.ReplaceAll(string(r.State), "_", " "))
 }
@@ -247,7 +325,10 @@ func (b *Bot) listReply(ctx context.Context, user string) *reply {
 		var what string
 		switch r.State {
 		case access.StatePending:
-			what = fmt.Sprintf("waiting for %s (step %d of %d)", mentions(r.Steps[r.CurrentStep].Approvers), r.CurrentStep+1, len(r.Steps))
+			what = "waiting for approval"
+			if st, ok := r.Current(); ok {
+				what = fmt.Sprintf("waiting for %s (step %d of %d)", mentions(st.Approvers), r.CurrentStep+1, len(r.Steps))
+			}
 		case access.StateApproved:
 			what = "approved, being granted"
 		case access.StateActive:
@@ -352,11 +433,12 @@ func (b *Bot) interaction(ctx context.Context, req socketmode.Request, cb slack.
 func (b *Bot) submitModal(ctx context.Context, cb slack.InteractionCallback) *reply {
 	st := stateFromView(&cb.View)
 	user := cb.User.ID
-	r, err := b.svc.Submit(ctx, access.SubmitInput{Requester: user, System: st.System, Role: st.Role, Duration: st.Duration, Reason: st.Reason})
-	if err != nil {
-		return &reply{viewErrors: fieldErrors(err, b.userText(err))}
+	if b.svc.QueueFree() < busyMargin {
+		return &reply{viewErrors: map[string]string{BlockReason: stripMrkdwn(b.errorText(access.ErrBusy))}}
 	}
-	_ = r
+	if _, err := b.svc.Submit(ctx, access.SubmitInput{Requester: user, System: st.System, Role: st.Role, Duration: st.Duration, Reason: st.Reason}); err != nil {
+		return &reply{viewErrors: b.fieldErrors(err)}
+	}
 	return nil
 }
 
@@ -366,11 +448,11 @@ func (b *Bot) submitDeny(ctx context.Context, cb slack.InteractionCallback) *rep
 	if cb.View.State != nil { // absent from a malformed submission: no reason given
 		reason = cb.View.State.Values[BlockDenyReason][ActionDenyReason].Value
 	}
-	if strings.TrimSpace(reason) == "" {
+	if access.CleanText(reason) == "" {
 		return &reply{viewErrors: map[string]string{BlockDenyReason: "Please say why; the requester will see it."}}
 	}
 	if _, err := b.svc.Decide(ctx, id, cb.User.ID, false, reason); err != nil {
-		return &reply{viewErrors: map[string]string{BlockDenyReason: Truncate(b.userText(err), 2000)}}
+		return &reply{viewErrors: map[string]string{BlockDenyReason: Truncate(stripMrkdwn(b.errorText(err)), 2000)}}
 	}
 	return nil
 }
@@ -386,18 +468,17 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 		_, err = b.svc.Decide(ctx, id, user, true, "")
 	case ActionDeny:
 		var r *access.Request
-		r, err = b.svc.Get(ctx, id)
+		r, err = b.svc.GetFor(ctx, id, user)
 		if err == nil {
 			switch {
 			case r.State != access.StatePending:
 				err = access.AlreadyDecided(r)
-			case user == r.Requester:
-				err = access.Forbiddenf("You cannot approve or deny your own request %s.", r.ID)
-			case !r.IsApprover(user):
-				err = access.Forbiddenf("You are not an approver of step %d of %s.", r.CurrentStep+1, r.ID)
+			case user == r.Requester || !r.IsApprover(user):
+				// Decide words the refusal (own request, not an approver).
+				_, err = b.svc.Decide(ctx, id, user, false, "(deny button)")
 			default:
 				err = b.call(ctx, "views.open", func(ctx context.Context) error {
-					_, err := b.api.OpenViewContext(ctx, cb.TriggerID, DenyModal(r, b.view(ctx, r)))
+					_, err := b.api.OpenViewContext(ctx, cb.TriggerID, DenyModal(r, b.viewOf(ctx, r)))
 					return err
 				})
 			}
@@ -413,7 +494,7 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 		}
 	case ActionExtend:
 		var old *access.Request
-		old, err = b.svc.Get(ctx, id)
+		old, err = b.svc.GetFor(ctx, id, user)
 		if err == nil {
 			var r *access.Request
 			r, err = b.svc.Extend(ctx, id, user, old.Duration, "")
@@ -453,7 +534,7 @@ func (b *Bot) refreshModal(ctx context.Context, cb slack.InteractionCallback, a 
 		return err
 	}
 	if len(eligible) == 0 {
-		return access.Forbiddenf("There is nothing you may request.")
+		return inputErrorf("There is nothing you may request.")
 	}
 	view := RequestModal(b.rb, eligible, st)
 	return b.call(ctx, "views.update", func(ctx context.Context) error {

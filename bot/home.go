@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -57,7 +58,10 @@ func HomeView(d HomeData) slack.HomeTabViewRequest {
 			text = fmt.Sprintf("*%s* · %s · %s: active until %s (%s left)", r.ID, Escape(r.System), Escape(r.Role), FormatTime(r.ExpiresAt, d.Location), access.FormatDuration(max(left, 0)))
 			act = button(ActionDone, "I'm done", r.ID, "")
 		case access.StatePending:
-			text = fmt.Sprintf("*%s* · %s · %s: waiting for %s", r.ID, Escape(r.System), Escape(r.Role), mentions(r.Steps[r.CurrentStep].Approvers))
+			text = fmt.Sprintf("*%s* · %s · %s: waiting for approval", r.ID, Escape(r.System), Escape(r.Role))
+			if st, ok := r.Current(); ok {
+				text = fmt.Sprintf("*%s* · %s · %s: waiting for %s", r.ID, Escape(r.System), Escape(r.Role), mentions(st.Approvers))
+			}
 			act = button(ActionCancel, "Cancel", r.ID, "")
 		case access.StateApproved:
 			text = fmt.Sprintf("*%s* · %s · %s: approved, being granted", r.ID, Escape(r.System), Escape(r.Role))
@@ -111,29 +115,89 @@ func (b *Bot) publishHome(ctx context.Context, user string) error {
 	})
 }
 
-// refreshHomes republishes the App Home of everyone r concerns who has
-// opened it since start.
-func (b *Bot) refreshHomes(ctx context.Context, r *access.Request) {
+// homes keeps the App Homes of people who opened one up to date: a
+// notice about a request marks everyone it concerns, and a loop publishes
+// each marked home at most once per homeRefreshEvery, so a storm of
+// notices costs one views.publish per person, not one per notice.
+type homes struct {
+	b      *Bot
+	mu     sync.Mutex
+	opened map[string]bool // users who opened their App Home since start
+	dirty  map[string]bool
+	wake   chan struct{}
+}
+
+// homeRefreshEvery is the least wall time between two publishes of the
+// refresh loop (views.publish is Tier 4 per user, slack-protocol.md).
+const homeRefreshEvery = time.Second
+
+func newHomes(b *Bot) *homes {
+	return &homes{b: b, opened: map[string]bool{}, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// open records that user opened their App Home.
+func (h *homes) open(user string) {
+	h.mu.Lock()
+	h.opened[user] = true
+	h.mu.Unlock()
+}
+
+// touch marks the homes of everyone r concerns for a refresh.
+func (h *homes) touch(r *access.Request) {
 	people := []string{r.Requester}
 	for _, st := range r.Steps {
 		people = append(people, st.Approvers...)
 	}
-	if sys := b.rb.Systems[r.System]; sys != nil {
+	if sys := h.b.rb.Systems[r.System]; sys != nil {
 		people = append(people, sys.Owners...)
 	}
-	seen := map[string]bool{}
+	h.mu.Lock()
+	marked := false
 	for _, p := range people {
-		if seen[p] {
-			continue
+		if h.opened[p] {
+			h.dirty[p] = true
+			marked = true
 		}
-		seen[p] = true
-		b.homeMu.Lock()
-		opened := b.homeUsers[p]
-		b.homeMu.Unlock()
-		if opened {
-			if err := b.publishHome(ctx, p); err != nil {
-				b.log.Warn("refresh App Home failed", "user", p, "error", err)
-			}
+	}
+	h.mu.Unlock()
+	if marked {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run publishes marked homes until stop is closed.
+func (h *homes) run(ctx context.Context, stop <-chan struct{}) {
+	t := time.NewTicker(homeRefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-h.wake:
+		case <-t.C:
+		}
+		h.mu.Lock()
+		users := make([]string, 0, len(h.dirty))
+		for u := range h.dirty {
+			users = append(users, u)
+		}
+		h.dirty = map[string]bool{}
+		h.mu.Unlock()
+		for _, u := range users {
+			func() {
+				defer h.b.recovered(ctx, "home refresh", nil)
+				if err := h.b.publishHome(ctx, u); err != nil {
+					h.b.log.Warn("refresh App Home failed", "user", u, "error", err)
+				}
+			}()
+		}
+		select { // at most one round per homeRefreshEvery
+		case <-stop:
+			return
+		case <-t.C:
 		}
 	}
 }

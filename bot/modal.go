@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -221,20 +222,22 @@ func stateFromView(v *slack.View) modalState {
 }
 
 // fieldErrors maps a submission error to the input block it is about, so
-// Slack shows it next to the field (response_action: errors).
-func fieldErrors(err error, text string) map[string]string {
-	msg := err.Error()
-	lower := strings.ToLower(msg)
+// Slack shows it next to the field (response_action: errors). Modal
+// errors are plain text.
+func (b *Bot) fieldErrors(err error) map[string]string {
 	block := BlockRole
-	switch {
-	case strings.Contains(lower, "reason"):
-		block = BlockReason
-	case strings.Contains(lower, "duration") || strings.Contains(lower, "maximum") || strings.Contains(lower, "longer than"):
-		block = BlockDuration
-	case strings.Contains(lower, "no system"):
-		block = BlockSystem
+	var e *access.Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case access.CodeReasonRequired, access.CodeReasonTooLong, access.CodeReasonInvalid, access.CodeBusy:
+			block = BlockReason
+		case access.CodeBadDuration, access.CodeDurationTooLong:
+			block = BlockDuration
+		case access.CodeUnknownSystem:
+			block = BlockSystem
+		}
 	}
-	return map[string]string{block: Truncate(text, 2000)}
+	return map[string]string{block: Truncate(stripMrkdwn(b.errorText(err)), 2000)}
 }
 
 func containsStr(xs []string, x string) bool {
@@ -264,7 +267,7 @@ func (b *Bot) openRequestModal(ctx context.Context, triggerID, user string, st m
 		return fmt.Errorf("find what %s may request: %w", user, err)
 	}
 	if len(eligible) == 0 {
-		return access.Forbiddenf("There is nothing you may request yet: no system's runbook lists you as a requester. Ask a system owner or an admin (%s) to add you.", mentions(b.rb.Admins))
+		return inputErrorf("There is nothing you may request yet: no system's runbook lists you as a requester. Ask a system owner or an admin (%s) to add you.", mentions(b.rb.Admins))
 	}
 	if st.System != "" {
 		sys, ok := b.rb.Systems[strings.ToLower(st.System)]
@@ -274,7 +277,7 @@ func (b *Bot) openRequestModal(ctx context.Context, triggerID, user string, st m
 		}
 		st.System = sys.ID
 		if len(eligible[sys.ID]) == 0 {
-			return access.Forbiddenf("You may not request anything in %s. `%s systems` shows what you may request.", sys.ID, b.cfg.Command)
+			return inputErrorf("You may not request anything in %s. `%s systems` shows what you may request.", Escape(sys.ID), b.cfg.Command)
 		}
 		if st.Role != "" {
 			_, role, err := b.rb.Lookup(sys.ID, st.Role)
@@ -283,10 +286,10 @@ func (b *Bot) openRequestModal(ctx context.Context, triggerID, user string, st m
 			}
 			st.Role = role.ID
 			if !containsStr(eligible[sys.ID], role.ID) {
-				return access.Forbiddenf("You may not request %s %s. `%s systems` shows what you may request.", sys.ID, role.ID, b.cfg.Command)
+				return inputErrorf("You may not request %s %s. `%s systems` shows what you may request.", Escape(sys.ID), Escape(role.ID), b.cfg.Command)
 			}
 			if st.Duration > 0 {
-				if _, err := role.EffectiveDuration(st.Duration); err != nil {
+				if _, err := role.EffectiveDuration(sys.ID, st.Duration); err != nil {
 					return err
 				}
 			}

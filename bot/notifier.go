@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/slack-go/slack"
 
@@ -21,194 +22,197 @@ const (
 	refTask     = access.RefTask
 )
 
-// Notify implements access.Notifier: it tells people about n on Slack and
-// returns references to messages that must be updated later. Every copy
-// of a request's approval messages is re-rendered from the request on
-// every change, so each shows the truth and loses its buttons once decided
-// (DESIGN.md §3). Errors are joined and returned after trying everything.
-func (b *Bot) Notify(ctx context.Context, n access.Notice) ([]access.MessageRef, error) {
-	r := n.Request
-	v := b.view(ctx, r)
-	var refs []access.MessageRef
-	var errs []error
-	dm := func(fallback string, blocks []slack.Block) (string, string) {
-		ch, ts, err := b.post(ctx, r.Requester, fallback, blocks)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("DM requester %s: %w", r.Requester, err))
+// Deliver implements access.Notifier: it sends the notices, all for one
+// destination, to Slack and reports each one's outcome. Notices are
+// rendered from the request as it is now (Notice.Request), so a late
+// delivery still shows the truth. Several plain requester DMs queued
+// together (a storm of removals) are combined into one message; approval
+// DMs, warnings and tasks are always their own message, because later
+// transitions update them.
+//
+// Slack failures are classified for the outbox: rate limits and server or
+// transport errors are retryable (with Slack's Retry-After), and errors
+// that will never succeed (channel_not_found, is_archived, …) are
+// permanent. Deliver does not wait out rate limits itself: the outbox
+// persists the retry.
+func (b *Bot) Deliver(ctx context.Context, to string, ns []access.Notice) []access.Delivered {
+	out := make([]access.Delivered, len(ns))
+	var plain []int // requester notices that may be combined
+	for i, n := range ns {
+		if n.Request == nil {
+			out[i].Err = access.PermanentError(errors.New("notice without its request"))
+			continue
 		}
-		return ch, ts
+		if combinable(n) {
+			plain = append(plain, i)
+			continue
+		}
+		out[i] = b.deliverOne(ctx, to, n)
 	}
-	switch n.Kind {
-	case access.NoticeSubmitted:
-		dm(RequesterMessage(n, v))
-	case access.NoticeApprovalNeeded, access.NoticeReminder:
-		step := r.CurrentStep
-		if step < 0 || step >= len(r.Steps) {
-			// No step to ask for (an approval: auto request still pending for
-			// an instant): nobody to message, and no reason to panic.
-			return nil, fmt.Errorf("%s %s: %s has no approval step %d", n.Kind, r.ID, r.State, step+1)
+	if len(plain) == 1 {
+		out[plain[0]] = b.deliverOne(ctx, to, ns[plain[0]])
+	} else if len(plain) > 1 {
+		var group []access.Notice
+		for _, i := range plain {
+			group = append(group, ns[i])
 		}
-		for _, approver := range r.Steps[step].Approvers {
-			if n.Kind == access.NoticeReminder && contains(r.Approvals(step), approver) {
-				continue
-			}
-			fallback, blocks := ApprovalMessage(r, v, approver)
-			if n.Kind == access.NoticeReminder {
-				blocks = append([]slack.Block{section(fmt.Sprintf(":bell: *Reminder*: %s still waits for your decision.", r.ID))}, blocks...)
-			}
-			ch, ts, err := b.post(ctx, approver, fallback, blocks)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("DM approver %s: %w", approver, err))
-				continue
-			}
-			refs = append(refs, access.MessageRef{Kind: refApproval, Channel: ch, TS: ts, User: approver, Step: step})
-		}
-		if n.Kind == access.NoticeApprovalNeeded && step == 0 && b.rb.AuditChannel != "" {
-			fallback, blocks := ApprovalMessage(r, v, "")
-			ch, ts, err := b.post(ctx, b.rb.AuditChannel, fallback, blocks)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("post to audit channel: %w", err))
-			} else {
-				refs = append(refs, access.MessageRef{Kind: refAudit, Channel: ch, TS: ts})
-			}
-		}
-		b.refreshHomes(ctx, r)
-		return refs, errors.Join(errs...)
-	case access.NoticeProgress, access.NoticeDecided, access.NoticeGranted:
-		dm(RequesterMessage(n, v))
-	case access.NoticeGrantFailed:
-		dm(RequesterMessage(n, v))
-		errs = append(errs, b.tellOwners(ctx, r, n, v)...)
-	case access.NoticeExpiryWarning:
-		fallback, blocks := RequesterMessage(n, v)
-		if ch, ts := dm(fallback, blocks); ts != "" {
-			refs = append(refs, access.MessageRef{Kind: refWarning, Channel: ch, TS: ts})
-		}
-	case access.NoticeRevokeDelayed, access.NoticeRemoved:
-		dm(RequesterMessage(n, v))
-	case access.NoticeRevokeFailing, access.NoticeRevokeRecovered:
-		errs = append(errs, b.tellOwners(ctx, r, n, v)...)
-	case access.NoticeTask:
-		fallback, blocks := OwnerMessage(n, v)
-		targets := b.ownerTargets(r)
-		for _, t := range targets {
-			ch, ts, err := b.post(ctx, t, fallback, blocks)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("post task to %s: %w", t, err))
-				continue
-			}
-			refs = append(refs, access.MessageRef{Kind: refTask, Channel: ch, TS: ts, Op: n.Text})
-		}
-		if len(targets) == 0 {
-			errs = append(errs, fmt.Errorf("system %s has no owners or channel to send the task to", r.System))
+		fallback, blocks := CombinedMessage(group, b.viewOf(ctx, group[0].Request))
+		_, _, err := b.postOnce(ctx, to, fallback, blocks)
+		for _, i := range plain {
+			out[i].Err = deliveryError(err)
 		}
 	}
-	if changesCopies(n.Kind) {
-		final, ferrs := b.refreshCopies(ctx, r, v, n.Kind)
-		refs = append(refs, final...)
-		errs = append(errs, ferrs...)
+	for _, n := range ns {
+		if n.Request != nil && n.Kind != access.NoticeUpdate {
+			b.homes.touch(n.Request)
+		}
 	}
-	b.refreshHomes(ctx, r)
-	return refs, errors.Join(errs...)
+	return out
 }
 
-// changesCopies reports whether a notice changes what the stored copies
-// (approval DMs, audit copy, warnings, tasks) must show.
-func changesCopies(k access.NoticeKind) bool {
-	switch k {
-	case access.NoticeProgress, access.NoticeDecided, access.NoticeGranted, access.NoticeGrantFailed, access.NoticeRemoved, access.NoticeRefresh:
+// combinable reports whether a notice is a plain requester DM with no
+// buttons that later transitions must update.
+func combinable(n access.Notice) bool {
+	if n.For != access.ForRequester {
+		return false
+	}
+	switch n.Kind {
+	case access.NoticeRemoved, access.NoticeRevokeDelayed, access.NoticeProgress, access.NoticeAccessKept:
 		return true
 	}
 	return false
 }
 
-// ownerTargets is where owners' alerts and tasks go: the system's channel,
-// else each owner's DM.
-func (b *Bot) ownerTargets(r *access.Request) []string {
-	sys := b.rb.Systems[r.System]
-	if sys == nil {
-		return b.rb.Admins
+func (b *Bot) deliverOne(ctx context.Context, to string, n access.Notice) access.Delivered {
+	r := n.Request
+	v := b.viewOf(ctx, r)
+	switch {
+	case n.Kind == access.NoticeUpdate:
+		return access.Delivered{Err: b.updateCopy(ctx, n, v)}
+	case n.For == access.ForApprover || n.For == access.ForAudit:
+		viewer := ""
+		if n.For == access.ForApprover {
+			viewer = n.To
+		}
+		fallback, blocks := ApprovalMessage(r, v, viewer)
+		if n.Kind == access.NoticeReminder {
+			blocks = append([]slack.Block{section(fmt.Sprintf(":bell: *Reminder*: %s still waits for your decision.", r.ID))}, blocks...)
+		}
+		ch, ts, err := b.postOnce(ctx, to, fallback, blocks)
+		if err != nil {
+			return access.Delivered{Err: deliveryError(err)}
+		}
+		ref := &access.MessageRef{Kind: refApproval, Channel: ch, TS: ts, User: n.To, Step: n.Step}
+		if n.For == access.ForAudit {
+			ref = &access.MessageRef{Kind: refAudit, Channel: ch, TS: ts}
+		}
+		return access.Delivered{Ref: ref}
+	case n.For == access.ForOwners:
+		fallback, blocks := OwnerMessage(n, v)
+		ch, ts, err := b.postOnce(ctx, to, fallback, blocks)
+		if err != nil {
+			return access.Delivered{Err: deliveryError(err)}
+		}
+		if n.Kind == access.NoticeTask {
+			return access.Delivered{Ref: &access.MessageRef{Kind: refTask, Channel: ch, TS: ts, Op: n.Op}}
+		}
+		return access.Delivered{}
+	default:
+		fallback, blocks := RequesterMessage(n, v)
+		ch, ts, err := b.postOnce(ctx, to, fallback, blocks)
+		if err != nil {
+			return access.Delivered{Err: deliveryError(err)}
+		}
+		if n.Kind == access.NoticeExpiryWarning {
+			return access.Delivered{Ref: &access.MessageRef{Kind: refWarning, Channel: ch, TS: ts}}
+		}
+		return access.Delivered{}
 	}
-	if sys.Channel != "" {
-		return []string{sys.Channel}
-	}
-	if len(sys.Owners) > 0 {
-		return sys.Owners
-	}
-	return b.rb.Admins
 }
 
-func (b *Bot) tellOwners(ctx context.Context, r *access.Request, n access.Notice, v View) []error {
-	fallback, blocks := OwnerMessage(n, v)
-	var errs []error
-	for _, t := range b.ownerTargets(r) {
-		if _, _, err := b.post(ctx, t, fallback, blocks); err != nil {
-			errs = append(errs, fmt.Errorf("alert owners at %s: %w", t, err))
-		}
+// updateCopy re-renders one posted copy from the request as it is now.
+func (b *Bot) updateCopy(ctx context.Context, n access.Notice, v View) error {
+	r, ref := n.Request, n.Ref
+	if ref == nil {
+		return access.PermanentError(errors.New("update without a message reference"))
 	}
-	return errs
+	var fallback string
+	var blocks []slack.Block
+	switch ref.Kind {
+	case refApproval:
+		fallback, blocks = ApprovalMessage(r, v, ref.User)
+	case refAudit:
+		fallback, blocks = ApprovalMessage(r, v, "")
+	case refWarning:
+		fallback, blocks = WarningDone(r, v)
+	case refTask:
+		what := "granted"
+		switch {
+		case ref.Op == "revoke":
+			what = "removed"
+		case r.State == access.StateGrantFailed:
+			what = "no longer needed: the grant failed"
+		case r.State == access.StateRevoking || r.State == access.StateRevoked || r.State == access.StateExpired:
+			if !r.GrantedAt.IsZero() {
+				break
+			}
+			what = "no longer needed: the request was stopped"
+		}
+		fallback, blocks = TaskDoneMessage(r, v, what)
+	default:
+		return access.PermanentError(fmt.Errorf("unknown copy kind %q", ref.Kind))
+	}
+	err := b.callOnce(ctx, "chat.update", func(ctx context.Context) error {
+		_, _, _, err := b.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	return deliveryError(err)
 }
 
-// refreshCopies re-renders every stored copy of r's messages from r, so
-// approvers, the audit channel, warnings and tasks all show the current
-// truth. Tasks and warnings that reached their final form are returned
-// marked Stale, so they are not rendered again.
-func (b *Bot) refreshCopies(ctx context.Context, r *access.Request, v View, kind access.NoticeKind) ([]access.MessageRef, []error) {
-	var errs []error
-	var final []access.MessageRef
-	for _, ref := range r.Messages {
-		if ref.Stale {
-			continue
-		}
-		var fallback string
-		var blocks []slack.Block
-		switch ref.Kind {
-		case refApproval:
-			fallback, blocks = ApprovalMessage(r, v, ref.User)
-		case refAudit:
-			fallback, blocks = ApprovalMessage(r, v, "")
-		case refWarning:
-			if r.State == access.StateActive && kind == access.NoticeExpiryWarning {
-				continue // the warning just posted is current
-			}
-			fallback, blocks = WarningDone(r, v)
-		case refTask:
-			done := false
-			switch ref.Op {
-			case "grant":
-				done = r.State != access.StateApproved || !r.AwaitingConfirmation
-			case "revoke":
-				done = r.State == access.StateExpired || r.State == access.StateRevoked
-			}
-			if !done {
-				continue // still to do
-			}
-			what := "granted"
-			if ref.Op == "revoke" {
-				what = "removed"
-			} else if r.State == access.StateGrantFailed {
-				what = "no longer needed: the grant failed"
-			}
-			fallback, blocks = TaskDoneMessage(r, v, what)
-		default:
-			continue
-		}
-		if err := b.update(ctx, ref.Channel, ref.TS, fallback, blocks); err != nil {
-			errs = append(errs, fmt.Errorf("update %s copy %s/%s: %w", ref.Kind, ref.Channel, ref.TS, err))
-			continue
-		}
-		if ref.Kind == refTask || ref.Kind == refWarning {
-			ref.Stale = true
-			final = append(final, ref)
+// deliveryError turns a Slack call error into the outbox's classes:
+// permanent for answers that will not change by retrying, retryable (with
+// Slack's Retry-After) for the rest.
+func deliveryError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return access.RetryableError(err, rl.RetryAfter)
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "channel_not_found", "is_archived", "user_not_found", "user_disabled", "account_inactive",
+			"message_not_found", "cant_update_message", "edit_window_closed", "invalid_blocks", "msg_too_long",
+			"no_text", "not_in_channel", "restricted_action", "cannot_dm_bot":
+			return access.PermanentError(err)
 		}
 	}
-	return final, errs
+	return access.RetryableError(err, 0)
 }
 
 // WarningDone renders an expiry warning that is no longer current.
 func WarningDone(r *access.Request, v View) (string, []slack.Block) {
 	text := fmt.Sprintf("*%s* (%s): %s", r.ID, v.roleTitle(r), Outcome(r, v))
 	return stripMrkdwn(text), []slack.Block{section(text)}
+}
+
+// CombinedMessage renders several requester notices queued for one
+// person as one DM (Slack allows about one message per second per
+// channel; a mass expiry must not take minutes to tell someone).
+func CombinedMessage(ns []access.Notice, v View) (string, []slack.Block) {
+	var lines []string
+	for _, n := range ns {
+		_, blocks := RequesterMessage(n, v)
+		if len(blocks) > 0 {
+			if s, ok := blocks[0].(*slack.SectionBlock); ok && s.Text != nil {
+				lines = append(lines, "• "+s.Text.Text)
+			}
+		}
+	}
+	text := Truncate(strings.Join(lines, "\n"), limitSectionText)
+	return Truncate(stripMrkdwn(text), limitFallback), []slack.Block{section(text)}
 }
 
 func approxSize(v any) int {

@@ -233,7 +233,10 @@ func Outcome(r *access.Request, v View) string {
 	loc := v.loc()
 	switch r.State {
 	case access.StatePending:
-		st := r.Steps[r.CurrentStep]
+		st, ok := r.Current()
+		if !ok {
+			return ":hourglass_flowing_sand: Waiting."
+		}
 		return fmt.Sprintf(":hourglass_flowing_sand: Waiting for step %d of %d: %s. Times out %s.", r.CurrentStep+1, len(r.Steps), mentions(st.Approvers), FormatTime(r.TimeoutAt, loc))
 	case access.StateDenied:
 		d, _ := r.Denial()
@@ -252,6 +255,9 @@ func Outcome(r *access.Request, v View) string {
 	case access.StateActive:
 		return fmt.Sprintf(":white_check_mark: *Approved* by %s. Granted %s, *until %s*.", approvedBy(r), FormatTime(r.GrantedAt, loc), FormatTime(r.ExpiresAt, loc))
 	case access.StateRevoking:
+		if r.RemovalCause() == access.EventRollingBack {
+			return fmt.Sprintf(":warning: *Approved* by %s, but *the grant failed*; undoing what it changed.", approvedBy(r))
+		}
 		return fmt.Sprintf(":white_check_mark: Approved by %s. Access granted until %s; *removal in progress*.", approvedBy(r), FormatTime(r.ExpiresAt, loc))
 	case access.StateExpired:
 		return fmt.Sprintf(":white_check_mark: Approved by %s. Granted %s; *expired* and removed %s.", approvedBy(r), FormatTime(r.GrantedAt, loc), FormatTime(r.EndedAt, loc))
@@ -327,6 +333,10 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 			text = fmt.Sprintf("Your request *%s* for *%s* (%s) is approved automatically by the runbook; granting it now.", r.ID, title, access.FormatDuration(r.Duration))
 			break
 		}
+		if len(r.Steps) == 0 {
+			text = fmt.Sprintf("Your request *%s* for *%s* (%s) is submitted.", r.ID, title, access.FormatDuration(r.Duration))
+			break
+		}
 		st := r.Steps[0]
 		text = fmt.Sprintf("Your request *%s* for *%s* (%s) was sent to %s for approval", r.ID, title, access.FormatDuration(r.Duration), mentions(st.Approvers))
 		if len(r.Steps) > 1 {
@@ -340,15 +350,18 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		}
 		actions = append(actions, button(ActionCancel, "Cancel request", r.ID, ""))
 	case access.NoticeProgress:
-		if r.CurrentStep > 0 && len(r.Approvals(r.CurrentStep)) == 0 {
+		st, ok := r.Current()
+		switch {
+		case !ok || n.State != access.StatePending:
+			text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
+		case r.CurrentStep > 0 && len(r.Approvals(r.CurrentStep)) == 0:
 			prev := r.CurrentStep - 1
-			text = fmt.Sprintf("Step %d of *%s* approved by %s. Now waiting for %s.", prev+1, r.ID, mentions(r.Approvals(prev)), mentions(r.Steps[r.CurrentStep].Approvers))
-		} else {
-			st := r.Steps[r.CurrentStep]
+			text = fmt.Sprintf("Step %d of *%s* approved by %s. Now waiting for %s.", prev+1, r.ID, mentions(r.Approvals(prev)), mentions(st.Approvers))
+		default:
 			text = fmt.Sprintf("*%s*: %s approved (%d of %d needed for step %d).", r.ID, mentions(r.Approvals(r.CurrentStep)), len(r.Approvals(r.CurrentStep)), st.Min, r.CurrentStep+1)
 		}
 	case access.NoticeDecided:
-		switch r.State {
+		switch n.State {
 		case access.StateApproved:
 			text = fmt.Sprintf("*%s* for *%s* was approved by %s. Granting it now; you will be told when the access is in place.", r.ID, title, approvedBy(r))
 		case access.StateDenied:
@@ -366,6 +379,8 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		actions = append(actions, button(ActionDone, "I'm done", r.ID, ""))
 	case access.NoticeGrantFailed:
 		text = fmt.Sprintf(":warning: *%s* for *%s* was approved, but granting it failed: %s\nThe system owners have been told.", r.ID, title, safe(n.Text, 500))
+	case access.NoticeAccessKept:
+		text = fmt.Sprintf("*%s* has ended. You already had *%s* before this grant, so that access stays; ask the system owners if it should be removed.", r.ID, title)
 	case access.NoticeExpiryWarning:
 		text = fmt.Sprintf(":hourglass: *%s*: your *%s* access ends at *%s*. Extend it by %s (subject to approval), or give it back now.", r.ID, title, FormatTime(r.ExpiresAt, loc), access.FormatDuration(r.Duration))
 		actions = append(actions, button(ActionExtend, "Extend "+access.FormatDuration(r.Duration), r.ID, "primary"), button(ActionDone, "I'm done", r.ID, ""))
@@ -375,9 +390,9 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		switch {
 		case r.CoveredBy != "":
 			text = fmt.Sprintf("*%s* has ended; your *%s* access continues under *%s*.", r.ID, title, r.CoveredBy)
-		case r.State == access.StateExpired && r.Late:
+		case n.State == access.StateExpired && r.Late:
 			text = fmt.Sprintf(":information_source: *%s*: your *%s* access expired at %s and was removed *late*, at %s, because accessbot was not running at the time.", r.ID, title, FormatTime(r.ExpiresAt, loc), FormatTime(r.EndedAt, loc))
-		case r.State == access.StateExpired:
+		case n.State == access.StateExpired:
 			text = fmt.Sprintf("*%s*: your *%s* access expired and has been removed.", r.ID, title)
 		default:
 			who := removalActor(r)
@@ -414,16 +429,24 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 	case access.NoticeGrantFailed:
 		text = fmt.Sprintf(":warning: *Grant failed* for *%s*: %s could not be given *%s*: %s", r.ID, mention(r.Requester), title, safe(n.Text, 500))
 	case access.NoticeRevokeFailing:
-		text = fmt.Sprintf(":rotating_light: *Revocation failing* for *%s*: %s still has *%s* (ended %s). accessbot keeps retrying (%d attempts so far). Last error: %s", r.ID, mention(r.Requester), title, FormatTime(r.ExpiresAt, loc), r.Attempts, safe(n.Text, 500))
+		if r.RemovalCause() == access.EventRollingBack {
+			text = fmt.Sprintf(":rotating_light: *Rollback failing* for *%s*: the grant of *%s* to %s failed half-way and undoing it keeps failing. accessbot keeps retrying (%d attempts so far). Last failure: %s", r.ID, title, mention(r.Requester), r.Attempts, safe(n.Text, 500))
+			break
+		}
+		text = fmt.Sprintf(":rotating_light: *Revocation failing* for *%s*: %s still has *%s* (ended %s). accessbot keeps retrying (%d attempts so far). Last failure: %s", r.ID, mention(r.Requester), title, FormatTime(r.ExpiresAt, loc), r.Attempts, safe(n.Text, 500))
+	case access.NoticeRolledBack:
+		text = fmt.Sprintf(":leftwards_arrow_with_hook: *Grant rolled back* for *%s*: granting *%s* to %s failed after changing something; what it changed has been undone, so nothing of it is left. %s", r.ID, title, mention(r.Requester), safe(n.Text, 500))
+	case access.NoticeAccessKept:
+		text = fmt.Sprintf(":information_source: *%s* has ended, but %s already had *%s* before this grant, so accessbot left that access in place. Remove it by hand if it should go.", r.ID, mention(r.Requester), title)
 	case access.NoticeRevokeRecovered:
 		text = fmt.Sprintf(":white_check_mark: *Revocation recovered* for *%s*: %s's *%s* access has now been removed.", r.ID, mention(r.Requester), title)
 	case access.NoticeTask:
-		if r.State == access.StateApproved {
+		if n.Op == "grant" {
 			text = fmt.Sprintf(":clipboard: *Task*: grant *%s* to %s until %s (%s, approved by %s). Click *Done* once it is in place; the grant counts from then.", title, mention(r.Requester), FormatTime(v.Now.Add(r.Duration), loc), r.ID, approvedBy(r))
 		} else {
 			text = fmt.Sprintf(":clipboard: *Task*: remove *%s* from %s (%s ended). Click *Done* once it is removed.", title, mention(r.Requester), r.ID)
 		}
-		if r.AwaitingConfirmation && r.Last().Event == access.EventNoted && strings.Contains(r.Last().Note, "reminded") {
+		if n.Text == "reminder" {
 			text = ":bell: *Reminder* " + text
 		}
 		actions = append(actions, button(ActionConfirm, "Done", r.ID, "primary"))

@@ -44,6 +44,9 @@ type AppOptions struct {
 	BotSleep func(ctx context.Context, d time.Duration) error
 	// ReconcileEvery is the period of the reconcile pass (default 30 s).
 	ReconcileEvery time.Duration
+	// PaceInterval is the least wall time between two messages to one
+	// Slack channel (default 1 s, Slack's pace; tests use less).
+	PaceInterval time.Duration
 	// WheelTick is the timer wheel's tick (default 10 ms).
 	WheelTick time.Duration
 	// NoWheelRun leaves the timer wheel to be advanced by the caller
@@ -78,7 +81,7 @@ type App struct {
 	log       *slog.Logger
 	auditFile *os.File
 	listener  net.Listener
-	digests   *digester // owners' digests: RunDigests
+	digests   *access.Digests // owners' digests: RunDigests
 }
 
 // newRegistry lists every connector type this build knows. b may be nil
@@ -201,10 +204,12 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	}
 	var svc *access.Service
 	a.Wheel = wheel.NewKeyed(wheel.Options{Tick: tick}, a.clock.Now(), func(id string) { svc.Enqueue(id) })
+	a.digests = &access.Digests{Runbook: cfg.Runbook, KV: st.KV(digestKVNamespace), Store: st, Poster: a.Bot, Audit: storeAuditor{st}}
+	jobs := append([]access.Job{a.digests.Job()}, access.RetentionJob(cfg.Audit.Retention, st.ApplyRetention)...)
 	scfg := access.ServiceConfig{
 		Runbook: cfg.Runbook, Store: st, Directory: a.Bot, Notifier: a.Bot, Connectors: a.Connectors,
-		Scheduler: a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics,
-		AsyncEffects: true, // ack Slack as soon as a request is durable
+		Scheduler: a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics, Jobs: jobs,
+		ReconcileEvery: opts.ReconcileEvery, PaceInterval: opts.PaceInterval,
 	}
 	if opts.Service != nil {
 		opts.Service(&scfg)
@@ -212,23 +217,16 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	svc = access.NewService(scfg)
 	a.Service = svc
 	a.Bot.Attach(svc)
-	a.digests = a.newDigester()
 	return a, nil
 }
 
 // Run serves until ctx is done: it records the configuration in the audit
-// log, arms every deadline from the store's index, catches up anything
-// overdue, then runs the Slack bot, the workers, the timer wheel, the
-// periodic reconcile, the owners' digests and audit retention (runPeriodic)
-// and the operations endpoints. It returns nil after a
+// log, then runs the lifecycle (access.Service.Run: deadlines armed from
+// the store's index, overdue work caught up, workers, the paced notice
+// sender, the periodic reconcile, digests and retention), the Slack bot,
+// the timer wheel and the operations endpoints. It returns nil after a
 // clean shutdown.
 func (a *App) Run(ctx context.Context) error {
-	started := a.clock.Now() // before any Slack event can create a request
-	// Record where new systems' digests start counting before anything
-	// runs, so that the first pass cannot race a caller of RunDigests.
-	if err := a.digests.run(ctx, true); err != nil {
-		return fmt.Errorf("start digests: %w", err)
-	}
 	if a.Config.HTTP.Listen != "" {
 		ln, err := net.Listen("tcp", a.Config.HTTP.Listen)
 		if err != nil {
@@ -245,31 +243,14 @@ func (a *App) Run(ctx context.Context) error {
 		return fmt.Errorf("audit config: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.Service.Run(ctx, a.opts.ReconcileEvery) })
+	// The bot serves while the lifecycle arms what the store holds: a
+	// request created meanwhile is armed by its own transition, and its
+	// notices are in its outbox, so nothing races.
+	g.Go(func() error { return a.Service.Run(ctx, nil) })
 	g.Go(func() error { return a.Bot.Run(ctx) })
-	g.Go(func() error { return a.runPeriodic(ctx) })
 	if !a.opts.NoWheelRun {
 		g.Go(func() error { a.Wheel.Run(ctx, a.clock); return nil })
 	}
-	g.Go(func() error {
-		// Arm from the index only (no request decoded), then catch up.
-		n, err := a.Service.Arm(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // shut down while arming: not a failure
-			}
-			return fmt.Errorf("arm deadlines: %w", err)
-		}
-		a.log.Info("deadlines armed", "count", n)
-		// Everything that came due while the bot was down, to all workers.
-		if err := a.Service.Feed(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error("start-up reconcile failed", "error", err)
-		}
-		if err := a.Service.Resume(ctx, started); err != nil && ctx.Err() == nil {
-			a.log.Error("start-up resume of unmessaged requests failed", "error", err)
-		}
-		return nil
-	})
 	if a.listener != nil {
 		srv := &http.Server{Handler: a.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
@@ -285,9 +266,7 @@ func (a *App) Run(ctx context.Context) error {
 			return srv.Shutdown(sctx)
 		})
 	}
-	err := g.Wait()
-	a.Service.Wait() // let background effects of the last submissions finish
-	return err
+	return g.Wait()
 }
 
 // Addr is the operations listener's address, once Run has started it.

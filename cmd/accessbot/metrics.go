@@ -30,6 +30,12 @@ type Metrics struct {
 	reconnects      prometheus.Counter
 	connected       prometheus.Gauge
 	ackLatency      *prometheus.HistogramVec
+	panics          *prometheus.CounterVec
+	noticeDelivered *prometheus.CounterVec
+	noticeDelay     prometheus.Histogram
+	noticeFailed    *prometheus.CounterVec
+	noticeCoalesced prometheus.Counter
+	outboxQueued    prometheus.Gauge
 }
 
 var (
@@ -63,8 +69,21 @@ func NewMetrics() *Metrics {
 		Help: "1 while the Socket Mode connection is up."})
 	m.ackLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "accessbot_slack_ack_seconds",
 		Help: "Time from receiving a Slack envelope to acknowledging it, by kind.", Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2, 3}}, []string{"kind"})
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "accessbot_panics_recovered_total",
+		Help: "Panics recovered (the process kept serving), by where they happened."}, []string{"where"})
+	m.noticeDelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "accessbot_outbox_delivered_total",
+		Help: "Notices delivered to Slack from the outbox, by kind."}, []string{"kind"})
+	m.noticeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "accessbot_outbox_delivery_delay_seconds",
+		Help: "Time from the transition that made a notice to its delivery (pacing, retries, outages).", Buckets: lat})
+	m.noticeFailed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "accessbot_outbox_failed_total",
+		Help: "Failed notice deliveries, by kind and outcome (retry: rescheduled with backoff; dropped: cannot ever be delivered)."}, []string{"kind", "outcome"})
+	m.noticeCoalesced = prometheus.NewCounter(prometheus.CounterOpts{Name: "accessbot_outbox_coalesced_total",
+		Help: "Message updates skipped because an earlier update already showed the latest state."})
+	m.outboxQueued = prometheus.NewGauge(prometheus.GaugeOpts{Name: "accessbot_outbox_queued",
+		Help: "Notices due and waiting in the paced sender (Slack allows about one message per second per channel)."})
 	m.reg.MustRegister(m.transitions, m.approvalLatency, m.connectorCall, m.connectorFail, m.revocationLag, m.revoking,
 		m.slackCalls, m.slackRateLimit, m.reconnects, m.connected, m.ackLatency,
+		m.panics, m.noticeDelivered, m.noticeDelay, m.noticeFailed, m.noticeCoalesced, m.outboxQueued,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -80,12 +99,40 @@ func (m *Metrics) Transition(r *access.Request, ev access.Event) {
 		if !r.DecidedAt.IsZero() {
 			m.approvalLatency.Observe(r.DecidedAt.Sub(r.CreatedAt).Seconds())
 		}
-	case access.EventExpiring, access.EventRevoking, access.EventDone:
+	case access.EventExpiring, access.EventRevoking, access.EventDone, access.EventRollingBack:
 		m.revoking.WithLabelValues(r.Entitlement.Connector).Inc()
 	case access.EventExpired, access.EventRevoked:
 		m.revoking.WithLabelValues(r.Entitlement.Connector).Dec()
+	case access.EventGrantFailed:
+		if r.RemovalCause() == access.EventRollingBack {
+			m.revoking.WithLabelValues(r.Entitlement.Connector).Dec()
+		}
 	}
 }
+
+// NoticeDelivered implements access.Observer.
+func (m *Metrics) NoticeDelivered(kind access.NoticeKind, delay time.Duration) {
+	m.noticeDelivered.WithLabelValues(string(kind)).Inc()
+	m.noticeDelay.Observe(max(delay, 0).Seconds())
+}
+
+// NoticeFailed implements access.Observer.
+func (m *Metrics) NoticeFailed(kind access.NoticeKind, permanent bool) {
+	outcome := "retry"
+	if permanent {
+		outcome = "dropped"
+	}
+	m.noticeFailed.WithLabelValues(string(kind), outcome).Inc()
+}
+
+// NoticeCoalesced implements access.Observer.
+func (m *Metrics) NoticeCoalesced(access.NoticeKind) { m.noticeCoalesced.Inc() }
+
+// OutboxQueued implements access.Observer.
+func (m *Metrics) OutboxQueued(n int) { m.outboxQueued.Set(float64(n)) }
+
+// Panic implements access.Observer and bot.Metrics.
+func (m *Metrics) Panic(where string) { m.panics.WithLabelValues(where).Inc() }
 
 // ConnectorCall implements access.Observer.
 func (m *Metrics) ConnectorCall(connector, op string, d time.Duration, err error) {

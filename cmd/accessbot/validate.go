@@ -459,10 +459,10 @@ func (l *loader) system(id string, m map[string]any, cfg *Config, defaults *poli
 	}
 	l.checkChannel(path+".channel", sys.Channel)
 
-	sched := Schedule{Off: true}
+	sched := access.Schedule{Off: true}
 	if s := text(child(m, "digest"), "schedule"); s != "" {
 		var err error
-		if sched, err = ParseSchedule(s); err != nil {
+		if sched, err = access.ParseSchedule(s); err != nil {
 			l.problem(path+".digest.schedule", "%v", err)
 		}
 	}

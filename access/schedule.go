@@ -1,4 +1,4 @@
-package main
+package access
 
 import (
 	"fmt"
@@ -9,10 +9,6 @@ import (
 // Schedule is a digest schedule: "daily HH:MM", "weekly DAY HH:MM" (DAY one
 // of mon … sun) or "off". Times are wall-clock times in the runbook's
 // timezone.
-//
-// It lives in cmd beside its only users, config validation and the digest
-// loop (digest.go, which adds Prev); access.BuildDigest takes a period and
-// needs no schedule.
 type Schedule struct {
 	Off     bool
 	Weekly  bool
@@ -92,4 +88,19 @@ func (s Schedule) Next(after time.Time, loc *time.Location) time.Time {
 		}
 	}
 	return time.Time{} // unreachable
+}
+
+// Prev returns the latest time at or before at at which the schedule fires,
+// in loc (the zero time for an Off schedule). Like Next it follows wall
+// time, so a daily 09:00 is 09:00 local on both sides of a DST change.
+func (s Schedule) Prev(at time.Time, loc *time.Location) time.Time {
+	if s.Off {
+		return time.Time{}
+	}
+	// A weekly schedule fires at least once in any 8 days, DST included.
+	var prev time.Time
+	for t := s.Next(at.Add(-8*24*time.Hour), loc); !t.IsZero() && !t.After(at); t = s.Next(t, loc) {
+		prev = t
+	}
+	return prev
 }
