@@ -30,6 +30,11 @@ type Auditor interface {
 	AppendEvent(ctx context.Context, e AuditEvent) error
 }
 
+// Lister lists requests (Store.List).
+type Lister interface {
+	List(ctx context.Context, f Filter) ([]*Request, error)
+}
+
 // DigestPoster posts an owners' digest to a channel (the Slack adapter).
 type DigestPoster interface {
 	PostDigest(ctx context.Context, channel string, d Digest) error
@@ -52,7 +57,7 @@ const EventDigestPosted = "digest_posted"
 type Digests struct {
 	Runbook *Runbook
 	KV      KV
-	Store   Store // a system's requests
+	Store   Lister // a system's requests
 	Poster  DigestPoster
 	Audit   Auditor
 

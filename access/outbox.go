@@ -501,7 +501,7 @@ func (q *sender) done(to string, batch []item, errs []error, now time.Time) {
 			after = max(after, ra)
 		}
 	}
-	if failed {
+	if failed && q.s.cfg.PaceInterval > 0 { // no wall-time pauses when pacing is off (tests)
 		q.failures++
 		pause := min(q.s.cfg.RetryBase<<min(q.failures-1, 20), q.s.cfg.NoticeRetryCap)
 		q.pauseAt = now.Add(max(pause, min(after, q.s.cfg.RetryAfterCap)))

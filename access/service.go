@@ -203,7 +203,7 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.PaceInterval == 0 {
 		cfg.PaceInterval = DefaultPaceInterval
 	}
-	cfg.PaceInterval = max(cfg.PaceInterval, 0)
+	cfg.PaceInterval = max(cfg.PaceInterval, 0) // negative: no pacing (tests)
 	pos := func(n *int, v int) {
 		if *n <= 0 {
 			*n = v

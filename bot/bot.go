@@ -407,12 +407,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// callOnce runs one Web API call for the outbox: one attempt (a second
-// for a transport error), no waiting out rate limits: the outbox persists
-// the retry with Slack's Retry-After. The error is wrapped with the method.
+// maxInlineRetryAfter is the longest Slack rate-limit wait an outbox
+// delivery sits out in place (Slack's per-channel limit usually answers
+// Retry-After: 1); a longer one is persisted by the outbox instead.
+const maxInlineRetryAfter = 2 * time.Second
+
+// callOnce runs one Web API call for the outbox: one attempt, a second
+// after a transport error, up to three through short rate-limit waits;
+// anything else is
+// returned (wrapped with the method) for the outbox to persist and retry
+// with backoff and Slack's Retry-After.
 func (b *Bot) callOnce(ctx context.Context, method string, fn func(ctx context.Context) error) error {
 	var err error
-	for attempt := 0; attempt < 2; attempt++ {
+	for attempt := 0; attempt < 3; attempt++ {
 		err = fn(ctx)
 		b.mx.SlackCall(method, slackResult(err))
 		var rl *slack.RateLimitedError
@@ -423,8 +430,10 @@ func (b *Bot) callOnce(ctx context.Context, method string, fn func(ctx context.C
 			return nil
 		case errors.As(err, &rl):
 			b.mx.SlackRateLimited(method)
-			return fmt.Errorf("slack %s: %w", method, err)
-		case errors.As(err, &se), errors.As(err, &sc), ctx.Err() != nil:
+			if attempt == 2 || rl.RetryAfter > maxInlineRetryAfter || b.cfg.Sleep(ctx, max(rl.RetryAfter, 100*time.Millisecond)) != nil {
+				return fmt.Errorf("slack %s: %w", method, err)
+			}
+		case errors.As(err, &se), errors.As(err, &sc), ctx.Err() != nil, attempt > 0:
 			return fmt.Errorf("slack %s: %w", method, err)
 		}
 	}

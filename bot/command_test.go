@@ -41,7 +41,7 @@ func TestParseCommand(t *testing.T) {
 		{"extend", "extend AR-1042 2h", Command{Verb: VerbExtend, ID: "AR-1042", Duration: 2 * time.Hour}, ""},
 		{"extend reason", "extend ar-1042 1d still on it", Command{Verb: VerbExtend, ID: "AR-1042", Duration: 24 * time.Hour, Reason: "still on it"}, ""},
 		{"extend missing duration", "extend AR-1042", Command{}, "Usage: `extend ID DURATION"},
-		{"extend bad duration", "extend AR-1042 forever", Command{}, `"forever" is not a duration`},
+		{"extend bad duration", "extend AR-1042 forever", Command{}, "“forever” is not a duration"},
 		{"extend bad id", "extend x 2h", Command{}, "not a request ID"},
 		{"audit", "audit CRM 7d", Command{Verb: VerbAudit, System: "crm", Since: "7d"}, ""},
 		{"audit no since", "audit crm", Command{Verb: VerbAudit, System: "crm"}, ""},
@@ -52,7 +52,7 @@ func TestParseCommand(t *testing.T) {
 		{"direct no reason", "crm viewer 90m", Command{Verb: VerbRequest, System: "crm", Role: "viewer", Duration: 90 * time.Minute}, ""},
 		{"direct days", "crm viewer 1d x", Command{Verb: VerbRequest, System: "crm", Role: "viewer", Duration: 24 * time.Hour, Reason: "x"}, ""},
 		{"extra spaces", "   crm    viewer \t 2h   ticket   4411  ", Command{Verb: VerbRequest, System: "crm", Role: "viewer", Duration: 2 * time.Hour, Reason: "ticket   4411"}, ""},
-		{"banana", "crm viewer banana because", Command{}, `"banana" is not a duration`},
+		{"banana", "crm viewer banana because", Command{}, "“banana” is not a duration"},
 		{"negative", "crm viewer -2h x", Command{}, "not a duration"},
 		{"entity escaped", "crm viewer 2h fix &lt;b&gt; &amp; &lt;!channel&gt;", Command{Verb: VerbRequest, System: "crm", Role: "viewer", Duration: 2 * time.Hour, Reason: "fix <b> & <!channel>"}, ""},
 		{"double escaped stays once", "crm viewer 2h &amp;lt;", Command{Verb: VerbRequest, System: "crm", Role: "viewer", Duration: 2 * time.Hour, Reason: "&lt;"}, ""},
@@ -68,7 +68,7 @@ func TestParseCommand(t *testing.T) {
 				if !errors.Is(err, access.ErrInvalid) {
 					t.Errorf("error %v is not ErrInvalid", err)
 				}
-				if _, ok := access.UserMessage(err); !ok {
+				if txt := (&Bot{}).errorText(err); strings.Contains(txt, "Something went wrong") {
 					t.Errorf("error %v has no user message", err)
 				}
 				return
@@ -141,16 +141,28 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-func TestErrorMrkdwn(t *testing.T) {
-	for in, want := range map[string]string{
-		"AR-1 was already denied by <@U0ERIN001> at 09:00; nothing was changed.": "AR-1 was already denied by <@U0ERIN001> at 09:00; nothing was changed.",
-		`"<@U0ADMIN01>" is not a request ID`:                                     `"&lt;@U0ADMIN01&gt;" is not a request ID`,
-		`"a\"<@U1X>" waits for <@U0BOB0001>`:                                     `"a\"&lt;@U1X&gt;" waits for <@U0BOB0001>`,
-		"<!channel> & <https://x|y>":                                             "&lt;!channel&gt; &amp; &lt;https://x|y&gt;",
-		"<@U0ADMIN01|label>":                                                     "&lt;@U0ADMIN01|label&gt;",
+// Refusals are worded by the bot from their data: user input inside them
+// is escaped (no mention, special mention or link can be injected), and
+// only the bot itself writes mentions.
+func TestErrorTextEscapesInput(t *testing.T) {
+	b := &Bot{cfg: Config{Command: "/access"}, rb: &access.Runbook{}}
+	for name, tc := range map[string]struct {
+		err  error
+		want string
+	}{
+		"unknown system": {&access.Error{Kind: access.ErrInvalid, Code: access.CodeUnknownSystem, Value: "<@U0ADMIN01>", Allowed: []string{"crm"}},
+			"There is no system called “&lt;@U0ADMIN01&gt;”. Systems: crm."},
+		"special mention in a role": {&access.Error{Kind: access.ErrInvalid, Code: access.CodeUnknownRole, System: "crm", Value: "<!channel> & <https://x|y>", Allowed: []string{"viewer"}},
+			"crm has no role called “&lt;!channel&gt; &amp; &lt;https://x|y&gt;”. Roles: viewer."},
+		"who decided is a mention": {&access.Error{Kind: access.ErrConflict, Code: access.CodeAlreadyDecided, Request: "AR-1", State: access.StateDenied, Actor: "U0ERIN001", At: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)},
+			"*AR-1* was already denied by <@U0ERIN001> at Sun 29 Nov 09:00 UTC; nothing was changed."},
+		"command name from the config": {&access.Error{Kind: access.ErrConflict, Code: access.CodeUseCancel, Request: "AR-2"},
+			"*AR-2* is still waiting for approval; use `/access cancel AR-2` instead."},
+		"plain message escaped": {access.Invalidf("%q is not a request ID", "<@U0ADMIN01>"),
+			`"&lt;@U0ADMIN01&gt;" is not a request ID`},
 	} {
-		if got := errorMrkdwn(in); got != want {
-			t.Errorf("errorMrkdwn(%q) = %q, want %q", in, got, want)
+		if got := b.errorText(tc.err); got != tc.want {
+			t.Errorf("%s: errorText = %q, want %q", name, got, tc.want)
 		}
 	}
 }

@@ -42,7 +42,10 @@ func (b *Bot) errorText(err error) string {
 // (a usage hint with the configured command).
 type inputError struct{ text string }
 
-func (e *inputError) Error() string { return stripMrkdwn(e.text) }
+func (e *inputError) Error() string { return e.text }
+
+// Unwrap makes an input error an access.ErrInvalid, like the lifecycle's.
+func (e *inputError) Unwrap() error { return access.ErrInvalid }
 
 // inputErrorf formats a bot input error; args that are user input must be
 // passed through Escape or quoted.

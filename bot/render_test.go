@@ -232,8 +232,10 @@ func TestRequesterMessageGolden(t *testing.T) {
 		{"requester_removed_expired", access.Notice{Kind: access.NoticeRemoved, Request: at("expired")}},
 		{"requester_removed_late", access.Notice{Kind: access.NoticeRemoved, Request: at("expired_late")}},
 		{"requester_removed_revoked", access.Notice{Kind: access.NoticeRemoved, Request: at("revoked")}},
+		{"requester_access_kept", access.Notice{Kind: access.NoticeAccessKept, Request: at("expired")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.n.State = tc.n.Request.State
 			text, blocks := RequesterMessage(tc.n, v)
 			checkSafe(t, tc.name, blocks)
 			golden(t, tc.name, msg(text, blocks))
@@ -254,10 +256,14 @@ func TestOwnerMessageGolden(t *testing.T) {
 		{"owner_grant_failed", access.Notice{Kind: access.NoticeGrantFailed, Request: at("grant_failed"), Text: "403 <forbidden> & denied"}},
 		{"owner_revoke_failing", access.Notice{Kind: access.NoticeRevokeFailing, Request: failing, Text: "503 <html>"}},
 		{"owner_revoke_recovered", access.Notice{Kind: access.NoticeRevokeRecovered, Request: at("expired")}},
-		{"owner_task_grant", access.Notice{Kind: access.NoticeTask, Request: task, Text: "grant"}},
-		{"owner_task_revoke", access.Notice{Kind: access.NoticeTask, Request: failing, Text: "revoke"}},
+		{"owner_task_grant", access.Notice{Kind: access.NoticeTask, Request: task, Op: "grant"}},
+		{"owner_task_revoke", access.Notice{Kind: access.NoticeTask, Request: failing, Op: "revoke"}},
+		{"owner_task_reminder", access.Notice{Kind: access.NoticeTask, Request: failing, Op: "revoke", Text: "reminder"}},
+		{"owner_access_kept", access.Notice{Kind: access.NoticeAccessKept, Request: at("expired")}},
+		{"owner_rolled_back", access.Notice{Kind: access.NoticeRolledBack, Request: at("grant_failed"), Text: "Salesforce <CRM> refused to grant it (reference E-12345678)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.n.State = tc.n.Request.State
 			text, blocks := OwnerMessage(tc.n, v)
 			checkSafe(t, tc.name, blocks)
 			golden(t, tc.name, msg(text, blocks))

@@ -124,7 +124,7 @@ func TestGetErrors(t *testing.T) {
 	if !errors.Is(err, access.ErrNotFound) {
 		t.Fatalf("Get unknown: %v, want ErrNotFound", err)
 	}
-	if msg, _ := access.UserMessage(err); msg != "There is no request AR-4242." {
+	if msg := err.Error(); msg != "There is no request AR-4242." {
 		t.Errorf("user message %q", msg)
 	}
 	if _, err := s.Get(ctxT(t), "banana"); !errors.Is(err, access.ErrInvalid) {

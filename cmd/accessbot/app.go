@@ -45,7 +45,7 @@ type AppOptions struct {
 	// ReconcileEvery is the period of the reconcile pass (default 30 s).
 	ReconcileEvery time.Duration
 	// PaceInterval is the least wall time between two messages to one
-	// Slack channel (default 1 s, Slack's pace; tests use less).
+	// Slack channel (default 1 s, Slack's pace; negative: none, for tests).
 	PaceInterval time.Duration
 	// WheelTick is the timer wheel's tick (default 10 ms).
 	WheelTick time.Duration

@@ -704,7 +704,7 @@ func TestChaosSlackAndConnector(t *testing.T) {
 			t.Fatalf("%d requests still open", open)
 		}
 	}
-	e.app.Service.Wait()
+	e.waitDelivered()
 	rs, err := e.app.Store.List(context.Background(), access.Filter{})
 	if err != nil {
 		t.Fatal(err)

@@ -163,6 +163,22 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 		grace, heidi      = "U0GRACE01", "U0HEIDI01"
 	)
 	reconcile := func() error { return app.Service.Reconcile(ctx) }
+	// waitText waits until user's DM holds a message containing text:
+	// notices are delivered by the paced outbox, a moment after the click.
+	waitText := func(user, text, what string) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			for _, m := range emu.Messages(user) {
+				if strings.Contains(m.Text, text) || strings.Contains(string(m.Blocks), text) {
+					return nil
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: no message containing %q", what, text)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 
 	// 1. A support agent asks for CRM access.
 	tr.step("Alice (support) needs to look at a customer's records")
@@ -187,8 +203,8 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 	if err := tr.click(carol, "Approve", 1); err != nil {
 		return err
 	}
-	if _, err := emu.WaitMessages(alice, 3, 5*time.Second); err != nil {
-		return fmt.Errorf("Alice was not told about the grant: %w", err)
+	if err := waitText(alice, "you now have", "Alice was not told about the grant"); err != nil {
+		return err
 	}
 	tr.flush()
 
@@ -197,16 +213,16 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 	if err := reconcile(); err != nil {
 		return err
 	}
-	if _, err := emu.WaitMessages(alice, 4, 5*time.Second); err != nil {
-		return fmt.Errorf("Alice got no expiry warning: %w", err)
+	if err := waitText(alice, "Extend", "Alice got no expiry warning"); err != nil {
+		return err
 	}
 	tr.flush()
 	tr.advance(clock, 10*time.Minute)
 	if err := reconcile(); err != nil {
 		return err
 	}
-	if _, err := emu.WaitMessages(alice, 5, 5*time.Second); err != nil {
-		return fmt.Errorf("Alice was not told the access was removed: %w", err)
+	if err := waitText(alice, "has been removed", "Alice was not told the access was removed"); err != nil {
+		return err
 	}
 	tr.flush()
 
@@ -236,8 +252,8 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 	if _, err := env2.WaitAck(3 * time.Second); err != nil {
 		return err
 	}
-	if _, err := emu.WaitMessages(grace, 2, 5*time.Second); err != nil {
-		return fmt.Errorf("Grace was not told about the denial: %w", err)
+	if err := waitText(grace, "denied", "Grace was not told about the denial"); err != nil {
+		return err
 	}
 	tr.flush()
 

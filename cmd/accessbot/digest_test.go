@@ -26,7 +26,7 @@ func berlin(t *testing.T) *time.Location {
 // and 25 h out of it; Prev agrees with Next.
 func TestScheduleAcrossDST(t *testing.T) {
 	loc := berlin(t)
-	s, err := ParseSchedule("daily 09:00")
+	s, err := access.ParseSchedule("daily 09:00")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,16 +60,30 @@ func TestScheduleAcrossDST(t *testing.T) {
 			prev = next
 		}
 	}
-	w, _ := ParseSchedule("weekly mon 09:00")
+	w, _ := access.ParseSchedule("weekly mon 09:00")
 	if got, want := w.Prev(time.Date(2026, 3, 30, 8, 59, 0, 0, loc), loc), time.Date(2026, 3, 23, 9, 0, 0, 0, loc); !got.Equal(want) {
 		t.Errorf("weekly Prev = %s, want %s", got, want)
 	}
-	if !(Schedule{Off: true}).Prev(time.Now(), loc).IsZero() {
+	if !(access.Schedule{Off: true}).Prev(time.Now(), loc).IsZero() {
 		t.Error("off: want the zero time")
 	}
 }
 
-// memKV is an in-memory digestKV.
+type listFunc func(context.Context, access.Filter) ([]*access.Request, error)
+
+func (f listFunc) List(ctx context.Context, fl access.Filter) ([]*access.Request, error) {
+	return f(ctx, fl)
+}
+
+type postFunc func(context.Context, string, access.Digest) error
+
+func (f postFunc) PostDigest(ctx context.Context, ch string, d access.Digest) error { return f(ctx, ch, d) }
+
+type auditFunc func(context.Context, access.AuditEvent) error
+
+func (f auditFunc) AppendEvent(ctx context.Context, e access.AuditEvent) error { return f(ctx, e) }
+
+// memKV is an in-memory access.KV.
 type memKV struct {
 	mu sync.Mutex
 	m  map[string]string
@@ -100,32 +114,32 @@ func TestDigestLoopAcrossDST(t *testing.T) {
 	} {
 		clock := slackemu.NewFakeClock(start)
 		var posted []access.Digest
-		var audited []store.AuditRecord
-		g := &digester{
-			rb: &access.Runbook{Location: loc, Systems: map[string]*access.System{
+		var audited []access.AuditEvent
+		g := &access.Digests{
+			Runbook: &access.Runbook{Location: loc, Systems: map[string]*access.System{
 				"crm":     {ID: "crm", Channel: "C0CRMOWN1", Digest: "daily 09:00"},
 				"quiet":   {ID: "quiet", Channel: "C0QUIET01", Digest: "off"},
 				"nochan":  {ID: "nochan", Digest: "daily 09:00"},
 				"weekly":  {ID: "weekly", Channel: "C0WEEKLY1", Digest: "weekly sun 09:00"},
 				"nodigst": {ID: "nodigst", Channel: "C0NODIGS1"},
 			}},
-			clock: clock, kv: &memKV{m: map[string]string{}},
-			list: func(context.Context, string) ([]*access.Request, error) { return nil, nil },
-			post: func(_ context.Context, ch string, d access.Digest) error {
+			KV: &memKV{m: map[string]string{}}, Store: listFunc(func(context.Context, access.Filter) ([]*access.Request, error) { return nil, nil }),
+			Poster: postFunc(func(_ context.Context, ch string, d access.Digest) error {
 				if ch != map[string]string{"crm": "C0CRMOWN1", "weekly": "C0WEEKLY1"}[d.System] {
 					t.Errorf("%s digest posted to %s", d.System, ch)
 				}
 				posted = append(posted, d)
 				return nil
-			},
-			audit: func(_ context.Context, rec store.AuditRecord) error { audited = append(audited, rec); return nil },
+			}),
+			Audit: auditFunc(func(_ context.Context, e access.AuditEvent) error { audited = append(audited, e); return nil }),
 		}
-		if err := g.run(t.Context(), true); err != nil {
+		job := g.Job()
+		if err := job.Start(t.Context(), clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		for clock.Now().Before(start.Add(6 * 24 * time.Hour)) {
 			clock.Advance(10 * time.Minute)
-			if err := g.run(t.Context(), false); err != nil {
+			if err := job.Run(t.Context(), clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -149,7 +163,7 @@ func TestDigestLoopAcrossDST(t *testing.T) {
 		if first := daily[0]; !first.From.Equal(time.Date(start.Year(), start.Month(), start.Day(), 9, 0, 0, 0, loc)) {
 			t.Errorf("first digest from %s, want the run before start-up", first.From.In(loc))
 		}
-		if audited[0].Event != eventDigestPosted || audited[0].System == "" || !strings.Contains(audited[0].Note, ": quiet") {
+		if audited[0].Event != access.EventDigestPosted || audited[0].System == "" || !strings.Contains(audited[0].Note, ": quiet") {
 			t.Errorf("audit record %+v", audited[0])
 		}
 	}
@@ -198,7 +212,7 @@ func (e *world) digestAuditRecords() []store.AuditRecord {
 	e.t.Helper()
 	var out []store.AuditRecord
 	err := e.app.Store.AuditRecords(context.Background(), func(rec store.AuditRecord) bool {
-		if rec.Event == eventDigestPosted {
+		if rec.Event == access.EventDigestPosted {
 			out = append(out, rec)
 		}
 		return true

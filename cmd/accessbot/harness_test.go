@@ -164,7 +164,7 @@ func (e *world) start(opts ...func(*AppOptions)) {
 		}
 		swapped[name] = e.conns[name]
 	}
-	o := AppOptions{Clock: e.clock, Connectors: swapped, NoWheelRun: true, StoreNoSync: true,
+	o := AppOptions{Clock: e.clock, Connectors: swapped, NoWheelRun: true, StoreNoSync: true, PaceInterval: -1,
 		BotSleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }, // 429s are retried at once in tests
 		Service:  func(c *access.ServiceConfig) { c.Rand = func() float64 { return 0.5 } }}
 	for _, f := range opts {
@@ -271,6 +271,53 @@ func (e *world) waitState(id string, s access.State) *access.Request {
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition, not waiting for time to pass
 	}
+}
+
+// waitDelivered waits until no request has a notice left in its outbox
+// (every DM and message update of what happened so far was delivered).
+func (e *world) waitDelivered() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rs, err := e.app.Store.List(context.Background(), access.Filter{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		left := 0
+		for _, r := range rs {
+			left += len(r.Outbox)
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d notices still in the outbox", left)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, not waiting for time to pass
+	}
+}
+
+// settleOutbox lets every notice that failed and was rescheduled come due
+// (a minute of fake time per round, the outbox's retry cap) until the
+// outboxes are empty: Slack recovered and the retries went through.
+func (e *world) settleOutbox() {
+	e.t.Helper()
+	for range 20 {
+		rs, err := e.app.Store.List(context.Background(), access.Filter{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		left := 0
+		for _, r := range rs {
+			left += len(r.Outbox)
+		}
+		if left == 0 {
+			return
+		}
+		e.advance(access.DefaultNoticeRetryCap)
+		time.Sleep(20 * time.Millisecond) // polling a condition, not waiting for time to pass
+	}
+	e.t.Fatal("notices still in the outbox after 20 rounds of retries")
 }
 
 // advance moves the fake clock and runs the reconcile pass, as the wheel
