@@ -77,7 +77,9 @@ func (f listFunc) List(ctx context.Context, fl access.Filter) ([]*access.Request
 
 type postFunc func(context.Context, string, access.Digest) error
 
-func (f postFunc) PostDigest(ctx context.Context, ch string, d access.Digest) error { return f(ctx, ch, d) }
+func (f postFunc) PostDigest(ctx context.Context, ch string, d access.Digest) error {
+	return f(ctx, ch, d)
+}
 
 type auditFunc func(context.Context, access.AuditEvent) error
 
