@@ -288,6 +288,7 @@ type Server struct {
 	conns        []*wsConn
 	tickets      map[string]bool
 	faults       map[string]*methodFaults
+	outage       int // HTTP status every Web API call answers; 0: none
 	channelRL    bool
 	buckets      map[string]*bucket
 	files        map[string]*File
@@ -826,6 +827,15 @@ func (s *Server) HTTPStatus(method string, status, n int) {
 	defer s.mu.Unlock()
 	f := s.fault(method)
 	f.status, f.statusN = status, n
+}
+
+// Outage makes every Web API call answer the given HTTP status (500: Slack
+// is down) until Outage(0); calls are still recorded (Calls), with their
+// parameters. Socket Mode connections already open stay open.
+func (s *Server) Outage(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outage = status
 }
 
 // Latency delays every call of method by d (real time) before it is handled;

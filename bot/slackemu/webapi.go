@@ -165,6 +165,9 @@ func retryAfterSecs(d time.Duration) string {
 
 // applyFaults consumes one injected fault for method, if any. Caller holds s.mu.
 func (s *Server) applyFaultsLocked(method string) *apiErr {
+	if s.outage != 0 {
+		return &apiErr{code: "internal_error", status: s.outage}
+	}
 	f, ok := s.faults[method]
 	if !ok {
 		return nil

@@ -59,6 +59,9 @@ type AppOptions struct {
 	Workers   int
 	// ServiceConfig tweaks the lifecycle service (retry timing in tests).
 	Service func(*access.ServiceConfig)
+	// WrapLifecycle, if set, wraps what the bot drives (tests inject
+	// faults into Slack handlers with it).
+	WrapLifecycle func(bot.Lifecycle) bot.Lifecycle
 	// HTTP configures the connectors' shared HTTP client (zero: defaults).
 	// Tests on a fake clock turn its inner, real-time retries off.
 	HTTP connectors.HTTPOptions
@@ -216,7 +219,11 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	}
 	svc = access.NewService(scfg)
 	a.Service = svc
-	a.Bot.Attach(svc)
+	var lc bot.Lifecycle = svc
+	if opts.WrapLifecycle != nil {
+		lc = opts.WrapLifecycle(lc)
+	}
+	a.Bot.Attach(lc)
 	return a, nil
 }
 
