@@ -205,36 +205,7 @@ type SubmitInput struct {
 // the maximum and the reason is present when required. It returns the
 // system, role and effective duration, or an *Error saying what is allowed.
 func (s *Service) Check(ctx context.Context, in SubmitInput) (*System, *Role, time.Duration, error) {
-	sys, role, err := s.rb.Lookup(in.System, in.Role)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	ok, err := s.rb.MayRequest(ctx, s.cfg.Directory, in.Requester, role)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("check requesters of %s %s: %w", sys.ID, role.ID, err)
-	}
-	if !ok {
-		var who []string
-		for _, p := range role.Requesters {
-			who = append(who, p.String())
-		}
-		return nil, nil, 0, Forbiddenf("You may not request %s %s; it is for %s. Try `systems` to see what you may request.", sys.ID, role.ID, strings.Join(who, ", "))
-	}
-	d, err := role.EffectiveDuration(in.Duration)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	reason := strings.TrimSpace(in.Reason)
-	if role.ReasonRequired && reason == "" {
-		return nil, nil, 0, Invalidf("A reason is required for %s %s: say why you need it, e.g. the ticket number.", sys.ID, role.ID)
-	}
-	if n := utf8.RuneCountInString(reason); n > MaxReasonRunes {
-		return nil, nil, 0, Invalidf("The reason is %d characters long; the limit is %d.", n, MaxReasonRunes)
-	}
-	if !utf8.ValidString(reason) {
-		return nil, nil, 0, Invalidf("The reason is not valid text.")
-	}
-	return sys, role, d, nil
+	return s.rb.CheckRequest(ctx, s.cfg.Directory, in) // policy.go; shared with Explain
 }
 
 // Submit creates a request. It refuses, with an *Error and without creating

@@ -541,6 +541,11 @@ func (l *loader) role(sys *access.System, id string, m map[string]any, rb *acces
 	r.DefaultDuration, r.MaxDuration = p.dur["default_duration"], p.dur["max_duration"]
 	r.ApprovalTimeout, r.ReminderAfter, r.ExpiryWarning = p.dur["approval_timeout"], p.dur["reminder_after"], p.dur["expiry_warning"]
 	r.ReasonRequired = p.reason
+	r.Origin = access.RoleOrigin{
+		DefaultDuration: p.from["default_duration"], MaxDuration: p.from["max_duration"],
+		ApprovalTimeout: p.from["approval_timeout"], ReminderAfter: p.from["reminder_after"],
+		ExpiryWarning: p.from["expiry_warning"], Reason: p.reasonP,
+	}
 	if !r.Approval.Auto && r.ReminderAfter >= r.ApprovalTimeout {
 		l.warn(path, "reminder_after %s is not shorter than approval_timeout %s, so no reminder is ever sent",
 			access.FormatDuration(r.ReminderAfter), access.FormatDuration(r.ApprovalTimeout))
