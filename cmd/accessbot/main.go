@@ -48,6 +48,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"run":      {"run the bot over Socket Mode until SIGINT/SIGTERM", cmdRun},
+		"explain":  {"explain --as PERSON SYSTEM ROLE [DURATION]: who may request it, the limits, who would approve, and why", cmdExplain},
 		"demo":     {"run a scripted request → approve → grant → expiry story against a built-in Slack emulator", cmdDemo},
 		"audit":    {"audit verify FILE | audit export …: check or export the audit log", auditCommand},
 		"validate": {"check a configuration file and summarise it", cmdValidate},
