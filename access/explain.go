@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -205,8 +204,8 @@ func isPolicyError(err error) bool {
 // remark (the manager's source); an empty result gets a reason.
 func explainSource(src Source, people []string, requester, note string) SourceExplanation {
 	se := SourceExplanation{Source: src.String(), People: append([]string{}, people...), Note: note}
-	if len(people) == 0 && note == "" {
-		se.Note = fmt.Sprintf("%s resolves to nobody", src)
+	if len(people) == 0 && src.Kind != SourceManager {
+		se.Note = joinNote(note, "resolves to nobody")
 	}
 	if len(people) == 1 && people[0] == requester {
 		se.Note = joinNote(se.Note, "only the requester, who never approves their own request")

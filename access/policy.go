@@ -223,6 +223,9 @@ func (rb *Runbook) resolve(ctx context.Context, dir Directory, src Source, sys *
 		if !ok {
 			return nil, fmt.Errorf("no team %q", src.Ref)
 		}
+		if note != nil && t.Usergroup != "" {
+			*note = "team " + src.Ref + " includes Slack user group " + t.Usergroup
+		}
 		var out []string
 		for _, m := range t.Members {
 			id, err := rb.personRef(ctx, dir, m)

@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"explain":  {"explain --as PERSON SYSTEM ROLE [DURATION]: who may request it, the limits, who would approve, and why", cmdExplain},
 		"demo":     {"run a scripted request → approve → grant → expiry story against a built-in Slack emulator", cmdDemo},
 		"audit":    {"audit verify FILE | audit export …: check or export the audit log", auditCommand},
+		"test":     {"test [--junit FILE] CASES.yaml…: run runbook policy tests (no Slack); exit 1 on any failure", cmdTest},
 		"validate": {"check a configuration file and summarise it", cmdValidate},
 		"version":  {"print version, commit and Go version", cmdVersion},
 	}
