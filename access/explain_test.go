@@ -207,3 +207,19 @@ func TestStaticDirectory(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveEmails(t *testing.T) {
+	ctx := context.Background()
+	dir := policyDirectory()
+	rb := &Runbook{Admins: []string{"U0ADMIN01", "dave@example.com"}, Systems: map[string]*System{
+		"crm": {ID: "crm", Owners: []string{"hank@example.com", "U0CAROL01"}},
+		"hr":  {ID: "hr", Owners: []string{"ghost@example.com"}},
+	}}
+	err := rb.ResolveEmails(ctx, dir)
+	if err == nil || err.Error() != "systems.hr.owners[0]: no Slack user has the email ghost@example.com" {
+		t.Errorf("ResolveEmails = %v", err)
+	}
+	if !cmp.Equal(rb.Admins, []string{"U0ADMIN01", "U0DAVE001"}) || !cmp.Equal(rb.Systems["crm"].Owners, []string{"U0HANK001", "U0CAROL01"}) {
+		t.Errorf("resolved admins %v, crm owners %v", rb.Admins, rb.Systems["crm"].Owners)
+	}
+}

@@ -160,7 +160,15 @@ func newOffline(cfg *Config, people []access.StaticPerson) (*offline, error) {
 	if err != nil {
 		return nil, err
 	}
-	off := &offline{cfg: cfg, rb: cfg.Runbook, dir: dir, named: map[string]bool{}}
+	// Owners and admins written as emails are resolved the way run
+	// resolves them (with the static directory an unlisted email stays
+	// itself: never an error), on a copy: each people section resolves
+	// them anew.
+	rb := cloneForPeople(cfg.Runbook)
+	if err := rb.ResolveEmails(context.Background(), dir); err != nil {
+		return nil, err
+	}
+	off := &offline{cfg: cfg, rb: rb, dir: dir, named: map[string]bool{}}
 	name := func(refs ...string) {
 		for _, r := range refs {
 			if r = strings.TrimSpace(r); r != "" {
@@ -169,7 +177,6 @@ func newOffline(cfg *Config, people []access.StaticPerson) (*offline, error) {
 			}
 		}
 	}
-	rb := cfg.Runbook
 	name(rb.Admins...)
 	for req, mgr := range rb.Managers.Static {
 		name(req, mgr)
@@ -206,6 +213,20 @@ func newOffline(cfg *Config, people []access.StaticPerson) (*offline, error) {
 		}
 	}
 	return off, nil
+}
+
+// cloneForPeople copies what ResolveEmails changes (admins, systems and
+// their owners); roles and teams are shared, read-only.
+func cloneForPeople(rb *access.Runbook) *access.Runbook {
+	c := *rb
+	c.Admins = slices.Clone(rb.Admins)
+	c.Systems = make(map[string]*access.System, len(rb.Systems))
+	for id, sys := range rb.Systems {
+		s := *sys
+		s.Owners = slices.Clone(sys.Owners)
+		c.Systems[id] = &s
+	}
+	return &c
 }
 
 // person turns a reference (Slack user ID or email) into the identity the

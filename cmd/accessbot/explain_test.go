@@ -123,3 +123,38 @@ extra: 1
 		t.Errorf("absent people file: exit %d\n%s", code, stderr)
 	}
 }
+
+// Admins and owners may be emails (accessbot init writes them): validate
+// accepts them, and explain resolves them through the people section as
+// run resolves them through Slack.
+func TestOwnersByEmail(t *testing.T) {
+	cfg := writeFile(t, "c.yaml", `
+slack: { admins: [ada@example.com] }
+teams: { support: { members: [alice@example.com] } }
+connectors: { desk: { type: manual } }
+systems:
+  payroll:
+    owners: [frank@example.com, "not a person"]
+    connector: desk
+    roles:
+      viewer: { requesters: [team:support], approval: { steps: [{ approvers: [manager] }] } }
+`)
+	code, _, stderr := runCmd(t, "validate", "--config", cfg)
+	if code != 1 || !strings.Contains(stderr, `systems.payroll.owners[1]: "not a person" is neither a Slack user ID nor an email address`) ||
+		strings.Contains(stderr, "owners[0]") || strings.Contains(stderr, "slack.admins") {
+		t.Errorf("validate: exit %d\n%s", code, stderr)
+	}
+	data, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, bytes.Replace(data, []byte(`, "not a person"`), nil, 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	people := writeFile(t, "p.yaml", "people:\n  U0FRANK01: { email: frank@example.com }\n")
+	code, stdout, stderr := runCmd(t, "explain", "--config", cfg, "--people", people, "--as", "alice@example.com", "payroll", "viewer")
+	if code != 0 || !strings.Contains(stdout, "asks: U0FRANK01 (frank@example.com)") {
+		t.Errorf("explain with people: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCmd(t, "explain", "--config", cfg, "--as", "alice@example.com", "payroll", "viewer")
+	if code != 0 || !strings.Contains(stdout, "asks: frank@example.com") {
+		t.Errorf("explain without people: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
