@@ -47,6 +47,7 @@ type command struct {
 // commands is the dispatch table. Add a subcommand here.
 func commands() map[string]command {
 	return map[string]command{
+		"init":     {"init [--out FILE] [--from ANSWERS] [--force]: build a runbook by answering questions", cmdInit},
 		"run":      {"run the bot over Socket Mode until SIGINT/SIGTERM", cmdRun},
 		"explain":  {"explain --as PERSON SYSTEM ROLE [DURATION]: who may request it, the limits, who would approve, and why", cmdExplain},
 		"demo":     {"run a scripted request → approve → grant → expiry story against a built-in Slack emulator", cmdDemo},
