@@ -265,13 +265,6 @@ func (s *Service) granted(ctx context.Context, id, actor string, got *grantResul
 	})
 }
 
-func joinNote(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
-}
-
 // grantFailed ends an approved request whose grant left nothing behind.
 func (s *Service) grantFailed(ctx context.Context, id, why string) error {
 	now := s.clock.Now()

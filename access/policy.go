@@ -13,15 +13,47 @@ import (
 // MayRequest reports whether user is one of the role's requesters.
 func (rb *Runbook) MayRequest(ctx context.Context, dir Directory, user string, role *Role) (bool, error) {
 	for _, p := range role.Requesters {
-		members, err := rb.resolve(ctx, dir, p, nil, "")
-		if err != nil {
-			return false, err
-		}
-		if p.Kind == SourceEveryone || contains(members, user) {
-			return true, nil
+		ok, _, err := rb.matchRequester(ctx, dir, user, p)
+		if err != nil || ok {
+			return ok, err
 		}
 	}
 	return false, nil
+}
+
+// matchRequester reports whether user is covered by the requester rule p,
+// and why (or why not) in words for explain and test.
+func (rb *Runbook) matchRequester(ctx context.Context, dir Directory, user string, p Principal) (bool, string, error) {
+	if p.Kind == SourceEveryone {
+		return true, "everyone may request it", nil
+	}
+	members, err := rb.resolve(ctx, dir, p, nil, "", nil)
+	if err != nil {
+		return false, "", err
+	}
+	var where string
+	switch p.Kind {
+	case SourceTeam:
+		where = "team " + p.Ref
+		if t := rb.Teams[p.Ref]; t.Usergroup != "" {
+			where += fmt.Sprintf(" (%d member(s) found, user group %s included)", len(members), t.Usergroup)
+		} else {
+			where += fmt.Sprintf(" (%d member(s))", len(members))
+		}
+	case SourceUsergroup:
+		where = fmt.Sprintf("user group %s (%d member(s))", p.Ref, len(members))
+	case SourceUser:
+		if contains(members, user) {
+			return true, "names them", nil
+		}
+		return false, "names " + p.Ref + " only", nil
+	default:
+		where = p.String()
+	}
+	if contains(members, user) {
+		return true, "a member of " + where, nil
+	}
+	return false, "not a member of " + where, nil
 }
 
 // Requestable returns the systems and, for each, the role IDs user may
@@ -50,6 +82,17 @@ func (rb *Runbook) Requestable(ctx context.Context, dir Directory, user string) 
 // waiting on nobody. If even that is too few, it returns an *Error of kind
 // ErrForbidden saying how many approvers are needed.
 func (rb *Runbook) ResolveStep(ctx context.Context, dir Directory, sys *System, role *Role, i int, requester string) (Step, error) {
+	return rb.resolveStep(ctx, dir, sys, role, i, requester, nil)
+}
+
+// stepTrace records how resolveStep found a step's approvers, for
+// Explain. A nil *stepTrace records nothing.
+type stepTrace struct {
+	sources []SourceExplanation
+}
+
+// resolveStep is ResolveStep, recording each source's people in tr.
+func (rb *Runbook) resolveStep(ctx context.Context, dir Directory, sys *System, role *Role, i int, requester string, tr *stepTrace) (Step, error) {
 	sp := role.Approval.Steps[i]
 	min := sp.Min
 	if min < 1 {
@@ -59,9 +102,13 @@ func (rb *Runbook) ResolveStep(ctx context.Context, dir Directory, sys *System, 
 	var names []string
 	for _, src := range sp.Sources {
 		names = append(names, src.String())
-		got, err := rb.resolve(ctx, dir, src, sys, requester)
+		var note string
+		got, err := rb.resolve(ctx, dir, src, sys, requester, &note)
 		if err != nil {
 			return Step{}, fmt.Errorf("resolve approvers %s: %w", src, err)
+		}
+		if tr != nil {
+			tr.sources = append(tr.sources, explainSource(src, got, requester, note))
 		}
 		people = appendPeople(people, got, requester)
 	}
@@ -97,17 +144,28 @@ func StepMet(r *Request, i int) bool {
 // Manager returns the manager of user per the runbook's directory settings,
 // "" if none is on record.
 func (rb *Runbook) Manager(ctx context.Context, dir Directory, user string) (string, error) {
+	m, _, err := rb.managerOf(ctx, dir, user)
+	return m, err
+}
+
+// managerOf is Manager, also saying where the answer came from.
+func (rb *Runbook) managerOf(ctx context.Context, dir Directory, user string) (manager, from string, err error) {
 	if m, ok := rb.Managers.Static[user]; ok {
-		return m, nil
+		return m, "directory.managers.static", nil
 	}
 	if rb.Managers.ProfileField == "" || dir == nil {
-		return "", nil
+		return "", "directory.managers has no entry for them and no slack_profile_field", nil
 	}
+	from = "Slack profile field " + rb.Managers.ProfileField
 	v, err := dir.ProfileField(ctx, user, rb.Managers.ProfileField)
 	if err != nil {
-		return "", fmt.Errorf("manager of %s: %w", user, err)
+		return "", from, fmt.Errorf("manager of %s: %w", user, err)
 	}
-	return rb.personRef(ctx, dir, v)
+	m, err := rb.personRef(ctx, dir, v)
+	if m == "" && err == nil {
+		from += " is empty or names nobody"
+	}
+	return m, from, err
 }
 
 var userMention = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(\|[^>]*)?>$`)
@@ -135,11 +193,15 @@ func (rb *Runbook) personRef(ctx context.Context, dir Directory, v string) (stri
 }
 
 // resolve expands a source or principal into user IDs. sys and requester
-// are needed for owners and manager.
-func (rb *Runbook) resolve(ctx context.Context, dir Directory, src Source, sys *System, requester string) ([]string, error) {
+// are needed for owners and manager. When note is not nil it is set to
+// where the people came from, for Explain (the manager's source).
+func (rb *Runbook) resolve(ctx context.Context, dir Directory, src Source, sys *System, requester string, note *string) ([]string, error) {
 	switch src.Kind {
 	case SourceManager:
-		m, err := rb.Manager(ctx, dir, requester)
+		m, from, err := rb.managerOf(ctx, dir, requester)
+		if note != nil {
+			*note = from
+		}
 		if err != nil || m == "" {
 			return nil, err
 		}
@@ -160,6 +222,9 @@ func (rb *Runbook) resolve(ctx context.Context, dir Directory, src Source, sys *
 		t, ok := rb.Teams[src.Ref]
 		if !ok {
 			return nil, fmt.Errorf("no team %q", src.Ref)
+		}
+		if note != nil && t.Usergroup != "" {
+			*note = "team " + src.Ref + " includes Slack user group " + t.Usergroup
 		}
 		var out []string
 		for _, m := range t.Members {
@@ -189,7 +254,7 @@ func (rb *Runbook) resolve(ctx context.Context, dir Directory, src Source, sys *
 func (rb *Runbook) TeamsOf(ctx context.Context, dir Directory, user string) []string {
 	var out []string
 	for name := range rb.Teams {
-		ms, err := rb.resolve(ctx, dir, Source{Kind: SourceTeam, Ref: name}, nil, "")
+		ms, err := rb.resolve(ctx, dir, Source{Kind: SourceTeam, Ref: name}, nil, "", nil)
 		if err == nil && contains(ms, user) {
 			out = append(out, name)
 		}

@@ -60,6 +60,22 @@ type Role struct {
 	ReminderAfter   time.Duration // 0: no reminder
 	ExpiryWarning   time.Duration // 0: no warning
 	ReasonRequired  bool
+	// Origin says where each merged value above was set, for explain.
+	Origin RoleOrigin
+}
+
+// RoleOrigin records where each of a role's merged durations and its
+// reason setting came from: the key path that set it
+// ("systems.crm.roles.viewer.max_duration", "defaults.max_duration") or
+// "built-in default". The configuration loader fills it in; a runbook built
+// in code may leave it empty (unknown).
+type RoleOrigin struct {
+	DefaultDuration string
+	MaxDuration     string
+	ApprovalTimeout string
+	ReminderAfter   string
+	ExpiryWarning   string
+	Reason          string
 }
 
 // Approval is a role's approval policy: automatic, or steps in order.

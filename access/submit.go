@@ -47,36 +47,7 @@ func CleanText(s string) string {
 // the maximum and the reason is present when required. It returns the
 // system, role and effective duration, or an *Error saying what is allowed.
 func (s *Service) Check(ctx context.Context, in SubmitInput) (*System, *Role, time.Duration, error) {
-	sys, role, err := s.rb.Lookup(in.System, in.Role)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	ok, err := s.rb.MayRequest(ctx, s.cfg.Directory, in.Requester, role)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("check requesters of %s %s: %w", sys.ID, role.ID, err)
-	}
-	if !ok {
-		var who []string
-		for _, p := range role.Requesters {
-			who = append(who, p.String())
-		}
-		return nil, nil, 0, refuse(ErrForbidden, Error{Code: CodeNotEligible, System: sys.ID, Role: role.ID, Allowed: who})
-	}
-	d, err := role.EffectiveDuration(sys.ID, in.Duration)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if !utf8.ValidString(in.Reason) {
-		return nil, nil, 0, refuse(ErrInvalid, Error{Code: CodeReasonInvalid})
-	}
-	reason := CleanText(in.Reason)
-	if role.ReasonRequired && reason == "" {
-		return nil, nil, 0, refuse(ErrInvalid, Error{Code: CodeReasonRequired, System: sys.ID, Role: role.ID})
-	}
-	if n := utf8.RuneCountInString(reason); n > MaxReasonRunes {
-		return nil, nil, 0, refuse(ErrInvalid, Error{Code: CodeReasonTooLong, N: n, N2: MaxReasonRunes})
-	}
-	return sys, role, d, nil
+	return s.rb.CheckRequest(ctx, s.cfg.Directory, in) // check.go; shared with Explain
 }
 
 // Submit creates a request. It refuses, with an *Error and without creating

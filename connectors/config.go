@@ -32,6 +32,9 @@ type Config struct {
 	State State
 
 	readFile func(string) ([]byte, error)
+	// capture, when set, receives the struct Decode is given, and Decode
+	// decodes nothing (Registry.Describe).
+	capture func(any)
 }
 
 // Decode decodes Raw into v, a pointer to the connector's config struct,
@@ -55,6 +58,10 @@ func (c Config) Decode(v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("connectors: Decode needs a pointer to a struct, got %T", v)
+	}
+	if c.capture != nil {
+		c.capture(v)
+		return errDescribed
 	}
 	raw := make(map[string]any, len(c.Raw))
 	for k, val := range c.Raw {

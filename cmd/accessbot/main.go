@@ -47,9 +47,12 @@ type command struct {
 // commands is the dispatch table. Add a subcommand here.
 func commands() map[string]command {
 	return map[string]command{
+		"init":     {"init [--out FILE] [--from ANSWERS] [--force]: build a runbook by answering questions", cmdInit},
 		"run":      {"run the bot over Socket Mode until SIGINT/SIGTERM", cmdRun},
+		"explain":  {"explain --as PERSON SYSTEM ROLE [DURATION]: who may request it, the limits, who would approve, and why", cmdExplain},
 		"demo":     {"run a scripted request → approve → grant → expiry story against a built-in Slack emulator", cmdDemo},
 		"audit":    {"audit verify FILE | audit export …: check or export the audit log", auditCommand},
+		"test":     {"test [--junit FILE] CASES.yaml…: run runbook policy tests (no Slack); exit 1 on any failure", cmdTest},
 		"validate": {"check a configuration file and summarise it", cmdValidate},
 		"version":  {"print version, commit and Go version", cmdVersion},
 	}

@@ -62,6 +62,13 @@ func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string)
 	// default for HUP) would cut in-flight Slack handlers off.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// Admins and owners may be written as emails (accessbot init does):
+	// they become Slack user IDs before anything is served.
+	if err := cfg.Runbook.ResolveEmails(ctx, app.Bot); err != nil {
+		app.Close()
+		fmt.Fprintf(stderr, "accessbot: %v\n", err)
+		return exitBadUse
+	}
 	log.Info("accessbot starting", "config", cfg.Path, "store", cfg.Store.Path, "systems", len(cfg.Runbook.Systems),
 		"runbook", cfg.Runbook.Hash, "overrides", cfg.Overrides)
 	runErr := app.Run(ctx)

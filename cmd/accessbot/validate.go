@@ -83,6 +83,14 @@ func (l *loader) checkUser(path, id string) {
 	}
 }
 
+// checkPerson accepts a Slack user ID or an email (admins and owners:
+// run resolves emails to IDs at start-up, access.Runbook.ResolveEmails).
+func (l *loader) checkPerson(path, ref string) {
+	if !userIDRe.MatchString(ref) && !emailRe.MatchString(ref) {
+		l.problem(path, "%q is neither a Slack user ID nor an email address; %s", ref, userIDHelp)
+	}
+}
+
 func (l *loader) checkChannel(path, id string) {
 	if id != "" && !channelIDRe.MatchString(id) {
 		l.problem(path, "%q is not a Slack channel ID; %s", id, channelIDHelp)
@@ -232,7 +240,7 @@ func (l *loader) build(t map[string]any) *Config {
 	}
 	cfg.Slack.Admins = stringList(slack, "admins")
 	for i, id := range cfg.Slack.Admins {
-		l.checkUser(fmt.Sprintf("slack.admins[%d]", i), id)
+		l.checkPerson(fmt.Sprintf("slack.admins[%d]", i), id)
 	}
 	if len(cfg.Slack.Admins) == 0 {
 		l.warn("slack.admins", "no admins: nobody can revoke any grant, and approval steps that resolve to nobody have no last resort")
@@ -452,10 +460,10 @@ func (l *loader) system(id string, m map[string]any, cfg *Config, defaults *poli
 		Roles:       map[string]*access.Role{},
 	}
 	for i, o := range sys.Owners {
-		l.checkUser(fmt.Sprintf("%s.owners[%d]", path, i), o)
+		l.checkPerson(fmt.Sprintf("%s.owners[%d]", path, i), o)
 	}
 	if len(sys.Owners) == 0 {
-		l.problem(path+".owners", "at least one owner (a Slack user ID) is required: owners are alerted when access cannot be removed")
+		l.problem(path+".owners", "at least one owner (a Slack user ID or email) is required: owners are alerted when access cannot be removed")
 	}
 	l.checkChannel(path+".channel", sys.Channel)
 
@@ -541,6 +549,11 @@ func (l *loader) role(sys *access.System, id string, m map[string]any, rb *acces
 	r.DefaultDuration, r.MaxDuration = p.dur["default_duration"], p.dur["max_duration"]
 	r.ApprovalTimeout, r.ReminderAfter, r.ExpiryWarning = p.dur["approval_timeout"], p.dur["reminder_after"], p.dur["expiry_warning"]
 	r.ReasonRequired = p.reason
+	r.Origin = access.RoleOrigin{
+		DefaultDuration: p.from["default_duration"], MaxDuration: p.from["max_duration"],
+		ApprovalTimeout: p.from["approval_timeout"], ReminderAfter: p.from["reminder_after"],
+		ExpiryWarning: p.from["expiry_warning"], Reason: p.reasonP,
+	}
 	if !r.Approval.Auto && r.ReminderAfter >= r.ApprovalTimeout {
 		l.warn(path, "reminder_after %s is not shorter than approval_timeout %s, so no reminder is ever sent",
 			access.FormatDuration(r.ReminderAfter), access.FormatDuration(r.ApprovalTimeout))
