@@ -325,7 +325,7 @@ func TestSecretFiles(t *testing.T) {
 // TestMistakes checks that every mistake is reported, once, by key path.
 func TestMistakes(t *testing.T) {
 	want := []struct{ path, says string }{
-		{"slack.admins[0]", "not a Slack user ID"},
+		{"slack.admins[0]", "neither a Slack user ID nor an email address"},
 		{"slack.api_url", `must end with "/"`},
 		{"slack.audit_channel", "not a Slack channel ID"},
 		{"slack.bot_tokn", `did you mean "bot_token"`},
@@ -345,7 +345,7 @@ func TestMistakes(t *testing.T) {
 		{"systems.crm.roles.viewer.default_duration", "not a duration"},
 		{"systems.crm.roles.viewer.max_duraton", `did you mean "max_duration"`},
 		{"systems.crm.roles.viewer.requesters[0]", `did you mean "support"`},
-		{"systems.payroll.owners[0]", "not a Slack user ID"},
+		{"systems.payroll.owners[0]", "neither a Slack user ID nor an email address"},
 	}
 	_, err := LoadConfig("testdata/mistakes.yaml", env(nil))
 	got := problemsOf(t, err)

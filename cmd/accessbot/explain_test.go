@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/slackemu"
 )
 
 // runCmd runs the accessbot command line in-process with an empty
@@ -156,5 +162,25 @@ systems:
 	code, stdout, stderr = runCmd(t, "explain", "--config", cfg, "--as", "alice@example.com", "payroll", "viewer")
 	if code != 0 || !strings.Contains(stdout, "asks: frank@example.com") {
 		t.Errorf("explain without people: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// run resolves emails through Slack itself (users.lookupByEmail, here the
+// emulator) before serving: the same call cmdRun makes.
+func TestRunResolvesEmailsThroughSlack(t *testing.T) {
+	emu := slackemu.New(slackemu.Options{})
+	t.Cleanup(emu.Close)
+	emu.AddUser(slackemu.User{ID: "U0FRANK01", Name: "frank", RealName: "Frank", Email: "frank@example.com"})
+	emu.AddUser(slackemu.User{ID: "U0ADA0001", Name: "ada", RealName: "Ada", Email: "ada@example.com"})
+	b := bot.New(bot.Config{AppToken: emu.AppToken(), BotToken: emu.BotToken(), APIURL: emu.APIURL(), Command: "/access"})
+	rb := &access.Runbook{Admins: []string{"ada@example.com", "U0OTHER01"}, Systems: map[string]*access.System{
+		"payroll": {ID: "payroll", Owners: []string{"frank@example.com", "gone@example.com"}},
+	}}
+	err := rb.ResolveEmails(context.Background(), b)
+	if err == nil || !strings.Contains(err.Error(), "systems.payroll.owners[1]: no Slack user has the email gone@example.com") {
+		t.Errorf("ResolveEmails = %v", err)
+	}
+	if !slices.Equal(rb.Admins, []string{"U0ADA0001", "U0OTHER01"}) || rb.Systems["payroll"].Owners[0] != "U0FRANK01" {
+		t.Errorf("admins %v, owners %v", rb.Admins, rb.Systems["payroll"].Owners)
 	}
 }

@@ -123,6 +123,9 @@ const (
 
 var envNameRe = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
+// yamlFieldRe is how the YAML decoder names an unknown key.
+var yamlFieldRe = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
 // answerProblem is a bad answer: its path in the answers (systems[1].
 // connector.settings.client_id) and what is wrong.
 type answerProblem struct {
@@ -252,7 +255,10 @@ func readAnswers(path string, stdin io.Reader) (*initAnswers, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: no answers in it", path)
 		}
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = yamlFieldRe.ReplaceAllString(msg, `unknown key "$1"`)
+		msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+		return nil, fmt.Errorf("%s: %s", path, msg)
 	}
 	return &a, nil
 }

@@ -276,12 +276,17 @@ func connectorCheck(reg *connectors.Registry, name string, c initConnector) (map
 	a := &initAnswers{Systems: []initSystem{{ID: name, Connector: c}}}
 	raw := map[string]any{"type": c.Type}
 	fields, _ := reg.Describe(c.Type)
+	placeholders := map[string]bool{}
 	for _, fd := range fields {
 		if v := strings.TrimSpace(c.Settings[fd.Key]); v != "" && !fd.Secret {
 			raw[fd.Key] = nodeValue(settingNode(fd.Kind, v))
 		}
 		if _, ok := c.Secrets[fd.Key]; ok && fd.Secret {
+			// The value is not known here: a placeholder, and what the
+			// connector says about it is left out, as validate does for
+			// a missing secret.
 			raw[fd.Key] = placeholderSecret
+			placeholders[fd.Key] = true
 		}
 	}
 	built, err := reg.Build(name, c.Type, raw, connectorsEnv())
@@ -290,8 +295,8 @@ func connectorCheck(reg *connectors.Registry, name string, c initConnector) (map
 		p := toProblem("connectors."+name, leaf.Error())
 		key := strings.TrimPrefix(answerPath(a, p.Path), "systems[0].connector")
 		key = strings.TrimPrefix(strings.TrimPrefix(key, ".settings."), ".secrets.")
-		if p.Message == "not a PEM RSA private key (PKCS#1 or PKCS#8)" || strings.Contains(p.Message, placeholderSecret) {
-			continue // the placeholder standing in for a secret
+		if placeholders[key] {
+			continue
 		}
 		if _, dup := out[key]; !dup {
 			out[key] = p.Message

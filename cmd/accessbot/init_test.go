@@ -202,7 +202,7 @@ func TestInitBadAnswers(t *testing.T) {
 		{"an unknown team", "requesters: [team:hr]", "requesters: [team:hhr]",
 			[]string{`systems[0].roles[0].requesters[0]: team "hhr" is not among the teams; did you mean "hr"?`}},
 		{"an unknown answer key", "timezone: Europe/Berlin", "timezone: Europe/Berlin\ntimezon: UTC",
-			[]string{"field timezon not found"}},
+			[]string{`answers.yaml: line 4: unknown key "timezon"`}},
 		{"a bad approver", "[[manager], [owners]]", "[[manager], [ownerz]]",
 			[]string{`systems[0].roles[0].approval[1][0]: "ownerz" is not an approver source`}},
 	}
