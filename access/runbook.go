@@ -60,6 +60,15 @@ type Role struct {
 	ReminderAfter   time.Duration // 0: no reminder
 	ExpiryWarning   time.Duration // 0: no warning
 	ReasonRequired  bool
+
+	// Windows restrict when the role may be requested or auto-approved
+	// (`windows:`); empty: any time. OutsideWindow says which
+	// (`outside_window:`, default OutsideRefuse), and Location is the
+	// role's own `timezone:` they are read in (nil: the runbook's). See
+	// Runbook.WindowStatus.
+	Windows       Windows
+	OutsideWindow OutsideWindow
+	Location      *time.Location
 }
 
 // Approval is a role's approval policy: automatic, or steps in order.
