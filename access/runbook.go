@@ -75,6 +75,10 @@ type Role struct {
 type Approval struct {
 	Auto  bool
 	Steps []StepPolicy
+	// AutoIfOnCall, when set, approves the request without a human when
+	// the requester is on call on its schedule (CheckOnCall); otherwise,
+	// or when the schedule cannot be read, Steps run as usual.
+	AutoIfOnCall *OnCallRule
 }
 
 // StepPolicy is one configured approval step: Min distinct people from the
