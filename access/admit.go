@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -74,7 +75,7 @@ func (st WindowStatus) Refusal(sys *System, r *Role) error {
 	if !st.Refused() {
 		return nil
 	}
-	msg := fmt.Sprintf("%s %s can be requested only %s (%s time).", sys.ID, r.ID, st.Windows, st.Location)
+	msg := fmt.Sprintf("%s %s can be requested only %s, %s time.", sys.ID, r.ID, st.Windows, st.Location)
 	if !st.NextOpen.IsZero() {
 		msg += fmt.Sprintf(" The next window opens %s.", formatWhen(st.NextOpen, st.At))
 	}
@@ -88,7 +89,7 @@ func (st WindowStatus) Note(sys *System, r *Role) string {
 	if st.Open || st.Outside != OutsideApprove {
 		return ""
 	}
-	msg := fmt.Sprintf("%s %s is approved automatically only %s (%s time), so this request goes to the approvers.", sys.ID, r.ID, st.Windows, st.Location)
+	msg := fmt.Sprintf("%s %s is approved automatically only %s, %s time, so this request goes to the approvers.", sys.ID, r.ID, st.Windows, st.Location)
 	if !st.NextOpen.IsZero() {
 		msg += fmt.Sprintf(" The next window opens %s.", formatWhen(st.NextOpen, st.At))
 	}
@@ -108,4 +109,114 @@ func formatWhen(t, now time.Time) string {
 		return "tomorrow " + t.Format("15:04 MST")
 	}
 	return t.Format("Mon 2 Jan 15:04 MST")
+}
+
+// Sources are the lookups the policy may consult at submission, by
+// connector instance name (the NAME of auto_if_on_call and ticket.verify).
+type Sources struct {
+	OnCall  map[string]OnCallSource
+	Tickets map[string]TicketSource
+}
+
+// SourcesOf picks the lookup connectors out of the connector instances
+// (ServiceConfig.Connectors): each that implements OnCallSource or
+// TicketSource is listed under its name.
+func SourcesOf(conns map[string]Connector) Sources {
+	s := Sources{OnCall: map[string]OnCallSource{}, Tickets: map[string]TicketSource{}}
+	for name, c := range conns {
+		if o, ok := c.(OnCallSource); ok {
+			s.OnCall[name] = o
+		}
+		if t, ok := c.(TicketSource); ok {
+			s.Tickets[name] = t
+		}
+	}
+	return s
+}
+
+// AdmitRequest is what Admit needs to know about a new request.
+type AdmitRequest struct {
+	// Requester is the person asking; Email is matched against on-call
+	// schedules.
+	Requester Person
+	Reason    string
+	// Ticket is an explicit ticket field, when the surface has one; else
+	// the reference is looked for in Reason.
+	Ticket string
+	At     time.Time // when the request is made (the lifecycle's clock)
+}
+
+// Admission is what the policy says about a new request before its
+// approval steps run.
+type Admission struct {
+	Window WindowStatus
+	// Ticket is the request's ticket when the role requires one (only
+	// Ref when not verified); nil otherwise. Store it with the request,
+	// show it on every copy and put it in the audit record.
+	Ticket *Ticket
+	// Auto means approve without a human. AutoBy says why, for the audit
+	// log and the digest: "approval: auto" or "on call: NAME:SCHEDULE".
+	Auto   bool
+	AutoBy string
+	// OnCall is the on-call check, when the role has auto_if_on_call
+	// and the window let it run; its Err, when set, belongs in the log.
+	OnCall *OnCallCheck
+	// Steps are the human approval steps to run when !Auto: the role's
+	// own, or, for a role with approval: auto outside its window
+	// (outside_window: approve), one step of the system owners.
+	Steps []StepPolicy
+	// Notes are what to tell the requester about how the request was
+	// handled, in order (on-call outcome, window), beyond the usual
+	// "submitted to …". Each is a sentence.
+	Notes []string
+}
+
+// Admit applies a role's time windows, ticket requirement and automatic
+// approval to a new request, in that order. It returns an error, an *Error
+// for the requester, when the request must not be created: outside the
+// windows with outside_window: refuse (ErrForbidden, saying when the
+// next window opens), a missing or malformed ticket reference or an
+// unknown ticket (ErrInvalid, naming the pattern or the reference), a
+// closed ticket (ErrForbidden), a ticket that cannot be checked
+// (ErrUnavailable). Otherwise the Admission says whether to approve at
+// once or which steps to run, and what to tell the requester.
+//
+// It consults src for the role's ticket.verify and auto_if_on_call
+// connectors (network calls, bounded by the connectors' own timeouts and
+// ctx); a missing source fails closed (ticket: refused as unavailable;
+// on-call: humans decide). It never changes anything.
+func (rb *Runbook) Admit(ctx context.Context, src Sources, sys *System, r *Role, req AdmitRequest) (Admission, error) {
+	a := Admission{Window: rb.WindowStatus(r, req.At)}
+	if err := a.Window.Refusal(sys, r); err != nil {
+		return Admission{}, err
+	}
+	if r.Ticket != nil {
+		t, err := CheckTicket(ctx, src.Tickets[r.Ticket.Verify], sys, r, req.Ticket, req.Reason)
+		if err != nil {
+			return Admission{}, err
+		}
+		a.Ticket = &t
+	}
+	hasAuto := r.Approval.Auto || r.Approval.AutoIfOnCall != nil
+	switch {
+	case hasAuto && !a.Window.AutoAllowed():
+		a.Notes = append(a.Notes, a.Window.Note(sys, r))
+	case r.Approval.Auto:
+		a.Auto, a.AutoBy = true, "approval: auto"
+	case r.Approval.AutoIfOnCall != nil:
+		rule := *r.Approval.AutoIfOnCall
+		chk := CheckOnCall(ctx, src.OnCall[rule.Source], rule, req.Requester, req.At)
+		a.OnCall = &chk
+		a.Notes = append(a.Notes, chk.Note)
+		if chk.OnCall {
+			a.Auto, a.AutoBy = true, "on call: "+rule.String()
+		}
+	}
+	if !a.Auto {
+		a.Steps = r.Approval.Steps
+		if len(a.Steps) == 0 {
+			a.Steps = []StepPolicy{{Sources: []Source{{Kind: SourceOwners}}, Min: 1}}
+		}
+	}
+	return a, nil
 }

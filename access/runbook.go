@@ -69,6 +69,10 @@ type Role struct {
 	Windows       Windows
 	OutsideWindow OutsideWindow
 	Location      *time.Location
+
+	// Ticket, when set, requires a ticket reference on every request
+	// (`ticket: { pattern, verify }`); see CheckTicket.
+	Ticket *TicketPolicy
 }
 
 // Approval is a role's approval policy: automatic, or steps in order.
