@@ -161,9 +161,10 @@ type Admission struct {
 	// OnCall is the on-call check, when the role has auto_if_on_call
 	// and the window let it run; its Err, when set, belongs in the log.
 	OnCall *OnCallCheck
-	// Steps are the human approval steps to run when !Auto: the role's
-	// own, or, for a role with approval: auto outside its window
-	// (outside_window: approve), one step of the system owners.
+	// Steps are the human approval steps to run when !Auto: always the
+	// role's own Approval.Steps, so that Runbook.ResolveStep(…, i, …)
+	// resolves step i of them (for approval: auto with
+	// outside_window: approve the loader sets them to the owners).
 	Steps []StepPolicy
 	// Notes are what to tell the requester about how the request was
 	// handled, in order (on-call outcome, window), beyond the usual
@@ -215,7 +216,10 @@ func (rb *Runbook) Admit(ctx context.Context, src Sources, sys *System, r *Role,
 	if !a.Auto {
 		a.Steps = r.Approval.Steps
 		if len(a.Steps) == 0 {
-			a.Steps = []StepPolicy{{Sources: []Source{{Kind: SourceOwners}}, Min: 1}}
+			// The loader gives every role that may fall back to humans
+			// its steps (approval: auto with outside_window: approve gets
+			// the owners); a role built otherwise is a programming error.
+			return Admission{}, fmt.Errorf("%s %s is not approved automatically now and has no approval steps", sys.ID, r.ID)
 		}
 	}
 	return a, nil

@@ -146,7 +146,7 @@ func TestAdmit(t *testing.T) {
 			req: AdmitRequest{Requester: alice, At: springMorning}, steps: steps,
 			notes: []string{"crm admin is approved automatically only every day 22:00-02:00 (ends next day), Europe/Berlin time, so this request goes to the approvers. The next window opens today 22:00 CEST."}},
 		{name: "approval: auto outside its window: the owners", role: Role{ID: "viewer", Windows: nights, OutsideWindow: OutsideApprove,
-			Approval: Approval{Auto: true}},
+			Approval: Approval{Auto: true, Steps: []StepPolicy{{Sources: []Source{{Kind: SourceOwners}}, Min: 1}}}},
 			req:   AdmitRequest{Requester: alice, At: springMorning},
 			steps: []StepPolicy{{Sources: []Source{{Kind: SourceOwners}}, Min: 1}},
 			notes: []string{"crm viewer is approved automatically only every day 22:00-02:00 (ends next day), Europe/Berlin time, so this request goes to the approvers. The next window opens today 22:00 CEST."}},
@@ -163,6 +163,9 @@ func TestAdmit(t *testing.T) {
 			errMsg: "crm admin needs a ticket reference matching `^SUP-[0-9]+$`: put it in the reason, like \"<ticket> customer cannot log in\"."},
 		{name: "ticket closed", role: Role{ID: "admin", Ticket: mustTicketPolicy(t, "^SUP-[0-9]+$", "jira"), Approval: Approval{Auto: true}},
 			req: AdmitRequest{Requester: alice, Reason: "SUP-2", At: springNight}, err: ErrForbidden, errMsg: "Ticket SUP-2 is Done; access needs an open ticket."},
+		{name: "auto without fallback steps outside the window: an error, not a panic later", role: Role{ID: "viewer", Windows: nights,
+			OutsideWindow: OutsideApprove, Approval: Approval{Auto: true}},
+			req: AdmitRequest{Requester: alice, At: springMorning}, errMsg: "has no approval steps"},
 		{name: "ticket checked before on call", role: Role{ID: "admin", Ticket: mustTicketPolicy(t, "^SUP-[0-9]+$", "jira"),
 			Approval: Approval{Steps: steps, AutoIfOnCall: onCallRule}},
 			req: AdmitRequest{Requester: alice, Reason: "SUP-404", At: springNight}, err: ErrInvalid, errMsg: "Ticket SUP-404 was not found"},
@@ -175,6 +178,12 @@ func TestAdmit(t *testing.T) {
 			}
 			pd.asked = nil
 			a, err := rb.Admit(ctx, s, sys, &tt.role, tt.req)
+			if tt.errMsg != "" && tt.err == nil {
+				if err == nil || !strings.Contains(err.Error(), tt.errMsg) {
+					t.Fatalf("error %v, want one containing %q", err, tt.errMsg)
+				}
+				return
+			}
 			if tt.err != nil {
 				msg, _ := UserMessage(err)
 				if !errors.Is(err, tt.err) || !strings.Contains(msg, tt.errMsg) {

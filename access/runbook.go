@@ -76,6 +76,9 @@ type Role struct {
 }
 
 // Approval is a role's approval policy: automatic, or steps in order.
+// With Auto, Steps are empty, except for a role whose windows send
+// requests outside them to humans (OutsideApprove): then they are the
+// steps used there (the system owners, as the loader sets them).
 type Approval struct {
 	Auto  bool
 	Steps []StepPolicy

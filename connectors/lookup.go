@@ -173,19 +173,18 @@ type OnCallCache struct {
 	fetch func(ctx context.Context, schedule string, at time.Time) ([]string, error)
 	clock access.Clock
 	ttl   time.Duration
+	cache *TTLCache[string, onCallEntry] // by schedule
 
 	group singleflight.Group
 	mu    sync.Mutex
-	m     map[string]onCallEntry
 	// blockedUntil and blockErr hold the last rate-limit hint.
 	blockedUntil time.Time
 	blockErr     error
 }
 
 type onCallEntry struct {
-	at      time.Time // the instant the answer is for
-	fetched time.Time // when it was fetched, by the clock
-	emails  []string
+	at     time.Time // the instant the answer is for
+	emails []string
 }
 
 // NewOnCallCache returns a cache over fetch with entries fresh for ttl
@@ -194,20 +193,28 @@ func NewOnCallCache(clock access.Clock, ttl time.Duration, fetch func(ctx contex
 	if ttl <= 0 {
 		ttl = DefaultOnCallTTL
 	}
-	return &OnCallCache{fetch: fetch, clock: clock, ttl: ttl, m: map[string]onCallEntry{}}
+	return &OnCallCache{fetch: fetch, clock: clock, ttl: ttl, cache: NewTTLCache[string, onCallEntry](clock, ttl)}
+}
+
+// cached returns the fresh answer for schedule if it is for an instant
+// within TTL of at.
+func (c *OnCallCache) cached(schedule string, at time.Time) ([]string, bool) {
+	e, ok := c.cache.Get(schedule)
+	if !ok || absDuration(at.Sub(e.at)) >= c.ttl {
+		return nil, false
+	}
+	return e.emails, true
 }
 
 // OnCall returns the cached answer for schedule at at, or fetches it. The
 // returned slice is a copy the caller owns.
 func (c *OnCallCache) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
-	now := c.clock.Now()
-	c.mu.Lock()
-	e, ok := c.m[schedule]
-	blocked, berr := now.Before(c.blockedUntil), c.blockErr
-	c.mu.Unlock()
-	if ok && now.Sub(e.fetched) < c.ttl && absDuration(at.Sub(e.at)) < c.ttl {
-		return append([]string(nil), e.emails...), nil
+	if emails, ok := c.cached(schedule, at); ok {
+		return append([]string(nil), emails...), nil
 	}
+	c.mu.Lock()
+	blocked, berr := c.clock.Now().Before(c.blockedUntil), c.blockErr
+	c.mu.Unlock()
 	if blocked {
 		return nil, berr
 	}
@@ -215,24 +222,22 @@ func (c *OnCallCache) OnCall(ctx context.Context, schedule string, at time.Time)
 	v, err, _ := c.group.Do(key, func() (any, error) {
 		// A call for this key may have finished between the check above
 		// and here: its answer is in the cache.
-		c.mu.Lock()
-		e, ok := c.m[schedule]
-		c.mu.Unlock()
-		if ok && now.Sub(e.fetched) < c.ttl && absDuration(at.Sub(e.at)) < c.ttl {
-			return e.emails, nil
+		if emails, ok := c.cached(schedule, at); ok {
+			return emails, nil
 		}
+		now := c.clock.Now()
 		emails, err := c.fetch(ctx, schedule, at)
-		c.mu.Lock()
-		defer c.mu.Unlock()
 		if err != nil {
 			var le *access.LookupError
 			if errors.As(err, &le) && le.RetryAfter > 0 {
+				c.mu.Lock()
 				c.blockedUntil = now.Add(min(le.RetryAfter, maxRateLimitWait))
 				c.blockErr = err
+				c.mu.Unlock()
 			}
 			return nil, err
 		}
-		c.m[schedule] = onCallEntry{at: at, fetched: now, emails: emails}
+		c.cache.Put(schedule, onCallEntry{at: at, emails: emails})
 		return emails, nil
 	})
 	if err != nil {

@@ -114,6 +114,11 @@ func (l *loader) windowsAndTicket(path string, m map[string]any, r *access.Role,
 	if hasWindows && r.OutsideWindow == "" {
 		r.OutsideWindow = access.OutsideRefuse
 	}
+	if r.Approval.Auto && hasWindows && r.OutsideWindow == access.OutsideApprove && len(r.Approval.Steps) == 0 {
+		// approval: auto has no steps of its own; outside its windows
+		// the system owners approve (access.Approval).
+		r.Approval.Steps = []access.StepPolicy{{Sources: []access.Source{{Kind: access.SourceOwners}}, Min: 1}}
+	}
 
 	if tm, ok := m["ticket"].(map[string]any); ok { // any other shape: reported by checkShape
 		tp := path + ".ticket"

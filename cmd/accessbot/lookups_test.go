@@ -75,6 +75,10 @@ func TestPolicyKeys(t *testing.T) {
 				if r.Location == nil || r.Location.String() != tokyo.String() || r.OutsideWindow != access.OutsideApprove || !r.Approval.Auto {
 					return fmt.Sprintf("location %v, outside %q", r.Location, r.OutsideWindow)
 				}
+				// Outside the window the owners approve.
+				if fmt.Sprint(r.Approval.Steps) != fmt.Sprint([]access.StepPolicy{{Sources: []access.Source{{Kind: access.SourceOwners}}, Min: 1}}) {
+					return fmt.Sprintf("fallback steps %v", r.Approval.Steps)
+				}
 				return ""
 			}},
 		{name: "a bad day, named", role: steps + "        windows: [\"mon-fri 08:00-18:00\", \"mon-fry 08:00-18:00\"]\n",
