@@ -60,6 +60,15 @@ const (
 	CodeNoTask           Code = "no_task"            // Request, State
 	CodeNoApprovers      Code = "no_approvers"       // System, Role, Step (1-based), N (needed), N2 (found)
 	CodeBusy             Code = "busy"               // (at capacity)
+	// Policy lookups (time windows, tickets, on-call). Their Message is
+	// complete plain text; Value holds the user input it quotes.
+	CodeOutsideWindow Code = "outside_window" // System, Role, At (next window opens), Value (the windows)
+	CodeTicket        Code = "ticket"         // System, Role, Value (the ticket reference or pattern)
+	CodeUnavailable   Code = "unavailable"    // a system the policy needs did not answer; try later
+	CodeIneligible    Code = "ineligible"     // Request: ended, the requester may no longer request it
+	CodeDirectory     Code = "directory_down" // the directory could not be asked; nothing was decided
+	CodeStaleStep     Code = "stale_step"     // Request, Step (the message's, 1-based), N (the current step, 1-based)
+	CodeOtherStep     Code = "other_step"     // Request, Step (1-based): the clicker approved another step already
 )
 
 // Error is a refusal meant for the person who caused it. Kind is one of
@@ -190,6 +199,12 @@ func PastTense(s State) string {
 		return "approved"
 	}
 	return strings.ReplaceAll(string(s), "_", " ")
+}
+
+// refusef returns an *Error of kind and code whose Message is the plain
+// text given (for refusals whose wording needs more than the fields).
+func refusef(kind error, code Code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // Invalidf returns an *Error of kind ErrInvalid with a plain message, for

@@ -62,6 +62,19 @@ type Role struct {
 	ReasonRequired  bool
 	// Origin says where each merged value above was set, for explain.
 	Origin RoleOrigin
+
+	// Windows restrict when the role may be requested or auto-approved
+	// (`windows:`); empty: any time. OutsideWindow says which
+	// (`outside_window:`, default OutsideRefuse), and Location is the
+	// role's own `timezone:` they are read in (nil: the runbook's). See
+	// Runbook.WindowStatus.
+	Windows       Windows
+	OutsideWindow OutsideWindow
+	Location      *time.Location
+
+	// Ticket, when set, requires a ticket reference on every request
+	// (`ticket: { pattern, verify }`); see CheckTicket.
+	Ticket *TicketPolicy
 }
 
 // RoleOrigin records where each of a role's merged durations and its
@@ -79,9 +92,16 @@ type RoleOrigin struct {
 }
 
 // Approval is a role's approval policy: automatic, or steps in order.
+// With Auto, Steps are empty, except for a role whose windows send
+// requests outside them to humans (OutsideApprove): then they are the
+// steps used there (the system owners, as the loader sets them).
 type Approval struct {
 	Auto  bool
 	Steps []StepPolicy
+	// AutoIfOnCall, when set, approves the request without a human when
+	// the requester is on call on its schedule (CheckOnCall); otherwise,
+	// or when the schedule cannot be read, Steps run as usual.
+	AutoIfOnCall *OnCallRule
 }
 
 // StepPolicy is one configured approval step: Min distinct people from the

@@ -18,17 +18,21 @@ import (
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/entra"
 	"github.com/accessbot/accessbot/connectors/google"
+	"github.com/accessbot/accessbot/connectors/jira"
 	"github.com/accessbot/accessbot/connectors/ldap"
 	"github.com/accessbot/accessbot/connectors/looker"
 	"github.com/accessbot/accessbot/connectors/manual"
 	"github.com/accessbot/accessbot/connectors/memory"
 	"github.com/accessbot/accessbot/connectors/metabase"
 	"github.com/accessbot/accessbot/connectors/okta"
+	"github.com/accessbot/accessbot/connectors/opsgenie"
+	"github.com/accessbot/accessbot/connectors/pagerduty"
 	"github.com/accessbot/accessbot/connectors/postgres"
 	"github.com/accessbot/accessbot/connectors/salesforce"
 	"github.com/accessbot/accessbot/connectors/scim"
 	"github.com/accessbot/accessbot/connectors/webhook"
 	"github.com/accessbot/accessbot/connectors/zendesk"
+	"github.com/accessbot/accessbot/connectors/zendeskticket"
 	"github.com/accessbot/accessbot/internal/wheel"
 	"github.com/accessbot/accessbot/store"
 )
@@ -119,6 +123,10 @@ func newRegistry(b *bot.Bot) *connectors.Registry {
 	reg.Add("metabase_group", metabase.Factory)
 	reg.Add("looker_role", looker.Factory)
 	reg.Add("postgres_role", postgres.Factory)
+	reg.Add(pagerduty.Type, pagerduty.Factory)         // lookup: who is on call (auto_if_on_call)
+	reg.Add(opsgenie.Type, opsgenie.Factory)           // lookup: who is on call (auto_if_on_call)
+	reg.Add(jira.Type, jira.Factory)                   // lookup: ticket.verify
+	reg.Add(zendeskticket.Type, zendeskticket.Factory) // lookup: ticket.verify
 	return reg
 }
 

@@ -218,16 +218,31 @@ func (c *Config) RequireForRun() error {
 	return e
 }
 
-// usedConnectors is the set of connector names some system points at:
-// the only ones run builds.
+// usedConnectors is the set of connector names some system points at or
+// some role names as its on-call source (approval.auto_if_on_call) or
+// ticket checker (ticket.verify): the only ones run builds.
 func (c *Config) usedConnectors() map[string]bool {
 	used := map[string]bool{}
 	if c.Runbook == nil {
 		return used
 	}
 	for _, sys := range c.Runbook.Systems {
-		if sys != nil && sys.Connector != "" {
+		if sys == nil {
+			continue
+		}
+		if sys.Connector != "" {
 			used[sys.Connector] = true
+		}
+		for _, r := range sys.Roles {
+			if r == nil {
+				continue
+			}
+			if oc := r.Approval.AutoIfOnCall; oc != nil {
+				used[oc.Source] = true
+			}
+			if r.Ticket != nil && r.Ticket.Verify != "" {
+				used[r.Ticket.Verify] = true
+			}
 		}
 	}
 	return used

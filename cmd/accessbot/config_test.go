@@ -124,9 +124,10 @@ func TestExampleConfig(t *testing.T) {
 
 	// Unset secrets are warnings for validate and errors for run.
 	wantMissing := []string{"slack.app_token", "slack.bot_token", "connectors.automation.secret", "connectors.corp_ldap.bind_password",
-		"connectors.entra.client_secret", "connectors.gws.credentials", "connectors.looker.client_secret", "connectors.metabase.api_key",
-		"connectors.okta.token", "connectors.salesforce.private_key", "connectors.warehouse_pg.password", "connectors.wiki_scim.token",
-		"connectors.zendesk.api_token"}
+		"connectors.entra.client_secret", "connectors.gws.credentials", "connectors.jira.api_token", "connectors.looker.client_secret",
+		"connectors.metabase.api_key", "connectors.okta.token", "connectors.opsgenie.api_key", "connectors.pagerduty.token",
+		"connectors.salesforce.private_key", "connectors.warehouse_pg.password", "connectors.wiki_scim.token",
+		"connectors.zendesk.api_token", "connectors.zendesk_tickets.api_token"}
 	if !slices.Equal(cfg.MissingSecrets, wantMissing) {
 		t.Errorf("MissingSecrets = %v, want %v", cfg.MissingSecrets, wantMissing)
 	}
@@ -139,6 +140,7 @@ func TestExampleConfig(t *testing.T) {
 		"OKTA_API_TOKEN": "00okta", "METABASE_API_KEY": "mb_key", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
 		"LDAP_BIND_PASSWORD": "p", "ENTRA_CLIENT_SECRET": "s", "GWS_SA_JSON": "{}", "LOOKER_CLIENT_SECRET": "s",
 		"SF_PRIVATE_KEY": "k", "WAREHOUSE_PASSWORD": "p", "WIKI_SCIM_TOKEN": "t", "ZENDESK_API_TOKEN": "t",
+		"PAGERDUTY_TOKEN": "t", "OPSGENIE_API_KEY": "k", "JIRA_API_TOKEN": "t",
 	}))
 	if err := full.RequireSecrets(); err != nil {
 		t.Errorf("with every secret set: RequireSecrets = %v", err)
@@ -150,15 +152,17 @@ func TestExampleConfig(t *testing.T) {
 			t.Errorf("with every secret set: unexpected warning %q", w)
 		}
 	}
-	if !slices.Contains(full.Warnings, "connectors.okta is not used by any system; run does not build it and does not need its secrets") {
+	if !slices.Contains(full.Warnings, "connectors.okta is not used by any system or role; run does not build it and does not need its secrets") {
 		t.Errorf("want okta reported as unused, got %v", full.Warnings)
 	}
 
 	// The README quick start: only the slack tokens and the secrets of the
-	// connectors systems use are needed to run.
+	// connectors systems use, and of the lookups roles name (PagerDuty for
+	// warehouse oncall, Jira for crm admin's tickets), are needed to run.
 	quick := mustLoad(t, examplePath, env(map[string]string{
 		"SLACK_APP_TOKEN": "xapp-1-A0-1-abc", "SLACK_BOT_TOKEN": "xoxb-1-abc",
 		"METABASE_API_KEY": "mb_key", "SF_PRIVATE_KEY": "k", "WAREHOUSE_PASSWORD": "p",
+		"PAGERDUTY_TOKEN": "t", "JIRA_API_TOKEN": "t",
 	}))
 	if err := quick.RequireForRun(); err != nil {
 		t.Errorf("quick start: RequireForRun = %v", err)
@@ -170,6 +174,38 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if full.Slack.BotToken.Reveal() != "xoxb-1-abc" || full.Connectors["okta"].Raw["token"] != "00okta" {
 		t.Error("secrets not expanded")
+	}
+	noLookups := mustLoad(t, examplePath, env(map[string]string{
+		"SLACK_APP_TOKEN": "xapp-1-A0-1-abc", "SLACK_BOT_TOKEN": "xoxb-1-abc",
+		"METABASE_API_KEY": "mb_key", "SF_PRIVATE_KEY": "k", "WAREHOUSE_PASSWORD": "p",
+	}))
+	if err := noLookups.RequireForRun(); err == nil || !strings.Contains(err.Error(), "connectors.pagerduty.token") || !strings.Contains(err.Error(), "connectors.jira.api_token") {
+		t.Errorf("run without the lookups' secrets: RequireForRun = %v", err)
+	}
+
+	// The policy keys of issue #16, as the comments say.
+	if !admin.Windows.Contains(time.Date(2026, 3, 30, 9, 0, 0, 0, rb.Location), rb.RoleLocation(admin)) ||
+		admin.Windows.Contains(time.Date(2026, 3, 28, 9, 0, 0, 0, rb.Location), rb.RoleLocation(admin)) ||
+		admin.OutsideWindow != access.OutsideRefuse || admin.Location != nil {
+		t.Errorf("crm admin: office hours in Berlin, refused outside, got %v %q %v", admin.Windows, admin.OutsideWindow, admin.Location)
+	}
+	if admin.Ticket == nil || admin.Ticket.Verify != "jira" || !admin.Ticket.Matches("INC-42") || admin.Ticket.Matches("INC 42") {
+		t.Errorf("crm admin ticket = %+v", admin.Ticket)
+	}
+	oc := rb.Systems["warehouse"].Roles["oncall"]
+	if oc.Approval.AutoIfOnCall == nil || *oc.Approval.AutoIfOnCall != (access.OnCallRule{Source: "pagerduty", Schedule: "P1DATA2"}) ||
+		len(oc.Approval.Steps) != 1 || oc.Approval.Auto {
+		t.Errorf("warehouse oncall approval = %+v", oc.Approval)
+	}
+	if oc.Location == nil || oc.Location.String() != "Europe/London" || oc.OutsideWindow != access.OutsideApprove || len(oc.Windows) != 2 {
+		t.Errorf("warehouse oncall windows = %v in %v, %q", oc.Windows, oc.Location, oc.OutsideWindow)
+	}
+	// The roles the demo's story uses are untouched by the new keys.
+	if viewer.Ticket != nil || len(viewer.Windows) != 0 || payroll.Ticket != nil || len(payroll.Windows) != 0 {
+		t.Error("the demo's roles gained windows or tickets")
+	}
+	if cfg.Connectors["pagerduty"].Type != "pagerduty" || cfg.Connectors["zendesk_tickets"].Type != "zendesk_ticket" {
+		t.Errorf("lookup connectors = %v", cfg.Connectors)
 	}
 }
 
@@ -645,7 +681,7 @@ func TestConfigRunNeedsOnlyUsedConnectors(t *testing.T) {
 	if err := cfg.RequireForRun(); err != nil {
 		t.Errorf("RequireForRun = %v; spare is not used", err)
 	}
-	if !slices.Contains(cfg.Warnings, "connectors.spare is not used by any system; run does not build it and does not need its secrets") {
+	if !slices.Contains(cfg.Warnings, "connectors.spare is not used by any system or role; run does not build it and does not need its secrets") {
 		t.Errorf("warnings = %v", cfg.Warnings)
 	}
 	for _, w := range cfg.Warnings {

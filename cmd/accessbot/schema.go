@@ -97,7 +97,19 @@ var rootSchema = object(map[string]*node{
 					"approvers": listOf(scalarNode()),
 					"min":       scalarNode(),
 				})),
+				"auto_if_on_call": scalarNode(), // NAME:SCHEDULE of a pagerduty/opsgenie connector
 			}},
+			// Time windows (issue #16): when the role may be requested or
+			// auto-approved, in the role's own timezone or the runbook's.
+			"windows":        listOf(scalarNode()),
+			"timezone":       scalarNode(),
+			"outside_window": scalarNode(),
+			// A required ticket reference, optionally checked in Jira or
+			// Zendesk.
+			"ticket": object(map[string]*node{
+				"pattern": scalarNode(),
+				"verify":  scalarNode(),
+			}),
 		}))),
 	})),
 })

@@ -57,6 +57,16 @@ func writeSummary(w io.Writer, cfg *Config) {
 			fmt.Fprintln(w)
 			fmt.Fprintf(w, "    who may request: %s\n", describePrincipals(r.Requesters, rb))
 			fmt.Fprintf(w, "    approval:        %s\n", describeApproval(r.Approval, sys, rb))
+			if ws := describeWindows(r, rb); ws != "" {
+				fmt.Fprintf(w, "    windows:         %s\n", ws)
+			}
+			if tp := r.Ticket; tp != nil {
+				check := "pattern only"
+				if tp.Verify != "" {
+					check = "checked open in " + tp.Verify
+				}
+				fmt.Fprintf(w, "    ticket:          required, matching %s; %s\n", tp.Pattern, check)
+			}
 			reason := "optional"
 			if r.ReasonRequired {
 				reason = "required"
@@ -149,7 +159,24 @@ func describeApproval(a access.Approval, sys *access.System, rb *access.Runbook)
 		}
 		steps = append(steps, fmt.Sprintf("%d. %s", i+1, step))
 	}
-	return strings.Join(steps, " → ")
+	out := strings.Join(steps, " → ")
+	if oc := a.AutoIfOnCall; oc != nil {
+		out = fmt.Sprintf("auto when on call on %s, else %s", oc, out)
+	}
+	return out
+}
+
+// describeWindows renders a role's windows for the summary ("" when it
+// has none).
+func describeWindows(r *access.Role, rb *access.Runbook) string {
+	if len(r.Windows) == 0 {
+		return ""
+	}
+	what := "requests refused outside them"
+	if r.OutsideWindow == access.OutsideApprove {
+		what = "outside them humans approve"
+	}
+	return fmt.Sprintf("%s (%s time); %s", r.Windows, rb.RoleLocation(r), what)
 }
 
 func describeSource(s access.Source, sys *access.System, rb *access.Runbook) string {

@@ -326,7 +326,7 @@ func (l *loader) build(t map[string]any) *Config {
 
 	// connectors
 	systems := child(t, "systems")
-	used := map[string]bool{}
+	used := lookupRefs(systems) // named by roles' auto_if_on_call and ticket.verify
 	for _, id := range sortedKeys(systems) {
 		used[text(child(systems, id), "connector")] = true
 	}
@@ -336,7 +336,7 @@ func (l *loader) build(t map[string]any) *Config {
 		// Connectors no system uses are allowed (a demo or a migration
 		// swaps them), but run neither builds them nor needs their secrets.
 		if !used[name] {
-			l.warnings = append(l.warnings, fmt.Sprintf("connectors.%s is not used by any system; run does not build it and does not need its secrets", name))
+			l.warnings = append(l.warnings, fmt.Sprintf("connectors.%s is not used by any system or role; run does not build it and does not need its secrets", name))
 		}
 	}
 
@@ -482,6 +482,9 @@ func (l *loader) system(id string, m map[string]any, cfg *Config, defaults *poli
 	case !ok:
 		l.problem(path+".connector", "%q is not defined under connectors%s", sys.Connector,
 			didYouMean(sys.Connector, sortedKeys(cfg.Connectors)))
+	case isLookupType(cfg.Connectors[sys.Connector].Type):
+		l.problem(path+".connector", "connector %q is of type %s, which only answers lookups (on-call schedules, tickets) and grants nothing; name a connector that grants access to %s",
+			sys.Connector, cfg.Connectors[sys.Connector].Type, id)
 	}
 
 	roles := child(m, "roles")
@@ -493,7 +496,7 @@ func (l *loader) system(id string, m map[string]any, cfg *Config, defaults *poli
 		if !ok {
 			continue
 		}
-		sys.Roles[rid] = l.role(sys, rid, rm, cfg.Runbook, defaults)
+		sys.Roles[rid] = l.role(sys, rid, rm, cfg, defaults)
 	}
 	return sys
 }
@@ -512,7 +515,8 @@ func didYouMean(s string, defined []string) string {
 }
 
 // role reads systems.SYS.roles.ID.
-func (l *loader) role(sys *access.System, id string, m map[string]any, rb *access.Runbook, defaults *policy) *access.Role {
+func (l *loader) role(sys *access.System, id string, m map[string]any, cfg *Config, defaults *policy) *access.Role {
+	rb := cfg.Runbook
 	path := "systems." + sys.ID + ".roles." + id
 	l.checkName(path, "role", id)
 	l.checkReserved(path, "role", id)
@@ -538,7 +542,8 @@ func (l *loader) role(sys *access.System, id string, m map[string]any, rb *acces
 		r.Requesters = append(r.Requesters, p)
 	}
 
-	r.Approval = l.approval(sys, path+".approval", m, r.Requesters, rb)
+	r.Approval = l.approval(sys, path+".approval", m, r.Requesters, rb, cfg.Connectors)
+	l.windowsAndTicket(path, m, r, r.Approval.Auto || r.Approval.AutoIfOnCall != nil, cfg.Connectors)
 
 	p := l.readPolicy(m, path, defaults)
 	l.checkDurations(p, path)
@@ -576,7 +581,7 @@ func (l *loader) checkRef(path string, s access.Source, rb *access.Runbook) {
 }
 
 // approval reads a role's approval: "auto" or {steps: [...]}.
-func (l *loader) approval(sys *access.System, path string, role map[string]any, requesters []access.Principal, rb *access.Runbook) access.Approval {
+func (l *loader) approval(sys *access.System, path string, role map[string]any, requesters []access.Principal, rb *access.Runbook, conns map[string]ConnectorConfig) access.Approval {
 	v, ok := role["approval"]
 	if !ok {
 		l.problem(path, "missing: every role needs approval.steps, or approval: auto to grant without a human")
@@ -600,6 +605,18 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 		l.problem(path+".steps", "no steps: list at least one step, like - approvers: [owners]; or use approval: auto")
 	}
 	var a access.Approval
+	if v, ok := m["auto_if_on_call"]; ok && isScalar(v) {
+		rule, err := access.ParseOnCallRule(scalarString(v))
+		if err != nil {
+			l.problem(path+".auto_if_on_call", "%v", err)
+		} else {
+			l.checkLookupRef(path+".auto_if_on_call", rule.Source, onCallTypes, "auto_if_on_call", conns)
+			a.AutoIfOnCall = &rule
+		}
+		if !present {
+			l.problem(path+".steps", "missing: auto_if_on_call needs steps for requesters who are not on call (and for when the schedule cannot be read), like - approvers: [owners]")
+		}
+	}
 	for i, sv := range steps {
 		sp := fmt.Sprintf("%s.steps[%d]", path, i)
 		sm, ok := sv.(map[string]any)

@@ -1,0 +1,208 @@
+// Package opsgenie is the `opsgenie` lookup connector: it says who is on
+// call on an Opsgenie schedule (access.OnCallSource), for a role's
+// `approval: { auto_if_on_call: NAME:SCHEDULE }`. It grants nothing.
+//
+// API, as documented by Opsgenie (https://docs.opsgenie.com/docs/):
+//
+//   - Who is On Call API, Get On Calls:
+//     GET /v2/schedules/{scheduleIdentifier}/on-calls with
+//     scheduleIdentifierType (id, the default, or name), flat (true: the
+//     answer's data.onCallRecipients lists the usernames, which are email
+//     addresses, of everyone on call) and date ("yyyy-MM-dd'T'HH:mm:ssZ",
+//     default now) (https://docs.opsgenie.com/docs/who-is-on-call-api).
+//     The answer is {"data": {"_parent": {"id", "name", "enabled"},
+//     "onCallRecipients": [...]}, "took", "requestId"}; the Go SDK
+//     (github.com/opsgenie/opsgenie-go-sdk-v2, schedule/who_is_oncall_*.go)
+//     sends the date as UTC "2006-01-02T15:04:05.000Z", as this does. The
+//     answer is one object, not paged;
+//   - authentication: "Authorization: GenieKey <API key>" from an API
+//     integration; a team's key must be allowed to read the schedule, or
+//     the answer is 403 with internal code 40301 (same page);
+//   - responses and errors: {"message", "took", "requestId"}; 401 invalid
+//     key or disabled integration, 403 not permitted, 404 no such
+//     resource, 422 semantic errors, 429 throttled
+//     (https://docs.opsgenie.com/docs/response);
+//   - rate limits: 429 with X-RateLimit-State: THROTTLED,
+//     X-RateLimit-Reason and X-RateLimit-Period-In-Sec (60 or 1, the
+//     minute or second bucket that was exceeded); on-call lookups have
+//     their own "Schedule-oncalls" domain
+//     (https://docs.opsgenie.com/docs/api-rate-limiting; header names as
+//     read by the Go SDK, client/client.go);
+//   - the EU instance answers only at https://api.eu.opsgenie.com (set
+//     api_url).
+//
+// A schedule is named by its ID (a UUID) or, when the configured schedule
+// is not a UUID, by its name (scheduleIdentifierType=name). A disabled
+// schedule (_parent.enabled false) has nobody on call. Answers are cached
+// (connectors.OnCallCache, 60 s by default, `cache_ttl`); after a 429 no
+// call is made until X-RateLimit-Period-In-Sec has passed. Every failure is
+// an *access.LookupError: the caller fails closed.
+package opsgenie
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+)
+
+// Type is the connector type this package registers under.
+const Type = "opsgenie"
+
+// Vendor names Opsgenie in messages for people.
+const Vendor = "Opsgenie"
+
+// DefaultAPIURL is Opsgenie's API outside the EU.
+const DefaultAPIURL = "https://api.opsgenie.com"
+
+// Config is the `connectors.NAME` block of an opsgenie connector.
+type Config struct {
+	// APIKey is the key of an API integration allowed to read the
+	// schedule; or APIKeyFile names a file holding it.
+	APIKey     connectors.Redacted `json:"api_key"`
+	APIKeyFile string              `json:"api_key_file"`
+	// APIURL replaces https://api.opsgenie.com: the EU instance
+	// (https://api.eu.opsgenie.com) or a test server.
+	APIURL string `json:"api_url"`
+	// Timeout bounds one whole lookup, inner retries included (default 5s).
+	Timeout connectors.Duration `json:"timeout"`
+	// CacheTTL is how long an answer is reused (default 60s, at most 10m).
+	CacheTTL connectors.Duration `json:"cache_ttl"`
+}
+
+// Validate checks c; errors name keys relative to the block.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.APIKey == "" && c.APIKeyFile == "" {
+		errs = append(errs, errors.New("api_key: required (or api_key_file): the key of an Opsgenie API integration"))
+	}
+	if c.APIURL != "" {
+		if err := connectors.CheckBaseURL(c.APIURL); err != nil {
+			errs = append(errs, fmt.Errorf("api_url: %w", err))
+		}
+	}
+	if c.CacheTTL.Std() > 10*time.Minute {
+		errs = append(errs, errors.New("cache_ttl: at most 10m; an on-call hand-over must be seen soon"))
+	}
+	return errors.Join(errs...)
+}
+
+// Client looks up on-call people at Opsgenie. It is safe for concurrent
+// use.
+type Client struct {
+	connectors.LookupOnly
+	base    string
+	key     string // never printed
+	timeout time.Duration
+	http    connectors.Doer
+	clock   access.Clock
+	cache   *connectors.OnCallCache
+}
+
+var (
+	_ access.OnCallSource = (*Client)(nil)
+	_ access.Connector    = (*Client)(nil)
+	_ connectors.Factory  = Factory
+)
+
+// Factory builds an opsgenie connector from its configuration block. It
+// makes no network call.
+func Factory(name string, cfg connectors.Config) (access.Connector, error) {
+	return New(name, cfg)
+}
+
+// New is Factory returning the concrete type.
+func New(name string, cfg connectors.Config) (*Client, error) {
+	var c Config
+	if err := cfg.Decode(&c); err != nil {
+		return nil, err
+	}
+	key, err := cfg.Secret("api_key")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTP == nil || cfg.Clock == nil {
+		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
+	}
+	cl := &Client{
+		LookupOnly: connectors.LookupOnly{Type: Type},
+		base:       strings.TrimRight(c.APIURL, "/"),
+		key:        key,
+		timeout:    c.Timeout.Std(),
+		http:       cfg.HTTP,
+		clock:      cfg.Clock,
+	}
+	if cl.base == "" {
+		cl.base = DefaultAPIURL
+	}
+	if cl.timeout <= 0 {
+		cl.timeout = 5 * time.Second
+	}
+	cl.cache = connectors.NewOnCallCache(cfg.Clock, c.CacheTTL.Std(), cl.fetch)
+	return cl, nil
+}
+
+var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// OnCall returns the emails of the people on call on schedule (an Opsgenie
+// schedule ID, or its name) at at, per access.OnCallSource. Errors are
+// *access.LookupError: LookupNotFound for an unknown schedule,
+// LookupRejected for a refused key, LookupUnavailable otherwise.
+func (c *Client) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
+	if strings.TrimSpace(schedule) == "" {
+		return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupInvalid, What: "an unnamed schedule", Err: errors.New("empty schedule")}
+	}
+	return c.cache.OnCall(ctx, schedule, at)
+}
+
+type onCallsAnswer struct {
+	Data *struct {
+		Parent struct {
+			ID      string `json:"id"`
+			Name    string `json:"name"`
+			Enabled *bool  `json:"enabled"`
+		} `json:"_parent"`
+		OnCallRecipients []string `json:"onCallRecipients"`
+	} `json:"data"`
+}
+
+func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	what := "schedule " + schedule
+	q := url.Values{"flat": {"true"}, "date": {at.UTC().Format("2006-01-02T15:04:05.000Z")}}
+	if uuidRe.MatchString(schedule) {
+		q.Set("scheduleIdentifierType", "id")
+	} else {
+		q.Set("scheduleIdentifierType", "name")
+	}
+	var ans onCallsAnswer
+	err := connectors.GetLookup(ctx, c.http, c.clock.Now(), connectors.LookupCall{
+		Vendor: Vendor, What: what, URL: c.base + "/v2/schedules/" + url.PathEscape(schedule) + "/on-calls", Query: q,
+		Authorize:       func(r *http.Request) { r.Header.Set("Authorization", "GenieKey "+c.key) },
+		RateLimitHeader: "X-RateLimit-Period-In-Sec", Out: &ans,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ans.Data == nil {
+		return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what, Err: errors.New("answer without data")}
+	}
+	if e := ans.Data.Parent.Enabled; e != nil && !*e {
+		return nil, nil // a disabled schedule puts nobody on call
+	}
+	var emails []string
+	for _, r := range ans.Data.OnCallRecipients {
+		if strings.Contains(r, "@") { // usernames are emails; anything else is not a person
+			emails = append(emails, r)
+		}
+	}
+	return connectors.NormalizeEmails(emails), nil
+}

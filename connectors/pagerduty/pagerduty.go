@@ -1,0 +1,264 @@
+// Package pagerduty is the `pagerduty` lookup connector: it says who is on
+// call on a PagerDuty schedule (access.OnCallSource), for a role's
+// `approval: { auto_if_on_call: NAME:SCHEDULE_ID }`. It grants nothing.
+//
+// API, as documented by PagerDuty (REST API v2,
+// https://developer.pagerduty.com/docs/rest-api-v2/rest-api/ and the
+// developer-docs repository, github.com/PagerDuty/developer-docs):
+//
+//   - List all of the on-calls: GET /oncalls with schedule_ids[],
+//     include[]=users (expands each entry's user to a full user object,
+//     with email), since and until (ISO 8601; "if an on-call period
+//     overlaps with the range, it will be included"), limit and offset
+//     (https://developer.pagerduty.com/api-reference/3a6b910f11050-list-all-of-the-on-calls).
+//     Entries are {"user", "schedule", "escalation_policy",
+//     "escalation_level", "start", "end"}; start or end is null for a
+//     permanent on-call. Only schedules used by an escalation policy have
+//     on-call entries; one user appears once per escalation level that
+//     uses the schedule (the Go SDK's OnCall struct, PagerDuty/go-pagerduty
+//     on_call.go, has the same fields);
+//   - classic pagination: limit (at most 100), offset, "more"; offset plus
+//     limit may not exceed 10000 (docs/REST-API/09-Pagination.md);
+//   - Get a schedule: GET /schedules/{id}, 404 for an unknown schedule
+//     (used only when /oncalls answers nobody, to tell an unknown schedule
+//     from a gap in the rota);
+//   - authentication: "Authorization: Token token=…" with an account or
+//     user API key; a read-only key suffices (docs/REST-API/02-Authentication.md);
+//     versioning: "Accept: application/vnd.pagerduty+json;version=2"
+//     (docs/REST-API/03-Versioning.md);
+//   - errors: {"error": {"message", "code", "errors": [...]}}, 401 bad
+//     credentials, 403 not allowed, 404 not found, 400 invalid arguments
+//     (docs/REST-API/14-Errors.md);
+//   - rate limits: 429 with ratelimit-limit, ratelimit-remaining and
+//     ratelimit-reset (seconds until the limit resets) and
+//     {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
+//     (docs/REST-API/04-Rate-Limits.md);
+//   - EU service region: https://api.eu.pagerduty.com (set api_url).
+//
+// Semantics: the lookup asks for the one-second range [at, at+1s] and keeps
+// the entries whose own [start, end) holds at, so an on-call that ended at
+// exactly at does not count. Answers are cached (connectors.OnCallCache,
+// 60 s by default, `cache_ttl`); after a 429 no call is made until
+// ratelimit-reset has passed. Every failure is an *access.LookupError: the
+// caller fails closed.
+package pagerduty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
+)
+
+// Type is the connector type this package registers under.
+const Type = "pagerduty"
+
+// Vendor names PagerDuty in messages for people.
+const Vendor = "PagerDuty"
+
+// DefaultAPIURL is PagerDuty's REST API in the US service region.
+const DefaultAPIURL = "https://api.pagerduty.com"
+
+// acceptV2 pins the REST API version (docs/REST-API/03-Versioning.md).
+const acceptV2 = "application/vnd.pagerduty+json;version=2"
+
+// pageLimit is the largest page /oncalls serves; maxPages bounds one
+// lookup (a schedule used by a few escalation levels has a handful of
+// entries; 20 pages is 2000).
+const (
+	pageLimit = 100
+	maxPages  = 20
+)
+
+// Config is the `connectors.NAME` block of a pagerduty connector.
+type Config struct {
+	// Token is a REST API key (read-only is enough); or TokenFile names a
+	// file holding it.
+	Token     connectors.Redacted `json:"token"`
+	TokenFile string              `json:"token_file"`
+	// APIURL replaces https://api.pagerduty.com: the EU service region
+	// (https://api.eu.pagerduty.com) or a test server.
+	APIURL string `json:"api_url"`
+	// Timeout bounds one whole lookup, inner retries and pages included
+	// (default 5s): the requester is waiting.
+	Timeout connectors.Duration `json:"timeout"`
+	// CacheTTL is how long an answer is reused (default 60s, at most 10m).
+	CacheTTL connectors.Duration `json:"cache_ttl"`
+}
+
+// Validate checks c; errors name keys relative to the block.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Token == "" && c.TokenFile == "" {
+		errs = append(errs, errors.New("token: required (or token_file): a PagerDuty REST API key; read-only is enough"))
+	}
+	if c.APIURL != "" {
+		if err := connectors.CheckBaseURL(c.APIURL); err != nil {
+			errs = append(errs, fmt.Errorf("api_url: %w", err))
+		}
+	}
+	if c.CacheTTL.Std() > 10*time.Minute {
+		errs = append(errs, errors.New("cache_ttl: at most 10m; an on-call hand-over must be seen soon"))
+	}
+	return errors.Join(errs...)
+}
+
+// Client looks up on-call people at PagerDuty. It is safe for concurrent
+// use.
+type Client struct {
+	connectors.LookupOnly
+	base    string
+	token   string // never printed
+	timeout time.Duration
+	http    connectors.Doer
+	clock   access.Clock
+	cache   *connectors.OnCallCache
+}
+
+var (
+	_ access.OnCallSource = (*Client)(nil)
+	_ access.Connector    = (*Client)(nil)
+	_ connectors.Factory  = Factory
+)
+
+// Factory builds a pagerduty connector from its configuration block. It
+// makes no network call.
+func Factory(name string, cfg connectors.Config) (access.Connector, error) {
+	return New(name, cfg)
+}
+
+// New is Factory returning the concrete type.
+func New(name string, cfg connectors.Config) (*Client, error) {
+	var c Config
+	if err := cfg.Decode(&c); err != nil {
+		return nil, err
+	}
+	token, err := cfg.Secret("token")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTP == nil || cfg.Clock == nil {
+		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
+	}
+	cl := &Client{
+		LookupOnly: connectors.LookupOnly{Type: Type},
+		base:       strings.TrimRight(c.APIURL, "/"),
+		token:      token,
+		timeout:    c.Timeout.Std(),
+		http:       cfg.HTTP,
+		clock:      cfg.Clock,
+	}
+	if cl.base == "" {
+		cl.base = DefaultAPIURL
+	}
+	if cl.timeout <= 0 {
+		cl.timeout = 5 * time.Second
+	}
+	cl.cache = connectors.NewOnCallCache(cfg.Clock, c.CacheTTL.Std(), cl.fetch)
+	return cl, nil
+}
+
+// OnCall returns the emails of the people on call on schedule (a PagerDuty
+// schedule ID such as P1ABC2D) at at, per access.OnCallSource. Errors are
+// *access.LookupError: LookupNotFound for an unknown schedule,
+// LookupRejected for a refused key, LookupUnavailable otherwise.
+func (c *Client) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
+	if schedule == "" || strings.ContainsAny(schedule, "/?#% ") {
+		return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupInvalid, What: fmt.Sprintf("schedule %q", schedule),
+			Err: errors.New("a PagerDuty schedule ID is letters and digits, like P1ABC2D")}
+	}
+	return c.cache.OnCall(ctx, schedule, at)
+}
+
+// oncall is one entry of GET /oncalls with include[]=users.
+type oncall struct {
+	User struct {
+		ID    string `json:"id"`
+		Type  string `json:"type"` // "user" when expanded, "user_reference" when not
+		Email string `json:"email"`
+	} `json:"user"`
+	Schedule *struct {
+		ID string `json:"id"`
+	} `json:"schedule"`
+	Start *time.Time `json:"start"`
+	End   *time.Time `json:"end"`
+}
+
+type oncallsPage struct {
+	Oncalls []oncall `json:"oncalls"`
+	Limit   int      `json:"limit"`
+	Offset  int      `json:"offset"`
+	More    bool     `json:"more"`
+}
+
+func (c *Client) authorize(r *http.Request) {
+	r.Header.Set("Authorization", "Token token="+c.token)
+	r.Header.Set("Accept", acceptV2)
+}
+
+// fetch asks PagerDuty, page by page, who is on call on schedule at at.
+func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	what := "schedule " + schedule
+	var emails []string
+	offset := 0
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what,
+				Err: fmt.Errorf("more than %d pages of on-calls for one instant", maxPages)}
+		}
+		q := url.Values{}
+		q.Add("schedule_ids[]", schedule)
+		q.Add("include[]", "users")
+		q.Set("since", at.UTC().Format(time.RFC3339))
+		q.Set("until", at.UTC().Add(time.Second).Format(time.RFC3339))
+		q.Set("limit", strconv.Itoa(pageLimit))
+		q.Set("offset", strconv.Itoa(offset))
+		var p oncallsPage
+		if err := c.get(ctx, "/oncalls", q, &p, what); err != nil {
+			return nil, err
+		}
+		for _, e := range p.Oncalls {
+			if e.Schedule == nil || e.Schedule.ID != schedule {
+				continue // a direct user target of a policy, or another schedule
+			}
+			if (e.Start != nil && at.Before(*e.Start)) || (e.End != nil && !at.Before(*e.End)) {
+				continue
+			}
+			if e.User.Email == "" {
+				return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what,
+					Err: fmt.Errorf("on-call entry for user %s without an email (include[]=users not honoured)", e.User.ID)}
+			}
+			emails = append(emails, e.User.Email)
+		}
+		if !p.More || len(p.Oncalls) == 0 {
+			break
+		}
+		offset += len(p.Oncalls)
+	}
+	emails = connectors.NormalizeEmails(emails)
+	if len(emails) == 0 {
+		// Nobody: a gap in the rota, or a schedule PagerDuty does not have
+		// (/oncalls filters silently). Only the schedule itself can tell.
+		if err := c.get(ctx, "/schedules/"+url.PathEscape(schedule), url.Values{"time_zone": {"UTC"}}, nil, what); err != nil {
+			return nil, err
+		}
+	}
+	return emails, nil
+}
+
+// get sends one GET through connectors.GetLookup.
+func (c *Client) get(ctx context.Context, path string, q url.Values, out any, what string) error {
+	return connectors.GetLookup(ctx, c.http, c.clock.Now(), connectors.LookupCall{
+		Vendor: Vendor, What: what, URL: c.base + path, Query: q,
+		Authorize: c.authorize, RateLimitHeader: "ratelimit-reset", Out: out,
+	})
+}
