@@ -291,7 +291,9 @@ func TestSendJSONErrorOutAndRetryAfter(t *testing.T) {
 	}
 	_, err = connectors.SendJSON(t.Context(), connectortest.FastHTTPShortRetryAfter(-1), connectors.JSONCall{
 		Op: "op", Method: http.MethodGet, Base: srv.URL, Path: "/limited",
-		RetryAfter: func(h http.Header) time.Duration { return time.Duration(len(h.Get("X-Rate-Limit-Reset"))) * time.Second },
+		RetryAfter: func(h http.Header) time.Duration {
+			return time.Duration(len(h.Get("X-Rate-Limit-Reset"))) * time.Second
+		},
 	})
 	if class, ra := access.Classify(err); class != access.Retryable || ra != 2*time.Second {
 		t.Fatalf("429: %v, %v, %v", class, ra, err)
