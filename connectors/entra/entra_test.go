@@ -75,8 +75,8 @@ func newFakeGraph(t *testing.T) *fakeGraph {
 			daveID:  {upn: "dave@example.com", mail: "dave@example.com", disabled: true, manager: carolID},
 		},
 		lagging: map[string]bool{},
-		groups: map[string][]string{groupID: {}, "0000000a-0000-4000-8000-00000000000a": {aliceID}, "0000000b-0000-4000-8000-00000000000b": {aliceID}, "0000000c-0000-4000-8000-00000000000c": {aliceID}},
-		tokens: map[string]bool{}, secret: clientSecret,
+		groups:  map[string][]string{groupID: {}, "0000000a-0000-4000-8000-00000000000a": {aliceID}, "0000000b-0000-4000-8000-00000000000b": {aliceID}, "0000000c-0000-4000-8000-00000000000c": {aliceID}},
+		tokens:  map[string]bool{}, secret: clientSecret,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", f.token)
@@ -385,7 +385,7 @@ func TestConformance(t *testing.T) {
 			cur = newFakeGraph(t)
 			return mustBuild(t, config(cur), connectortest.FastHTTPShortRetryAfter(-1))
 		},
-		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
+		Grant:        func(t *testing.T) access.Grant { return aliceGrant() },
 		HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], aliceID) },
 		UnknownUser:  func(t *testing.T) access.Grant { return nobody() },
 		FailNext:     func(t *testing.T, status int) { cur.FailNext(status) },
