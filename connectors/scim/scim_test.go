@@ -341,7 +341,7 @@ func TestConformance(t *testing.T) {
 					cur = newService(t)
 					return mustBuild(t, map[string]any{"type": scim.Type, "base_url": cur.srv.URL + "/scim/v2", "token": bearer, "user_attribute": attr}, connectortest.FastHTTPShortRetryAfter(-1))
 				},
-				Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
+				Grant:        func(t *testing.T) access.Grant { return aliceGrant() },
 				HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], "2819c223-alice") },
 				UnknownUser:  func(t *testing.T) access.Grant { return nobody() },
 				FailNext:     func(t *testing.T, status int) { cur.FailNext(status) },
