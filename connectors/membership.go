@@ -83,10 +83,11 @@ func (l *Intents) Forget(ctx context.Context, grantID string) {
 // GrantMembership.
 type Member struct {
 	// Find resolves the person at the target for a grant's first
-	// attempt: their user ID ("" if the target tells it only on Add) and
-	// whether they already have the membership. Errors are classified;
-	// an unknown person wraps access.ErrUnknownUser (Users.ByEmail).
-	Find func(ctx context.Context) (userID string, member bool, err error)
+	// attempt: the Intent to record (their user ID, "" if the target
+	// tells it only on Add, and any detail Add needs) and whether they
+	// already have the membership. Errors are classified; an unknown
+	// person wraps access.ErrUnknownUser (Users.ByEmail).
+	Find func(ctx context.Context) (in Intent, member bool, err error)
 	// Add makes in.UserID a member; "already a member" is success. It
 	// returns what the receipt says besides UserID and PreExisting (Note,
 	// Backstop, Data; and UserID when the target told it only now). When
@@ -105,7 +106,8 @@ type Member struct {
 //     have is reported with Receipt.PreExisting and left alone (the
 //     revoke will not remove it). Else the Intent is recorded before
 //     the change.
-//  3. Add changes the target. On success the receipt names the user.
+//  3. Add changes the target. On success the receipt names the user and
+//     carries the Intent's Data unless Add returned its own.
 //     A failure of a change whose outcome may be live (a retryable
 //     failure, or any failure of a repeat) returns a receipt naming
 //     the user, so that the lifecycle can roll it back; a permanent
@@ -119,14 +121,14 @@ func GrantMembership(ctx context.Context, intents *Intents, g access.Grant, m Me
 		return access.Receipt{}, err
 	}
 	if !repeat {
-		uid, member, err := m.Find(ctx)
+		var member bool
+		in, member, err = m.Find(ctx)
 		if err != nil {
 			return access.Receipt{}, err
 		}
 		if member {
-			return access.Receipt{UserID: uid, PreExisting: true, Note: "already a member before this grant; left in place at revoke"}, nil
+			return access.Receipt{UserID: in.UserID, PreExisting: true, Data: []byte(in.Data), Note: "already a member before this grant; left in place at revoke"}, nil
 		}
-		in = Intent{UserID: uid}
 		if err := intents.Record(ctx, g.ID, in); err != nil {
 			return access.Receipt{}, err
 		}
@@ -142,9 +144,12 @@ func GrantMembership(ctx context.Context, intents *Intents, g access.Grant, m Me
 			err = rerr
 		}
 	}
+	partial := !r.Backstop.IsZero() || len(r.Data) > 0 || r.Previous != ""
+	if len(r.Data) == 0 {
+		r.Data = []byte(in.Data) // what the revoke needs to undo it
+	}
 	if err != nil {
 		class, _ := access.Classify(err)
-		partial := !r.Backstop.IsZero() || len(r.Data) > 0 || r.Previous != ""
 		if class == access.Permanent && !repeat && !partial {
 			// Refused outright: nothing changed, nothing to roll back.
 			intents.Forget(ctx, g.ID)

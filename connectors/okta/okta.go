@@ -257,13 +257,13 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, 
 		return access.Receipt{}, err
 	}
 	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (string, bool, error) {
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
 			uid, err := c.users.ByEmail(ctx, op, g.User)
 			if err != nil {
-				return "", false, err
+				return connectors.Intent{}, false, err
 			}
 			in, err := c.isMember(ctx, op, uid, group)
-			return uid, in, err
+			return connectors.Intent{UserID: uid}, in, err
 		},
 		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
 			status, err := c.api.Send(ctx, connectors.JSONCall{
