@@ -157,12 +157,12 @@ func (c *Config) Validate() error {
 // Connector adds and removes Entra group members, and reads people's
 // account state and manager. Safe for concurrent use.
 type Connector struct {
-	name    string
-	tenant  string
-	attr    string
-	api     *connectors.API
-	users   *connectors.Users
-	intents *connectors.Intents
+	// GroupMembers gives Grant, Revoke, Check and CheckParams.
+	*connectors.GroupMembers
+	name   string
+	tenant string
+	attr   string
+	api    *connectors.API
 }
 
 var (
@@ -178,10 +178,7 @@ var (
 // signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireState(); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	secret, err := cfg.Secret("client_secret")
@@ -196,7 +193,7 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	if graph == "" {
 		graph = DefaultGraphURL
 	}
-	conn := &Connector{name: name, tenant: c.TenantID, attr: c.UserAttribute, intents: connectors.NewIntents(cfg.State)}
+	conn := &Connector{name: name, tenant: c.TenantID, attr: c.UserAttribute}
 	if conn.attr == "" {
 		conn.attr = "userPrincipalName"
 	}
@@ -212,7 +209,11 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 			},
 		},
 	}
-	conn.users = connectors.NewUsers(cfg.Clock, "Entra ID tenant "+c.TenantID, conn.lookupUser)
+	conn.GroupMembers = &connectors.GroupMembers{
+		Kind: "entra", Name: name, Params: params, Key: ParamGroupID, Target: "Entra ID group",
+		Users:   connectors.NewUsers(cfg.Clock, "Entra ID tenant "+c.TenantID, conn.lookupUser),
+		Intents: connectors.NewIntents(cfg.State), IsMember: conn.isMember, Add: conn.addMember, Remove: conn.remove,
+	}
 	return conn, nil
 }
 
@@ -234,37 +235,12 @@ type graphError struct {
 	} `json:"error"`
 }
 
-// CheckParams checks a role's grant parameters without contacting Graph:
-// exactly group_id, the group's object ID (a GUID), required. Unknown
-// keys are errors, with a did-you-mean.
+// CheckParams checks a role's grant parameters without contacting the
+// target: exactly group_id, the group's object ID (a GUID), required. Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
 
-// Grant adds the person to params.group_id (connectors.GrantMembership):
-// the receipt names their object ID, and says PreExisting when they were
-// already a direct member.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	op := c.op("grant", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return access.Receipt{}, err
-	}
-	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
-			uid, err := c.users.ByEmail(ctx, op, g.User)
-			if err != nil {
-				return connectors.Intent{}, false, err
-			}
-			in, err := c.isMember(ctx, op, uid, group)
-			return connectors.Intent{UserID: uid}, in, err
-		},
-		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
-			return access.Receipt{}, c.addMember(ctx, op, group, in.UserID)
-		},
-	}, "added to Entra ID group "+group)
-}
-
 // addMember posts the $ref; see the package comment for the answers.
-func (c *Connector) addMember(ctx context.Context, op, group, uid string) error {
+func (c *Connector) addMember(ctx context.Context, op string, _ access.Grant, group, uid string) error {
 	var ge graphError
 	status, err := c.api.Send(ctx, connectors.JSONCall{
 		Op: op, Method: http.MethodPost, Path: "/groups/" + url.PathEscape(group) + "/members/$ref",
@@ -298,47 +274,20 @@ func replicationLag(err error) error {
 	return err
 }
 
-// Revoke removes the receipt's user from params.group_id. Not a member,
-// or the user or group gone (404), is done.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	op := c.op("revoke", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return err
-	}
-	uid, err := c.users.ForRevoke(ctx, op, g)
-	if err != nil {
-		return err
-	}
-	if _, err := c.api.Send(ctx, connectors.JSONCall{
+// remove deletes uid's $ref; 404 (not a member, the user or the group
+// gone) is done.
+func (c *Connector) remove(ctx context.Context, op string, _ access.Grant, group, uid string) error {
+	_, err := c.api.Send(ctx, connectors.JSONCall{
 		Op: op, Method: http.MethodDelete, Path: "/groups/" + url.PathEscape(group) + "/members/" + url.PathEscape(uid) + "/$ref",
 		Accept: []int{http.StatusNotFound},
-	}); err != nil {
-		return err
-	}
-	c.intents.Forget(ctx, g.ID)
-	return nil
-}
-
-// Check reports whether the person (the receipt's user, else found by
-// email) is a direct member of params.group_id.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	op := c.op("check", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return false, err
-	}
-	uid, err := c.users.ForRevoke(ctx, op, g)
-	if err != nil {
-		return false, err
-	}
-	return c.isMember(ctx, op, uid, group)
+	})
+	return err
 }
 
 // isMember pages through uid's memberOf (@odata.nextLink, on the
 // configured Graph only). A 404 for a user resolved moments ago is
 // replication lag.
-func (c *Connector) isMember(ctx context.Context, op, uid, group string) (bool, error) {
+func (c *Connector) isMember(ctx context.Context, op, group, uid string) (bool, error) {
 	next := c.api.Base + "/users/" + url.PathEscape(uid) + "/memberOf?$select=id"
 	for pages := 0; next != "" && pages < maxPages; pages++ {
 		var page struct {
@@ -434,7 +383,7 @@ func (c *Connector) AccountActive(ctx context.Context, p access.Person) (bool, e
 	case err != nil:
 		return false, err
 	case u == nil:
-		return false, c.users.Unknown(op, p)
+		return false, c.Users.Unknown(op, p)
 	case u.AccountEnabled == nil:
 		return false, access.RetryableError(fmt.Errorf("%s: Graph answered without accountEnabled", op), 0)
 	}
@@ -446,7 +395,7 @@ func (c *Connector) AccountActive(ctx context.Context, p access.Person) (bool, e
 // (404).
 func (c *Connector) Manager(ctx context.Context, p access.Person) (string, error) {
 	op := connectors.PersonOp("entra", c.name, "manager lookup", p)
-	uid, err := c.users.ByEmail(ctx, op, p)
+	uid, err := c.Users.ByEmail(ctx, op, p)
 	if err != nil {
 		return "", err
 	}

@@ -211,10 +211,7 @@ var (
 // signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireState(); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	key, err := cfg.Secret("credentials")

@@ -165,12 +165,11 @@ func (c *Config) Validate() error {
 // Connector adds and removes Okta group members, and reads people's
 // status and manager. Safe for concurrent use.
 type Connector struct {
-	name    string
-	attr    string
-	api     *connectors.API
-	users   *connectors.Users
-	intents *connectors.Intents
-	clock   access.Clock
+	// GroupMembers gives Grant, Revoke, Check and CheckParams.
+	*connectors.GroupMembers
+	name string
+	attr string
+	api  *connectors.API
 }
 
 var (
@@ -186,14 +185,11 @@ var (
 // signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireState(); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	base := connectors.TrimBase(c.OrgURL)
-	conn := &Connector{name: name, attr: c.UserAttribute, intents: connectors.NewIntents(cfg.State), clock: cfg.Clock}
+	conn := &Connector{name: name, attr: c.UserAttribute}
 	if conn.attr == "" {
 		conn.attr = "login"
 	}
@@ -201,7 +197,11 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 		Base: base, HTTP: cfg.HTTP, Timeout: c.Attempt(),
 		RetryAfter: func(h http.Header) time.Duration { return rateLimitReset(h, cfg.Clock.Now()) },
 	}
-	conn.users = connectors.NewUsers(cfg.Clock, "the Okta org "+base, conn.lookupUser)
+	conn.GroupMembers = &connectors.GroupMembers{
+		Kind: "okta", Name: name, Params: params, Key: ParamGroupID, Target: "Okta group",
+		Users:   connectors.NewUsers(cfg.Clock, "the Okta org "+base, conn.lookupUser),
+		Intents: connectors.NewIntents(cfg.State), IsMember: conn.isMember, Add: conn.add, Remove: conn.remove,
+	}
 	if c.ClientID == "" {
 		tok, err := cfg.Secret("token")
 		if err != nil {
@@ -242,77 +242,28 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	return conn, nil
 }
 
-// CheckParams checks a role's grant parameters without contacting Okta:
-// exactly group_id, an Okta group ID (00g…), required. Unknown keys are
-// errors, with a did-you-mean.
+// CheckParams checks a role's grant parameters without contacting the
+// target: exactly group_id, an Okta group ID (00g…), required. Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
 
-// Grant adds the person to params.group_id (connectors.GrantMembership):
-// the receipt names their Okta user ID, and says PreExisting when they
-// were already a member.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	op := c.op("grant", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return access.Receipt{}, err
+// add assigns uid to group (PUT; assigning a member again is 204).
+func (c *Connector) add(ctx context.Context, op string, _ access.Grant, group, uid string) error {
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodPut, Path: membershipPath(group, uid), Accept: []int{http.StatusNotFound},
+	})
+	if err == nil && status == http.StatusNotFound {
+		return access.PermanentError(fmt.Errorf("%s: Okta group %q or user %s not found in %s", op, group, uid, c.api.Base))
 	}
-	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
-			uid, err := c.users.ByEmail(ctx, op, g.User)
-			if err != nil {
-				return connectors.Intent{}, false, err
-			}
-			in, err := c.isMember(ctx, op, uid, group)
-			return connectors.Intent{UserID: uid}, in, err
-		},
-		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
-			status, err := c.api.Send(ctx, connectors.JSONCall{
-				Op: op, Method: http.MethodPut, Path: membershipPath(group, in.UserID),
-				Accept: []int{http.StatusNotFound},
-			})
-			if err == nil && status == http.StatusNotFound {
-				return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: Okta group %q or user %s not found in %s", op, group, in.UserID, c.api.Base))
-			}
-			return access.Receipt{}, err
-		},
-	}, "added to Okta group "+group)
+	return err
 }
 
-// Revoke removes the receipt's user from params.group_id. Not a member,
-// the user deleted or the group gone (404) is done.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	op := c.op("revoke", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return err
-	}
-	uid, err := c.users.ForRevoke(ctx, op, g)
-	if err != nil {
-		return err
-	}
-	if _, err := c.api.Send(ctx, connectors.JSONCall{
-		Op: op, Method: http.MethodDelete, Path: membershipPath(group, uid),
-		Accept: []int{http.StatusNotFound},
-	}); err != nil {
-		return err
-	}
-	c.intents.Forget(ctx, g.ID)
-	return nil
-}
-
-// Check reports whether the person (the receipt's user, else found by
-// email) is a member of params.group_id.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	op := c.op("check", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return false, err
-	}
-	uid, err := c.users.ForRevoke(ctx, op, g)
-	if err != nil {
-		return false, err
-	}
-	return c.isMember(ctx, op, uid, group)
+// remove unassigns uid from group; 404 (not a member, the user or the
+// group gone) is done.
+func (c *Connector) remove(ctx context.Context, op string, _ access.Grant, group, uid string) error {
+	_, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodDelete, Path: membershipPath(group, uid), Accept: []int{http.StatusNotFound},
+	})
+	return err
 }
 
 func membershipPath(group, uid string) string {
@@ -321,7 +272,7 @@ func membershipPath(group, uid string) string {
 
 // isMember pages through the user's groups (Link rel="next", on the org
 // only) looking for group.
-func (c *Connector) isMember(ctx context.Context, op, uid, group string) (bool, error) {
+func (c *Connector) isMember(ctx context.Context, op, group, uid string) (bool, error) {
 	next := c.api.Base + "/api/v1/users/" + url.PathEscape(uid) + "/groups?limit=200"
 	for pages := 0; next != "" && pages < 100; pages++ {
 		var groups []struct {
@@ -414,7 +365,7 @@ func (c *Connector) person(ctx context.Context, op string, p access.Person) (*ok
 	}
 	u, err := c.findUser(ctx, op, p.Email)
 	if err == nil && u == nil {
-		err = c.users.Unknown(op, p)
+		err = c.Users.Unknown(op, p)
 	}
 	return u, err
 }
@@ -501,8 +452,6 @@ func nextLink(h http.Header, api *connectors.API) string {
 	}
 	return ""
 }
-
-func (c *Connector) op(op string, g access.Grant) string { return connectors.Op("okta", c.name, op, g) }
 
 // assertion is a service app's private_key_jwt client authentication
 // (RFC 7523 §2.2).

@@ -114,11 +114,11 @@ func (c *Config) Validate() error {
 // Connector adds and removes SCIM group members, and reads people's
 // active flag and manager. Safe for concurrent use.
 type Connector struct {
-	name    string
-	attr    string
-	api     *connectors.API
-	users   *connectors.Users
-	intents *connectors.Intents
+	// GroupMembers gives Grant, Revoke, Check and CheckParams.
+	*connectors.GroupMembers
+	name string
+	attr string
+	api  *connectors.API
 }
 
 var (
@@ -134,10 +134,7 @@ var (
 // signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireState(); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	tok, err := cfg.Secret("token")
@@ -145,7 +142,7 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 		return nil, err
 	}
 	base := connectors.TrimBase(c.BaseURL)
-	conn := &Connector{name: name, attr: c.UserAttribute, intents: connectors.NewIntents(cfg.State)}
+	conn := &Connector{name: name, attr: c.UserAttribute}
 	if conn.attr == "" {
 		conn.attr = "userName"
 	}
@@ -153,7 +150,11 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 		Base: base, HTTP: cfg.HTTP, Timeout: c.Attempt(), Auth: connectors.StaticAuth("Bearer " + tok),
 		Header: http.Header{"Accept": {scimJSON}},
 	}
-	conn.users = connectors.NewUsers(cfg.Clock, "the SCIM service "+base, conn.lookupUser)
+	conn.GroupMembers = &connectors.GroupMembers{
+		Kind: "scim", Name: name, Params: params, Key: ParamGroupID, Target: "SCIM group",
+		Users:   connectors.NewUsers(cfg.Clock, "the SCIM service "+base, conn.lookupUser),
+		Intents: connectors.NewIntents(cfg.State), IsMember: conn.isMember, Add: conn.add, Remove: conn.remove,
+	}
 	return conn, nil
 }
 
@@ -181,36 +182,12 @@ type scimError struct {
 }
 
 // CheckParams checks a role's grant parameters without contacting the
-// service: exactly group_id, the group's SCIM id, required. Unknown keys
-// are errors, with a did-you-mean.
+// target: exactly group_id, the group's SCIM id, required. Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
 
-// Grant adds the person to params.group_id (connectors.GrantMembership):
-// the receipt names their SCIM id, and says PreExisting when they were
-// already a member.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	op := c.op("grant", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return access.Receipt{}, err
-	}
-	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
-			uid, err := c.users.ByEmail(ctx, op, g.User)
-			if err != nil {
-				return connectors.Intent{}, false, err
-			}
-			in, err := c.isMember(ctx, op, group, uid)
-			return connectors.Intent{UserID: uid}, in, err
-		},
-		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
-			return access.Receipt{}, c.add(ctx, op, g.ID, group, in.UserID)
-		},
-	}, "added to SCIM group "+group)
-}
-
-func (c *Connector) add(ctx context.Context, op, grantID, group, uid string) error {
-	status, err := c.patch(ctx, op, group, grantID+".grant", patchOp{Op: "add", Path: "members", Value: []member{{Value: uid}}}, nil, nil)
+// add patches uid into the group's members (RFC 7644 §3.5.2.1).
+func (c *Connector) add(ctx context.Context, op string, g access.Grant, group, uid string) error {
+	status, err := c.patch(ctx, op, group, g.ID+".grant", patchOp{Op: "add", Path: "members", Value: []member{{Value: uid}}}, nil, nil)
 	switch {
 	case err == nil:
 		return nil
@@ -231,18 +208,10 @@ func (c *Connector) add(ctx context.Context, op, grantID, group, uid string) err
 	return err
 }
 
-// Revoke removes the receipt's user from params.group_id. Not a member
-// (noTarget or 2xx) and a group that is gone (404) are done.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	op := c.op("revoke", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return err
-	}
-	uid, err := c.users.ForRevoke(ctx, op, g)
-	if err != nil {
-		return err
-	}
+// remove patches uid out of the group's members (RFC 7644 §3.5.2.2).
+// Not a member (noTarget, or 2xx) and a group that is gone (404) are
+// done.
+func (c *Connector) remove(ctx context.Context, op string, g access.Grant, group, uid string) error {
 	var se scimError
 	status, err := c.patch(ctx, op, group, g.ID+".revoke", patchOp{Op: "remove", Path: `members[value eq ` + strconv.Quote(uid) + `]`}, &se, []int{http.StatusNotFound})
 	// scimType keywords are case-sensitive in the RFC; some services
@@ -250,23 +219,7 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	if err != nil && !(status == http.StatusBadRequest && strings.EqualFold(se.ScimType, "noTarget")) {
 		return err
 	}
-	c.intents.Forget(ctx, g.ID)
 	return nil
-}
-
-// Check reports whether the person (the receipt's user, else found by
-// email) is a member of params.group_id.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	op := c.op("check", g)
-	group, err := params.Get(op, g.Params, ParamGroupID)
-	if err != nil {
-		return false, err
-	}
-	uid, err := c.users.ForRevoke(ctx, op, g)
-	if err != nil {
-		return false, err
-	}
-	return c.isMember(ctx, op, group, uid)
 }
 
 // isMember reads the group's members (GET /Groups/{id}?attributes=members);
@@ -366,7 +319,7 @@ func (c *Connector) person(ctx context.Context, op string, p access.Person, attr
 	}
 	u, err := c.findUser(ctx, op, p.Email, attrs)
 	if err == nil && u == nil {
-		err = c.users.Unknown(op, p)
+		err = c.Users.Unknown(op, p)
 	}
 	return u, err
 }
@@ -422,5 +375,3 @@ func (c *Connector) Manager(ctx context.Context, p access.Person) (string, error
 	}
 	return "", access.PermanentError(fmt.Errorf("%s: the manager on record (SCIM id %s) has no email", op, mid))
 }
-
-func (c *Connector) op(op string, g access.Grant) string { return connectors.Op("scim", c.name, op, g) }
