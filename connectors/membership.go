@@ -138,6 +138,11 @@ func GrantMembership(ctx context.Context, intents *Intents, g access.Grant, m Me
 		if member {
 			return access.Receipt{UserID: in.UserID, PreExisting: true, Data: []byte(in.Data), Note: "already a member before this grant; left in place at revoke"}, nil
 		}
+		if len(in.Data) > access.MaxReceiptBytes {
+			// Checked before any change: a receipt the lifecycle cannot
+			// store could not be revoked.
+			return access.Receipt{}, access.PermanentError(fmt.Errorf("grant %s: what the revoke would need is %d bytes, more than a receipt holds (%d)", g.ID, len(in.Data), access.MaxReceiptBytes))
+		}
 		if err := intents.Record(ctx, g.ID, in); err != nil {
 			return access.Receipt{}, err
 		}
