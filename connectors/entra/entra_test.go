@@ -442,6 +442,10 @@ func TestConformanceByMail(t *testing.T) {
 			cur.rename(bobID, "robert@example.com")
 			return "robert@example.com"
 		},
+		PreGrant: func(t *testing.T, g access.Grant) {
+			cur.edit(func() { cur.groups[groupID] = append(cur.groups[groupID], bobID) })
+		},
+		DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser(bobID) },
 	})
 }
 

@@ -486,6 +486,9 @@ func TestConformanceByEmail(t *testing.T) {
 			cur.rename("00u2bob", "robert@example.com")
 			return "robert@example.com"
 		},
+		PreGrant:   func(t *testing.T, g access.Grant) { cur.addMember(g.Params["group_id"], "00u2bob") },
+		DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser("00u2bob") },
+		FailNext:   func(t *testing.T, status int) { cur.FailNext(status) },
 		UnknownUser: func(t *testing.T) access.Grant {
 			g := aliceGrant()
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
