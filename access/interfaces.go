@@ -188,6 +188,10 @@ type Grant struct {
 	// compensating revoke, invariant 9), as opposed to an expiry or a
 	// revocation of access that was granted.
 	Rollback bool
+	// Ticket is the request's ticket (Request.Ticket), nil when its role
+	// requires none; connectors that report to other systems (webhook)
+	// pass it on.
+	Ticket *Ticket
 }
 
 // Person is a Slack user as the directory knows them.

@@ -28,7 +28,21 @@ type Request struct {
 	Duration time.Duration `json:"duration"`
 	Reason   string        `json:"reason,omitempty"`
 	Extends  string        `json:"extends,omitempty"` // ID of the grant this one extends
-	Auto     bool          `json:"auto,omitempty"`    // approved by approval: auto
+	// Auto is set when the request was approved without a human (approval:
+	// auto, or the requester was on call); AutoBy says which, as recorded
+	// in the audit note: "approval: auto", "on call: pagerduty:P1ABC2D".
+	Auto   bool   `json:"auto,omitempty"`
+	AutoBy string `json:"auto_by,omitempty"`
+
+	// Ticket is the request's ticket when its role requires one (ticket:),
+	// as the ticket system reported it at submission (only Ref when the
+	// role does not verify tickets). Shown on every copy, sent in the
+	// webhook body and exported with the audit records.
+	Ticket *Ticket `json:"ticket,omitempty"`
+	// Notes are what the requester was told, at submission, about how the
+	// request was handled beyond "sent to …" (the on-call check, a time
+	// window, an unverified ticket), each a plain sentence.
+	Notes []string `json:"notes,omitempty"`
 
 	// Entitlement is what the grant gives; fixed at creation.
 	Entitlement Entitlement `json:"entitlement"`
@@ -275,6 +289,11 @@ func (r *Request) Clone() *Request {
 		c.Steps[i] = s
 	}
 	c.Decisions = append([]Decision(nil), r.Decisions...)
+	if r.Ticket != nil {
+		t := *r.Ticket
+		c.Ticket = &t
+	}
+	c.Notes = cloneStrings(r.Notes)
 	c.Messages = append([]MessageRef(nil), r.Messages...)
 	c.History = append([]HistoryEntry(nil), r.History...)
 	if r.Receipt != nil {
@@ -299,6 +318,15 @@ func (r *Request) Clone() *Request {
 		c.Outbox[i] = n
 	}
 	return &c
+}
+
+// cloneStrings copies xs, keeping nil nil (so that a clone equals its
+// original).
+func cloneStrings(xs []string) []string {
+	if xs == nil {
+		return nil
+	}
+	return append([]string{}, xs...)
 }
 
 func cloneMap(m map[string]string) map[string]string {

@@ -275,7 +275,11 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 // created, so that every request it accepted completes promptly.
 const busyMargin = 64
 
-func submittedText(r *access.Request) string {
+// submittedText answers a request just made: its state, then its ticket
+// and what the admission policy had to say (submitAckWhy, notesText).
+func submittedText(r *access.Request) string { return withTicketAndNotes(submittedState(r), r) }
+
+func submittedState(r *access.Request) string {
 	switch r.State {
 	case access.StatePending:
 		st, ok := r.Current()
@@ -287,7 +291,7 @@ func submittedText(r *access.Request) string {
 		return fmt.Sprintf("*%s*: approved automatically and granted until %s.", r.ID, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
 	case access.StateApproved:
 		if r.Auto {
-			return fmt.Sprintf("*%s*: approved automatically (the runbook needs no approval for %s %s); granting it now. You will get a DM when the access is in place.", r.ID, Escape(r.System), Escape(r.Role))
+			return fmt.Sprintf("*%s*: approved automatically (%s); granting it now. You will get a DM when the access is in place.", r.ID, submitAckWhy(r))
 		}
 		return fmt.Sprintf("*%s*: approved; being granted.", r.ID)
 	case access.StateGrantFailed:
@@ -436,7 +440,7 @@ func (b *Bot) submitModal(ctx context.Context, cb slack.InteractionCallback) *re
 	if b.svc.QueueFree() < busyMargin {
 		return &reply{viewErrors: map[string]string{BlockReason: stripMrkdwn(b.errorText(access.ErrBusy))}}
 	}
-	if _, err := b.svc.Submit(ctx, access.SubmitInput{Requester: user, System: st.System, Role: st.Role, Duration: st.Duration, Reason: st.Reason}); err != nil {
+	if _, err := b.svc.Submit(ctx, access.SubmitInput{Requester: user, System: st.System, Role: st.Role, Duration: st.Duration, Reason: st.Reason, Ticket: st.Ticket}); err != nil {
 		return &reply{viewErrors: b.fieldErrors(err)}
 	}
 	return nil

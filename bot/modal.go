@@ -21,6 +21,7 @@ type modalState struct {
 	Role     string        `json:"r,omitempty"`
 	Duration time.Duration `json:"d,omitempty"`
 	Reason   string        `json:"-"`
+	Ticket   string        `json:"-"` // the ticket field, for roles with a ticket policy
 	Channel  string        `json:"c,omitempty"`
 }
 
@@ -140,6 +141,10 @@ func RequestModal(rb *access.Runbook, eligible map[string][]string, st modalStat
 	}
 	reasonBlock := slack.NewInputBlock(BlockReason, slack.NewTextBlockObject(slack.PlainTextType, reasonLabel, false, false), nil, reason)
 	reasonBlock.Optional = !role.ReasonRequired
+	inputs := []slack.Block{reasonBlock}
+	if tb := ticketBlock(role, st.Ticket); tb != nil {
+		inputs = append(inputs, tb)
+	}
 
 	approval := "approved automatically"
 	if !role.Approval.Auto {
@@ -163,13 +168,12 @@ func RequestModal(rb *access.Runbook, eligible map[string][]string, st modalStat
 		Submit:          slack.NewTextBlockObject(slack.PlainTextType, "Request", false, false),
 		Close:           slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
 		PrivateMetadata: string(meta),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
+		Blocks: slack.Blocks{BlockSet: append([]slack.Block{
 			slack.NewInputBlock(BlockSystem, slack.NewTextBlockObject(slack.PlainTextType, "System", false, false), nil, sysSel).WithDispatchAction(true),
 			slack.NewInputBlock(BlockRole, slack.NewTextBlockObject(slack.PlainTextType, "Role", false, false), nil, roleSel).WithDispatchAction(true),
 			contextBlock(info),
 			slack.NewInputBlock(BlockDuration, slack.NewTextBlockObject(slack.PlainTextType, "Duration", false, false), nil, durSel),
-			reasonBlock,
-		}},
+		}, inputs...)},
 	}
 }
 
@@ -218,6 +222,9 @@ func stateFromView(v *slack.View) modalState {
 	if a, ok := get(BlockReason, ActionReason); ok {
 		st.Reason = a.Value
 	}
+	if a, ok := get(BlockTicket, ActionTicket); ok {
+		st.Ticket = a.Value
+	}
 	return st
 }
 
@@ -235,6 +242,10 @@ func (b *Bot) fieldErrors(err error) map[string]string {
 			block = BlockDuration
 		case access.CodeUnknownSystem:
 			block = BlockSystem
+		case access.CodeTicket, access.CodeUnavailable:
+			// Only roles with a ticket policy refuse these, and their
+			// form has the ticket field.
+			block = BlockTicket
 		}
 	}
 	return map[string]string{block: Truncate(stripMrkdwn(b.errorText(err)), 2000)}

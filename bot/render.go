@@ -38,6 +38,7 @@ const (
 	ActionDuration      = "duration_select"
 	ActionReason        = "reason_input"
 	ActionDenyReason    = "deny_reason_input"
+	ActionTicket        = "ticket_input"
 )
 
 // View callback IDs and input block IDs (errors are keyed by block ID:
@@ -50,6 +51,7 @@ const (
 	BlockDuration   = "duration"
 	BlockReason     = "reason"
 	BlockDenyReason = "deny_reason"
+	BlockTicket     = "ticket"
 )
 
 // Escape escapes user-supplied text for mrkdwn: only &, < and > (Slack's
@@ -193,13 +195,16 @@ func RequestSummary(r *access.Request, v View) string {
 		reason = "(no reason given)"
 	}
 	fmt.Fprintf(&b, "*Reason:* %s", safe(reason, limitReason))
+	if t := TicketText(r.Ticket); t != "" {
+		fmt.Fprintf(&b, "\n*Ticket:* %s", t)
+	}
 	return b.String()
 }
 
 // stepLine describes the approval steps and where the request is.
 func stepLine(r *access.Request) string {
 	if r.Auto {
-		return "Approval: automatic (runbook: `approval: auto`)"
+		return autoLine(r)
 	}
 	var parts []string
 	for i, st := range r.Steps {
@@ -269,7 +274,7 @@ func Outcome(r *access.Request, v View) string {
 
 func approvedBy(r *access.Request) string {
 	if r.Auto {
-		return "the runbook (automatic)"
+		return autoWhy(r)
 	}
 	ids := r.ApprovedBy()
 	if len(ids) == 0 {
@@ -330,7 +335,11 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 	switch n.Kind {
 	case access.NoticeSubmitted:
 		if r.Auto {
-			text = fmt.Sprintf("Your request *%s* for *%s* (%s) is approved automatically by the runbook; granting it now.", r.ID, title, access.FormatDuration(r.Duration))
+			by := "the runbook"
+			if strings.HasPrefix(r.AutoBy, "on call: ") {
+				by = autoWhy(r)
+			}
+			text = fmt.Sprintf("Your request *%s* for *%s* (%s) is approved automatically by %s; granting it now.", r.ID, title, access.FormatDuration(r.Duration), by)
 			break
 		}
 		if len(r.Steps) == 0 {
@@ -404,6 +413,9 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		}
 	default:
 		text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
+	}
+	if n.Kind == access.NoticeSubmitted {
+		text = withTicketAndNotes(text, r)
 	}
 	return textMessage(text, "requester:"+r.ID, actions)
 }

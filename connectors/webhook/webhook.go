@@ -13,6 +13,10 @@
 // inner and outer, so receivers can deduplicate; Idempotency-Key repeats it,
 // which is also what lets the shared HTTP client retry the POST.
 //
+// The body is Payload: DESIGN.md §6's fields, plus "ticket" ({"ref",
+// "title", "url", "status"}; only ref is always there) when the role
+// requires a ticket reference (the runbook's ticket:).
+//
 // Answers: any 2xx is done; on revoke 404 and 410 mean "already gone" and
 // are done too; 408, 425, 429, 5xx and transport errors are retryable
 // (Retry-After honoured up to the client's cap, then handed to the
@@ -209,6 +213,18 @@ type Payload struct {
 	ApprovedBy []string          `json:"approved_by"`
 	GrantedAt  string            `json:"granted_at"` // RFC 3339, UTC
 	ExpiresAt  string            `json:"expires_at"` // RFC 3339, UTC
+	// Ticket is the request's ticket, present only when its role requires
+	// one (the runbook's ticket:).
+	Ticket *Ticket `json:"ticket,omitempty"`
+}
+
+// Ticket is the ticket in a Payload: ref always; title, url and status
+// when the role's ticket.verify connector reported them at submission.
+type Ticket struct {
+	Ref    string `json:"ref"`
+	Title  string `json:"title,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Status string `json:"status,omitempty"`
 }
 
 // User is the person in a Payload.
@@ -231,6 +247,9 @@ func NewPayload(op string, g access.Grant) Payload {
 	}
 	if p.Params == nil {
 		p.Params = map[string]string{}
+	}
+	if t := g.Ticket; t != nil && t.Ref != "" {
+		p.Ticket = &Ticket{Ref: t.Ref, Title: t.Title, URL: t.URL, Status: t.Status}
 	}
 	if p.ApprovedBy == nil {
 		p.ApprovedBy = []string{}
