@@ -16,8 +16,12 @@ import (
 
 // check is Service.Check at now: the runbook's CheckRequest, then the
 // role's time windows (a refusal outside them, with outside_window:
-// refuse).
+// refuse); for a break-glass request CheckBreakGlass instead (no
+// windows).
 func (s *Service) check(ctx context.Context, in SubmitInput, now time.Time) (*System, *Role, time.Duration, error) {
+	if in.BreakGlass {
+		return s.rb.CheckBreakGlass(ctx, s.cfg.Directory, in)
+	}
 	sys, role, d, err := s.rb.CheckRequest(ctx, s.cfg.Directory, in)
 	if err != nil {
 		return nil, nil, 0, err

@@ -20,6 +20,10 @@ type ExplainInput struct {
 	// Now is the time the request would be made at. Nothing depends on it
 	// yet; time windows will (DESIGN.md issue 16).
 	Now time.Time
+	// BreakGlass explains a break-glass request (`--break-glass`):
+	// CheckBreakGlass's verdict instead of the role's requesters, and no
+	// approval steps.
+	BreakGlass bool
 }
 
 // Explanation is what the policy decides for one request and why, built by
@@ -65,6 +69,26 @@ type Explanation struct {
 	Auto bool `json:"auto"`
 	// Steps are the approval steps in order, with who would be asked.
 	Steps []StepExplanation `json:"steps,omitempty"`
+
+	// BreakGlass is the role's break-glass availability for Requester;
+	// nil when the role has no break_glass.
+	BreakGlass *BreakGlassExplanation `json:"break_glass,omitempty"`
+}
+
+// BreakGlassExplanation says whether Requester may break the glass on the
+// role, by which rule, and for how long at most.
+type BreakGlassExplanation struct {
+	// Requested is set when the explained request itself breaks the
+	// glass (ExplainInput.BreakGlass): Allowed and Refusal of the
+	// Explanation are then CheckBreakGlass's, and there are no steps.
+	Requested   bool          `json:"requested,omitempty"`
+	Allowed     bool          `json:"allowed"` // Requester is one of the break-glass requesters
+	MatchedRule string        `json:"matched_rule,omitempty"`
+	Requesters  []RuleMatch   `json:"requesters"`
+	MaxDuration time.Duration `json:"max_duration"`
+	// Notify are the approvers of the role's steps, who are told of a
+	// break-glass grant besides the owners and the audit channel.
+	Notify []string `json:"notify,omitempty"`
 }
 
 // RuleMatch is one requester rule's verdict.
@@ -127,6 +151,9 @@ type SourceExplanation struct {
 // Steps are resolved even when the requester may not ask, to show who
 // approves for those who may.
 func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) (*Explanation, error) {
+	if in.BreakGlass {
+		return rb.explainBreakGlass(ctx, dir, in)
+	}
 	ex := &Explanation{Requester: in.Requester, Now: in.Now}
 	ex.Duration.Requested = in.Duration
 	var rules []RuleMatch
@@ -181,6 +208,11 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 			ex.Steps = append(ex.Steps, se)
 		}
 	}
+	bg, err := rb.breakGlassAvailability(ctx, dir, sys, role, in.Requester)
+	if err != nil {
+		return nil, err
+	}
+	ex.BreakGlass = bg
 	ex.setRefusal(refusal)
 	return ex, nil
 }

@@ -192,6 +192,9 @@ type Grant struct {
 	// requires none; connectors that report to other systems (webhook)
 	// pass it on.
 	Ticket *Ticket
+	// BreakGlass is set for a break-glass grant (Request.BreakGlass):
+	// nobody approved it.
+	BreakGlass bool
 }
 
 // Person is a Slack user as the directory knows them.
@@ -249,6 +252,7 @@ const (
 	NoticeRevokeRecovered NoticeKind = "revoke_recovered" // owners: the failing revoke finally succeeded
 	NoticeRolledBack      NoticeKind = "rolled_back"      // owners: a half-applied grant was undone
 	NoticeTask            NoticeKind = "task"             // owners: a manual grant/removal to do, with Done
+	NoticeBreakGlass      NoticeKind = "break_glass"      // owners (review, Revoke now), the role's approvers and the audit channel: granted without approval
 	NoticeUpdate          NoticeKind = "update"           // nobody told: bring one posted copy (Notice.Ref) up to date
 )
 

@@ -43,6 +43,13 @@ type Request struct {
 	// request was handled beyond "sent to …" (the on-call check, a time
 	// window, an unverified ticket), each a plain sentence.
 	Notes []string `json:"notes,omitempty"`
+	// BreakGlass is set for a break-glass request: approved at once by
+	// the requester (EventBreakGlass), never by an approval step.
+	// Broadcast are the people told of it besides the system owners and
+	// the audit channel: every approver the role's steps resolved to,
+	// at submission.
+	BreakGlass bool     `json:"break_glass,omitempty"`
+	Broadcast  []string `json:"broadcast,omitempty"`
 
 	// Entitlement is what the grant gives; fixed at creation.
 	Entitlement Entitlement `json:"entitlement"`
@@ -129,6 +136,7 @@ const (
 	RefAudit    = "audit"    // the audit channel's information copy
 	RefWarning  = "warning"  // the requester's expiry warning
 	RefTask     = "task"     // a manual connector's task for the owners
+	RefReview   = "review"   // the owners' break-glass review, with Revoke now
 )
 
 // MessageRef locates one posted copy of a request's messages in Slack, so
@@ -294,6 +302,7 @@ func (r *Request) Clone() *Request {
 		c.Ticket = &t
 	}
 	c.Notes = cloneStrings(r.Notes)
+	c.Broadcast = cloneStrings(r.Broadcast)
 	c.Messages = append([]MessageRef(nil), r.Messages...)
 	c.History = append([]HistoryEntry(nil), r.History...)
 	if r.Receipt != nil {

@@ -22,6 +22,9 @@ type SubmitInput struct {
 	// field); "" means the reference is looked for in Reason. Only roles
 	// with a ticket policy use it.
 	Ticket string
+	// BreakGlass asks for the role's break-glass access: granted at once
+	// without approval (CheckBreakGlass says who may, for how long).
+	BreakGlass bool
 }
 
 // CleanText removes what a person cannot see from user text: format
@@ -78,6 +81,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err != nil {
 		return nil, err
 	}
+	if in.BreakGlass && in.Extends != "" {
+		// Extend never asks for it: an extension is an ordinary request.
+		return nil, refuse(ErrForbidden, Error{Code: CodeBreakGlassNotAllowed, System: sys.ID, Role: role.ID, Request: canonicalID(in.Extends), Value: "extend"})
+	}
 	person := in.Requester
 	ent := Entitlement{Connector: sys.Connector, Params: cloneMap(role.Grant), Person: person}
 	// One submission per person at a time, so that the duplicate check
@@ -114,6 +121,18 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	r := &Request{
 		Requester: person, System: sys.ID, Role: role.ID, Duration: d,
 		Reason: CleanText(in.Reason), Extends: in.Extends, Entitlement: ent, CreatedAt: now.UTC(),
+	}
+	if in.BreakGlass {
+		tells, err := s.breakGlass(ctx, sys, role, r, in, now)
+		if err != nil {
+			return nil, err
+		}
+		if r, err = s.create(ctx, r, tells); err != nil {
+			return nil, err
+		}
+		s.log.WarnContext(ctx, "break glass: granted without approval", LogRequest, r.ID, "system", r.System, "role", r.Role,
+			"requester", r.Requester, "duration", r.Duration.String())
+		return r, nil
 	}
 	adm, err := s.admit(ctx, sys, role, in, now)
 	if err != nil {

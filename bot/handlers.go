@@ -207,6 +207,9 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	if err != nil {
 		return textReply("%s\n`%s help` shows the usage.", b.errorText(err), b.cfg.Command)
 	}
+	if c.BreakGlass || c.For != "" {
+		return b.runbookRequest(ctx, cmd, c) // breakglass.go, behalf.go
+	}
 	user := cmd.UserID
 	switch c.Verb {
 	case VerbHelp:
@@ -440,7 +443,7 @@ func (b *Bot) submitModal(ctx context.Context, cb slack.InteractionCallback) *re
 	if b.svc.QueueFree() < busyMargin {
 		return &reply{viewErrors: map[string]string{BlockReason: stripMrkdwn(b.errorText(access.ErrBusy))}}
 	}
-	if _, err := b.svc.Submit(ctx, access.SubmitInput{Requester: user, System: st.System, Role: st.Role, Duration: st.Duration, Reason: st.Reason, Ticket: st.Ticket}); err != nil {
+	if _, err := b.svc.Submit(ctx, st.input(user)); err != nil {
 		return &reply{viewErrors: b.fieldErrors(err)}
 	}
 	return nil
@@ -508,6 +511,8 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 		}
 	case ActionConfirm:
 		_, err = b.svc.Confirm(ctx, id, user)
+	case ActionRevokeNow:
+		answer, err = b.revokeNow(ctx, id, user)
 	case ActionRequestAccess:
 		err = b.openRequestModal(ctx, cb.TriggerID, user, modalState{})
 	case ActionSystemSelect, ActionRoleSelect:
@@ -540,7 +545,7 @@ func (b *Bot) refreshModal(ctx context.Context, cb slack.InteractionCallback, a 
 	if len(eligible) == 0 {
 		return inputErrorf("There is nothing you may request.")
 	}
-	view := RequestModal(b.rb, eligible, st)
+	view := b.requestModal(ctx, cb.User.ID, eligible, st)
 	return b.call(ctx, "views.update", func(ctx context.Context) error {
 		_, err := b.api.UpdateViewContext(ctx, view, "", cb.View.Hash, cb.View.ID)
 		if isSlackError(err, "hash_conflict") {

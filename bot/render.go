@@ -39,6 +39,8 @@ const (
 	ActionReason        = "reason_input"
 	ActionDenyReason    = "deny_reason_input"
 	ActionTicket        = "ticket_input"
+	ActionBreakGlass    = "break_glass_confirm"
+	ActionRevokeNow     = "access_revoke_now" // owners: revoke a break-glass grant from its review
 )
 
 // View callback IDs and input block IDs (errors are keyed by block ID:
@@ -52,6 +54,7 @@ const (
 	BlockReason     = "reason"
 	BlockDenyReason = "deny_reason"
 	BlockTicket     = "ticket"
+	BlockBreakGlass = "break_glass"
 )
 
 // Escape escapes user-supplied text for mrkdwn: only &, < and > (Slack's
@@ -206,6 +209,9 @@ func stepLine(r *access.Request) string {
 	if r.Auto {
 		return autoLine(r)
 	}
+	if r.BreakGlass {
+		return "Approval: none, *break glass* (runbook: `break_glass`)"
+	}
 	var parts []string
 	for i, st := range r.Steps {
 		got := r.Approvals(i)
@@ -276,6 +282,9 @@ func approvedBy(r *access.Request) string {
 	if r.Auto {
 		return autoWhy(r)
 	}
+	if r.BreakGlass {
+		return mention(r.Requester) + " breaking the glass (no approval)"
+	}
 	ids := r.ApprovedBy()
 	if len(ids) == 0 {
 		return "nobody"
@@ -303,6 +312,10 @@ func ApprovalMessage(r *access.Request, v View, viewer string) (string, []slack.
 		section(RequestSummary(r, v)),
 		contextBlock(fmt.Sprintf("%s · %s", r.ID, stepLine(r))),
 		section(Outcome(r, v)),
+	}
+	if r.BreakGlass {
+		blocks = append([]slack.Block{section(breakGlassBanner(r))}, blocks...)
+		fallback = "Break glass: " + fallback
 	}
 	if viewer != "" && r.State == access.StatePending && r.IsApprover(viewer) && !contains(r.Approvals(r.CurrentStep), viewer) {
 		approve := button(ActionApprove, "Approve", r.ID, "primary")
@@ -334,6 +347,10 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 	var actions []slack.BlockElement
 	switch n.Kind {
 	case access.NoticeSubmitted:
+		if r.BreakGlass {
+			text = breakGlassSubmitted(r, title)
+			break
+		}
 		if r.Auto {
 			by := "the runbook"
 			if strings.HasPrefix(r.AutoBy, "on call: ") {
@@ -392,6 +409,9 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		text = fmt.Sprintf("*%s* has ended. You already had *%s* before this grant, so that access stays; ask the system owners if it should be removed.", r.ID, title)
 	case access.NoticeExpiryWarning:
 		text = fmt.Sprintf(":hourglass: *%s*: your *%s* access ends at *%s*. Extend it by %s (subject to approval), or give it back now.", r.ID, title, FormatTime(r.ExpiresAt, loc), access.FormatDuration(r.Duration))
+		if r.BreakGlass {
+			text += " You broke the glass for it: an extension is an ordinary request that needs the role's approval."
+		}
 		actions = append(actions, button(ActionExtend, "Extend "+access.FormatDuration(r.Duration), r.ID, "primary"), button(ActionDone, "I'm done", r.ID, ""))
 	case access.NoticeRevokeDelayed:
 		text = fmt.Sprintf(":warning: *%s*: removing your *%s* access is taking longer than it should; accessbot keeps trying and the owners know. You may still have access until it is removed.", r.ID, title)
@@ -452,6 +472,8 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 		text = fmt.Sprintf(":information_source: *%s* has ended, but %s already had *%s* before this grant, so accessbot left that access in place. Remove it by hand if it should go.", r.ID, mention(r.Requester), title)
 	case access.NoticeRevokeRecovered:
 		text = fmt.Sprintf(":white_check_mark: *Revocation recovered* for *%s*: %s's *%s* access has now been removed.", r.ID, mention(r.Requester), title)
+	case access.NoticeBreakGlass:
+		return BreakGlassReview(r, v)
 	case access.NoticeTask:
 		if n.Op == "grant" {
 			text = fmt.Sprintf(":clipboard: *Task*: grant *%s* to %s until %s (%s, approved by %s). Click *Done* once it is in place; the grant counts from then.", title, mention(r.Requester), FormatTime(v.Now.Add(r.Duration), loc), r.ID, approvedBy(r))

@@ -69,6 +69,13 @@ func policyRunbook(pdURL, jiraURL string) string {
           steps: [ { approvers: [owners] } ]
         max_duration: 4h
         reason: optional
+      console:
+        description: Production console
+        grant: { group_id: 00g1console }
+        requesters: [team:support]
+        approval: { steps: [ { approvers: [manager] }, { approvers: [owners] } ] }
+        max_duration: 4h
+        break_glass: { max_duration: 1h, requesters: [team:support] }
       ticketed:
         description: Customer data exports
         grant: { group_id: 00g1ticket }
@@ -88,7 +95,7 @@ func startPolicyEnv(t *testing.T) (*world, *fakePD, *fakeJira) {
 	e := startEnv(t, policyRunbook(pd.srv.URL, jira.srv.URL), func(o *AppOptions) {
 		o.HTTP = connectors.HTTPOptions{RetryMax: -1}
 	})
-	e.emu.AddChannel(slackemu.Channel{ID: "C0OPSOWN1", Name: "ops-owners", Private: true, BotIsMember: true})
+	e.emu.AddChannel(slackemu.Channel{ID: "C0OPSOWN1", Name: "ops-owners", Private: true, BotIsMember: true, Members: []string{"U0ERIN001", "U0OSCAR01"}})
 	return e, pd, jira
 }
 
@@ -358,6 +365,147 @@ func TestE2ERequiredTicket(t *testing.T) {
 	if r := e.waitState("AR-1002", access.StatePending); r.Ticket == nil || r.Ticket.Ref != "INC-42" || r.Ticket.Title != "Outage" {
 		t.Fatalf("form ticket %+v", r.Ticket)
 	}
+	e.noFailures()
+}
+
+// ---- break-glass ----
+
+// submitForm submits the open request form of user with values, and
+// returns the ack payload.
+func (e *world) submitForm(user string, values map[string]map[string]slackemu.Value) (slackemu.View, string) {
+	e.t.Helper()
+	vs, err := e.emu.WaitOpenViews(user, 1, 5*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	envl, err := e.emu.SubmitView(user, vs[0].ID, values)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ack, err := envl.WaitAck(3 * time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return vs[0], string(ack.Payload)
+}
+
+func TestE2EBreakGlass(t *testing.T) {
+	e, _, _ := startPolicyEnv(t)
+
+	// Refused at once, nothing created: over the cap, not a break-glass
+	// requester, a role without break_glass.
+	for user, tc := range map[string]struct{ text, want string }{
+		"U0ALICE01": {"ops console 2h db on fire --break-glass", "2h is longer than break-glass allows for ops console, which is 1h."},
+		"U0MALLO01": {"ops console 30m db on fire --break-glass", "You may not break the glass on ops console; break-glass is for team:support."},
+		"U0DAVE001": {"ops ticketed 30m SUP-1 --break-glass", "ops ticketed has no break-glass access"},
+	} {
+		if out := e.ack(user, tc.text); !strings.Contains(out, tc.want) {
+			t.Errorf("%s: /access %s → %q, want %q", user, tc.text, out, tc.want)
+		}
+	}
+	if vs := e.emu.OpenViews("U0ALICE01"); len(vs) != 0 {
+		t.Fatalf("a form was opened for a refused break-glass: %+v", vs)
+	}
+	e.noRequest("AR-1001")
+
+	// The confirm step: the command opens the break-glass form, which
+	// Slack will not submit until the emergency is confirmed.
+	if out := e.ack("U0ALICE01", "ops console 30m db on fire --break-glass"); strings.TrimSpace(out) != "" {
+		t.Fatalf("ack %q, want the confirmation form only", out)
+	}
+	vs, err := e.emu.WaitOpenViews("U0ALICE01", 1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := strings.Join(texts(vs[0].Blocks), "\n"); vs[0].CallbackID != bot.CallbackRequest || !strings.Contains(body, "without approval") || !strings.Contains(body, "I confirm this is an emergency") {
+		t.Fatalf("break-glass form: %s", body)
+	}
+	unconfirmed := map[string]map[string]slackemu.Value{
+		bot.BlockSystem:   {bot.ActionSystemSelect: {SelectedOption: "ops"}},
+		bot.BlockRole:     {bot.ActionRoleSelect: {SelectedOption: "console"}},
+		bot.BlockDuration: {bot.ActionDuration: {SelectedOption: "30m"}},
+		bot.BlockReason:   {bot.ActionReason: {Value: "db on fire"}},
+	}
+	if _, err := e.emu.SubmitView("U0ALICE01", vs[0].ID, unconfirmed); err == nil {
+		t.Fatal("the break-glass form was submitted without the confirmation")
+	}
+	e.noRequest("AR-1001")
+	confirmed := unconfirmed
+	confirmed[bot.BlockBreakGlass] = map[string]slackemu.Value{bot.ActionBreakGlass: {SelectedOptions: []string{"confirm"}}}
+	if _, ack := e.submitForm("U0ALICE01", confirmed); ack != "" {
+		t.Fatalf("confirmed form: ack %s, want it closed", ack)
+	}
+
+	// Granted at once, without approval, for 30m.
+	r := e.waitState("AR-1001", access.StateActive)
+	if !r.BreakGlass || len(r.Decisions) != 0 || r.ExpiresAt.Sub(r.GrantedAt) != 30*time.Minute {
+		t.Fatalf("break-glass grant: bg=%v decisions=%d for %s", r.BreakGlass, len(r.Decisions), r.ExpiresAt.Sub(r.GrantedAt))
+	}
+	if recs := e.auditRecords("AR-1001"); len(recs) < 2 || recs[1].Event != "break_glass" || recs[1].Actor != "U0ALICE01" || recs[1].Outcome != "approved" {
+		t.Fatalf("audit records %+v", recs)
+	}
+	e.dmWith("U0ALICE01", "You broke the glass: AR-1001")
+
+	// Broadcast to everyone listed: the owners' channel (the review, with
+	// Revoke now), every approver of the role (Bob the manager, Erin and
+	// Oscar the owners) and the audit channel, none with Approve.
+	review := e.dmWith("C0OPSOWN1", "Break glass: review this.")
+	if !slices.ContainsFunc(review.Buttons(), func(b slackemu.Button) bool { return b.Text == "Revoke now" }) {
+		t.Fatalf("review without Revoke now: %s", body(review))
+	}
+	for _, who := range []string{"U0BOB0001", "U0ERIN001", "U0OSCAR01", "C0AUDIT01"} {
+		m := e.dmWith(who, "*Break glass*: <@U0ALICE01> took this access *without approval*")
+		if len(m.Buttons()) != 0 {
+			t.Errorf("%s's copy has buttons: %+v", who, m.Buttons())
+		}
+	}
+	if e.waitRefs("AR-1001", 5); len(e.emu.Messages("U0CAROL01")) != 0 {
+		t.Error("Carol (neither approver nor owner of ops) was told")
+	}
+
+	// Never extended without normal approval: the extension waits for
+	// Bob, then the owners, like any request.
+	out := e.ack("U0ALICE01", "extend AR-1001 30m")
+	if !strings.Contains(out, "AR-1002") || !strings.Contains(out, "waiting for <@U0BOB0001>") {
+		t.Fatalf("extend ack %q", out)
+	}
+	if ext := e.waitState("AR-1002", access.StatePending); ext.BreakGlass || ext.Extends != "AR-1001" {
+		t.Fatalf("extension bg=%v extends=%q", ext.BreakGlass, ext.Extends)
+	}
+	m := e.dmWith("U0BOB0001", "AR-1002")
+	if !slices.ContainsFunc(m.Buttons(), func(b slackemu.Button) bool { return b.ActionID == bot.ActionApprove }) {
+		t.Errorf("Bob's extension copy has no Approve: %s", body(m))
+	}
+
+	// Revoke now, by an owner, from the review.
+	e.clickAt("U0ERIN001", review, "Revoke now")
+	e.waitState("AR-1001", access.StateRevoked)
+	if n := e.conns["crm_idp"].Calls().Revoke; n != 1 {
+		t.Errorf("revoke calls %d", n)
+	}
+	e.eventually("the review loses Revoke now", func() bool {
+		m, _ := e.emu.Message(review.Channel, review.TS)
+		return len(m.Buttons()) == 0 && strings.Contains(body(m), "revoked")
+	})
+	e.dmWith("U0ALICE01", "revoked by <@U0ERIN001>")
+
+	// The ordinary form offers the box to a break-glass requester; ticking
+	// it is the confirmation.
+	e.command("U0DAVE001", "ops console")
+	form := map[string]map[string]slackemu.Value{
+		bot.BlockSystem:     {bot.ActionSystemSelect: {SelectedOption: "ops"}},
+		bot.BlockRole:       {bot.ActionRoleSelect: {SelectedOption: "console"}},
+		bot.BlockDuration:   {bot.ActionDuration: {SelectedOption: "1h"}},
+		bot.BlockReason:     {bot.ActionReason: {Value: "payments stuck"}},
+		bot.BlockBreakGlass: {bot.ActionBreakGlass: {SelectedOptions: []string{"confirm"}}},
+	}
+	if v, ack := e.submitForm("U0DAVE001", form); ack != "" || !strings.Contains(strings.Join(texts(v.Blocks), "\n"), "Emergency: grant it now, no approval") {
+		t.Fatalf("ordinary form with the box: ack %s", ack)
+	}
+	if r := e.waitState("AR-1003", access.StateActive); !r.BreakGlass {
+		t.Fatal("the ticked box did not break the glass")
+	}
+	e.settleOutbox()
 	e.noFailures()
 }
 

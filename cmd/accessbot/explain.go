@@ -29,8 +29,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) str
 	fs, config := newFlags("explain", stderr)
 	peopleFile := fs.String("people", "", "YAML file with a people: section (a test case file will do): managers and user groups the runbook only knows at run time")
 	as := fs.String("as", "", "the requester: a Slack user ID, or an email from the runbook or the people file (required)")
+	breakGlass := fs.Bool("break-glass", false, "explain breaking the glass (the role's break_glass:) instead of an ordinary request")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot explain [--config FILE] [--people FILE] --as PERSON SYSTEM ROLE [DURATION]")
+		fmt.Fprintln(fs.Output(), "usage: accessbot explain [--config FILE] [--people FILE] [--break-glass] --as PERSON SYSTEM ROLE [DURATION]")
 		fs.PrintDefaults()
 	}
 	pos, code, done := parseInterleaved(fs, args)
@@ -59,7 +60,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) str
 		return exitBadUse
 	}
 	ex, err := off.rb.Explain(context.Background(), off.dir, access.ExplainInput{
-		Requester: who, System: pos[0], Role: pos[1], Duration: d, Now: time.Now(),
+		Requester: who, System: pos[0], Role: pos[1], Duration: d, Now: time.Now(), BreakGlass: *breakGlass,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "accessbot explain: %v\n", err)
@@ -283,9 +284,12 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 		target += " (" + sys.Name + ")"
 	}
 	fmt.Fprintf(w, "%s asking for %s\n", o.show(ex.Requester), target)
+	bgRequested := ex.BreakGlass != nil && ex.BreakGlass.Requested
 	if ex.Allowed {
 		verdict := "ALLOWED"
-		if ex.Auto {
+		if bgRequested {
+			verdict += ", granted at once by breaking the glass (no approval; the owners, the role's approvers and the audit channel are told)"
+		} else if ex.Auto {
 			verdict += ", granted at once with no human (approval: auto)"
 		} else {
 			verdict += fmt.Sprintf(", after %d approval step(s)", len(ex.Steps))
@@ -300,7 +304,11 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 	if ex.Role == "" {
 		return
 	}
-	fmt.Fprintln(w, "\nWho may request (any rule):")
+	if bgRequested {
+		fmt.Fprintln(w, "\nWho may break the glass (any rule of break_glass.requesters):")
+	} else {
+		fmt.Fprintln(w, "\nWho may request (any rule):")
+	}
 	if len(ex.Requesters) == 0 {
 		fmt.Fprintln(w, "  no rules: nobody may")
 	}
@@ -322,7 +330,7 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 	}
 	fmt.Fprintf(w, "  default %s  from %s\n", access.FormatDuration(du.Default), orDash(du.DefaultFrom))
 	fmt.Fprintf(w, "  max     %s  from %s\n", access.FormatDuration(du.Max), orDash(du.MaxFrom))
-	if !ex.Auto {
+	if !ex.Auto && !bgRequested {
 		fmt.Fprintf(w, "  pending requests time out after %s  from %s\n", access.FormatDuration(du.ApprovalTimeout), orDash(du.ApprovalTimeoutFrom))
 	}
 	reason := "optional"
@@ -330,6 +338,11 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 		reason = "required"
 	}
 	fmt.Fprintf(w, "  reason  %s  from %s\n", reason, orDash(ex.ReasonFrom))
+	defer o.writeBreakGlass(w, ex)
+	if bgRequested {
+		fmt.Fprintln(w, "\nApproval: none (break glass; audited, flagged in the digest, the owners may revoke it at once)")
+		return
+	}
 	if ex.Auto {
 		fmt.Fprintln(w, "\nApproval: auto (no human; audited and in the digest)")
 		return
