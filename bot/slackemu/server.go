@@ -989,7 +989,9 @@ func (s *Server) Channels() []Channel {
 		cc.Members = append([]string(nil), c.Members...)
 		out = append(out, cc)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
 	return out
 }
 
