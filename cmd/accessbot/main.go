@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"demo":     {"run a scripted request → approve → grant → expiry story against a built-in Slack emulator", cmdDemo},
 		"audit":    {"audit verify FILE | audit export …: check or export the audit log", auditCommand},
 		"validate": {"check a configuration file and summarise it", cmdValidate},
+		"sandbox":  {"try your runbook in a browser: a Slack-like page over the real bot, connectors as dry-run stand-ins", cmdSandbox},
 		"version":  {"print version, commit and Go version", cmdVersion},
 	}
 }

@@ -115,8 +115,10 @@ func (s *Server) Close() { s.close.Do(func() { close(s.done) }) }
 
 // person is one entry of the person switcher.
 type person struct {
-	ID, Name, Note string
-	Unread         int
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Note   string `json:"note,omitempty"`
+	Unread int    `json:"unread"`
 }
 
 func (s *Server) users() []slackemu.User {
