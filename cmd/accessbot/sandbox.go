@@ -58,12 +58,13 @@ func cmdSandbox(args []string, stdout, stderr io.Writer, getenv func(string) str
 }
 
 // runSandboxCmd parses the flags and runs the sandbox until ctx ends.
-// ready, if set, is called with the page's URL (tests).
-func runSandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready func(string)) int {
+// tweak, if set, adjusts the options after the flags (tests set Start and
+// Ready).
+func runSandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, tweak func(*sandboxOptions)) int {
 	fs, config := newFlags("sandbox", stderr)
 	fs.Lookup("config").DefValue = "config.example.yaml"
 	_ = fs.Set("config", "config.example.yaml")
-	o := sandboxOptions{Ready: ready}
+	var o sandboxOptions
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address of the web page")
 	fs.StringVar(&o.Store, "store", "", "keep the sandbox's state in this bbolt file (default: a temporary one)")
 	fs.StringVar(&o.People, "people", "", "YAML file naming the runbook's people (see README)")
@@ -75,6 +76,9 @@ func runSandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return code
 	}
 	o.Config = *config
+	if tweak != nil {
+		tweak(&o)
+	}
 	err := runSandbox(ctx, o, stdout, stderr, getenv)
 	var ce *ConfigError
 	var ie demoInputError
@@ -840,8 +844,8 @@ func planWorkspace(cfg *Config, pf *peopleFile) *workspace {
 		}
 		e := pf.People[ref]
 		name := e.Name
-		if name == "" {
-			name = strings.Fields(demoNames[ref] + " ")[0]
+		if f := strings.Fields(demoNames[ref]); name == "" && len(f) > 0 {
+			name = f[0] // "Ada (admin)" → Ada
 		}
 		email := e.Email
 		if name == "" && email != "" {
