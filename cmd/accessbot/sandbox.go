@@ -202,7 +202,11 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 		swapped[name] = rc
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app, err := NewApp(cfg, AppOptions{Clock: clock, Connectors: swapped, NoWheelRun: true, Logger: logger})
+	app, err := NewApp(cfg, AppOptions{Clock: clock, Connectors: swapped, NoWheelRun: true, Logger: logger,
+		// Effects inline: when the page moves the clock, what each step
+		// causes (the removal DM) is posted before time moves on, so
+		// every message carries the time it was really sent at.
+		Service: func(c *access.ServiceConfig) { c.AsyncEffects = false }})
 	if err != nil {
 		return err
 	}
@@ -226,7 +230,7 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 	}
 	sc := &sandboxClock{fc: clock, app: app, loc: loc}
 	page := web.New(web.Options{Emu: emu, Clock: sc, Connectors: rec, Audit: storeAudit{app.Store},
-		Command: cfg.Slack.Command, Title: configPath, Location: loc, Notes: ws.notes})
+		Command: cfg.Slack.Command, Title: filepath.Base(configPath), Location: loc, Notes: ws.notes})
 	defer page.Close()
 	rec.notify = page.Notify
 

@@ -55,6 +55,7 @@
   function apply(st) {
     ui.as = st.as;
     sessionStorage.setItem("as", ui.as);
+    document.body.dataset.as = st.as;
     const sel = $("person");
     const opts = st.people.map((p) => {
       let label = p.name + (p.note ? " — " + p.note : "") + (p.unread ? "  (" + p.unread + " unread)" : "");
@@ -239,7 +240,9 @@
     // and nothing is sent.
     const missing = {};
     m.querySelectorAll("[data-input][aria-required=true]").forEach((el) => {
-      const empty = el.tagName === "FIELDSET" ? !el.querySelector("input:checked") : !el.value.trim();
+      // Empty, not blank: the Slack client lets "   " through and the app
+      // answers with response_action errors.
+      const empty = el.tagName === "FIELDSET" ? !el.querySelector("input:checked") : !el.value;
       if (empty) missing[el.dataset.blockId] = "Please complete this required field.";
     });
     if (Object.keys(missing).length) { showFieldErrors(m, missing); return; }
