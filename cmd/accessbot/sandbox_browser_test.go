@@ -74,7 +74,7 @@ func (p *page) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 // js runs a JavaScript statement in the page.
 func js(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool]("(() => { " + expr + "; return true })()")(ctx, t)
+		_, err := chromedp.Evaluate[bool]("(() => { "+expr+"; return true })()")(ctx, t)
 		return err
 	})
 }
