@@ -96,11 +96,25 @@ func (p *page) waitText(sel, text string) {
 	p.waitJS(fmt.Sprintf("%q in %s", text, sel), fmt.Sprintf(`(() => { const e = document.querySelector(%s); return !!e && e.innerText.includes(%s) })()`, jsq(sel), jsq(text)))
 }
 
+// choose picks value in the select matching sel, as a person picks an
+// option: the value changes and the change event fires. It waits until the
+// select offers the value, and does both in one step, so that a re-render
+// of the page (a live update) cannot come between them.
+func (p *page) choose(sel, value string) {
+	p.t.Helper()
+	p.waitJS("choosing "+value+" in "+sel, fmt.Sprintf(`(() => {
+		const e = document.querySelector(%s);
+		if (!e || !Array.from(e.options).some((o) => o.value === %s)) return false;
+		e.value = %s;
+		e.dispatchEvent(new Event("change", {bubbles: true}));
+		return true;
+	})()`, jsq(sel), jsq(value), jsq(value)))
+}
+
 // as switches the person, through the switcher.
 func (p *page) as(id string) {
 	p.t.Helper()
-	p.run("choose "+id, chromedp.SetValue(chromedp.CSS("#person"), id),
-		js(`document.getElementById("person").dispatchEvent(new Event("change", {bubbles: true}))`))
+	p.choose("#person", id)
 	p.waitJS("the page of "+id, fmt.Sprintf(`document.body.dataset.as === %s && document.body.dataset.conv === "dm"`, jsq(id)))
 }
 
@@ -224,10 +238,7 @@ func TestSandboxInBrowser(t *testing.T) {
 		p.as(dave)
 		p.command("/access")
 		p.waitJS("the request modal", `!!document.querySelector('.modal select[data-action-id="system_select"]')`)
-		choose := func(action, value string) {
-			p.run("choose "+value, chromedp.SetValue(chromedp.CSS(`.modal select[data-action-id="`+action+`"]`), value),
-				js(`document.querySelector('.modal select[data-action-id="`+action+`"]').dispatchEvent(new Event("change", {bubbles: true}))`))
-		}
+		choose := func(action, value string) { p.choose(`.modal select[data-action-id="`+action+`"]`, value) }
 		p.run("type the reason first", chromedp.SendKeys(chromedp.CSS(`.modal textarea, .modal input[data-action-id="reason_input"]`), "customer call 88"))
 		choose("system_select", "crm")
 		// The bot updates the modal (views.update) with crm's roles; what

@@ -536,15 +536,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
+	// Subscribe before each event is written: a change made after the
+	// subscription closes a channel, so the page, which fetches the state
+	// after each event, never misses one.
+	bump, emu := s.subscribe()
 	fmt.Fprint(w, "retry: 1000\nevent: change\ndata: start\n\n")
 	fl.Flush()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
 	for {
-		s.mu.Lock()
-		bump := s.bump
-		s.mu.Unlock()
-		emu := s.o.Emu.Changed()
 		select {
 		case <-r.Context().Done():
 			return
@@ -568,9 +568,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 		}
+		bump, emu = s.subscribe()
 		fmt.Fprint(w, "event: change\ndata: x\n\n")
 		fl.Flush()
 	}
+}
+
+// subscribe returns the channels closed by the next Notify and the next
+// change of the emulator.
+func (s *Server) subscribe() (bump, emu <-chan struct{}) {
+	s.mu.Lock()
+	bump = s.bump
+	s.mu.Unlock()
+	return bump, s.o.Emu.Changed()
 }
 
 // ---- acting as a person ----

@@ -41,9 +41,14 @@
     try {
       do {
         ui.again = false;
-        const q = new URLSearchParams({ as: ui.as, conv: ui.conv[ui.as] || "" });
+        const asked = ui.as, conv = ui.conv[ui.as] || "";
+        const q = new URLSearchParams({ as: asked, conv: conv });
         const r = await fetch("/api/state?" + q, { cache: "no-store" });
-        if (r.ok) apply(await r.json());
+        const st = r.ok ? await r.json() : null;
+        // The person or conversation changed while this was in flight:
+        // the answer is stale; ask again.
+        if (ui.as !== asked || (ui.conv[ui.as] || "") !== conv) { ui.again = true; continue; }
+        if (st) apply(st);
       } while (ui.again);
     } catch (e) {
       // The stream reconnects by itself; the next change refreshes.
