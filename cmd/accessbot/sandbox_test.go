@@ -351,3 +351,32 @@ func TestSandboxOtherRunbook(t *testing.T) {
 		t.Errorf("the admin's audit channel: %s", st.Sidebar)
 	}
 }
+
+// App Home per person: opened from the page, its buttons act as that
+// person (here "I'm done" on an auto-approved grant, which is revoked).
+func TestSandboxAppHome(t *testing.T) {
+	s := startSandbox(t, nil, "--config", "../../config.example.yaml")
+	const alice = "U0ALICE01"
+	s.act(map[string]any{"as": alice, "kind": "command", "text": "/access analytics viewer 1h"})
+	s.waitFor(alice, "", "the auto grant", has("you now have"))
+	s.act(map[string]any{"as": alice, "kind": "open_home"})
+	st := s.waitFor(alice, "home", "Alice's App Home", func(st sbState) bool {
+		return strings.Contains(st.Messages, "Temporary access") && strings.Contains(st.Messages, `data-action-id="access_done"`)
+	})
+	view := regexp.MustCompile(`<div class="home" data-view-id="([^"]+)"`).FindStringSubmatch(st.Messages)
+	if view == nil {
+		t.Fatalf("no home view id in %s", st.Messages)
+	}
+	s.act(map[string]any{"as": alice, "kind": "button", "view_id": view[1], "action_id": "access_done", "value": "AR-1001"})
+	st = s.waitFor(alice, "", "the revoke after I'm done", func(st sbState) bool {
+		return strings.Contains(st.Connectors, "metabase_group, dry run") && strings.Contains(st.Connectors, `<span class="op">revoke</span>`)
+	})
+	if !strings.Contains(st.Sidebar, `data-kind="home"`) {
+		t.Errorf("no Home in the sidebar: %s", st.Sidebar)
+	}
+	// Bob's App Home is his own.
+	s.act(map[string]any{"as": "U0BOB0001", "kind": "open_home"})
+	s.waitFor("U0BOB0001", "home", "Bob's App Home", func(st sbState) bool {
+		return strings.Contains(st.Messages, "Temporary access") && !strings.Contains(st.Messages, "AR-1001")
+	})
+}
