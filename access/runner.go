@@ -323,7 +323,7 @@ func (s *Service) HandleDue(ctx context.Context, id string) error {
 	if gerr != nil {
 		return gerr
 	}
-	if s.running.Load() && s.out != nil {
+	if s.running.Load() && s.out != nil && !s.cfg.InlineDelivery {
 		s.out.offer(r, s.clock.Now())
 	} else {
 		s.deliverNow(ctx, r)

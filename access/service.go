@@ -99,6 +99,10 @@ type ServiceConfig struct {
 	// NoticeRetryCap caps the backoff between attempts to deliver a notice
 	// while Slack fails (default 1 min).
 	NoticeRetryCap time.Duration
+	// InlineDelivery delivers notices on the worker that found them due,
+	// without the paced sender (the sandbox and the demo, which move time
+	// themselves and want each step's messages sent before the next).
+	InlineDelivery bool
 	// WallClock is the time that pacing follows (default time.Now).
 	WallClock func() time.Time
 	// Rand returns a float in [0,1) for jitter; tests make it deterministic.
