@@ -80,6 +80,12 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 	why := s.failure(ctx, r, "grant", err)
 	class, after := Classify(err)
 	giveUp := class == Permanent || s.clock.Now().Sub(r.DecidedAt) >= s.cfg.GrantRetryWindow
+	// What a failed attempt may have left at the target: this attempt's
+	// partial receipt, else the last one an earlier attempt reported.
+	left := rc
+	if !left.Changed() && r.Receipt != nil {
+		left = *r.Receipt
+	}
 	switch {
 	case !giveUp:
 		_, err = s.transition(ctx, r.ID, func(r *Request) ([]tell, error) {
@@ -92,18 +98,25 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 			r.Attempts++
 			r.LastError = why
 			r.NextAttemptAt = now.Add(s.backoff(r.Attempts, after)).UTC()
+			if rc.Changed() {
+				c := rc // kept for the rollback should the grant be given up
+				r.Receipt = &c
+			}
 			return nil, nil
 		})
 		return err
-	case rc.Changed() || class == Retryable:
+	case left.PreExisting:
+		// The person held the access before: nothing of ours to undo.
+		return s.grantFailed(ctx, r.ID, why)
+	case left.Changed() || class == Retryable:
 		// Something may be left at the target: what the partial receipt
 		// says, or a grant whose answer was lost. Roll it back with a
 		// compensating revoke, retried like any revoke (invariant 9),
 		// unless another active grant still covers the entitlement.
-		if class == Retryable && !rc.Changed() && s.coveredByOther(ctx, r) {
+		if !left.Changed() && s.coveredByOther(ctx, r) {
 			return s.grantFailed(ctx, r.ID, why)
 		}
-		return s.rollBack(ctx, r.ID, rc, g.User, why)
+		return s.rollBack(ctx, r.ID, left, g.User, why)
 	}
 	return s.grantFailed(ctx, r.ID, why)
 }

@@ -38,6 +38,10 @@ type fakeConnector struct {
 
 	mu         sync.Mutex
 	GrantFunc  func(g Grant) error // nil: succeed
+	// ReceiptFunc, when set, gives the receipt Grant returns (with
+	// GrantFunc's error, if any): a partial receipt on failure.
+	ReceiptFunc func(g Grant) Receipt
+	lastRevoke  Grant
 	RevokeFunc func(g Grant) error // nil: succeed
 	grants     int
 	revokes    int
@@ -59,21 +63,29 @@ func (c *fakeConnector) Grant(_ context.Context, g Grant) (Receipt, error) {
 	hook := c.GrantFunc
 	c.mu.Unlock()
 	c.log.add("%s grant %s", c.name, g.ID)
+	rc := Receipt{UserID: "target-" + g.User.SlackID}
+	if c.ReceiptFunc != nil {
+		rc = c.ReceiptFunc(g)
+	}
 	if hook != nil {
 		if err := hook(g); err != nil {
-			return Receipt{}, err
+			if c.ReceiptFunc == nil {
+				rc = Receipt{}
+			}
+			return rc, err
 		}
 	}
 	c.mu.Lock()
 	c.members[memberKey(g)] = true
 	c.mu.Unlock()
-	return Receipt{UserID: "target-" + g.User.SlackID}, nil
+	return rc, nil
 }
 
 func (c *fakeConnector) Revoke(_ context.Context, g Grant) error {
 	c.mu.Lock()
 	c.revokes++
 	c.revokeAt = append(c.revokeAt, c.clock.Now())
+	c.lastRevoke = g
 	hook := c.RevokeFunc
 	c.mu.Unlock()
 	c.log.add("%s revoke %s", c.name, g.ID)
