@@ -123,3 +123,88 @@ func TestFactory(t *testing.T) {
 		t.Fatalf("typo error = %v", err)
 	}
 }
+
+func TestReceipts(t *testing.T) {
+	ctx := t.Context()
+	key := "group_id=00g1viewer"
+	t.Run("slack ID mode", func(t *testing.T) {
+		c := memory.New()
+		g := grant()
+		rc, err := c.Grant(ctx, g)
+		if err != nil || rc.UserID != "U0ALICE01" || rc.PreExisting || rc.Note != memory.NoteAdded {
+			t.Fatalf("Grant = %+v, %v", rc, err)
+		}
+		rc2, err := c.Grant(ctx, g)
+		if err != nil || !rc2.PreExisting || rc2.UserID != "U0ALICE01" {
+			t.Fatalf("second Grant = %+v, %v (want PreExisting)", rc2, err)
+		}
+		g.Receipt = &rc
+		if err := c.Revoke(ctx, g); err != nil || c.Has(g) {
+			t.Fatalf("Revoke = %v, has %v", err, c.Has(g))
+		}
+	})
+	t.Run("email changed after grant", func(t *testing.T) {
+		c := memory.New()
+		c.AddUser("u-17", "alice@example.com")
+		g := grant()
+		rc, err := c.Grant(ctx, g)
+		if err != nil || rc.UserID != "u-17" {
+			t.Fatalf("Grant = %+v, %v", rc, err)
+		}
+		c.SetEmail("u-17", "alice@new.example.com")
+		// A record without a receipt: the lookup by the old email finds
+		// nobody, and that must never count as removed.
+		err = c.Revoke(ctx, g)
+		if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+			t.Fatalf("legacy Revoke = %v, want permanent ErrUnknownUser", err)
+		}
+		if !c.HasUser(key, "u-17") {
+			t.Fatal("legacy revoke removed access")
+		}
+		g.Receipt = &rc
+		if err := c.Revoke(ctx, g); err != nil || c.HasUser(key, "u-17") {
+			t.Fatalf("Revoke by receipt = %v, has %v", err, c.HasUser(key, "u-17"))
+		}
+	})
+	t.Run("pre-existing", func(t *testing.T) {
+		c := memory.New()
+		c.AddMember(key, "U0ALICE01")
+		rc, err := c.Grant(ctx, grant())
+		if err != nil || !rc.PreExisting || c.Calls().Grant != 1 {
+			t.Fatalf("Grant = %+v, %v", rc, err)
+		}
+	})
+	t.Run("user deleted", func(t *testing.T) {
+		c := memory.New()
+		c.AddUser("u-17", "alice@example.com")
+		g := grant()
+		rc, err := c.Grant(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.DeleteUser("u-17")
+		g.Receipt = &rc
+		if err := c.Revoke(ctx, g); err != nil {
+			t.Fatalf("Revoke of a deleted user's access = %v, want nil", err)
+		}
+	})
+	t.Run("second step fails", func(t *testing.T) {
+		c := memory.New()
+		c.FailSecondStep(1, nil)
+		g := grant()
+		rc, err := c.Grant(ctx, g)
+		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !rc.Changed() || rc.UserID != "U0ALICE01" {
+			t.Fatalf("Grant = %+v, %v; want a permanent error with the partial receipt", rc, err)
+		}
+		if !c.Has(g) {
+			t.Fatal("the first step was not applied")
+		}
+		g.Receipt, g.Rollback = &rc, true
+		if err := c.Revoke(ctx, g); err != nil || c.Has(g) {
+			t.Fatalf("rollback = %v, has %v", err, c.Has(g))
+		}
+		if rc, err := c.Grant(ctx, grant()); err != nil || rc.PreExisting {
+			t.Fatalf("FailSecondStep(1) failed more than once: %+v, %v", rc, err)
+		}
+	})
+}
