@@ -302,3 +302,17 @@ func TestCancelledContextKeepsItsCause(t *testing.T) {
 		t.Fatalf("error shows the path: %v", err)
 	}
 }
+
+func TestUncertainGrantSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		status  int
+		changed bool
+	}{{503, true}, {429, true}, {500, true}, {422, false}, {400, false}} {
+		s := newScripted(t, answer{status: tc.status})
+		c := build(t, s.srv.URL, connectortest.FastHTTP(-1), access.ClockFunc(time.Now))
+		rc, err := c.Grant(t.Context(), exampleGrant())
+		if err == nil || rc.Changed() != tc.changed {
+			t.Errorf("%d: receipt %+v (changed %v), err %v; want changed=%v", tc.status, rc, rc.Changed(), err, tc.changed)
+		}
+	}
+}

@@ -266,10 +266,19 @@ func hiddenWords(rawURL string, headers map[string]string, secret string) []stri
 
 // Grant posts an access.grant event; 2xx means the receiver applied it.
 // The receipt carries the receiver's own receipt object, if it sent one,
-// as Data.
+// as Data. A retryable failure after the request may have reached the
+// receiver comes with a receipt whose Note says so (Changed is true), so
+// that the lifecycle's rollback reaches the receiver; a permanent answer
+// (4xx) means nothing was applied and comes with the zero receipt.
 func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
 	body, err := c.send(ctx, "grant", g)
 	if err != nil {
+		if class, _ := access.Classify(err); class == access.Retryable && c.installation != "" && ctx.Err() == nil {
+			// No answer, or a 408/425/429/5xx: the receiver may have
+			// applied the grant. Say so, so that a grant that finally
+			// fails is taken back (invariant 9).
+			return access.Receipt{Note: "the receiver may have applied the grant (no clear answer)"}, err
+		}
 		return access.Receipt{}, err
 	}
 	return c.receipt(g, body)
