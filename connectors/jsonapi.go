@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/access"
@@ -25,6 +27,12 @@ type JSONCall struct {
 	Query url.Values
 	// Body is JSON-encoded and sent when non-nil.
 	Body any
+	// Form, when non-nil, is sent instead of Body as
+	// application/x-www-form-urlencoded (OAuth token requests).
+	Form url.Values
+	// Header holds extra request headers (Idempotency-Key, a vendor's
+	// media type); they are set after the JSON defaults, so they win.
+	Header http.Header
 	// Authorize, when set, adds credentials and any other vendor headers
 	// to the request before it is sent.
 	Authorize func(*http.Request)
@@ -37,6 +45,17 @@ type JSONCall struct {
 	Accept []int
 	// Out receives the decoded body of a 2xx answer when non-nil.
 	Out any
+	// Headers, when non-nil, receives the answer's headers (Link paging).
+	Headers *http.Header
+	// ErrorOut, when non-nil, receives the decoded JSON body of a non-2xx
+	// answer (at most 4 KiB; left as is when it does not decode), for
+	// vendor errors whose body carries the meaning (Graph's error.code,
+	// SCIM's scimType). The error SendJSON returns still quotes it.
+	ErrorOut any
+	// RetryAfter, when set, reads the wait a 429 answer asks for from
+	// the target's own headers (Okta's X-Rate-Limit-Reset); it is used
+	// when the answer carries no Retry-After.
+	RetryAfter func(h http.Header) time.Duration
 	// MaxBody caps the decoded body (default 8 MiB).
 	MaxBody int64
 	// BadAnswer, when set, makes the error for a 2xx body that does not
@@ -86,9 +105,18 @@ func NewJSONRequest(ctx context.Context, method, u string, q url.Values, body an
 // 401, error bodies with a meaning) stay with the caller, which sees the
 // status.
 func SendJSON(ctx context.Context, d Doer, c JSONCall) (int, error) {
-	req, err := NewJSONRequest(ctx, c.Method, c.Base+c.Path, c.Query, c.Body)
+	var req *http.Request
+	var err error
+	if c.Form != nil {
+		req, err = newFormRequest(ctx, c.Method, c.Base+c.Path, c.Form)
+	} else {
+		req, err = NewJSONRequest(ctx, c.Method, c.Base+c.Path, c.Query, c.Body)
+	}
 	if err != nil {
 		return 0, access.PermanentError(fmt.Errorf("%s: %w", c.Op, err))
+	}
+	for k, vs := range c.Header {
+		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
 	if c.Authorize != nil {
 		c.Authorize(req)
@@ -100,6 +128,12 @@ func SendJSON(ctx context.Context, d Doer, c JSONCall) (int, error) {
 	if err != nil {
 		return 0, Classify(resp, err, c.Op)
 	}
+	if c.Headers != nil {
+		*c.Headers = resp.Header
+	}
+	if c.ErrorOut != nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		peekJSON(resp, c.ErrorOut)
+	}
 	for _, s := range c.Accept {
 		if resp.StatusCode == s {
 			Drain(resp)
@@ -107,6 +141,10 @@ func SendJSON(ctx context.Context, d Doer, c JSONCall) (int, error) {
 		}
 	}
 	if err := Classify(resp, nil, c.Op); err != nil {
+		var ce *access.ConnectorError
+		if c.RetryAfter != nil && resp.StatusCode == http.StatusTooManyRequests && errors.As(err, &ce) && ce.RetryAfter == 0 {
+			ce.RetryAfter = c.RetryAfter(resp.Header)
+		}
 		return resp.StatusCode, err
 	}
 	defer Drain(resp)
@@ -123,6 +161,29 @@ func SendJSON(ctx context.Context, d Doer, c JSONCall) (int, error) {
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// newFormRequest builds a form-encoded request that expects JSON back.
+func newFormRequest(ctx context.Context, method, u string, form url.Values) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// peekJSON decodes up to 4 KiB of resp's body into v and puts the bytes
+// back, so that Classify can still quote the target's message.
+func peekJSON(resp *http.Response, v any) {
+	if resp.Body == nil {
+		return
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	_ = json.Unmarshal(b, v)
 }
 
 // Drain reads what is left of a response body, up to 64 KiB, so that the

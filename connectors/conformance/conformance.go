@@ -6,14 +6,26 @@
 //		conformance.Run(t, conformance.Harness{New: ..., Grant: ..., HasAccess: ...})
 //	}
 //
-// The contract it checks is access.Connector's: Grant and Revoke are
-// idempotent and keyed by Grant.ID; granting access the person has, and
-// revoking access they lack, return nil; failures are classified with
-// access.RetryableError / access.PermanentError (DESIGN.md §4, §6).
+// The contract it checks is access.Connector's (DESIGN.md §4 invariants 4,
+// 8 and 9): Grant and Revoke are idempotent and keyed by Grant.ID;
+// granting access the person has, and revoking access they lack, return
+// nil; Grant returns a receipt naming the target-side user, and Revoke
+// acts on that receipt, never re-resolving the person by email; access
+// that existed before the grant is reported as such; a grant that fails
+// half-way returns its partial receipt, which a rollback Revoke undoes;
+// a revoke without a receipt (a legacy record) whose email the target
+// does not know is a permanent failure wrapping access.ErrUnknownUser,
+// never "already removed"; failures are classified with
+// access.RetryableError / access.PermanentError.
+//
+// Cases that need a notion some connectors lack (a target-side user ID, a
+// rename at the target, a two-call grant) depend on an optional Harness
+// hook and are skipped, with the reason, when it is not set.
 package conformance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -35,11 +47,36 @@ type Harness struct {
 	// Grant returns a valid grant for a person the target knows. Required.
 	Grant func(t *testing.T) access.Grant
 	// HasAccess asks the target itself (not the connector) whether g's
-	// person has g's access. Required.
+	// person has g's access. It must identify the person the way the
+	// target does (by its own user ID), not by g.User.Email, which the
+	// suite changes in some cases. Required.
 	HasAccess func(t *testing.T, g access.Grant) bool
 	// UnknownUser returns a grant for a person the target does not know.
-	// Optional: the unknown-user subtest is skipped without it.
+	// Optional: the unknown-user subtests are skipped without it.
 	UnknownUser func(t *testing.T) access.Grant
+	// TargetUserID returns the target's own ID of g's person, which every
+	// receipt of a grant to them must carry in Receipt.UserID. Setting it
+	// declares that the connector resolves people to target-side users,
+	// and so also enables the checks that revokes act on the receipt and
+	// that lookups by email that find nobody wrap access.ErrUnknownUser.
+	// Optional: connectors with no target-side identity (webhook, manual)
+	// leave it nil and those cases are skipped.
+	TargetUserID func(t *testing.T, g access.Grant) string
+	// ChangeEmail renames g's person at the target: afterwards the target
+	// knows them by the returned new email only, with their ID, access and
+	// everything else unchanged. Optional.
+	ChangeEmail func(t *testing.T, g access.Grant) (newEmail string)
+	// PreGrant gives g's person g's access directly at the target, as an
+	// administrator would have before accessbot was asked. Optional.
+	PreGrant func(t *testing.T, g access.Grant)
+	// DeleteUser deletes g's person at the target (their account, and with
+	// it their access, is gone). Optional.
+	DeleteUser func(t *testing.T, g access.Grant)
+	// FailSecondCall makes the target refuse, permanently, the second of
+	// the two changes the next Grant makes (a connector whose grant is two
+	// calls, e.g. a membership then its expiry), once. Optional: one-call
+	// connectors leave it nil.
+	FailSecondCall func(t *testing.T)
 	// FailNext makes the target fail the next operation with this HTTP
 	// status (or its equivalent), once. An HTTP connector's harness
 	// typically disables the inner retry loop (HTTPOptions{RetryMax: -1})
@@ -58,30 +95,60 @@ func Run(t *testing.T, h Harness) {
 		t.Fatal("conformance: Harness.New, Grant and HasAccess are required")
 	}
 	ctx := t.Context()
+	// grant applies g and checks the receipt's general rules.
+	grant := func(t *testing.T, c access.Connector, g access.Grant) access.Receipt {
+		t.Helper()
+		r, err := c.Grant(ctx, g)
+		if err != nil {
+			t.Fatalf("Grant(%s): %v", g.ID, describe(err))
+		}
+		h.checkReceipt(t, g, r)
+		return r
+	}
 
 	t.Run("GrantApplies", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
-		mustGrant(t, ctx, c, g)
+		r := grant(t, c, g)
 		if !h.HasAccess(t, g) {
 			t.Fatal("after Grant, the target does not give access")
+		}
+		if r.PreExisting {
+			t.Fatal("Grant of access the person did not have returned PreExisting")
 		}
 	})
 
 	t.Run("GrantTwiceIsIdempotent", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
-		mustGrant(t, ctx, c, g)
-		mustGrant(t, ctx, c, g)
+		r1 := grant(t, c, g)
+		// The repeat of one grant (same ID, e.g. after an answer was
+		// lost) is the same grant: the membership it finds is its own,
+		// not pre-existing access the revoke would have to leave.
+		r2 := grant(t, c, g)
 		if !h.HasAccess(t, g) {
 			t.Fatal("after granting twice, the target does not give access")
+		}
+		if r2.PreExisting || r2.UserID != r1.UserID {
+			t.Fatalf("the repeated Grant's receipt %+v differs from the first's %+v", r2, r1)
 		}
 	})
 
 	t.Run("RevokeRemoves", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
-		mustGrant(t, ctx, c, g)
-		mustRevoke(t, ctx, c, g)
+		r := grant(t, c, g)
+		mustRevoke(t, ctx, c, withReceipt(g, r))
 		if h.HasAccess(t, g) {
 			t.Fatal("after Revoke, the target still gives access")
+		}
+	})
+
+	t.Run("LegacyRevokeRemoves", func(t *testing.T) {
+		// A record granted before receipts existed: the revoke has no
+		// receipt and may find the person by email.
+		c, g := h.New(t), h.Grant(t)
+		grant(t, c, g)
+		mustRevoke(t, ctx, c, g)
+		if h.HasAccess(t, g) {
+			t.Fatal("after a Revoke without receipt, the target still gives access")
 		}
 	})
 
@@ -95,11 +162,114 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("RevokeTwiceSucceeds", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
-		mustGrant(t, ctx, c, g)
+		g = withReceipt(g, grant(t, c, g))
 		mustRevoke(t, ctx, c, g)
 		mustRevoke(t, ctx, c, g)
 		if h.HasAccess(t, g) {
 			t.Fatal("after revoking twice, the target still gives access")
+		}
+	})
+
+	t.Run("RevokeUsesReceipt", func(t *testing.T) {
+		if h.TargetUserID == nil {
+			t.Skip("Harness.TargetUserID not set: the connector records no target-side user ID")
+		}
+		c, g := h.New(t), h.Grant(t)
+		r := grant(t, c, g)
+		// The revoke must act on the receipt alone: an email the target
+		// has never heard of must not matter.
+		rg := withReceipt(g, r)
+		rg.User.Email = "not-" + g.ID + "@unknown.invalid"
+		rg.User.CurrentEmail = rg.User.Email
+		mustRevoke(t, ctx, c, rg)
+		if h.HasAccess(t, g) {
+			t.Fatal("after a Revoke with the receipt (and an unknown email), the target still gives access")
+		}
+	})
+
+	t.Run("EmailChangedAfterGrant", func(t *testing.T) {
+		if h.ChangeEmail == nil {
+			t.Skip("Harness.ChangeEmail not set")
+		}
+		c, g := h.New(t), h.Grant(t)
+		r := grant(t, c, g)
+		newEmail := h.ChangeEmail(t, g)
+		if !h.HasAccess(t, g) {
+			t.Fatal("ChangeEmail took the access away; it must only rename the person")
+		}
+		// A legacy revoke looks the old email up: it must remove the
+		// access or fail permanently with ErrUnknownUser, never report
+		// success while the access stays.
+		if err := c.Revoke(ctx, g); err != nil {
+			if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+				t.Fatalf("Revoke without receipt after a rename: %s, want nil or a permanent error wrapping access.ErrUnknownUser", describe(err))
+			}
+		} else if h.HasAccess(t, g) {
+			t.Fatal("Revoke without receipt after a rename returned nil, but the target still gives access")
+		}
+		rg := withReceipt(g, r)
+		rg.User.CurrentEmail = newEmail
+		mustRevoke(t, ctx, c, rg)
+		if h.HasAccess(t, g) {
+			t.Fatal("after a Revoke with the receipt, the renamed person still has access")
+		}
+	})
+
+	t.Run("PreExistingAccessIsReported", func(t *testing.T) {
+		if h.PreGrant == nil {
+			t.Skip("Harness.PreGrant not set")
+		}
+		c, g := h.New(t), h.Grant(t)
+		h.PreGrant(t, g)
+		for i := range 2 { // the repeat must not turn it into ours
+			r := grant(t, c, g)
+			if !r.PreExisting {
+				t.Fatalf("Grant #%d of access the person already had: receipt %+v, want PreExisting", i+1, r)
+			}
+		}
+		// The lifecycle never revokes pre-existing access; the grant must
+		// not have disturbed it either.
+		if !h.HasAccess(t, g) {
+			t.Fatal("after a Grant of pre-existing access, the target no longer gives it")
+		}
+	})
+
+	t.Run("SecondCallFailsPermanently", func(t *testing.T) {
+		if h.FailSecondCall == nil {
+			t.Skip("Harness.FailSecondCall not set: the connector's grant is one change")
+		}
+		c, g := h.New(t), h.Grant(t)
+		h.FailSecondCall(t)
+		r, err := c.Grant(ctx, g)
+		if err == nil {
+			t.Fatal("Grant whose second change was refused returned nil")
+		}
+		if class, _ := access.Classify(err); class != access.Permanent {
+			t.Fatalf("Grant whose second change was refused: %s, want permanent", describe(err))
+		}
+		if !r.Changed() {
+			t.Fatalf("Grant failed after its first change but returned no partial receipt (%+v)", r)
+		}
+		h.checkReceipt(t, g, r)
+		rb := withReceipt(g, r)
+		rb.Rollback = true
+		mustRevoke(t, ctx, c, rb)
+		if h.HasAccess(t, g) {
+			t.Fatal("after the rollback Revoke, the target still gives access")
+		}
+	})
+
+	t.Run("RevokeOfDeletedUser", func(t *testing.T) {
+		if h.DeleteUser == nil {
+			t.Skip("Harness.DeleteUser not set")
+		}
+		c, g := h.New(t), h.Grant(t)
+		r := grant(t, c, g)
+		h.DeleteUser(t, g)
+		// The receipt's user is gone, and with it their access.
+		mustRevoke(t, ctx, c, withReceipt(g, r))
+		if h.HasAccess(t, g) {
+			t.Fatal("after the Revoke of a deleted user, the target still gives access")
 		}
 	})
 
@@ -118,7 +288,7 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("Grant with a cancelled context: class %v, want retryable: %v", class, err)
 		}
 		// Whatever happened, the operation must still be repeatable.
-		mustGrant(t, ctx, c, g)
+		g = withReceipt(g, grant(t, c, g))
 		if !h.HasAccess(t, g) {
 			t.Fatal("Grant after a cancelled Grant did not give access")
 		}
@@ -147,12 +317,34 @@ func Run(t *testing.T, h Harness) {
 		if class, _ := access.Classify(err); class != access.Permanent {
 			t.Errorf("Grant for an unknown person: class %v, want permanent: %v", class, err)
 		}
+		if h.TargetUserID != nil && !errors.Is(err, access.ErrUnknownUser) {
+			t.Errorf("Grant for an unknown person: error does not wrap access.ErrUnknownUser: %v", err)
+		}
 		msg := err.Error()
 		u := g.User
 		if !(u.SlackID != "" && strings.Contains(msg, u.SlackID) ||
 			u.Email != "" && strings.Contains(msg, u.Email) ||
 			u.Name != "" && strings.Contains(msg, u.Name)) {
 			t.Errorf("error for an unknown person does not name them (%s, %s, %s): %v", u.SlackID, u.Email, u.Name, err)
+		}
+	})
+
+	t.Run("LegacyRevokeOfUnknownEmailIsPermanent", func(t *testing.T) {
+		switch {
+		case h.UnknownUser == nil:
+			t.Skip("Harness.UnknownUser not set")
+		case h.TargetUserID == nil:
+			t.Skip("Harness.TargetUserID not set: the connector does not resolve people by email")
+		}
+		// No receipt and nobody with that email: the person may have been
+		// renamed while the access lives on, so this is never "removed".
+		c, g := h.New(t), h.UnknownUser(t)
+		err := c.Revoke(ctx, g)
+		if err == nil {
+			t.Fatal("Revoke without receipt for an email the target does not know returned nil")
+		}
+		if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+			t.Fatalf("Revoke without receipt for an unknown email: %s, want a permanent error wrapping access.ErrUnknownUser", describe(err))
 		}
 	})
 
@@ -180,7 +372,7 @@ func Run(t *testing.T, h Harness) {
 				t.Fatalf("Grant with an injected %d: class %v, want %v: %v", f.status, class, f.want, err)
 			}
 			// The fault was one operation: trying again works.
-			mustGrant(t, ctx, c, g)
+			g = withReceipt(g, grant(t, c, g))
 			if !h.HasAccess(t, g) {
 				t.Fatal("Grant after an injected failure did not give access")
 			}
@@ -213,18 +405,39 @@ func Run(t *testing.T, h Harness) {
 			}
 		}
 		agree("before Grant")
-		mustGrant(t, ctx, c, g)
+		g = withReceipt(g, grant(t, c, g))
 		agree("after Grant")
 		mustRevoke(t, ctx, c, g)
 		agree("after Revoke")
 	})
 }
 
-func mustGrant(t *testing.T, ctx context.Context, c access.Connector, g access.Grant) {
+// checkReceipt checks the rules every receipt follows (access.Receipt):
+// Data within MaxReceiptBytes and JSON, a Note without the person's email
+// or a URL, and the target-side user ID when the harness knows it.
+func (h Harness) checkReceipt(t *testing.T, g access.Grant, r access.Receipt) {
 	t.Helper()
-	if _, err := c.Grant(ctx, g); err != nil {
-		t.Fatalf("Grant(%s): %v", g.ID, describe(err))
+	if len(r.Data) > access.MaxReceiptBytes {
+		t.Errorf("receipt Data is %d bytes, more than access.MaxReceiptBytes (%d)", len(r.Data), access.MaxReceiptBytes)
 	}
+	if len(r.Data) > 0 && !json.Valid(r.Data) {
+		t.Errorf("receipt Data is not JSON: %q", r.Data)
+	}
+	if g.User.Email != "" && strings.Contains(strings.ToLower(r.Note), strings.ToLower(g.User.Email)) || strings.Contains(r.Note, "://") {
+		t.Errorf("receipt Note %q holds an email address or a URL", r.Note)
+	}
+	if h.TargetUserID != nil {
+		if want := h.TargetUserID(t, g); r.UserID != want {
+			t.Errorf("receipt UserID = %q, want the target's ID of the person, %q", r.UserID, want)
+		}
+	}
+}
+
+// withReceipt returns g as the lifecycle hands it to Revoke after a Grant
+// that returned r.
+func withReceipt(g access.Grant, r access.Receipt) access.Grant {
+	g.Receipt = &r
+	return g
 }
 
 func mustRevoke(t *testing.T, ctx context.Context, c access.Connector, g access.Grant) {

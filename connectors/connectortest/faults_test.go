@@ -31,3 +31,31 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("Calls = %q", got)
 	}
 }
+
+func TestState(t *testing.T) {
+	var s State
+	ctx := t.Context()
+	if _, ok, err := s.Get(ctx, "k"); ok || err != nil {
+		t.Fatalf("Get on empty = %v, %v", ok, err)
+	}
+	v := []byte("v1")
+	if err := s.Put(ctx, "k", v); err != nil {
+		t.Fatal(err)
+	}
+	v[0] = 'X' // the stored copy is not aliased
+	if got, ok, _ := s.Get(ctx, "k"); !ok || string(got) != "v1" {
+		t.Fatalf("Get = %q, %v", got, ok)
+	}
+	if keys := s.Keys(); !slices.Equal(keys, []string{"k"}) {
+		t.Fatalf("Keys = %q", keys)
+	}
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Keys()) != 0 {
+		t.Fatalf("Keys after Delete = %q", s.Keys())
+	}
+}
