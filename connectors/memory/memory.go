@@ -37,6 +37,11 @@ type Connector struct {
 	members map[string]map[string]bool // ParamsKey → target user IDs
 	known   map[string]bool            // Slack-ID mode: nil means everyone is known
 	emails  map[string]string          // email mode: user ID → email; nil in Slack-ID mode
+	// granted maps the grants that added a membership (by grant ID) to
+	// the user they acted on, until revoked: a repeated Grant (same ID)
+	// is the same grant, not pre-existing access. Being in memory is
+	// fine: the target itself is in memory.
+	granted map[string]string
 	counts  Counts
 	failN   int
 	failErr error
@@ -73,7 +78,7 @@ const (
 
 // New returns an empty Connector that knows every person, by Slack ID.
 func New() *Connector {
-	return &Connector{members: map[string]map[string]bool{}}
+	return &Connector{members: map[string]map[string]bool{}, granted: map[string]string{}}
 }
 
 // Config is the `connectors.NAME` block of a memory connector.
@@ -244,19 +249,25 @@ func (c *Connector) Calls() Counts {
 }
 
 // Grant gives g's person g's access. The receipt holds their target user
-// ID and, if they already had the access, PreExisting.
+// ID and, if they already had the access, PreExisting. A repeat of a grant
+// that added the membership (the same grant ID, before its revoke) acts on
+// the same user and is not pre-existing.
 func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
 	var rc access.Receipt
 	err := c.do(ctx, OpGrant, g, func(key string) error {
-		id, ok := c.resolveLocked(g.User)
-		if !ok {
-			return unknown("grant", g)
+		id, repeat := c.granted[g.ID]
+		if !repeat {
+			var ok bool
+			if id, ok = c.resolveLocked(g.User); !ok {
+				return unknown("grant", g)
+			}
 		}
 		rc.UserID = id
-		if c.members[key][id] {
+		if c.members[key][id] && !repeat {
 			rc.PreExisting, rc.Note = true, NotePreExisting
 			return nil
 		}
+		c.granted[g.ID] = id
 		c.addLocked(key, id)
 		rc.Note = NoteAdded
 		if c.failSecondN > 0 {
@@ -294,6 +305,7 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 		if len(c.members[key]) == 0 {
 			delete(c.members, key)
 		}
+		delete(c.granted, g.ID)
 		return nil
 	})
 }

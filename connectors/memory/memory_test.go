@@ -38,8 +38,13 @@ func TestConformance(t *testing.T) {
 			cur.SetKnown("U0ALICE01")
 			return cur
 		},
-		Grant:     func(t *testing.T) access.Grant { return grant() },
-		HasAccess: func(t *testing.T, g access.Grant) bool { return cur.Has(g) },
+		Grant: func(t *testing.T) access.Grant { return grant() },
+		HasAccess: func(t *testing.T, g access.Grant) bool {
+			return cur.HasUser(memory.ParamsKey(g.Params), g.User.SlackID)
+		},
+		TargetUserID:   func(t *testing.T, g access.Grant) string { return g.User.SlackID },
+		PreGrant:       func(t *testing.T, g access.Grant) { cur.AddMember(memory.ParamsKey(g.Params), g.User.SlackID) },
+		FailSecondCall: func(t *testing.T) { cur.FailSecondStep(1, nil) },
 		UnknownUser: func(t *testing.T) access.Grant {
 			g := grant()
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
@@ -124,6 +129,36 @@ func TestFactory(t *testing.T) {
 	}
 }
 
+// TestConformanceByEmail runs the suite against the email-resolving
+// target, where renames and deletions exist.
+func TestConformanceByEmail(t *testing.T) {
+	var cur *memory.Connector
+	conformance.Run(t, conformance.Harness{
+		New: func(t *testing.T) access.Connector {
+			cur = memory.New()
+			cur.AddUser("u-17", "alice@example.com")
+			cur.AddUser("u-18", "bob@example.com")
+			return cur
+		},
+		Grant:        func(t *testing.T) access.Grant { return grant() },
+		HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.HasUser(memory.ParamsKey(g.Params), "u-17") },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return "u-17" },
+		UnknownUser: func(t *testing.T) access.Grant {
+			g := grant()
+			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
+			return g
+		},
+		ChangeEmail: func(t *testing.T, g access.Grant) string {
+			cur.SetEmail("u-17", "alice.smith@example.com")
+			return "alice.smith@example.com"
+		},
+		PreGrant:       func(t *testing.T, g access.Grant) { cur.AddMember(memory.ParamsKey(g.Params), "u-17") },
+		DeleteUser:     func(t *testing.T, g access.Grant) { cur.DeleteUser("u-17") },
+		FailSecondCall: func(t *testing.T) { cur.FailSecondStep(1, nil) },
+		FailNext:       func(t *testing.T, status int) { cur.FailNext(1, statusError(status)) },
+	})
+}
+
 func TestReceipts(t *testing.T) {
 	ctx := t.Context()
 	key := "group_id=00g1viewer"
@@ -135,8 +170,13 @@ func TestReceipts(t *testing.T) {
 			t.Fatalf("Grant = %+v, %v", rc, err)
 		}
 		rc2, err := c.Grant(ctx, g)
-		if err != nil || !rc2.PreExisting || rc2.UserID != "U0ALICE01" {
-			t.Fatalf("second Grant = %+v, %v (want PreExisting)", rc2, err)
+		if err != nil || rc2.PreExisting || rc2.UserID != "U0ALICE01" {
+			t.Fatalf("repeated Grant = %+v, %v (want the same grant, not PreExisting)", rc2, err)
+		}
+		other := g
+		other.ID = "AR-2"
+		if rc3, err := c.Grant(ctx, other); err != nil || !rc3.PreExisting {
+			t.Fatalf("another request's Grant = %+v, %v (want PreExisting)", rc3, err)
 		}
 		g.Receipt = &rc
 		if err := c.Revoke(ctx, g); err != nil || c.Has(g) {
