@@ -66,7 +66,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -94,8 +93,7 @@ type Config struct {
 	// APIToken is the API token; or APITokenFile names a file holding it.
 	APIToken     connectors.Redacted `json:"api_token"`
 	APITokenFile string              `json:"api_token_file"`
-	// Timeout bounds each HTTP attempt (default 10s).
-	Timeout connectors.Duration `json:"timeout"`
+	connectors.Timeout
 }
 
 // Validate checks c; errors name keys relative to the block and never
@@ -110,9 +108,8 @@ func (c *Config) Validate() error {
 	case c.Subdomain != "" && !validSubdomain(c.Subdomain):
 		errs = append(errs, errors.New("subdomain: must be the bare subdomain (acme for acme.zendesk.com)"))
 	case c.BaseURL != "":
-		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-			errs = append(errs, errors.New("base_url: must be an absolute http:// or https:// URL without credentials or query"))
+		if err := connectors.CheckBaseURL(c.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("base_url: %w", err))
 		}
 	}
 	if c.Email == "" {
@@ -123,7 +120,7 @@ func (c *Config) Validate() error {
 	if c.APIToken == "" && c.APITokenFile == "" {
 		errs = append(errs, errors.New("api_token: required (or api_token_file)"))
 	}
-	if c.Timeout < 0 {
+	if c.Timeout.Timeout < 0 {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
 	return errors.Join(errs...)
@@ -142,11 +139,10 @@ func validSubdomain(s string) bool {
 // It is safe for concurrent use.
 type Connector struct {
 	name    string
-	base    string // …/api/v2, without trailing slash
-	auth    string // Basic credentials; never printed
-	timeout time.Duration
-	http    connectors.Doer
+	api     *connectors.API // …/api/v2, Basic credentials (never printed)
 	state   connectors.State
+	intents *connectors.Intents
+	users   *connectors.Users
 	// locks serialises work per Zendesk user ID: the role change is a
 	// read-modify-write of the user and of the stored records, and two
 	// grants for one agent must not interleave.
@@ -161,36 +157,35 @@ var (
 )
 
 // Factory builds a zendesk connector from its configuration block. It
-// needs the durable State (connectors.Env.State) for the per-agent
-// temporary-role records and the previous roles of records granted before
-// receipts existed.
+// needs the durable State (connectors.Env.State) for the records of the
+// grants it started (connectors.Intents), the per-agent temporary-role
+// records, and the previous roles of records granted before receipts
+// existed.
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeHTTP(&c); err != nil {
 		return nil, err
 	}
 	token, err := cfg.Secret("api_token")
 	if err != nil {
 		return nil, err
 	}
-	if cfg.HTTP == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client (use Registry.Build)", name)
+	if err := cfg.RequireState(); err != nil {
+		return nil, err
 	}
-	if cfg.State == nil {
-		return nil, fmt.Errorf("connectors.%s: the zendesk connector needs durable state to keep track of agents' temporary roles, and none was provided", name)
-	}
-	base := strings.TrimRight(c.BaseURL, "/")
+	base := connectors.TrimBase(c.BaseURL)
 	if base == "" {
 		base = "https://" + c.Subdomain + ".zendesk.com/api/v2"
 	}
-	timeout := c.Timeout.Std()
-	if timeout == 0 {
-		timeout = 10 * time.Second
+	z := &Connector{
+		name: name, state: cfg.State, intents: connectors.NewIntents(cfg.State),
+		api: &connectors.API{
+			Base: base, HTTP: cfg.HTTP, Timeout: c.Attempt(),
+			Auth: connectors.StaticAuth("Basic " + base64.StdEncoding.EncodeToString([]byte(c.Email+"/token:"+token))),
+		},
 	}
-	return &Connector{
-		name: name, base: base, timeout: timeout, http: cfg.HTTP, state: cfg.State,
-		auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Email+"/token:"+token)),
-	}, nil
+	z.users = connectors.NewUsers(cfg.Clock, "Zendesk account "+base, z.lookup)
+	return z, nil
 }
 
 // user is the part of a Zendesk user we read.
@@ -249,10 +244,32 @@ type params struct {
 	role, group int64
 }
 
+// grantParams are the connector's grant parameters: at least one of them.
+var grantParams = connectors.Params{
+	{Key: ParamCustomRoleID, What: "the role's ID in Admin Center", Optional: true, Check: positiveID},
+	{Key: ParamGroupID, What: "the group's ID in Admin Center", Optional: true, Check: positiveID},
+}
+
+func positiveID(v string) error {
+	if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
+		return fmt.Errorf("must be a positive integer (the ID in Admin Center), not %q", v)
+	}
+	return nil
+}
+
+// errNoParam is the error for a role with neither parameter.
+var errNoParam = fmt.Errorf("%s: required (or %s; set at least one)", ParamCustomRoleID, ParamGroupID)
+
 func parseParams(op string, g access.Grant) (params, error) {
-	p, err := readParams(g.Params)
+	v, err := grantParams.Read(op, g.Params)
 	if err != nil {
-		return p, access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, err))
+		return params{}, err
+	}
+	var p params
+	p.role, _ = strconv.ParseInt(v[ParamCustomRoleID], 10, 64)
+	p.group, _ = strconv.ParseInt(v[ParamGroupID], 10, 64)
+	if p.role == 0 && p.group == 0 {
+		return p, access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, errNoParam))
 	}
 	return p, nil
 }
@@ -261,90 +278,110 @@ func parseParams(op string, g access.Grant) (params, error) {
 // Zendesk: custom_role_id and group_id, at least one, each a positive
 // integer. Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
-	_, err := readParams(params)
-	return errors.Join(append(access.UnknownParams(params, ParamCustomRoleID, ParamGroupID), err)...)
-}
-
-// readParams parses the grant parameters; parseParams (so Grant, Revoke
-// and Check) and CheckParams both use it. Errors start with the key,
-// several joined.
-func readParams(m map[string]string) (params, error) {
-	var p params
-	var errs []error
-	read := func(key string) int64 {
-		s := m[key]
-		if s == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be a positive integer (the ID in Admin Center), not %q", key, s))
-			return 0
-		}
-		return n
+	err := grantParams.CheckParams(params)
+	if strings.TrimSpace(params[ParamCustomRoleID]) == "" && strings.TrimSpace(params[ParamGroupID]) == "" {
+		err = errors.Join(err, errNoParam)
 	}
-	p.role, p.group = read(ParamCustomRoleID), read(ParamGroupID)
-	if len(errs) > 0 {
-		return p, errors.Join(errs...)
-	}
-	if p.role == 0 && p.group == 0 {
-		return p, fmt.Errorf("%s: required (or %s; set at least one)", ParamCustomRoleID, ParamGroupID)
-	}
-	return p, nil
+	return err
 }
 
 // Grant gives the agent the custom role and/or group membership and
 // returns what it did (see the package comment). A failure after the role
 // changed returns the partial receipt with the error.
+//
+// A repeat of a grant (the same ID, after a lost answer or a restart)
+// acts on the agent its first attempt recorded (connectors.Intents) and
+// counts what it finds as its own, not as pre-existing.
 func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
 	op := c.op("grant", g)
 	p, err := parseParams(op, g)
 	if err != nil {
 		return access.Receipt{}, err
 	}
-	if g.User.Email == "" {
-		return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: the person has no email address", op))
-	}
-	u, err := c.findUser(ctx, op, g.User.Email)
+	in, repeat, err := c.intents.Get(ctx, g.ID)
 	if err != nil {
 		return access.Receipt{}, err
 	}
-	if u == nil {
-		return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: no Zendesk user with email %q: %w", op, g.User.Email, access.ErrUnknownUser))
+	var id int64
+	if repeat {
+		id, err = parseUserID(op, in.UserID)
+	} else {
+		var sid string
+		if sid, err = c.users.ByEmail(ctx, op, g.User); err == nil {
+			id, err = parseUserID(op, sid)
+		}
 	}
-	if !u.agent() {
-		return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: Zendesk user %q is an %s, not an agent", op, g.User.Email, u.Role))
+	if err != nil {
+		return access.Receipt{}, err
 	}
-	unlock, err := c.locks.Lock(ctx, u.ID)
+	unlock, err := c.locks.Lock(ctx, id)
 	if err != nil {
 		return access.Receipt{}, access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}
 	defer unlock()
-	g2 := grantState{c: c, op: op, g: g, u: u}
-	g2.rc.UserID = strconv.FormatInt(u.ID, 10)
+	u, err := c.getUser(ctx, op, id)
+	switch {
+	case err != nil:
+		return access.Receipt{}, err
+	case u == nil && repeat:
+		// Deleted between two attempts: whatever the first did is gone.
+		c.intents.Forget(ctx, g.ID)
+		return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: Zendesk user %d, whom an earlier attempt of this grant acted on, no longer exists: %w", op, id, access.ErrUnknownUser))
+	case u == nil:
+		c.users.Forget(g.User)
+		return access.Receipt{}, c.users.Unknown(op, g.User)
+	case !u.agent():
+		return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: Zendesk user %d (%s) is an %s, not an agent", op, id, connectors.PersonName(g.User), u.Role))
+	}
+	s := grantState{c: c, op: op, g: g, u: u, repeat: repeat}
+	s.rc.UserID = strconv.FormatInt(u.ID, 10)
 	if p.role != 0 {
-		if err := g2.role(ctx, p.role); err != nil {
-			return g2.partial(), err
+		if err := s.role(ctx, p.role); err != nil {
+			return s.partial(ctx), err
 		}
 	}
 	if p.group != 0 {
-		if err := g2.group(ctx, p.group); err != nil {
-			return g2.partial(), err
+		if err := s.group(ctx, p.group); err != nil {
+			return s.partial(ctx), err
 		}
 	}
-	return g2.receipt(p), nil
+	return s.receipt(p), nil
+}
+
+func parseUserID(op, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, access.PermanentError(fmt.Errorf("%s: %q is not a Zendesk user ID", op, s))
+	}
+	return id, nil
 }
 
 // grantState is one Grant call's progress: what it has changed so far.
 type grantState struct {
-	c    *Connector
-	op   string
-	g    access.Grant
-	u    *user
-	rc   access.Receipt
-	data Data
+	c      *Connector
+	op     string
+	g      access.Grant
+	u      *user
+	repeat bool // an earlier attempt of this grant recorded its intent
+	rc     access.Receipt
+	data   Data
+	// recorded is set once this grant's intent is stored.
+	recorded bool
 	// uncertain is set when a change's outcome is unknown (no answer).
 	uncertain bool
+}
+
+// record stores the grant's intent before its first change, so that a
+// repeat knows the agent and that what it finds is its own.
+func (s *grantState) record(ctx context.Context) error {
+	if s.repeat || s.recorded {
+		return nil
+	}
+	if err := s.c.intents.Record(ctx, s.g.ID, connectors.Intent{UserID: s.rc.UserID}); err != nil {
+		return err
+	}
+	s.recorded = true
+	return nil
 }
 
 func (s *grantState) role(ctx context.Context, role int64) error {
@@ -366,11 +403,14 @@ func (s *grantState) role(ctx context.Context, role int64) error {
 		s.data.RolePreExisting = true
 		return nil
 	case cur == 0:
-		return access.PermanentError(fmt.Errorf("%s: agent %q has no custom role that could be restored afterwards (custom roles need a Zendesk Enterprise plan)", op, s.g.User.Email))
+		return access.PermanentError(fmt.Errorf("%s: agent %d has no custom role that could be restored afterwards (custom roles need a Zendesk Enterprise plan)", op, u.ID))
 	case ours:
-		return access.PermanentError(fmt.Errorf("%s: agent %q already has temporary custom role %d from grant %s; a Zendesk agent has one role at a time, so end that grant first", op, s.g.User.Email, rec.Granted, rec.GrantID))
+		return access.PermanentError(fmt.Errorf("%s: agent %d already has temporary custom role %d from grant %s; a Zendesk agent has one role at a time, so end that grant first", op, u.ID, rec.Granted, rec.GrantID))
 	}
-	// Durable first: the record exists before the role changes.
+	// Durable first: the records exist before the role changes.
+	if err := s.record(ctx); err != nil {
+		return err
+	}
 	if err := c.store(ctx, op, agentKey, roleRecord{UserID: u.ID, Prev: cur, Granted: role, GrantID: s.g.ID}); err != nil {
 		return err
 	}
@@ -382,7 +422,7 @@ func (s *grantState) role(ctx context.Context, role int64) error {
 	case err == nil:
 		c.forgetIf(ctx, op, u.ID, role)
 		s.rc.Previous, s.data.CustomRoleID = "", 0
-		return access.PermanentError(fmt.Errorf("%s: Zendesk accepted custom role %d for agent %q but kept %d (custom roles need a Zendesk Enterprise plan)", op, role, s.g.User.Email, got))
+		return access.PermanentError(fmt.Errorf("%s: Zendesk accepted custom role %d for agent %d but kept %d (custom roles need a Zendesk Enterprise plan)", op, role, u.ID, got))
 	}
 	if class, _ := access.Classify(err); class == access.Permanent {
 		// Refused (422: no such role, not an agent): nothing changed.
@@ -405,9 +445,17 @@ func (s *grantState) group(ctx context.Context, group int64) error {
 	if err != nil {
 		return err
 	}
-	if m != nil {
+	switch {
+	case m != nil && s.repeat:
+		// Made by an earlier attempt of this grant.
+		s.data.MembershipID = m.ID
+		return nil
+	case m != nil:
 		s.data.GroupPreExisting = true
 		return nil
+	}
+	if err := s.record(ctx); err != nil {
+		return err
 	}
 	body := map[string]any{"group_membership": map[string]int64{"user_id": u.ID, "group_id": group}}
 	var out struct {
@@ -449,7 +497,8 @@ func (s *grantState) group(ctx context.Context, group int64) error {
 	return perr
 }
 
-// receipt is the receipt of a grant that succeeded.
+// receipt is the receipt of a grant that succeeded. A grant that changed
+// nothing keeps no intent.
 func (s *grantState) receipt(p params) access.Receipt {
 	rc := s.rc
 	rc.PreExisting = (p.role == 0 || s.data.RolePreExisting) && (p.group == 0 || s.data.GroupPreExisting)
@@ -459,10 +508,14 @@ func (s *grantState) receipt(p params) access.Receipt {
 }
 
 // partial is the receipt of a grant that failed: the zero receipt if
-// nothing changed, else what changed (or may have).
-func (s *grantState) partial() access.Receipt {
+// nothing changed (and then the intent is forgotten), else what changed
+// (or may have).
+func (s *grantState) partial(ctx context.Context) access.Receipt {
 	changed := s.data.CustomRoleID != 0 || s.data.MembershipID != 0 || s.uncertain
 	if !changed {
+		if s.recorded {
+			s.c.intents.Forget(ctx, s.g.ID)
+		}
 		return access.Receipt{}
 	}
 	rc := s.rc
@@ -504,7 +557,10 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	if err != nil {
 		return err
 	}
-	if g.Receipt == nil {
+	if g.Receipt == nil || g.Receipt.UserID == "" {
+		if g.Receipt != nil {
+			return nil // the grant changed nothing at Zendesk
+		}
 		return c.revokeLegacy(ctx, op, g, p)
 	}
 	var d Data
@@ -513,12 +569,9 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 			return access.PermanentError(fmt.Errorf("%s: the grant's receipt is unreadable: %v", op, err))
 		}
 	}
-	if g.Receipt.UserID == "" {
-		return nil // the grant changed nothing at Zendesk
-	}
-	id, err := strconv.ParseInt(g.Receipt.UserID, 10, 64)
-	if err != nil || id <= 0 {
-		return access.PermanentError(fmt.Errorf("%s: the grant's receipt names no Zendesk user ID (%q)", op, g.Receipt.UserID))
+	id, err := parseUserID(op, g.Receipt.UserID)
+	if err != nil {
+		return err
 	}
 	unlock, err := c.locks.Lock(ctx, id)
 	if err != nil {
@@ -531,7 +584,11 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	}
 	if u == nil {
 		// Deleted at Zendesk: no access is left.
-		return c.forgetIf(ctx, op, id, d.CustomRoleID)
+		if err := c.forgetIf(ctx, op, id, d.CustomRoleID); err != nil {
+			return err
+		}
+		c.intents.Forget(ctx, g.ID)
+		return nil
 	}
 	if d.CustomRoleID != 0 && g.Receipt.Previous != "" {
 		prev, err := strconv.ParseInt(g.Receipt.Previous, 10, 64)
@@ -544,16 +601,23 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	}
 	switch {
 	case d.MembershipID != 0:
-		return c.deleteMembership(ctx, op, d.MembershipID)
+		if err := c.deleteMembership(ctx, op, d.MembershipID); err != nil {
+			return err
+		}
 	case d.GroupID != 0 && !d.GroupPreExisting && !g.Receipt.PreExisting:
 		// A grant whose membership create got no answer (a partial
 		// receipt): remove the membership if it was made.
 		m, err := c.groupMembership(ctx, op, u.ID, d.GroupID)
-		if err != nil || m == nil {
+		if err != nil {
 			return err
 		}
-		return c.deleteMembership(ctx, op, m.ID)
+		if m != nil {
+			if err := c.deleteMembership(ctx, op, m.ID); err != nil {
+				return err
+			}
+		}
 	}
+	c.intents.Forget(ctx, g.ID)
 	return nil
 }
 
@@ -577,21 +641,28 @@ func (c *Connector) restoreRole(ctx context.Context, op string, u *user, granted
 // record, when it is about the granted role), and the group membership is
 // looked up.
 func (c *Connector) revokeLegacy(ctx context.Context, op string, g access.Grant, p params) error {
-	if g.User.Email == "" {
-		return access.PermanentError(fmt.Errorf("%s: the person has no email address and the grant has no receipt", op))
-	}
-	u, err := c.findUser(ctx, op, g.User.Email)
+	sid, err := c.users.ForRevoke(ctx, op, g)
 	if err != nil {
 		return err
 	}
-	if u == nil {
-		return access.PermanentError(fmt.Errorf("%s: no Zendesk user with email %q, and the grant predates receipts: the access may still be live under another email; remove it by hand: %w", op, g.User.Email, access.ErrUnknownUser))
+	id, err := parseUserID(op, sid)
+	if err != nil {
+		return err
 	}
-	unlock, err := c.locks.Lock(ctx, u.ID)
+	unlock, err := c.locks.Lock(ctx, id)
 	if err != nil {
 		return access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}
 	defer unlock()
+	u, err := c.getUser(ctx, op, id)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		// Found by email a moment ago (or cached), gone now: look again.
+		c.users.Forget(g.User)
+		return access.RetryableError(fmt.Errorf("%s: Zendesk user %d vanished while being revoked", op, id), 0)
+	}
 	if p.role != 0 {
 		rec, ok, err := c.load(ctx, op, "prev-role/"+g.ID)
 		if err != nil {
@@ -618,11 +689,16 @@ func (c *Connector) revokeLegacy(ctx context.Context, op string, g access.Grant,
 	}
 	if p.group != 0 {
 		m, err := c.groupMembership(ctx, op, u.ID, p.group)
-		if err != nil || m == nil {
+		if err != nil {
 			return err
 		}
-		return c.deleteMembership(ctx, op, m.ID)
+		if m != nil {
+			if err := c.deleteMembership(ctx, op, m.ID); err != nil {
+				return err
+			}
+		}
 	}
+	c.intents.Forget(ctx, g.ID)
 	return nil
 }
 
@@ -634,16 +710,19 @@ func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var u *user
+	var sid string
 	if g.Receipt != nil && g.Receipt.UserID != "" {
-		id, perr := strconv.ParseInt(g.Receipt.UserID, 10, 64)
-		if perr != nil {
-			return false, access.PermanentError(fmt.Errorf("%s: the grant's receipt names no Zendesk user ID", op))
-		}
-		u, err = c.getUser(ctx, op, id)
-	} else {
-		u, err = c.findUser(ctx, op, g.User.Email)
+		sid = g.Receipt.UserID
+	} else if sid, err = c.users.ByEmail(ctx, op, g.User); errors.Is(err, access.ErrUnknownUser) {
+		return false, nil
+	} else if err != nil {
+		return false, err
 	}
+	id, err := parseUserID(op, sid)
+	if err != nil {
+		return false, err
+	}
+	u, err := c.getUser(ctx, op, id)
 	if err != nil || u == nil {
 		return false, err
 	}
@@ -658,11 +737,7 @@ func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 }
 
 func (c *Connector) op(verb string, g access.Grant) string {
-	who := g.User.SlackID
-	if g.User.Email != "" {
-		who += " (" + g.User.Email + ")"
-	}
-	return fmt.Sprintf("zendesk %s: %s %s for %s", c.name, verb, g.ID, who)
+	return connectors.Op("zendesk", c.name, verb, g)
 }
 
 func agentKey(userID int64) string { return "agent/" + strconv.FormatInt(userID, 10) }
@@ -700,22 +775,22 @@ func (c *Connector) getUser(ctx context.Context, op string, id int64) (*user, er
 	return &out.User, nil
 }
 
-// findUser returns the user whose email is exactly email
-// (case-insensitive), or nil.
-func (c *Connector) findUser(ctx context.Context, op, email string) (*user, error) {
+// lookup finds the Zendesk user ID of the agent whose email is exactly
+// email (case-insensitive), or "" (connectors.Users).
+func (c *Connector) lookup(ctx context.Context, op, email string) (string, error) {
 	var out struct {
 		Users []user `json:"users"`
 	}
 	q := url.Values{"query": {"email:" + email}}
 	if _, err := c.call(ctx, op, http.MethodGet, "/users/search.json", q, nil, &out); err != nil {
-		return nil, err
+		return "", err
 	}
 	for i := range out.Users {
 		if strings.EqualFold(out.Users[i].Email, email) {
-			return &out.Users[i], nil
+			return strconv.FormatInt(out.Users[i].ID, 10), nil
 		}
 	}
-	return nil, nil
+	return "", nil
 }
 
 // groupMembership returns the user's membership of group, or nil. An agent
@@ -745,7 +820,10 @@ func (c *Connector) groupMembership(ctx context.Context, op string, userID, grou
 }
 
 // forgetIf deletes the agent record of userID if it is about the
-// temporary role granted (0: nothing to forget).
+// temporary role granted (0: nothing to forget), and the intent of the
+// grant that first gave the role: an overlapping grant of the same role
+// that ended covered by this one was never revoked itself, and its record
+// must not outlive the role.
 func (c *Connector) forgetIf(ctx context.Context, op string, userID, granted int64) error {
 	if granted == 0 {
 		return nil
@@ -754,7 +832,13 @@ func (c *Connector) forgetIf(ctx context.Context, op string, userID, granted int
 	if err != nil || !ok || rec.Granted != granted {
 		return err
 	}
-	return c.forget(ctx, op, agentKey(userID))
+	if err := c.forget(ctx, op, agentKey(userID)); err != nil {
+		return err
+	}
+	if rec.GrantID != "" {
+		c.intents.Forget(ctx, rec.GrantID)
+	}
+	return nil
 }
 
 func (c *Connector) load(ctx context.Context, op, key string) (roleRecord, bool, error) {
@@ -790,14 +874,12 @@ func (c *Connector) forget(ctx context.Context, op, key string) error {
 	return nil
 }
 
-// call sends one request through the shared client. A 2xx answer is
-// decoded into out when out is non-nil; a status listed in accept returns
-// that status and no error; anything else is classified by
-// connectors.Classify.
+// call sends one request through the connector's API (Basic
+// credentials, timeout). A 2xx answer is decoded into out when out is
+// non-nil; a status listed in accept returns that status and no error;
+// anything else is classified by connectors.Classify.
 func (c *Connector) call(ctx context.Context, op, method, path string, q url.Values, body, out any, accept ...int) (int, error) {
-	return connectors.SendJSON(ctx, c.http, connectors.JSONCall{
-		Op: op, Method: method, Base: c.base, Path: path, Query: q, Body: body,
-		Authorize: func(req *http.Request) { req.Header.Set("Authorization", c.auth) },
-		Timeout:   c.timeout, Accept: accept, Out: out,
+	return c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: method, Path: path, Query: q, Body: body, Accept: accept, Out: out,
 	})
 }

@@ -377,33 +377,64 @@ func mustOK(t *testing.T, err error) {
 
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		params map[string]string
-		has    func(f *fakeZendesk) bool
+		name     string
+		params   map[string]string
+		has      func(f *fakeZendesk) bool
+		pregrant func(f *fakeZendesk)
 	}{
 		{"role and group", map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)},
-			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead && f.member(1001, groupBilling) }},
+			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead && f.member(1001, groupBilling) },
+			func(f *fakeZendesk) { f.setRole(1001, roleLead); f.addMember(1001, groupBilling) }},
 		{"role", map[string]string{"custom_role_id": strconv.Itoa(roleLead)},
-			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead }},
+			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead },
+			func(f *fakeZendesk) { f.setRole(1001, roleLead) }},
 		{"group", map[string]string{"group_id": strconv.Itoa(groupBilling)},
-			func(f *fakeZendesk) bool { return f.member(1001, groupBilling) }},
+			func(f *fakeZendesk) bool { return f.member(1001, groupBilling) },
+			func(f *fakeZendesk) { f.addMember(1001, groupBilling) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cur *fakeZendesk
-			conformance.Run(t, conformance.Harness{
+			h := conformance.Harness{
 				New: func(t *testing.T) access.Connector {
 					cur = newFake(t)
 					return build(t, cur, newState(), -1)
 				},
-				Grant:     func(*testing.T) access.Grant { return grant("AR-1", tc.params) },
-				HasAccess: func(*testing.T, access.Grant) bool { return tc.has(cur) },
+				Grant: func(*testing.T) access.Grant { return grant("AR-1", tc.params) },
+				HasAccess: func(*testing.T, access.Grant) bool {
+					cur.mu.Lock()
+					gone := cur.users[1001] == nil
+					cur.mu.Unlock()
+					return !gone && tc.has(cur)
+				},
 				UnknownUser: func(*testing.T) access.Grant {
 					g := grant("AR-1", tc.params)
 					g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 					return g
 				},
-				FailNext: func(_ *testing.T, status int) { cur.FailNext(status) },
-			})
+				TargetUserID: func(*testing.T, access.Grant) string { return "1001" },
+				ChangeEmail: func(*testing.T, access.Grant) string {
+					cur.setEmail(1001, "alice.smith@example.com")
+					return "alice.smith@example.com"
+				},
+				PreGrant:   func(*testing.T, access.Grant) { tc.pregrant(cur) },
+				DeleteUser: func(*testing.T, access.Grant) { cur.deleteUser(1001) },
+				FailNext:   func(_ *testing.T, status int) { cur.FailNext(status) },
+			}
+			if tc.name == "role and group" {
+				// The role is set first; the group add is then refused for
+				// good (a group deleted meanwhile: 422, and not a member).
+				h.FailSecondCall = func(*testing.T) {
+					cur.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+						if r.Method != http.MethodPost {
+							return false
+						}
+						cur.setHook(nil)
+						zerr(w, http.StatusUnprocessableEntity, `{"error":"RecordInvalid","description":"Record validation errors","details":{"group":[{"description":"Group is invalid"}]}}`)
+						return true
+					})
+				}
+			}
+			conformance.Run(t, h)
 		})
 	}
 }
@@ -489,7 +520,9 @@ func TestLegacyRevokeOfUnknownEmailIsPermanent(t *testing.T) {
 	g := leadGrant("AR-1")
 	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
 	f.setEmail(1001, "alice.smith@example.com")
-	err := c.Revoke(t.Context(), g) // no receipt: a record from before receipts
+	// A new process, with no cached lookups; no receipt: a record from
+	// before receipts.
+	err := build(t, f, st, -1).Revoke(t.Context(), g)
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
 		t.Fatalf("legacy revoke of a renamed agent = %v, want permanent ErrUnknownUser", err)
 	}
@@ -608,11 +641,13 @@ func TestGrantRetryKeepsTruePreviousRole(t *testing.T) {
 	// must record the role from before, not the temporary one.
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
+	put := false
 	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		switch {
 		case r.Method == http.MethodPut:
 			f.setRole(1001, roleLead)
-		case r.Method == http.MethodGet && r.URL.Path == "/api/v2/users/1001.json":
+			put = true
+		case put && r.Method == http.MethodGet && r.URL.Path == "/api/v2/users/1001.json":
 			f.setHook(nil)
 		default:
 			return false
@@ -970,7 +1005,7 @@ func TestConfig(t *testing.T) {
 		want  string
 	}{
 		{"ok", ok, newState(), ""},
-		{"no state", ok, nil, "connectors.support: the zendesk connector needs durable state"},
+		{"no state", ok, nil, "connectors.support: built without durable state"},
 		{"no subdomain", with("subdomain", nil), newState(), "connectors.support.subdomain: required"},
 		{"host as subdomain", with("subdomain", "acme.zendesk.com"), newState(), "connectors.support.subdomain: must be the bare subdomain"},
 		{"both", with("base_url", "https://help.acme.example/api/v2"), newState(), "set only one"},
