@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,7 @@ func build(t *testing.T, raw map[string]any) *postgres.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
 	reg.Add(postgres.Type, postgres.Factory)
-	c, err := reg.Build("warehouse", postgres.Type, raw, connectors.Env{})
+	c, err := reg.Build("warehouse", postgres.Type, raw, connectors.Env{State: &connectortest.State{}})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -64,14 +65,27 @@ func wantClass(t *testing.T, err error, want access.ErrorClass, contains ...stri
 
 func TestConformance(t *testing.T) {
 	p := testsvc.StartPostgres(t)
+	// The person is the database role "alice" (email_local_part mapping).
+	// DeleteUser drops it, so New puts it back.
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
-			p.Exec(t, "REVOKE analyst_ro FROM alice")
+			p.Exec(t, `DO $$ BEGIN
+				IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'alice') THEN CREATE ROLE alice LOGIN; END IF;
+			END $$`, "REVOKE analyst_ro FROM alice")
 			return build(t, dsnConfig(p))
 		},
-		Grant:       func(t *testing.T) access.Grant { return grantFor("alice", "analyst_ro") },
-		HasAccess:   func(t *testing.T, g access.Grant) bool { return p.IsMember(t, "analyst_ro", "alice") },
-		UnknownUser: func(t *testing.T) access.Grant { return grantFor("nobody", "analyst_ro") },
+		Grant:        func(t *testing.T) access.Grant { return grantFor("alice", "analyst_ro") },
+		HasAccess:    func(t *testing.T, g access.Grant) bool { return p.IsMember(t, "analyst_ro", "alice") },
+		UnknownUser:  func(t *testing.T) access.Grant { return grantFor("nobody", "analyst_ro") },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return "alice" },
+		// The person's email changes to alice.smith@: the database role
+		// that has the access is still "alice" (its name is the target's
+		// identity), while the mapping of the new email gives
+		// "alice.smith", which does not exist. The revoke by receipt must
+		// act on "alice".
+		ChangeEmail: func(t *testing.T, g access.Grant) string { return "Alice.Smith@Example.com" },
+		PreGrant:    func(t *testing.T, g access.Grant) { p.Exec(t, "GRANT analyst_ro TO alice") },
+		DeleteUser:  func(t *testing.T, g access.Grant) { p.Exec(t, "DROP ROLE alice") },
 	})
 }
 
@@ -134,13 +148,26 @@ func TestGrantRevoke(t *testing.T) {
 		}
 	})
 	t.Run("UserNotFound", func(t *testing.T) {
-		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("mallory", "analyst_ro"))), access.Permanent,
-			"no database user mallory for Mallory@Example.com")
+		err := connectortest.ErrOf(c.Grant(ctx, grantFor("mallory", "analyst_ro")))
+		wantClass(t, err, access.Permanent, "no database user mallory for Mallory@Example.com")
+		if !errors.Is(err, access.ErrUnknownUser) {
+			t.Fatalf("%v does not wrap ErrUnknownUser", err)
+		}
+		// Without a receipt the revoke cannot tell a renamed person from
+		// one who never had access: permanent, never "removed".
+		err = c.Revoke(ctx, grantFor("mallory", "analyst_ro"))
+		wantClass(t, err, access.Permanent, "no database user mallory")
+		if !errors.Is(err, access.ErrUnknownUser) {
+			t.Fatalf("%v does not wrap ErrUnknownUser", err)
+		}
 	})
 	t.Run("RoleNotFound", func(t *testing.T) {
 		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("bob", "analyst_xx"))), access.Permanent,
 			"PostgreSQL role analyst_xx does not exist")
-		wantClass(t, c.Revoke(ctx, grantFor("bob", "analyst_xx")), access.Permanent, "does not exist")
+		// A role that does not exist has no members: nothing to revoke.
+		if err := c.Revoke(ctx, grantFor("bob", "analyst_xx")); err != nil {
+			t.Fatalf("revoke of a role that does not exist = %v", err)
+		}
 	})
 	t.Run("MissingRoleParam", func(t *testing.T) {
 		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("bob", ""))), access.Permanent, postgres.ParamRole)
@@ -277,7 +304,7 @@ func TestUnresponsiveServer(t *testing.T) {
 
 func TestRetryableCode(t *testing.T) {
 	for code, want := range map[string]bool{
-		"57P01": true, "53300": true, "40001": true, "40P01": true, "08006": true, "57P03": true,
+		"57P01": true, "53300": true, "40001": true, "40P01": true, "08006": true, "57P03": true, "25006": true,
 		"42501": false, "42704": false, "28P01": false, "42601": false, "0LP01": false,
 	} {
 		if got := postgres.RetryableCode(code); got != want {
@@ -313,7 +340,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := connectors.NewRegistry()
 			reg.Add(postgres.Type, postgres.Factory)
-			env := connectors.Env{ReadFile: func(string) ([]byte, error) { return []byte("postgres://u:pw@h/db"), nil }}
+			env := connectors.Env{State: &connectortest.State{}, ReadFile: func(string) ([]byte, error) { return []byte("postgres://u:pw@h/db"), nil }}
 			_, err := reg.Build("warehouse", postgres.Type, tc.raw(), env)
 			switch {
 			case tc.want == "" && err != nil:
@@ -325,5 +352,77 @@ func TestConfigValidation(t *testing.T) {
 				t.Fatalf("error leaks a secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestReadOnlyStandbyIsRetryable: after a failover the address may lead
+// to a standby for a while, where GRANT fails with SQLSTATE 25006
+// (read_only_sql_transaction). The same happens on a primary in
+// default_transaction_read_only mode, which is how it is reproduced here,
+// on the real server. It must be retried, never a final grant_failed.
+func TestReadOnlyStandbyIsRetryable(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	ro := p.DSN + "&options=" + strings.ReplaceAll(url.QueryEscape("-c default_transaction_read_only=on"), "+", "%20")
+	c := build(t, map[string]any{"dsn": ro})
+	g := grantFor("alice", "analyst_ro")
+	_, err := c.Grant(t.Context(), g)
+	wantClass(t, err, access.Retryable, "25006", "read-only")
+	if p.IsMember(t, "analyst_ro", "alice") {
+		t.Fatal("alice became a member on a read-only server")
+	}
+	// The failover completes: the same connector state, a writable server.
+	p.Exec(t, "GRANT analyst_ro TO bob")
+	rw := build(t, dsnConfig(p))
+	rc, err := rw.Grant(t.Context(), g)
+	if err != nil || rc.PreExisting || rc.UserID != "alice" {
+		t.Fatalf("grant after the failover = %+v, %v", rc, err)
+	}
+	g.Receipt = &rc
+	wantClass(t, c.Revoke(t.Context(), g), access.Retryable, "25006")
+	if err := rw.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReceiptNamesTheRole(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	raw := dsnConfig(p)
+	raw["user_mapping"] = "analyst_{{local}}"
+	p.Exec(t, `CREATE ROLE analyst_dave LOGIN`)
+	c := build(t, raw)
+	g := grantFor("dave", "analyst_ro")
+	rc, err := c.Grant(t.Context(), g)
+	if err != nil || rc.UserID != "analyst_dave" || rc.PreExisting || !strings.Contains(rc.Note, "GRANT") {
+		t.Fatalf("receipt = %+v, %v", rc, err)
+	}
+	// The person's email changes, so the mapping now gives another name:
+	// the revoke acts on the role the receipt names.
+	g.Receipt = &rc
+	g.User.Email, g.User.CurrentEmail = "David@Example.com", "David@Example.com"
+	if err := c.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	if p.IsMember(t, "analyst_ro", "analyst_dave") {
+		t.Fatal("membership left")
+	}
+	// Dropped since: nothing is left to revoke.
+	rc, err = c.Grant(t.Context(), grantFor("dave", "analyst_ro"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Exec(t, "DROP ROLE analyst_dave")
+	g.Receipt = &rc
+	if err := c.Revoke(t.Context(), g); err != nil {
+		t.Fatalf("revoke of a dropped role = %v", err)
+	}
+}
+
+func TestPreExistingMembership(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	p.Exec(t, "GRANT analyst_ro TO carol")
+	c := build(t, dsnConfig(p))
+	rc, err := c.Grant(t.Context(), grantFor("carol", "analyst_ro"))
+	if err != nil || !rc.PreExisting || rc.UserID != "carol" {
+		t.Fatalf("receipt = %+v, %v; want PreExisting", rc, err)
 	}
 }
