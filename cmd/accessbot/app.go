@@ -27,6 +27,7 @@ import (
 	"github.com/accessbot/accessbot/connectors/postgres"
 	"github.com/accessbot/accessbot/connectors/salesforce"
 	"github.com/accessbot/accessbot/connectors/scim"
+	slackconn "github.com/accessbot/accessbot/connectors/slack"
 	"github.com/accessbot/accessbot/connectors/webhook"
 	"github.com/accessbot/accessbot/connectors/zendesk"
 	"github.com/accessbot/accessbot/internal/wheel"
@@ -81,28 +82,16 @@ type App struct {
 	digests   *digester // owners' digests: RunDigests
 }
 
-// newRegistry lists every connector type this build knows. b may be nil
-// when only validating configuration.
-func newRegistry(b *bot.Bot) *connectors.Registry {
+// newRegistry lists every connector type this build knows. ws holds the
+// Slack connectors' defaults (the runbook's bot token and API URL); its
+// zero value serves validation, where no Slack call is made.
+func newRegistry(ws *slackconn.Workspace) *connectors.Registry {
 	reg := connectors.NewRegistry()
 	reg.Add("memory", memory.Factory)
 	reg.Add("webhook", webhook.Factory)
 	reg.Add("manual", manual.Factory)
-	reg.Add("slack_channel", func(name string, cfg connectors.Config) (access.Connector, error) {
-		var c struct{}
-		if err := cfg.Decode(&c); err != nil {
-			return nil, err
-		}
-		// With b nil (validation) only CheckParams is ever called.
-		return b.ChannelConnector(), nil
-	})
-	reg.Add("slack_usergroup", func(name string, cfg connectors.Config) (access.Connector, error) {
-		var c struct{}
-		if err := cfg.Decode(&c); err != nil {
-			return nil, err
-		}
-		return b.UsergroupConnector(), nil
-	})
+	reg.Add(slackconn.ChannelType, ws.ChannelFactory)
+	reg.Add(slackconn.UsergroupType, ws.UsergroupFactory)
 	reg.Add(okta.Type, okta.Factory)
 	reg.Add(google.Type, google.Factory)
 	reg.Add(entra.Type, entra.Factory)
@@ -167,7 +156,7 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 		Sleep: opts.BotSleep, AckBudget: opts.AckBudget, Workers: opts.Workers, Metrics: a.Metrics,
 		AuditExport: a.auditExport,
 	})
-	reg := newRegistry(a.Bot)
+	reg := newRegistry(&slackconn.Workspace{BotToken: cfg.Slack.BotToken.Reveal(), APIURL: cfg.Slack.APIURL})
 	shared := connectors.NewHTTPClient(opts.HTTP)
 	var problems []error
 	used := cfg.usedConnectors()
