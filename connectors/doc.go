@@ -14,6 +14,30 @@
 //	reg.Add("webhook", webhook.Factory)
 //	c, err := reg.Build("automation", "webhook", raw, connectors.Env{})
 //
+// # Shared plumbing
+//
+// What every connector would otherwise write again lives here, so that a
+// rule is implemented once:
+//
+//   - Config.Decode / DecodeHTTP / DecodeStateful and Timeout: the factory
+//     preamble (strict decoding, the lent HTTP client, clock and State);
+//     Config.Secret for `KEY` / `KEY_file` secrets; CheckBaseURL, TrimBase.
+//   - Params: a connector's grant parameters, checked in one place for
+//     CheckParams (start-up) and for Grant, Revoke and Check (Params.Get).
+//   - PersonName, Op, PersonOp: how errors name the person and operation.
+//   - API, Credentials, StaticAuth, ClientCredentials, SendJSON: every HTTP
+//     call, with credentials, a 401 answered by one refresh, vendor
+//     headers, error bodies (JSONCall.ErrorOut) and rate-limit hints.
+//   - Users: resolving a person to the target's user ID, receipt first and
+//     by email only for records granted before receipts existed, where
+//     "nobody has this email" is a permanent access.ErrUnknownUser (DESIGN.md
+//     §4 invariant 8); cached for UserCacheTTL.
+//   - Intents, GrantMembership, GroupMembers: the grant of a group
+//     membership, which tells pre-existing access (Receipt.PreExisting,
+//     never revoked) from the grant's own earlier attempt (a durable record
+//     written before the change), and returns partial receipts for
+//     rollback (invariant 9).
+//
 // # Retries
 //
 // Two loops retry a failed connector call. The short inner loop lives in

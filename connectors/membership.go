@@ -42,6 +42,15 @@ func (c Config) RequireState() error {
 	return nil
 }
 
+// DecodeStateful is DecodeHTTP then RequireState: the start of the
+// Factory of an HTTP connector that keeps Intents.
+func (c Config) DecodeStateful(v any) error {
+	if err := c.DecodeHTTP(v); err != nil {
+		return err
+	}
+	return c.RequireState()
+}
+
 func intentKey(grantID string) string { return "grant/" + grantID }
 
 // Get returns the intent recorded for grantID, if any. A storage failure
@@ -83,10 +92,11 @@ func (l *Intents) Forget(ctx context.Context, grantID string) {
 // GrantMembership.
 type Member struct {
 	// Find resolves the person at the target for a grant's first
-	// attempt: their user ID ("" if the target tells it only on Add) and
-	// whether they already have the membership. Errors are classified;
-	// an unknown person wraps access.ErrUnknownUser (Users.ByEmail).
-	Find func(ctx context.Context) (userID string, member bool, err error)
+	// attempt: the Intent to record (their user ID, "" if the target
+	// tells it only on Add, and any detail Add needs) and whether they
+	// already have the membership. Errors are classified; an unknown
+	// person wraps access.ErrUnknownUser (Users.ByEmail).
+	Find func(ctx context.Context) (in Intent, member bool, err error)
 	// Add makes in.UserID a member; "already a member" is success. It
 	// returns what the receipt says besides UserID and PreExisting (Note,
 	// Backstop, Data; and UserID when the target told it only now). When
@@ -105,7 +115,8 @@ type Member struct {
 //     have is reported with Receipt.PreExisting and left alone (the
 //     revoke will not remove it). Else the Intent is recorded before
 //     the change.
-//  3. Add changes the target. On success the receipt names the user.
+//  3. Add changes the target. On success the receipt names the user and
+//     carries the Intent's Data unless Add returned its own.
 //     A failure of a change whose outcome may be live (a retryable
 //     failure, or any failure of a repeat) returns a receipt naming
 //     the user, so that the lifecycle can roll it back; a permanent
@@ -119,14 +130,19 @@ func GrantMembership(ctx context.Context, intents *Intents, g access.Grant, m Me
 		return access.Receipt{}, err
 	}
 	if !repeat {
-		uid, member, err := m.Find(ctx)
+		var member bool
+		in, member, err = m.Find(ctx)
 		if err != nil {
 			return access.Receipt{}, err
 		}
 		if member {
-			return access.Receipt{UserID: uid, PreExisting: true, Note: "already a member before this grant; left in place at revoke"}, nil
+			return access.Receipt{UserID: in.UserID, PreExisting: true, Data: []byte(in.Data), Note: "already a member before this grant; left in place at revoke"}, nil
 		}
-		in = Intent{UserID: uid}
+		if len(in.Data) > access.MaxReceiptBytes {
+			// Checked before any change: a receipt the lifecycle cannot
+			// store could not be revoked.
+			return access.Receipt{}, access.PermanentError(fmt.Errorf("grant %s: what the revoke would need is %d bytes, more than a receipt holds (%d)", g.ID, len(in.Data), access.MaxReceiptBytes))
+		}
 		if err := intents.Record(ctx, g.ID, in); err != nil {
 			return access.Receipt{}, err
 		}
@@ -142,9 +158,12 @@ func GrantMembership(ctx context.Context, intents *Intents, g access.Grant, m Me
 			err = rerr
 		}
 	}
+	partial := !r.Backstop.IsZero() || len(r.Data) > 0 || r.Previous != ""
+	if len(r.Data) == 0 {
+		r.Data = []byte(in.Data) // what the revoke needs to undo it
+	}
 	if err != nil {
 		class, _ := access.Classify(err)
-		partial := !r.Backstop.IsZero() || len(r.Data) > 0 || r.Previous != ""
 		if class == access.Permanent && !repeat && !partial {
 			// Refused outright: nothing changed, nothing to roll back.
 			intents.Forget(ctx, g.ID)
@@ -159,4 +178,90 @@ func GrantMembership(ctx context.Context, intents *Intents, g access.Grant, m Me
 		r.Note = note
 	}
 	return r, nil
+}
+
+// GroupMembers is the Grant, Revoke and Check of an HTTP connector whose
+// access is one user's membership of one group and whose people are
+// resolved by email through Users (okta_group, entra_group, scim_group).
+// A connector embeds a *GroupMembers, whose methods then implement
+// access.Connector and access.Checker for it, and supplies the three
+// vendor calls. (CheckParams stays the connector's own one-liner over
+// its Params, so that it works on a zero Connector too.)
+type GroupMembers struct {
+	// Kind is the connector's short name for errors ("okta"); Name the
+	// instance's.
+	Kind, Name string
+	// Params are the grant parameters; Key names the group parameter.
+	Params Params
+	Key    string
+	// Target names the target in receipt notes ("Okta group").
+	Target  string
+	Users   *Users
+	Intents *Intents
+	// IsMember reports whether user uid is a member of group.
+	IsMember func(ctx context.Context, op, group, uid string) (bool, error)
+	// Add makes uid a member; "already a member" is success.
+	Add func(ctx context.Context, op string, g access.Grant, group, uid string) error
+	// Remove removes uid; "not a member", and the user or group gone, is
+	// success.
+	Remove func(ctx context.Context, op string, g access.Grant, group, uid string) error
+}
+
+// Grant adds the person to the group (GrantMembership): the receipt
+// names their target user ID, and says PreExisting when they were
+// already a member.
+func (m *GroupMembers) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	op := Op(m.Kind, m.Name, "grant", g)
+	group, err := m.Params.Get(op, g.Params, m.Key)
+	if err != nil {
+		return access.Receipt{}, err
+	}
+	return GrantMembership(ctx, m.Intents, g, Member{
+		Find: func(ctx context.Context) (Intent, bool, error) {
+			uid, err := m.Users.ByEmail(ctx, op, g.User)
+			if err != nil {
+				return Intent{}, false, err
+			}
+			in, err := m.IsMember(ctx, op, group, uid)
+			return Intent{UserID: uid}, in, err
+		},
+		Add: func(ctx context.Context, in Intent) (access.Receipt, error) {
+			return access.Receipt{}, m.Add(ctx, op, g, group, in.UserID)
+		},
+	}, "added to "+m.Target+" "+group)
+}
+
+// Revoke removes the receipt's user from the group (Users.ForRevoke: by
+// email only for a record granted before receipts existed) and forgets
+// the grant's Intent.
+func (m *GroupMembers) Revoke(ctx context.Context, g access.Grant) error {
+	op := Op(m.Kind, m.Name, "revoke", g)
+	group, err := m.Params.Get(op, g.Params, m.Key)
+	if err != nil {
+		return err
+	}
+	uid, err := m.Users.ForRevoke(ctx, op, g)
+	if err != nil {
+		return err
+	}
+	if err := m.Remove(ctx, op, g, group, uid); err != nil {
+		return err
+	}
+	m.Intents.Forget(ctx, g.ID)
+	return nil
+}
+
+// Check reports whether the person (the receipt's user, else found by
+// email) is a member of the group (access.Checker).
+func (m *GroupMembers) Check(ctx context.Context, g access.Grant) (bool, error) {
+	op := Op(m.Kind, m.Name, "check", g)
+	group, err := m.Params.Get(op, g.Params, m.Key)
+	if err != nil {
+		return false, err
+	}
+	uid, err := m.Users.ForRevoke(ctx, op, g)
+	if err != nil {
+		return false, err
+	}
+	return m.IsMember(ctx, op, group, uid)
 }

@@ -123,7 +123,9 @@ type fakeMembership struct {
 
 func (f *fakeMembership) member(uid string) connectors.Member {
 	return connectors.Member{
-		Find: func(context.Context) (string, bool, error) { return uid, f.members[uid], nil },
+		Find: func(context.Context) (connectors.Intent, bool, error) {
+			return connectors.Intent{UserID: uid}, f.members[uid], nil
+		},
 		Add: func(_ context.Context, in connectors.Intent) (access.Receipt, error) {
 			f.adds++
 			if f.addErr != nil {
@@ -194,7 +196,7 @@ func TestGrantMembership(t *testing.T) {
 	t.Run("PartialTwoCallGrant", func(t *testing.T) {
 		st := &connectortest.State{}
 		m := connectors.Member{
-			Find: func(context.Context) (string, bool, error) { return "", false, nil },
+			Find: func(context.Context) (connectors.Intent, bool, error) { return connectors.Intent{}, false, nil },
 			Add: func(context.Context, connectors.Intent) (access.Receipt, error) {
 				return access.Receipt{UserID: "u9", Data: json.RawMessage(`{"member":true}`)}, access.PermanentError(errors.New("second call refused"))
 			},

@@ -99,7 +99,7 @@ func CheckEmail(op string, p access.Person) error {
 	case p.Email == "":
 		return access.PermanentError(fmt.Errorf("%s: %s has no email in Slack, so they cannot be found in the target", op, PersonName(p)))
 	case strings.ContainsFunc(p.Email, unicode.IsControl):
-		return access.PermanentError(fmt.Errorf("%s: %s has an email with control characters, which no target can look up", op, p.SlackID))
+		return access.PermanentError(fmt.Errorf("%s: %s has an email with control characters: no user can be looked up by it", op, p.SlackID))
 	}
 	return nil
 }

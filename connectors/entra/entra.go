@@ -26,6 +26,35 @@
 //     scope https://graph.microsoft.com/.default; errors carry AADSTS codes,
 //     e.g. AADSTS7000215 invalid secret, AADSTS7000222 expired secret).
 //
+// Receipts: Receipt.UserID is the person's Entra object ID; PreExisting is
+// set when they were already a direct member of the group (read from
+// memberOf before the change; the revoke then leaves the membership). The
+// revoke removes exactly that object ID, without looking the person up,
+// so a changed UPN or mail does not matter; a user deleted since answers
+// 404, counted as done. Only records granted before receipts existed are
+// looked up, and then an unknown person is a permanent error wrapping
+// access.ErrUnknownUser.
+//
+// Replication lag: Entra ID replicates directory writes across replicas
+// asynchronously, so a user created moments ago can be readable and yet
+// be answered 404 Request_ResourceNotFound ("Resource '<id>' does not
+// exist or one of its queried reference-property objects are not
+// present") by a write that references it, or 400 "…objects being
+// referenced do not exist". Graph's guidance is to retry after a short
+// delay (group-post-members above; "Handling expected errors" in
+// https://learn.microsoft.com/en-us/graph/best-practices-concept; the
+// Azure CLI retries these on the directory team's advice,
+// https://github.com/Azure/azure-cli/pull/2567). The connector resolved
+// the user itself just before, so such an answer naming the user (not the
+// group) is retryable, with a 10-second RetryAfter.
+//
+// Identity provider: AccountActive reads accountEnabled (returned only
+// with $select, https://learn.microsoft.com/en-us/graph/api/resources/user?view=graph-rest-1.0#properties);
+// Manager reads GET /users/{id}/manager
+// (https://learn.microsoft.com/en-us/graph/api/user-list-manager?view=graph-rest-1.0),
+// whose 404 means no manager is assigned, and returns the manager's mail
+// (or userPrincipalName when mail is empty). Both need User.Read.All.
+//
 // Semantics: already a member (that 400) is done; on revoke 204 and 404 are
 // done. 429/503 are retryable with Retry-After. A 401
 // (InvalidAuthenticationToken: the access token expired or was revoked)
@@ -35,16 +64,13 @@
 package entra
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/accessbot/accessbot/access"
@@ -61,13 +87,22 @@ const (
 	// directoryObjects is the @odata.id prefix Graph documents for $ref
 	// bodies; it names the object, not the host we send to.
 	directoryObjects = "https://graph.microsoft.com/v1.0/directoryObjects/"
-	userCacheTTL     = 5 * time.Minute
 	maxPages         = 100
+	// replicationWait is the RetryAfter of an answer caused by
+	// replication lag.
+	replicationWait = 10 * time.Second
 )
 
-// ErrUnknownUser is wrapped by the permanent error for a person the
-// tenant does not know.
-var ErrUnknownUser = errors.New("unknown user")
+// ParamGroupID is the grant parameter naming the group.
+const ParamGroupID = "group_id"
+
+// params are the grant parameters: group_id, the group's object ID (a
+// GUID), required.
+var params = connectors.Params{{
+	Key: ParamGroupID, What: "the group's object ID",
+	Check: connectors.Match(regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`),
+		"a group object ID (a GUID such as 02bd9fd6-8f93-4758-87c3-1fb73740a315)"),
+}}
 
 // Config is the `connectors.NAME` block of an entra_group connector.
 type Config struct {
@@ -86,8 +121,7 @@ type Config struct {
 	AuthorityURL string `json:"authority_url"`
 	// GraphURL overrides DefaultGraphURL (national clouds, tests).
 	GraphURL string `json:"graph_url"`
-	// Timeout bounds each HTTP attempt (default 10s).
-	Timeout connectors.Duration `json:"timeout"`
+	connectors.Timeout
 }
 
 // Validate checks c; errors name keys relative to the block and never
@@ -110,78 +144,75 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, errors.New(`user_attribute: must be "userPrincipalName" or "mail"`))
 	}
-	if c.AuthorityURL != "" {
-		if err := connectors.CheckBaseURL(c.AuthorityURL); err != nil {
-			errs = append(errs, fmt.Errorf("authority_url: %w", err))
+	for key, v := range map[string]string{"authority_url": c.AuthorityURL, "graph_url": c.GraphURL} {
+		if v != "" {
+			if err := connectors.CheckBaseURL(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			}
 		}
-	}
-	if c.GraphURL != "" {
-		if err := connectors.CheckBaseURL(c.GraphURL); err != nil {
-			errs = append(errs, fmt.Errorf("graph_url: %w", err))
-		}
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
 	}
 	return errors.Join(errs...)
 }
 
-// Connector adds and removes Entra group members. Safe for concurrent use.
+// Connector adds and removes Entra group members, and reads people's
+// account state and manager. Safe for concurrent use.
 type Connector struct {
-	name    string
-	graph   string
-	attr    string
-	timeout time.Duration
-	http    connectors.Doer
-	clock   access.Clock
-	tokens  *tokenSource
-
-	users *connectors.TTLCache[string, string] // person key → user ID
+	// GroupMembers gives Grant, Revoke, Check and CheckParams.
+	*connectors.GroupMembers
+	name   string
+	tenant string
+	attr   string
+	api    *connectors.API
 }
 
 var (
-	_ access.Connector     = (*Connector)(nil)
-	_ access.Checker       = (*Connector)(nil)
-	_ access.ParamsChecker = (*Connector)(nil)
-	_ connectors.Factory   = Factory
+	_ access.Connector      = (*Connector)(nil)
+	_ access.Checker        = (*Connector)(nil)
+	_ access.ParamsChecker  = (*Connector)(nil)
+	_ access.AccountChecker = (*Connector)(nil)
+	_ access.ManagerLookup  = (*Connector)(nil)
+	_ connectors.Factory    = Factory
 )
 
 // Factory builds an entra_group connector; it has the connectors.Factory
-// signature.
+// signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
-	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
 	}
 	secret, err := cfg.Secret("client_secret")
 	if err != nil {
 		return nil, err
 	}
-	authority := strings.TrimRight(c.AuthorityURL, "/")
+	authority := connectors.TrimBase(c.AuthorityURL)
 	if authority == "" {
 		authority = DefaultAuthorityURL
 	}
-	graph := strings.TrimRight(c.GraphURL, "/")
+	graph := connectors.TrimBase(c.GraphURL)
 	if graph == "" {
 		graph = DefaultGraphURL
 	}
-	conn := &Connector{
-		name: name, graph: graph, attr: c.UserAttribute, timeout: c.Timeout.Std(),
-		http: cfg.HTTP, clock: cfg.Clock, users: connectors.NewTTLCache[string, string](cfg.Clock, userCacheTTL),
-		tokens: &tokenSource{
-			url:      authority + "/" + url.PathEscape(c.TenantID) + "/oauth2/v2.0/token",
-			tenantID: c.TenantID, clientID: c.ClientID, secret: secret, scope: graphScope(graph),
-			http: cfg.HTTP, clock: cfg.Clock,
-		},
-	}
+	conn := &Connector{name: name, tenant: c.TenantID, attr: c.UserAttribute}
 	if conn.attr == "" {
 		conn.attr = "userPrincipalName"
 	}
-	if conn.timeout == 0 {
-		conn.timeout = 10 * time.Second
+	scope := graphScope(graph)
+	conn.api = &connectors.API{
+		Base: graph, HTTP: cfg.HTTP, Timeout: c.Attempt(),
+		Auth: &connectors.ClientCredentials{
+			Name: "entra token", TokenURL: authority + "/" + url.PathEscape(c.TenantID) + "/oauth2/v2.0/token",
+			HTTP: cfg.HTTP, Clock: cfg.Clock,
+			Who: "the tenant", Hint: "check tenant_id, client_id and client_secret (expired?)",
+			Form: func(time.Time) (url.Values, error) {
+				return url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}, "client_secret": {secret}, "scope": {scope}}, nil
+			},
+		},
+	}
+	conn.GroupMembers = &connectors.GroupMembers{
+		Kind: "entra", Name: name, Params: params, Key: ParamGroupID, Target: "Entra ID group",
+		Users:   connectors.NewUsers(cfg.Clock, "Entra ID tenant "+c.TenantID, conn.lookupUser),
+		Intents: connectors.NewIntents(cfg.State), IsMember: conn.isMember, Add: conn.addMember, Remove: conn.remove,
 	}
 	return conn, nil
 }
@@ -204,88 +235,73 @@ type graphError struct {
 	} `json:"error"`
 }
 
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
-}
+// CheckParams checks a role's grant parameters without contacting the
+// target: exactly group_id, the group's object ID (a GUID), required. Unknown keys are errors, with a did-you-mean.
+func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
 
-// Grant adds the person to params.group_id. Already a member is done.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	what := c.what("grant", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		return err
-	}
-	body := map[string]string{"@odata.id": directoryObjects + uid}
-	resp, err := c.do(ctx, http.MethodPost, c.graph+"/groups/"+url.PathEscape(group)+"/members/$ref", body, g.ID+".grant")
-	if err == nil {
-		switch resp.StatusCode {
-		case http.StatusBadRequest:
-			ge := peekError(resp)
-			switch {
-			case strings.Contains(ge.Error.Message, "added object references already exist"):
-				connectors.Drain(resp)
-				return nil
-			case strings.Contains(ge.Error.Message, "do not exist"):
-				// Replication lag after a group or user was created: Graph
-				// documents a retry after a brief delay.
-				err := connectors.Classify(resp, nil, what)
-				var ce *access.ConnectorError
-				if errors.As(err, &ce) {
-					ce.Class, ce.RetryAfter = access.Retryable, 5*time.Second
-				}
-				return err
-			}
-		case http.StatusNotFound:
-			return connectors.Classify(resp, nil, fmt.Sprintf("%s: Entra group %q not found", what, group))
-		}
-	}
-	return c.finish(resp, err, what)
-}
-
-// Revoke removes the person from params.group_id. Not a member (404) is
-// done.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	what := c.what("revoke", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		// An unknown person is not "already absent": their UPN may have
-		// changed while the membership lives on.
-		return err
-	}
-	resp, err := c.do(ctx, http.MethodDelete, c.graph+"/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(uid)+"/$ref", nil, "")
-	if err == nil && resp.StatusCode == http.StatusNotFound {
-		connectors.Drain(resp)
+// addMember posts the $ref; see the package comment for the answers.
+func (c *Connector) addMember(ctx context.Context, op string, _ access.Grant, group, uid string) error {
+	var ge graphError
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodPost, Path: "/groups/" + url.PathEscape(group) + "/members/$ref",
+		Body: map[string]string{"@odata.id": directoryObjects + uid},
+		// Adding a member is idempotent (a repeat answers "already
+		// exist"), so the shared client may retry the POST.
+		Header:   http.Header{"Idempotency-Key": {"add." + group + "." + uid}},
+		ErrorOut: &ge,
+	})
+	msg := ge.Error.Message
+	switch {
+	case err == nil:
 		return nil
+	case status == http.StatusBadRequest && strings.Contains(msg, "added object references already exist"):
+		return nil // already a member
+	case status == http.StatusBadRequest && strings.Contains(msg, "do not exist"),
+		status == http.StatusNotFound && strings.Contains(msg, uid):
+		return replicationLag(err)
+	case status == http.StatusNotFound:
+		return access.PermanentError(fmt.Errorf("%s: Entra group %q not found: %w", op, group, err))
 	}
-	return c.finish(resp, err, what)
+	return err
 }
 
-// Check reports whether the person is a direct member of params.group_id,
-// paging through their memberOf.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	what := c.what("check", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		return false, err
+// replicationLag makes a classified error retryable after replicationWait.
+func replicationLag(err error) error {
+	var ce *access.ConnectorError
+	if errors.As(err, &ce) {
+		ce.Class, ce.RetryAfter = access.Retryable, replicationWait
 	}
-	next := c.graph + "/users/" + url.PathEscape(uid) + "/memberOf?$select=id"
+	return err
+}
+
+// remove deletes uid's $ref; 404 (not a member, the user or the group
+// gone) is done.
+func (c *Connector) remove(ctx context.Context, op string, _ access.Grant, group, uid string) error {
+	_, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodDelete, Path: "/groups/" + url.PathEscape(group) + "/members/" + url.PathEscape(uid) + "/$ref",
+		Accept: []int{http.StatusNotFound},
+	})
+	return err
+}
+
+// isMember pages through uid's memberOf (@odata.nextLink, on the
+// configured Graph only). A 404 for a user resolved moments ago is
+// replication lag.
+func (c *Connector) isMember(ctx context.Context, op, group, uid string) (bool, error) {
+	next := c.api.Base + "/users/" + url.PathEscape(uid) + "/memberOf?$select=id"
 	for pages := 0; next != "" && pages < maxPages; pages++ {
-		resp, err := c.do(ctx, http.MethodGet, next, nil, "")
-		if err := c.finish(resp, err, what); err != nil {
-			return false, err
-		}
 		var page struct {
 			Value []struct {
 				ID string `json:"id"`
 			} `json:"value"`
 			NextLink string `json:"@odata.nextLink"`
 		}
-		derr := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&page)
-		connectors.Drain(resp)
-		if derr != nil {
-			return false, access.RetryableError(fmt.Errorf("%s: unreadable memberOf page", what), 0)
+		status, err := c.api.Send(ctx, connectors.JSONCall{Op: op, Method: http.MethodGet, Path: next, Out: &page})
+		if status == http.StatusNotFound {
+			return false, replicationLag(err)
+		}
+		if err != nil {
+			return false, err
 		}
 		for _, o := range page.Value {
 			if o.ID == group {
@@ -293,227 +309,114 @@ func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 			}
 		}
 		next = ""
-		// Never send the token off the configured Graph host.
-		if strings.HasPrefix(page.NextLink, c.graph+"/") {
+		if c.api.OnBase(page.NextLink) { // never send the token elsewhere
 			next = page.NextLink
 		}
 	}
 	return false, nil
 }
 
-func (c *Connector) prepare(ctx context.Context, g access.Grant, what string) (group, uid string, err error) {
-	group, err = groupID(g.Params)
-	if err != nil {
-		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
-	}
-	uid, err = c.userID(ctx, g.User, what)
-	return group, uid, err
+// graphUser is the part of a Graph user this connector reads.
+type graphUser struct {
+	ID                string `json:"id"`
+	Mail              string `json:"mail"`
+	UserPrincipalName string `json:"userPrincipalName"`
+	AccountEnabled    *bool  `json:"accountEnabled"`
 }
 
-// userID resolves the person to an Entra object ID, from the cache if
-// fresh.
-func (c *Connector) userID(ctx context.Context, p access.Person, what string) (string, error) {
-	if p.Email == "" {
-		return "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in Entra ID", what))
-	}
-	key := strings.ToLower(p.Email)
-	return c.users.GetOrFill(key, func() (string, error) { return c.lookupUser(ctx, p, what) })
-}
-
-// lookupUser asks the server for the person's user ID.
-func (c *Connector) lookupUser(ctx context.Context, p access.Person, what string) (string, error) {
-	unknown := access.PermanentError(fmt.Errorf("%s: %w: no Entra ID user with %s %q in tenant %s for %s",
-		what, ErrUnknownUser, c.attr, p.Email, c.tokens.tenant(), person(p)))
-	var id string
+// findUser finds the person by UPN or mail (user_attribute), selecting
+// props; nil when nobody matches.
+func (c *Connector) findUser(ctx context.Context, op, email, props string) (*graphUser, error) {
 	if c.attr == "mail" {
-		q := "$filter=" + url.QueryEscape("mail eq '"+strings.ReplaceAll(p.Email, "'", "''")+"'") + "&$select=id"
-		resp, err := c.do(ctx, http.MethodGet, c.graph+"/users?"+q, nil, "")
-		if err := c.finish(resp, err, what); err != nil {
-			return "", err
-		}
 		var list struct {
-			Value []struct {
-				ID string `json:"id"`
-			} `json:"value"`
+			Value []graphUser `json:"value"`
 		}
-		derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&list)
-		connectors.Drain(resp)
-		switch {
-		case derr != nil:
-			return "", access.RetryableError(fmt.Errorf("%s: unreadable users answer", what), 0)
-		case len(list.Value) == 0:
-			return "", unknown
-		case len(list.Value) > 1:
-			return "", access.PermanentError(fmt.Errorf("%s: several Entra ID users have mail %q (%s); use user_attribute: userPrincipalName", what, p.Email, person(p)))
-		}
-		id = list.Value[0].ID
-	} else {
-		resp, err := c.do(ctx, http.MethodGet, c.graph+"/users/"+url.PathEscape(p.Email)+"?$select=id", nil, "")
-		if err == nil && resp.StatusCode == http.StatusNotFound {
-			connectors.Drain(resp)
-			return "", unknown
-		}
-		if err := c.finish(resp, err, what); err != nil {
-			return "", err
-		}
-		var u struct {
-			ID string `json:"id"`
-		}
-		derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u)
-		connectors.Drain(resp)
-		if derr != nil || u.ID == "" {
-			return "", access.RetryableError(fmt.Errorf("%s: unreadable user answer", what), 0)
-		}
-		id = u.ID
-	}
-	return id, nil
-}
-
-// do sends one Graph request with a bearer token; on 401 it fetches a new
-// token once and repeats the request.
-func (c *Connector) do(ctx context.Context, method, u string, body any, idemKey string) (*http.Response, error) {
-	ctx = connectors.WithAttemptTimeout(ctx, c.timeout)
-	for attempt := 0; ; attempt++ {
-		tok, err := c.tokens.get(ctx, attempt > 0)
-		if err != nil {
+		if _, err := c.api.Send(ctx, connectors.JSONCall{
+			Op: op, Method: http.MethodGet, Path: "/users",
+			Query: url.Values{"$filter": {"mail eq '" + strings.ReplaceAll(email, "'", "''") + "'"}, "$select": {props}},
+			Out:   &list,
+		}); err != nil {
 			return nil, err
 		}
-		req, err := connectors.NewJSONRequest(ctx, method, u, nil, body)
-		if err != nil {
-			return nil, access.PermanentError(err)
+		switch len(list.Value) {
+		case 0:
+			return nil, nil
+		case 1:
+			return &list.Value[0], nil
 		}
-		if idemKey != "" {
-			// Adding a member is idempotent (a repeat answers "already
-			// exist"), so the shared client may retry the POST.
-			req.Header.Set("Idempotency-Key", idemKey)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := c.http.Do(ctx, req)
-		if err == nil && resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			connectors.Drain(resp)
-			continue
-		}
-		return resp, err
+		return nil, access.PermanentError(fmt.Errorf("%s: %w: several Entra ID users in tenant %s have mail %q; use user_attribute: userPrincipalName", op, connectors.ErrAmbiguousUser, c.tenant, email))
 	}
+	var u graphUser
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodGet, Path: "/users/" + url.PathEscape(email),
+		Query: url.Values{"$select": {props}}, Accept: []int{http.StatusNotFound}, Out: &u,
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case status == http.StatusNotFound:
+		return nil, nil
+	case u.ID == "":
+		return nil, access.RetryableError(fmt.Errorf("%s: Graph answered a user without an id", op), 0)
+	}
+	return &u, nil
 }
 
-// finish classifies a response: nil for 2xx (the body is left open for
-// the caller), else a classified error.
-func (c *Connector) finish(resp *http.Response, err error, what string) error {
+// lookupUser is the connectors.Users lookup.
+func (c *Connector) lookupUser(ctx context.Context, op, email string) (string, error) {
+	u, err := c.findUser(ctx, op, email, "id")
+	if err != nil || u == nil {
+		return "", err
+	}
+	return u.ID, nil
+}
+
+// AccountActive implements access.AccountChecker: the user's
+// accountEnabled (false when sign-in is blocked, as offboarding does).
+func (c *Connector) AccountActive(ctx context.Context, p access.Person) (bool, error) {
+	op := connectors.PersonOp("entra", c.name, "account status", p)
+	if err := connectors.CheckEmail(op, p); err != nil {
+		return false, err
+	}
+	u, err := c.findUser(ctx, op, p.Email, "id,accountEnabled")
+	switch {
+	case err != nil:
+		return false, err
+	case u == nil:
+		return false, c.Users.Unknown(op, p)
+	case u.AccountEnabled == nil:
+		return false, access.RetryableError(fmt.Errorf("%s: Graph answered without accountEnabled", op), 0)
+	}
+	return *u.AccountEnabled, nil
+}
+
+// Manager implements access.ManagerLookup with GET /users/{id}/manager:
+// the manager's mail (or userPrincipalName), "" when none is assigned
+// (404).
+func (c *Connector) Manager(ctx context.Context, p access.Person) (string, error) {
+	op := connectors.PersonOp("entra", c.name, "manager lookup", p)
+	uid, err := c.Users.ByEmail(ctx, op, p)
 	if err != nil {
-		var ce *access.ConnectorError
-		if errors.As(err, &ce) { // from the token source
-			return err
-		}
-		return connectors.Classify(nil, err, what)
+		return "", err
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
+	var m graphUser
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodGet, Path: "/users/" + url.PathEscape(uid) + "/manager",
+		Query: url.Values{"$select": {"id,mail,userPrincipalName"}}, Accept: []int{http.StatusNotFound}, Out: &m,
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case status == http.StatusNotFound:
+		return "", nil
+	case m.Mail != "":
+		return m.Mail, nil
+	case m.UserPrincipalName != "":
+		return m.UserPrincipalName, nil
 	}
-	return connectors.Classify(resp, nil, what)
+	return "", access.PermanentError(fmt.Errorf("%s: the manager on record (%s) has neither mail nor userPrincipalName", op, m.ID))
 }
 
-// peekError parses Graph's error body and puts the bytes back so that
-// Classify can still quote it.
-func peekError(resp *http.Response) graphError {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	var e graphError
-	_ = json.Unmarshal(b, &e)
-	return e
-}
-
-func (c *Connector) what(op string, g access.Grant) string {
-	return fmt.Sprintf("entra %s: %s %s for %s", c.name, op, g.ID, person(g.User))
-}
-
-// person names the person in errors (owners must know whom it concerns).
-func person(p access.Person) string {
-	if p.Email != "" {
-		return p.SlackID + " (" + p.Email + ")"
-	}
-	return p.SlackID
-}
-
-// tokenSource runs the client credentials grant against the Microsoft
-// identity platform, caching the access token until a minute before it
-// expires.
-type tokenSource struct {
-	url, tenantID, clientID, secret, scope string
-	http                                   connectors.Doer
-	clock                                  access.Clock
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
-}
-
-// tenant names the tenant in messages.
-func (s *tokenSource) tenant() string { return s.tenantID }
-
-func (s *tokenSource) get(ctx context.Context, fresh bool) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock.Now()
-	if !fresh && s.token != "" && now.Before(s.expires.Add(-time.Minute)) {
-		return s.token, nil
-	}
-	s.token = ""
-	form := url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {s.clientID},
-		"client_secret": {s.secret}, "scope": {s.scope},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", access.PermanentError(fmt.Errorf("entra token: %w", err))
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	// Token requests are safe to repeat.
-	req.Header.Set("Idempotency-Key", "token")
-	resp, err := s.http.Do(ctx, req)
-	if err == nil && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized) {
-		var e struct {
-			Error      string `json:"error"`
-			ErrorCodes []int  `json:"error_codes"`
-		}
-		_ = json.NewDecoder(io.LimitReader(resp.Body, 8<<10)).Decode(&e)
-		connectors.Drain(resp)
-		code := ""
-		if len(e.ErrorCodes) > 0 {
-			code = fmt.Sprintf(" AADSTS%d", e.ErrorCodes[0])
-		}
-		return "", access.PermanentError(fmt.Errorf("entra token: POST %s: %d: the tenant rejected the connector's client credentials (%s%s); check tenant_id, client_id and client_secret (expired?)",
-			s.url, resp.StatusCode, oauthCode(e.Error), code))
-	}
-	if cerr := connectors.Classify(resp, err, "entra token"); cerr != nil {
-		return "", cerr
-	}
-	defer connectors.Drain(resp)
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil || tr.AccessToken == "" {
-		return "", access.RetryableError(errors.New("entra token: unreadable token answer"), 0)
-	}
-	if tr.ExpiresIn <= 0 {
-		tr.ExpiresIn = 300
-	}
-	s.token, s.expires = tr.AccessToken, now.Add(time.Duration(tr.ExpiresIn)*time.Second)
-	return s.token, nil
-}
-
-// oauthCode keeps an OAuth error code only if it looks like one.
-func oauthCode(s string) string {
-	if s == "" || len(s) > 40 {
-		return "error"
-	}
-	for _, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z') {
-			return "error"
-		}
-	}
-	return s
+func (c *Connector) op(op string, g access.Grant) string {
+	return connectors.Op("entra", c.name, op, g)
 }

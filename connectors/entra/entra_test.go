@@ -27,13 +27,21 @@ const (
 	groupID      = "02bd9fd6-8f93-4758-87c3-1fb73740a315"
 	aliceID      = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
 	bobID        = "6e7b768e-07e2-4810-8459-485f84f8f204"
+	carolID      = "5c1f0b2a-1111-4c3d-9e8f-0a1b2c3d4e5f"
+	daveID       = "9d2e3f4a-2222-4b5c-8d7e-1f2a3b4c5d6e"
 )
 
 // fakeGraph is Microsoft Graph v1.0 and the identity platform's token
 // endpoint, written from their reference pages: client credentials tokens,
-// users by UPN or $filter=mail, members/$ref add and remove with Graph's
-// status codes and error bodies, memberOf paged with @odata.nextLink,
-// 401 InvalidAuthenticationToken for expired tokens, and 429/503 with
+// users by UPN or $filter=mail (only the properties $select asks for are
+// returned beyond the default set, so accountEnabled needs $select, as
+// https://learn.microsoft.com/en-us/graph/api/resources/user?view=graph-rest-1.0
+// documents), a user's manager (404 when none is assigned,
+// https://learn.microsoft.com/en-us/graph/api/user-list-manager?view=graph-rest-1.0),
+// members/$ref add and remove with Graph's status codes and error bodies
+// (404 Request_ResourceNotFound naming a user the write replica has not
+// seen yet: replication lag), memberOf paged with @odata.nextLink, 401
+// InvalidAuthenticationToken for expired tokens, and 429/503 with
 // Retry-After.
 type fakeGraph struct {
 	connectortest.Faults // requests seen, failures to answer next
@@ -41,27 +49,41 @@ type fakeGraph struct {
 	srv *httptest.Server
 
 	mu     sync.Mutex
-	users  map[string][2]string // id → {upn, mail}
+	users  map[string]graphUser // by id
 	groups map[string][]string  // group id → member ids
-	tokens map[string]bool
-	issued int
-	secret string
+	// lagging users are readable but unknown to the replica that serves
+	// writes (created moments ago).
+	lagging map[string]bool
+	tokens  map[string]bool
+	issued  int
+	secret  string
+	down    bool
+}
+
+type graphUser struct {
+	upn, mail string
+	disabled  bool
+	manager   string // the manager's id
 }
 
 func newFakeGraph(t *testing.T) *fakeGraph {
 	f := &fakeGraph{
-		users: map[string][2]string{
-			aliceID: {"alice@example.com", "alice@example.com"},
-			bobID:   {"bob_contoso.com#EXT#@contoso.onmicrosoft.com", "bob@example.com"},
+		users: map[string]graphUser{
+			aliceID: {upn: "alice@example.com", mail: "alice@example.com", manager: carolID},
+			bobID:   {upn: "bob_contoso.com#EXT#@contoso.onmicrosoft.com", mail: "bob@example.com"},
+			carolID: {upn: "carol@example.com", mail: "carol@example.com"},
+			daveID:  {upn: "dave@example.com", mail: "dave@example.com", disabled: true, manager: carolID},
 		},
-		groups: map[string][]string{groupID: {}, "0000000a-0000-4000-8000-00000000000a": {aliceID}, "0000000b-0000-4000-8000-00000000000b": {aliceID}, "0000000c-0000-4000-8000-00000000000c": {aliceID}},
-		tokens: map[string]bool{}, secret: clientSecret,
+		lagging: map[string]bool{},
+		groups:  map[string][]string{groupID: {}, "0000000a-0000-4000-8000-00000000000a": {aliceID}, "0000000b-0000-4000-8000-00000000000b": {aliceID}, "0000000c-0000-4000-8000-00000000000c": {aliceID}},
+		tokens:  map[string]bool{}, secret: clientSecret,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", f.token)
 	mux.HandleFunc("GET /v1.0/users/{id}", f.api(f.getUser))
 	mux.HandleFunc("GET /v1.0/users", f.api(f.listUsers))
 	mux.HandleFunc("GET /v1.0/users/{id}/memberOf", f.api(f.memberOf))
+	mux.HandleFunc("GET /v1.0/users/{id}/manager", f.api(f.manager))
 	mux.HandleFunc("POST /v1.0/groups/{gid}/members/$ref", f.api(f.addMember))
 	mux.HandleFunc("DELETE /v1.0/groups/{gid}/members/{uid}/$ref", f.api(f.removeMember))
 	f.srv = httptest.NewServer(mux)
@@ -110,7 +132,11 @@ func (f *fakeGraph) api(h http.HandlerFunc) http.HandlerFunc {
 			graphErr(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 			return
 		}
-		if status, ok := f.Take(); ok {
+		status, ok := f.Take()
+		if f.down {
+			status, ok = http.StatusServiceUnavailable, true
+		}
+		if ok {
 			switch status {
 			case http.StatusTooManyRequests:
 				w.Header().Set("Retry-After", "7")
@@ -134,11 +160,32 @@ func (f *fakeGraph) findUser(key string) (string, bool) {
 		return key, true
 	}
 	for id, u := range f.users {
-		if strings.EqualFold(u[0], key) {
+		if strings.EqualFold(u.upn, key) {
 			return id, true
 		}
 	}
 	return "", false
+}
+
+// userJSON renders a user with the default properties plus those $select
+// names (and only those, when $select is given).
+func (f *fakeGraph) userJSON(id string, r *http.Request) map[string]any {
+	u := f.users[id]
+	all := map[string]any{"id": id, "userPrincipalName": u.upn, "mail": u.mail, "displayName": u.upn, "accountEnabled": !u.disabled}
+	sel := r.URL.Query().Get("$select")
+	out := map[string]any{}
+	if sel == "" {
+		for _, k := range []string{"id", "userPrincipalName", "mail", "displayName"} { // the default set
+			out[k] = all[k]
+		}
+		return out
+	}
+	for _, k := range strings.Split(sel, ",") {
+		if v, ok := all[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (f *fakeGraph) getUser(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +196,26 @@ func (f *fakeGraph) getUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)/$entity", "id": id})
+	out := f.userJSON(id, r)
+	out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#users/$entity"
+	json.NewEncoder(w).Encode(out)
+}
+
+func (f *fakeGraph) manager(w http.ResponseWriter, r *http.Request) {
+	id, ok := f.findUser(r.PathValue("id"))
+	if !ok {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	m := f.users[id].manager
+	if m == "" {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource 'manager' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	out := f.userJSON(m, r)
+	out["@odata.type"] = "#microsoft.graph.user"
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
 }
 
 func (f *fakeGraph) listUsers(w http.ResponseWriter, r *http.Request) {
@@ -162,8 +228,8 @@ func (f *fakeGraph) listUsers(w http.ResponseWriter, r *http.Request) {
 	mail = strings.ReplaceAll(strings.TrimSuffix(mail, "'"), "''", "'")
 	out := []any{}
 	for id, u := range f.users {
-		if strings.EqualFold(u[1], mail) {
-			out = append(out, map[string]string{"id": id})
+		if strings.EqualFold(u.mail, mail) {
+			out = append(out, f.userJSON(id, r))
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -213,8 +279,12 @@ func (f *fakeGraph) addMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid, ok := strings.CutPrefix(body["@odata.id"], "https://graph.microsoft.com/v1.0/directoryObjects/")
-	if _, known := f.users[uid]; !ok || !known {
-		graphErr(w, http.StatusBadRequest, "Request_BadRequest", "The source resource object or one of the objects being referenced do not exist.")
+	if !ok {
+		graphErr(w, http.StatusBadRequest, "Request_BadRequest", "Invalid object identifier '"+body["@odata.id"]+"'.")
+		return
+	}
+	if _, known := f.users[uid]; !known || f.lagging[uid] {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+uid+"' does not exist or one of its queried reference-property objects are not present.")
 		return
 	}
 	if slices.Contains(members, uid) {
@@ -243,6 +313,31 @@ func (f *fakeGraph) isMember(gid, uid string) bool {
 	return slices.Contains(f.groups[gid], uid)
 }
 
+func (f *fakeGraph) edit(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn()
+}
+
+// rename changes a user's UPN and mail (a name change; the ID stays).
+func (f *fakeGraph) rename(id, email string) {
+	f.edit(func() {
+		u := f.users[id]
+		u.upn, u.mail = email, email
+		f.users[id] = u
+	})
+}
+
+// deleteUser deletes a user; their memberships go with them.
+func (f *fakeGraph) deleteUser(id string) {
+	f.edit(func() {
+		delete(f.users, id)
+		for g, m := range f.groups {
+			f.groups[g] = slices.DeleteFunc(m, func(x string) bool { return x == id })
+		}
+	})
+}
+
 var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func config(f *fakeGraph, extra ...any) map[string]any {
@@ -257,7 +352,7 @@ func config(f *fakeGraph, extra ...any) map[string]any {
 }
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
-	return connectortest.Build(t, entra.Type, entra.Factory, "entra", raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, entra.Type, entra.Factory, "entra", raw, connectors.Env{HTTP: doer, Clock: clock, State: &connectortest.State{}})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {
@@ -290,11 +385,40 @@ func TestConformance(t *testing.T) {
 			cur = newFakeGraph(t)
 			return mustBuild(t, config(cur), connectortest.FastHTTPShortRetryAfter(-1))
 		},
-		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
-		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], aliceID) },
-		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-		FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
+		Grant:        func(t *testing.T) access.Grant { return aliceGrant() },
+		HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], aliceID) },
+		UnknownUser:  func(t *testing.T) access.Grant { return nobody() },
+		FailNext:     func(t *testing.T, status int) { cur.FailNext(status) },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return aliceID },
+		ChangeEmail: func(t *testing.T, g access.Grant) string {
+			cur.rename(aliceID, "alice.married@example.com")
+			return "alice.married@example.com"
+		},
+		PreGrant: func(t *testing.T, g access.Grant) {
+			cur.edit(func() { cur.groups[groupID] = append(cur.groups[groupID], aliceID) })
+		},
+		DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser(aliceID) },
 	})
+}
+
+func TestIdentity(t *testing.T) {
+	person := func(name string) access.Person {
+		return access.Person{SlackID: "U0" + strings.ToUpper(name), Email: name + "@example.com", Name: name}
+	}
+	for _, attr := range []string{"userPrincipalName", "mail"} {
+		t.Run(attr, func(t *testing.T) {
+			var cur *fakeGraph
+			conformance.RunIdentity(t, conformance.IdentityHarness{
+				New: func(t *testing.T) access.Connector {
+					cur = newFakeGraph(t)
+					return mustBuild(t, config(cur, "user_attribute", attr), connectortest.FastHTTPShortRetryAfter(-1))
+				},
+				Managed: person("alice"), ManagerEmail: "carol@example.com",
+				Unmanaged: person("carol"), Inactive: person("dave"), Unknown: person("nobody"),
+				Outage: func(t *testing.T) { cur.edit(func() { cur.down = true }) },
+			})
+		})
+	}
 }
 
 func TestConformanceByMail(t *testing.T) {
@@ -310,9 +434,18 @@ func TestConformanceByMail(t *testing.T) {
 			g.User = access.Person{SlackID: "U0BOB0001", Email: "bob@example.com", Name: "Bob"}
 			return g
 		},
-		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], bobID) },
-		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-		FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
+		HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], bobID) },
+		UnknownUser:  func(t *testing.T) access.Grant { return nobody() },
+		FailNext:     func(t *testing.T, status int) { cur.FailNext(status) },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return bobID },
+		ChangeEmail: func(t *testing.T, g access.Grant) string {
+			cur.rename(bobID, "robert@example.com")
+			return "robert@example.com"
+		},
+		PreGrant: func(t *testing.T, g access.Grant) {
+			cur.edit(func() { cur.groups[groupID] = append(cur.groups[groupID], bobID) })
+		},
+		DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser(bobID) },
 	})
 }
 
@@ -334,25 +467,34 @@ func TestGraphCases(t *testing.T) {
 
 	t.Run("Success", func(t *testing.T) {
 		f, c := setup(t, -1)
-		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+		if r.UserID != aliceID || r.PreExisting {
+			t.Fatalf("receipt %+v", r)
+		}
+		g := aliceGrant()
+		g.Receipt = &r
+		if err := c.Revoke(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if f.Count("POST /v1.0/groups/"+groupID+"/members/$ref") != 1 || f.Count("DELETE /v1.0/groups/"+groupID+"/members/"+aliceID+"/$ref") != 1 {
 			t.Fatalf("requests %v", f.Calls())
 		}
-		if f.issued != 1 || f.Count("GET /v1.0/users/") != 1 {
-			t.Fatalf("token issued %d times, %d lookups; want 1 and 1 (cached)", f.issued, f.Count("GET /v1.0/users/"))
+		// One lookup and alice's two memberOf pages; the revoke looks
+		// nobody up.
+		if f.issued != 1 || f.Count("GET /v1.0/users/alice") != 1 || f.Count("GET /v1.0/users/"+aliceID+"/memberOf") != 2 {
+			t.Fatalf("token issued %d times; requests %v", f.issued, f.Calls())
 		}
 	})
 
 	t.Run("AlreadyMember", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.groups[groupID] = []string{aliceID}
-		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
-			t.Fatal(err)
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil || !r.PreExisting || f.Count("POST ") != 0 {
+			t.Fatalf("receipt %+v, %v, requests %v", r, err, f.Calls())
 		}
 	})
 
@@ -369,7 +511,7 @@ func TestGraphCases(t *testing.T) {
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
-		if !errors.Is(err, entra.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
+		if !errors.Is(err, access.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
 			!strings.Contains(err.Error(), "Entra ID") || !strings.Contains(err.Error(), tenant) {
 			t.Fatalf("error does not name the person and the tenant: %v", err)
 		}
@@ -386,23 +528,37 @@ func TestGraphCases(t *testing.T) {
 	})
 
 	t.Run("ReplicationLagIsRetryable", func(t *testing.T) {
+		// A user created moments ago: readable, but the replica serving
+		// the write answers 404 Request_ResourceNotFound for them.
+		const newID = "ffffffff-0000-4000-8000-00000000000f"
 		f, c := setup(t, -1)
-		f.mu.Lock()
-		f.users["ffffffff-new"] = [2]string{"new@example.com", "new@example.com"}
-		f.mu.Unlock()
+		f.edit(func() {
+			f.users[newID] = graphUser{upn: "new@example.com", mail: "new@example.com"}
+			f.lagging[newID] = true
+		})
 		g := aliceGrant()
 		g.User.Email = "new@example.com"
-		if _, err := c.Grant(ctx, g); err != nil {
-			t.Fatal(err)
-		}
-		// The directory has not caught up with a fresh object yet.
-		f.mu.Lock()
-		delete(f.users, "ffffffff-new")
-		f.groups[groupID] = nil
-		f.mu.Unlock()
-		_, err := c.Grant(ctx, g)
-		if class, ra := classOf(t, err); class != access.Retryable || ra == 0 {
+		r, err := c.Grant(ctx, g)
+		if class, ra := classOf(t, err); class != access.Retryable || ra != 10*time.Second {
 			t.Fatalf("class %v after %v: %v", class, ra, err)
+		}
+		if r.UserID != newID {
+			t.Fatalf("receipt %+v: the lifecycle needs the user to roll back if it gives up", r)
+		}
+		// Replication catches up; the retried grant lands and is the
+		// grant's own (not pre-existing).
+		f.edit(func() { delete(f.lagging, newID) })
+		r, err = c.Grant(ctx, g)
+		if err != nil || r.PreExisting || r.UserID != newID || !f.isMember(groupID, newID) {
+			t.Fatalf("after replication: %+v, %v", r, err)
+		}
+		// The group itself missing stays permanent.
+		g.Params = map[string]string{"group_id": "00000404-0000-4000-8000-000000000404"}
+		g.ID = "AR-10"
+		if _, err := c.Grant(ctx, g); err == nil {
+			t.Fatal("grant to a missing group succeeded")
+		} else if class, _ := classOf(t, err); class != access.Permanent {
+			t.Fatalf("missing group: %v", err)
 		}
 	})
 

@@ -31,8 +31,47 @@
 //     (WithHTTPClient, WithEndpoint) and
 //     https://pkg.go.dev/golang.org/x/oauth2/google#JWTConfigFromJSON.
 //
+// Receipts: Receipt.UserID is the Directory member ID of the person (the
+// Google user ID, from members.insert's answer or members.get);
+// PreExisting is set when they were already a direct member (members.get
+// before the change; the revoke then leaves the membership); Backstop is
+// the membership expiry set in Google, zero when none was set, and then
+// Note says why. The revoke deletes the member by that ID (memberKey
+// accepts a member's ID), so a renamed user, or one deleted since (404),
+// does not matter. Only records granted before receipts existed are
+// revoked by email; a 404 is then told apart with users.get: the user
+// exists (not a member, done) or is unknown (a permanent error wrapping
+// access.ErrUnknownUser).
+//
+// Scopes are requested per use, each with its own delegated token, so
+// that a scope the Workspace admin did not delegate breaks only what
+// needs it (a token request naming an undelegated scope fails whole,
+// with unauthorized_client):
+//   - admin.directory.group.member: every grant and revoke;
+//   - cloud-identity.groups: only with native_expiry (the default). A
+//     grant whose expiry cannot be set after the member was added is
+//     still a grant, without backstop, when the reason is lasting and
+//     not about this grant: the scope not delegated, the Cloud Identity
+//     API disabled or the edition without membership expiry (403; only
+//     Enterprise Standard/Plus, Enterprise for Education and Cloud
+//     Identity Premium have it,
+//     https://cloud.google.com/identity/docs/how-to/manage-expirations),
+//     or a membership Google will not expire (400 FAILED_PRECONDITION or
+//     INVALID_ARGUMENT). A transient failure is retryable, and any other
+//     refusal is permanent; both return the partial receipt (membership
+//     added) so that the lifecycle can roll the membership back;
+//   - admin.directory.user.readonly: only for AccountActive (suspended or
+//     archived), Manager (relations of type manager,
+//     https://developers.google.com/workspace/admin/directory/reference/rest/v1/users)
+//     and the legacy revoke's users.get.
+//
+// A renamed user keeps the old address as an alias
+// (https://support.google.com/a/answer/182084), so the Directory resolves
+// it to the same member; the receipt's ID does not depend on it.
+//
 // Every request, token requests included, goes through the shared
-// connectors.Doer via an http.RoundTripper adapter.
+// connectors.Doer via an http.RoundTripper adapter (the Google API
+// clients build and send their requests themselves).
 package google
 
 import (
@@ -40,9 +79,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -62,13 +100,40 @@ import (
 // Type is the connector type this package registers under.
 const Type = "google_group"
 
-// Scopes the service account must be granted in the domain-wide
-// delegation settings: membership changes, and membership expiry.
-var Scopes = []string{admin.AdminDirectoryGroupMemberScope, cloudidentity.CloudIdentityGroupsScope}
+// The scopes the service account may be granted in the domain-wide
+// delegation settings; see the package comment for which needs which.
+const (
+	MemberScope = admin.AdminDirectoryGroupMemberScope
+	ExpiryScope = cloudidentity.CloudIdentityGroupsScope
+	UserScope   = admin.AdminDirectoryUserReadonlyScope
+)
 
-// ErrUnknownMember is wrapped by the permanent error when Google knows
-// neither the person nor (perhaps) the group.
+// ErrUnknownMember is wrapped (with access.ErrUnknownUser) by the
+// permanent error when Google knows neither the person nor (perhaps) the
+// group.
 var ErrUnknownMember = errors.New("unknown user or group")
+
+// ParamGroup is the grant parameter naming the group.
+const ParamGroup = "group"
+
+var (
+	// emailRE is a plausible email address: local@domain.tld, no spaces.
+	emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s.]+$`)
+	// groupIDRE is a Directory API group ID (e.g. 03ep43zb2r8a0ke).
+	groupIDRE = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+)
+
+// params are the grant parameters: group, required, an email address
+// (the group's or an alias) or a Directory group ID.
+var params = connectors.Params{{
+	Key: ParamGroup, What: "the group's email or ID",
+	Check: func(v string) error {
+		if !emailRE.MatchString(v) && !groupIDRE.MatchString(v) {
+			return fmt.Errorf("%q is neither a group email (eng@example.com) nor a group ID", v)
+		}
+		return nil
+	},
+}}
 
 // Config is the `connectors.NAME` block of a google_group connector.
 type Config struct {
@@ -80,15 +145,15 @@ type Config struct {
 	// (domain-wide delegation). Required.
 	AdminEmail string `json:"admin_email"`
 	// NativeExpiry sets the membership's expiry in Google as a backstop
-	// where the group allows it (default true).
+	// where the group allows it (default true). False: the Cloud Identity
+	// scope is never requested.
 	NativeExpiry *bool `json:"native_expiry"`
 	// TokenURL, DirectoryEndpoint and CloudIdentityEndpoint override
 	// Google's endpoints (tests, proxies).
 	TokenURL              string `json:"token_url"`
 	DirectoryEndpoint     string `json:"directory_endpoint"`
 	CloudIdentityEndpoint string `json:"cloudidentity_endpoint"`
-	// Timeout bounds each HTTP attempt (default 10s).
-	Timeout connectors.Duration `json:"timeout"`
+	connectors.Timeout
 }
 
 // Validate checks c; errors name keys relative to the block and never
@@ -99,7 +164,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("credentials: required (or credentials_file): the service account's JSON key"))
 	}
 	if c.Credentials != "" {
-		if _, err := googleoauth.JWTConfigFromJSON([]byte(c.Credentials), Scopes...); err != nil {
+		if _, err := googleoauth.JWTConfigFromJSON([]byte(c.Credentials), MemberScope); err != nil {
 			errs = append(errs, errors.New("credentials: not a service account JSON key (the value is not shown)"))
 		}
 	}
@@ -110,213 +175,266 @@ func (c *Config) Validate() error {
 	}
 	for key, v := range map[string]string{"token_url": c.TokenURL, "directory_endpoint": c.DirectoryEndpoint, "cloudidentity_endpoint": c.CloudIdentityEndpoint} {
 		if v != "" {
-			if err := checkBaseURL(v); err != nil {
+			if err := connectors.CheckBaseURL(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", key, err))
 			}
 		}
 	}
-	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
-	}
 	return errors.Join(errs...)
 }
 
-// checkBaseURL accepts an absolute https URL, or http for a loopback host
-// (tests): tokens never travel in clear text.
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Fragment != "" {
-		return errors.New("must be an absolute https:// URL")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
-			return nil
-		}
-	}
-	return errors.New("must be an https:// URL")
-}
-
-// Connector adds and removes Google group members. Safe for concurrent use.
+// Connector adds and removes Google group members, and reads people's
+// account state and manager. Safe for concurrent use.
 type Connector struct {
-	name         string
-	nativeExpiry bool
-	timeout      time.Duration
-	clock        access.Clock
-	dir          *admin.Service
-	ci           *cloudidentity.Service
-	tokens       *resettableSource
+	name    string
+	timeout time.Duration
+	clock   access.Clock
+	intents *connectors.Intents
+
+	members *admin.Service         // MemberScope
+	users   *admin.Service         // UserScope
+	ci      *cloudidentity.Service // ExpiryScope; nil without native_expiry
+	// Each service's own delegated token.
+	memberTok, userTok, ciTok *resettableSource
 }
 
 var (
-	_ access.Connector     = (*Connector)(nil)
-	_ access.Checker       = (*Connector)(nil)
-	_ access.ParamsChecker = (*Connector)(nil)
-	_ connectors.Factory   = Factory
+	_ access.Connector      = (*Connector)(nil)
+	_ access.Checker        = (*Connector)(nil)
+	_ access.ParamsChecker  = (*Connector)(nil)
+	_ access.AccountChecker = (*Connector)(nil)
+	_ access.ManagerLookup  = (*Connector)(nil)
+	_ connectors.Factory    = Factory
 )
 
 // Factory builds a google_group connector; it has the connectors.Factory
-// signature.
+// signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
-	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
 	}
 	key, err := cfg.Secret("credentials")
 	if err != nil {
 		return nil, err
 	}
-	jc, err := googleoauth.JWTConfigFromJSON([]byte(key), Scopes...)
-	if err != nil {
-		return nil, fmt.Errorf("connectors.%s.credentials: not a service account JSON key (the value is not shown)", name)
-	}
-	jc.Subject = c.AdminEmail
-	if c.TokenURL != "" {
-		jc.TokenURL = c.TokenURL
-	}
 	base := &http.Client{Transport: doerTransport{cfg.HTTP}}
-	tokens := &resettableSource{conf: jc, client: base}
-	tokens.reset()
-	authed := &http.Client{Transport: &oauth2.Transport{Source: tokens, Base: base.Transport}}
-
-	ctx := context.Background()
-	dirOpts := []option.ClientOption{option.WithHTTPClient(authed)}
-	if c.DirectoryEndpoint != "" {
-		dirOpts = append(dirOpts, option.WithEndpoint(strings.TrimRight(c.DirectoryEndpoint, "/")+"/"))
+	source := func(scope string) (*resettableSource, *http.Client, error) {
+		jc, err := googleoauth.JWTConfigFromJSON([]byte(key), scope)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connectors.%s.credentials: not a service account JSON key (the value is not shown)", name)
+		}
+		jc.Subject = c.AdminEmail
+		if c.TokenURL != "" {
+			jc.TokenURL = c.TokenURL
+		}
+		src := &resettableSource{conf: jc, client: base}
+		src.reset()
+		return src, &http.Client{Transport: &oauth2.Transport{Source: src, Base: base.Transport}}, nil
 	}
-	dir, err := admin.NewService(ctx, dirOpts...)
-	if err != nil {
+	endpoint := func(u string) []option.ClientOption {
+		if u == "" {
+			return nil
+		}
+		return []option.ClientOption{option.WithEndpoint(connectors.TrimBase(u) + "/")}
+	}
+	ctx := context.Background()
+	conn := &Connector{name: name, timeout: c.Attempt(), clock: cfg.Clock, intents: connectors.NewIntents(cfg.State)}
+	var hc *http.Client
+	if conn.memberTok, hc, err = source(MemberScope); err != nil {
+		return nil, err
+	}
+	if conn.members, err = admin.NewService(ctx, append(endpoint(c.DirectoryEndpoint), option.WithHTTPClient(hc))...); err != nil {
 		return nil, fmt.Errorf("connectors.%s: directory client: %w", name, err)
 	}
-	ciOpts := []option.ClientOption{option.WithHTTPClient(authed)}
-	if c.CloudIdentityEndpoint != "" {
-		ciOpts = append(ciOpts, option.WithEndpoint(strings.TrimRight(c.CloudIdentityEndpoint, "/")+"/"))
+	if conn.userTok, hc, err = source(UserScope); err != nil {
+		return nil, err
 	}
-	ci, err := cloudidentity.NewService(ctx, ciOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("connectors.%s: cloud identity client: %w", name, err)
+	if conn.users, err = admin.NewService(ctx, append(endpoint(c.DirectoryEndpoint), option.WithHTTPClient(hc))...); err != nil {
+		return nil, fmt.Errorf("connectors.%s: directory client: %w", name, err)
 	}
-	conn := &Connector{
-		name: name, nativeExpiry: c.NativeExpiry == nil || *c.NativeExpiry,
-		timeout: c.Timeout.Std(), clock: cfg.Clock, dir: dir, ci: ci, tokens: tokens,
-	}
-	if conn.timeout == 0 {
-		conn.timeout = 10 * time.Second
+	if c.NativeExpiry == nil || *c.NativeExpiry {
+		if conn.ciTok, hc, err = source(ExpiryScope); err != nil {
+			return nil, err
+		}
+		if conn.ci, err = cloudidentity.NewService(ctx, append(endpoint(c.CloudIdentityEndpoint), option.WithHTTPClient(hc))...); err != nil {
+			return nil, fmt.Errorf("connectors.%s: cloud identity client: %w", name, err)
+		}
 	}
 	return conn, nil
 }
 
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
+// CheckParams checks a role's grant parameters without contacting Google:
+// exactly group, required, an email address (the group's or an alias) or
+// a Directory group ID. Unknown keys are errors, with a did-you-mean.
+func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
+
+// Grant adds the person to params.group (connectors.GrantMembership),
+// then, with native_expiry and an expiry, sets it on the membership as a
+// backstop (see the package comment for what a refusal does).
 func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
+	op := c.op("grant", g)
+	group, err := params.Get(op, g.Params, ParamGroup)
+	if err != nil {
+		return access.Receipt{}, err
+	}
+	if err := connectors.CheckEmail(op, g.User); err != nil {
+		return access.Receipt{}, err
+	}
+	email := g.User.Email
+	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
+			m, err := c.member(ctx, op, group, email)
+			if err != nil || m == nil {
+				// Not a member, or not a user: insert tells which.
+				return connectors.Intent{}, false, err
+			}
+			return connectors.Intent{UserID: m.Id}, true, nil
+		},
+		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
+			id, err := c.insert(ctx, op, g, group, email)
+			if err != nil {
+				return access.Receipt{}, err
+			}
+			r := access.Receipt{UserID: id, Note: "added to Google group " + group}
+			if c.ci == nil || g.ExpiresAt.IsZero() {
+				return r, nil
+			}
+			r, err = c.setExpiry(ctx, op, group, email, g.ExpiresAt, r)
+			return r, err
+		},
+	}, "")
 }
 
-// Grant adds the person to params.group (the group's email or ID), then,
-// when the grant has an expiry, sets it on the membership as a backstop.
-// Already a member (409) is done.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	what := c.what("grant", g)
-	group, email, err := c.prepare(g, what)
-	if err != nil {
-		return err
-	}
-	err = c.call(ctx, func(ctx context.Context) error {
-		call := c.dir.Members.Insert(group, &admin.Member{Email: email, Role: "MEMBER"}).Context(ctx)
+// insert adds email to group and returns the member ID; already a
+// member (409) reads it with members.get.
+func (c *Connector) insert(ctx context.Context, op string, g access.Grant, group, email string) (string, error) {
+	var m *admin.Member
+	err := c.call(ctx, c.memberTok, func(ctx context.Context) error {
+		call := c.members.Members.Insert(group, &admin.Member{Email: email, Role: "MEMBER"}).Context(ctx)
 		// Inserting is idempotent (a repeat answers 409), so the shared
 		// client may retry the POST.
 		call.Header().Set("Idempotency-Key", g.ID+".grant")
-		_, err := call.Do()
+		var err error
+		m, err = call.Do()
 		return err
 	})
 	var ge *googleapi.Error
 	switch {
-	case err == nil, errors.As(err, &ge) && ge.Code == http.StatusConflict:
-		// Added, or already a member.
+	case err == nil && m.Id != "":
+		return m.Id, nil
+	case err == nil:
+		return "", access.RetryableError(fmt.Errorf("%s: Google answered the insert without a member id", op), 0)
+	case errors.As(err, &ge) && ge.Code == http.StatusConflict:
+		if m, err = c.member(ctx, op, group, email); err == nil && m == nil {
+			err = access.RetryableError(fmt.Errorf("%s: Google says %s is a member of %s and then that they are not", op, connectors.PersonName(g.User), group), 0)
+		}
+		if err != nil {
+			return "", err
+		}
+		return m.Id, nil
 	case errors.As(err, &ge) && ge.Code == http.StatusNotFound:
-		return access.PermanentError(fmt.Errorf("%s: %w: Google Workspace has no user %q or no group %q (%s)",
-			what, ErrUnknownMember, email, group, person(g.User)))
-	default:
-		return c.classify(err, what)
+		return "", access.PermanentError(fmt.Errorf("%s: %w (%w): Google Workspace has no user %q or no group %q (%s)",
+			op, access.ErrUnknownUser, ErrUnknownMember, email, group, connectors.PersonName(g.User)))
 	}
-	if c.nativeExpiry && !g.ExpiresAt.IsZero() {
-		return c.setExpiry(ctx, group, email, g.ExpiresAt, what)
-	}
-	return nil
+	return "", c.classify(err, op)
 }
 
-// Revoke removes the person from params.group. Not a member (404) is done.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	what := c.what("revoke", g)
-	group, email, err := c.prepare(g, what)
-	if err != nil {
-		return err
-	}
-	err = c.call(ctx, func(ctx context.Context) error {
-		return c.dir.Members.Delete(group, email).Context(ctx).Do()
-	})
-	var ge *googleapi.Error
-	if err == nil || errors.As(err, &ge) && ge.Code == http.StatusNotFound {
-		return nil
-	}
-	return c.classify(err, what)
-}
-
-// Check reports whether the person is a direct member of params.group.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	what := c.what("check", g)
-	group, email, err := c.prepare(g, what)
-	if err != nil {
-		return false, err
-	}
-	err = c.call(ctx, func(ctx context.Context) error {
-		_, err := c.dir.Members.Get(group, email).Context(ctx).Do()
+// member reads a direct membership (members.get); nil when Google says
+// 404 (not a member, or no such user).
+func (c *Connector) member(ctx context.Context, op, group, key string) (*admin.Member, error) {
+	var m *admin.Member
+	err := c.call(ctx, c.memberTok, func(ctx context.Context) error {
+		var err error
+		m, err = c.members.Members.Get(group, key).Context(ctx).Do()
 		return err
 	})
 	var ge *googleapi.Error
 	switch {
 	case err == nil:
-		return true, nil
+		return m, nil
 	case errors.As(err, &ge) && ge.Code == http.StatusNotFound:
-		return false, nil
+		return nil, nil
 	}
-	return false, c.classify(err, what)
+	return nil, c.classify(err, op)
+}
+
+// Revoke removes the receipt's member ID from params.group. Not a member,
+// or the user deleted since (404), is done.
+func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
+	op := c.op("revoke", g)
+	group, err := params.Get(op, g.Params, ParamGroup)
+	if err != nil {
+		return err
+	}
+	key, legacy := "", g.Receipt == nil || g.Receipt.UserID == ""
+	if legacy {
+		if err := connectors.CheckEmail(op, g.User); err != nil {
+			return err
+		}
+		key = g.User.Email
+	} else {
+		key = g.Receipt.UserID
+	}
+	err = c.call(ctx, c.memberTok, func(ctx context.Context) error {
+		return c.members.Members.Delete(group, key).Context(ctx).Do()
+	})
+	var ge *googleapi.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &ge) && ge.Code == http.StatusNotFound && !legacy:
+	case errors.As(err, &ge) && ge.Code == http.StatusNotFound:
+		// By email: not a member, or nobody has that address any more.
+		if _, err := c.user(ctx, op, g.User); err != nil {
+			return err
+		}
+	default:
+		return c.classify(err, op)
+	}
+	c.intents.Forget(ctx, g.ID)
+	return nil
+}
+
+// Check reports whether the person (the receipt's member ID, else their
+// email) is a direct member of params.group.
+func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
+	op := c.op("check", g)
+	group, err := params.Get(op, g.Params, ParamGroup)
+	if err != nil {
+		return false, err
+	}
+	key := g.User.Email
+	if g.Receipt != nil && g.Receipt.UserID != "" {
+		key = g.Receipt.UserID
+	} else if err := connectors.CheckEmail(op, g.User); err != nil {
+		return false, err
+	}
+	m, err := c.member(ctx, op, group, key)
+	return m != nil, err
 }
 
 // setExpiry looks the membership up in Cloud Identity and sets the MEMBER
-// role's expiry. A group or member for which Google refuses expiry
-// (4xx other than 401/403/429) is left without the backstop: the
-// membership itself is in place and accessbot's revoke still removes it.
-// Transient failures are retryable, so the grant (idempotent) runs again.
-func (c *Connector) setExpiry(ctx context.Context, group, email string, at time.Time, what string) error {
-	var groupName, membership string
-	err := c.call(ctx, func(ctx context.Context) error {
-		call := c.ci.Groups.Lookup().Context(ctx)
-		if strings.Contains(group, "@") {
-			call = call.GroupKeyId(group)
-		} else {
-			// A Directory group ID is the Cloud Identity group's
-			// resource ID.
-			groupName = "groups/" + group
-			return nil
-		}
-		r, err := call.Do()
-		if err == nil {
-			groupName = r.Name
-		}
-		return err
-	})
-	if err == nil {
-		err = c.call(ctx, func(ctx context.Context) error {
-			r, err := c.ci.Groups.Memberships.Lookup(groupName).MemberKeyId(email).Context(ctx).Do()
+// role's expiry, returning r with the Backstop, or with a Note saying why
+// there is none (see the package comment).
+func (c *Connector) setExpiry(ctx context.Context, op, group, email string, at time.Time, r access.Receipt) (access.Receipt, error) {
+	at = at.UTC().Truncate(time.Second)
+	groupName := "groups/" + group // a Directory group ID is the Cloud Identity group's resource ID
+	var membership string
+	var err error
+	if strings.Contains(group, "@") {
+		err = c.call(ctx, c.ciTok, func(ctx context.Context) error {
+			res, err := c.ci.Groups.Lookup().GroupKeyId(group).Context(ctx).Do()
 			if err == nil {
-				membership = r.Name
+				groupName = res.Name
+			}
+			return err
+		})
+	}
+	if err == nil {
+		err = c.call(ctx, c.ciTok, func(ctx context.Context) error {
+			res, err := c.ci.Groups.Memberships.Lookup(groupName).MemberKeyId(email).Context(ctx).Do()
+			if err == nil {
+				membership = res.Name
 			}
 			return err
 		})
@@ -325,47 +443,141 @@ func (c *Connector) setExpiry(ctx context.Context, group, email string, at time.
 		req := &cloudidentity.ModifyMembershipRolesRequest{UpdateRolesParams: []*cloudidentity.UpdateMembershipRolesParams{{
 			FieldMask: "expiryDetail.expireTime",
 			MembershipRole: &cloudidentity.MembershipRole{
-				Name: "MEMBER", ExpiryDetail: &cloudidentity.ExpiryDetail{ExpireTime: at.UTC().Format(time.RFC3339)},
+				Name: "MEMBER", ExpiryDetail: &cloudidentity.ExpiryDetail{ExpireTime: at.Format(time.RFC3339)},
 			},
 		}}}
-		err = c.call(ctx, func(ctx context.Context) error {
+		err = c.call(ctx, c.ciTok, func(ctx context.Context) error {
 			_, err := c.ci.Groups.Memberships.ModifyMembershipRoles(membership, req).Context(ctx).Do()
 			return err
 		})
 	}
 	if err == nil {
-		return nil
+		r.Backstop = at
+		r.Note += "; expires in Google at the grant's end"
+		return r, nil
 	}
-	var ge *googleapi.Error
-	if errors.As(err, &ge) && ge.Code >= 400 && ge.Code < 500 &&
-		ge.Code != http.StatusUnauthorized && ge.Code != http.StatusForbidden && ge.Code != http.StatusTooManyRequests {
-		return nil // expiry not allowed here: no backstop, not a failure
+	if why := noBackstop(err); why != "" {
+		r.Note += "; no expiry backstop: " + why
+		return r, nil
 	}
-	return c.classify(err, what+": set membership expiry")
+	// The membership is in place but its expiry is not: the partial
+	// receipt lets the lifecycle roll it back if this stays a failure.
+	r.Data = []byte(`{"membership":"added","expiry":"not set"}`)
+	r.Note += "; setting its expiry failed"
+	return r, c.classify(err, op+": set membership expiry")
 }
 
-func (c *Connector) prepare(g access.Grant, what string) (group, email string, err error) {
-	group, err = groupKey(g.Params)
+// noBackstop says why a Cloud Identity failure leaves the grant without
+// backstop rather than failing it, or "" when it must fail it.
+func noBackstop(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && (re.Response == nil || !connectors.RetryableStatus(re.Response.StatusCode)) {
+		return "the Cloud Identity scope is not delegated to the service account"
+	}
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) {
+		return ""
+	}
+	switch {
+	case ge.Code == http.StatusForbidden && !rateLimited(ge):
+		return "Cloud Identity refused (API disabled, or an edition without membership expiry)"
+	case ge.Code == http.StatusBadRequest && (strings.Contains(ge.Body, "FAILED_PRECONDITION") || strings.Contains(ge.Body, "INVALID_ARGUMENT") || len(ge.Errors) > 0 && (ge.Errors[0].Reason == "failedPrecondition" || ge.Errors[0].Reason == "invalid")):
+		return "Google does not allow an expiry on this membership"
+	}
+	return ""
+}
+
+// googleUser is the part of a Directory user this connector reads.
+type googleUser struct {
+	ID        string
+	Suspended bool
+	Archived  bool
+	Relations []struct {
+		Value string `json:"value"`
+		Type  string `json:"type"`
+	}
+}
+
+// user reads p with users.get (UserScope); unknown is a permanent
+// ErrUnknownUser.
+func (c *Connector) user(ctx context.Context, op string, p access.Person) (*googleUser, error) {
+	if err := connectors.CheckEmail(op, p); err != nil {
+		return nil, err
+	}
+	var u *admin.User
+	err := c.call(ctx, c.userTok, func(ctx context.Context) error {
+		var err error
+		u, err = c.users.Users.Get(p.Email).Context(ctx).Do()
+		return err
+	})
+	var ge *googleapi.Error
+	switch {
+	case errors.As(err, &ge) && ge.Code == http.StatusNotFound:
+		return nil, access.PermanentError(fmt.Errorf("%s: %w: nobody with email %q in Google Workspace (%s)", op, access.ErrUnknownUser, p.Email, connectors.PersonName(p)))
+	case err != nil:
+		return nil, c.classify(err, op)
+	}
+	out := &googleUser{ID: u.Id, Suspended: u.Suspended, Archived: u.Archived}
+	if u.Relations != nil {
+		b, _ := json.Marshal(u.Relations)
+		if err := json.Unmarshal(b, &out.Relations); err != nil {
+			return nil, access.RetryableError(fmt.Errorf("%s: unreadable relations in Google's user answer", op), 0)
+		}
+	}
+	return out, nil
+}
+
+// AccountActive implements access.AccountChecker: false for a suspended
+// or archived Workspace user.
+func (c *Connector) AccountActive(ctx context.Context, p access.Person) (bool, error) {
+	u, err := c.user(ctx, connectors.PersonOp("google", c.name, "account status", p), p)
 	if err != nil {
-		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
+		return false, err
 	}
-	if g.User.Email == "" {
-		return "", "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in Google Workspace", what))
+	return !u.Suspended && !u.Archived, nil
+}
+
+// Manager implements access.ManagerLookup: the value (an email address)
+// of the user's first relation of type manager, "" when none.
+func (c *Connector) Manager(ctx context.Context, p access.Person) (string, error) {
+	op := connectors.PersonOp("google", c.name, "manager lookup", p)
+	u, err := c.user(ctx, op, p)
+	if err != nil {
+		return "", err
 	}
-	return group, g.User.Email, nil
+	for _, r := range u.Relations {
+		if r.Type == "manager" && r.Value != "" {
+			return r.Value, nil
+		}
+	}
+	return "", nil
 }
 
 // call runs fn with the attempt timeout; a 401 (the access token expired
-// or was revoked early) fetches a new token once and runs fn again.
-func (c *Connector) call(ctx context.Context, fn func(context.Context) error) error {
+// or was revoked early) fetches a new token from src once and runs fn
+// again.
+func (c *Connector) call(ctx context.Context, src *resettableSource, fn func(context.Context) error) error {
 	ctx = connectors.WithAttemptTimeout(ctx, c.timeout)
 	err := fn(ctx)
 	var ge *googleapi.Error
 	if errors.As(err, &ge) && ge.Code == http.StatusUnauthorized {
-		c.tokens.reset()
+		src.reset()
 		err = fn(ctx)
 	}
 	return err
+}
+
+// rateLimited reports whether a 403 is the Directory API's rate limit
+// answer rather than a refusal.
+func rateLimited(ge *googleapi.Error) bool {
+	if len(ge.Errors) == 0 {
+		return false
+	}
+	switch ge.Errors[0].Reason {
+	case "rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded":
+		return true
+	}
+	return false
 }
 
 // classify maps a Directory / Cloud Identity failure to our classes.
@@ -385,10 +597,7 @@ func (c *Connector) classify(err error, what string) error {
 			_ = json.Unmarshal(re.Body, &e)
 			code = e.Error
 		}
-		if code == "" || len(code) > 40 || strings.ContainsAny(code, " \"\n") {
-			code = "error"
-		}
-		return access.PermanentError(fmt.Errorf("%s: Google refused the service account's token request (%s): the key may be revoked or expired, or domain-wide delegation not granted for the scopes", what, code))
+		return access.PermanentError(fmt.Errorf("%s: Google refused the service account's token request (%s): the key may be revoked or expired, or domain-wide delegation not granted for the scopes", what, connectors.OAuthCode(code)))
 	}
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {
@@ -405,8 +614,7 @@ func (c *Connector) classify(err error, what string) error {
 	}
 	e := fmt.Errorf("%s: Google API %d %s: %q", what, ge.Code, reason, msg)
 	switch {
-	case ge.Code == http.StatusTooManyRequests || ge.Code >= 500 ||
-		ge.Code == http.StatusForbidden && (reason == "rateLimitExceeded" || reason == "userRateLimitExceeded" || reason == "quotaExceeded"):
+	case ge.Code == http.StatusTooManyRequests || ge.Code >= 500 || ge.Code == http.StatusForbidden && rateLimited(ge):
 		ra, _ := connectors.ParseRetryAfter(ge.Header.Get("Retry-After"), c.clock.Now())
 		return access.RetryableError(e, ra)
 	case ge.Code == http.StatusUnauthorized || ge.Code == http.StatusForbidden:
@@ -415,16 +623,8 @@ func (c *Connector) classify(err error, what string) error {
 	return access.PermanentError(e)
 }
 
-func (c *Connector) what(op string, g access.Grant) string {
-	return fmt.Sprintf("google %s: %s %s for %s", c.name, op, g.ID, person(g.User))
-}
-
-// person names the person in errors (owners must know whom it concerns).
-func person(p access.Person) string {
-	if p.Email != "" {
-		return p.SlackID + " (" + p.Email + ")"
-	}
-	return p.SlackID
+func (c *Connector) op(op string, g access.Grant) string {
+	return connectors.Op("google", c.name, op, g)
 }
 
 // doerTransport sends requests through the shared connectors.Doer.
@@ -434,7 +634,7 @@ func (t doerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.d.Do(req.Context(), req)
 }
 
-// resettableSource caches the delegated access token (oauth2's
+// resettableSource caches a delegated access token (oauth2's
 // ReuseTokenSource) and can drop it when Google rejects it early.
 type resettableSource struct {
 	conf   *jwt.Config

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,48 +50,92 @@ func key(t *testing.T) *rsa.PrivateKey {
 }
 
 // fakeGoogle is Google's OAuth token endpoint (JWT bearer grant for a
-// delegated service account), the Admin SDK Directory members resource
-// and the Cloud Identity groups/memberships resources, written from their
-// reference pages: Google's JSON error envelope
-// {"error":{"code","message","errors":[{"reason"}],"status"}}, 409
-// duplicate on insert, 404 notFound on delete, 403 rateLimitExceeded and
-// 429 with Retry-After, 401 for an expired access token.
+// delegated service account), the Admin SDK Directory members and users
+// resources and the Cloud Identity groups/memberships resources, written
+// from their reference pages:
+//   - tokens carry the scopes they were issued for, and a token request
+//     naming a scope the admin did not delegate fails whole with 400
+//     unauthorized_client
+//     (https://developers.google.com/identity/protocols/oauth2/service-account#error-codes);
+//     an API called with a token lacking its scope answers 403
+//     ACCESS_TOKEN_SCOPE_INSUFFICIENT;
+//   - Google's JSON error envelope {"error":{"code","message","errors":
+//     [{"reason"}],"status"}}; members.insert answers 409 "Member already
+//     exists." and the Member with its id; memberKey is an email, an
+//     alias or the member's id; a renamed user keeps the old address as
+//     an alias (https://support.google.com/a/answer/182084); deleting a
+//     user removes their memberships;
+//   - users.get with suspended, archived and relations (type manager);
+//   - Cloud Identity: 403 PERMISSION_DENIED when the API is disabled in
+//     the project or the edition lacks membership expiry
+//     (https://cloud.google.com/identity/docs/how-to/manage-expirations),
+//     400 FAILED_PRECONDITION for a group that refuses expiry;
+//   - 403 rateLimitExceeded and 429 with Retry-After, 401 for an expired
+//     access token.
 type fakeGoogle struct {
 	connectortest.Faults // requests seen, failures to answer next
 
 	srv *httptest.Server
 	pub *rsa.PublicKey
 
-	mu       sync.Mutex
-	users    map[string]bool
-	members  map[string]map[string]bool      // group email → member emails
-	expiry   map[string]map[string]time.Time // group → member → expire time
-	noExpiry map[string]bool                 // groups that refuse expiry
-	tokens   map[string]bool
-	issued   int
+	mu        sync.Mutex
+	users     map[string]*gUser          // by id
+	members   map[string]map[string]bool // group email → member ids
+	expiry    map[string]map[string]time.Time
+	noExpiry  map[string]bool   // groups that refuse expiry
+	delegated map[string]bool   // scopes delegated to the service account
+	tokens    map[string]string // token → its scope
+	issued    int
+	// ciDisabled: the Cloud Identity API answers 403 (disabled in the
+	// project, or an edition without expiry).
+	ciDisabled bool
+	// ciFailLookup: the next memberships.lookup answers 404.
+	ciFailLookup bool
+	// ciDown: Cloud Identity answers 503.
+	ciDown bool
+	down   bool
+}
+
+type gUser struct {
+	id, email string
+	aliases   []string
+	suspended bool
+	manager   string
 }
 
 func newFakeGoogle(t *testing.T) *fakeGoogle {
 	f := &fakeGoogle{
-		pub:      &key(t).PublicKey,
-		users:    map[string]bool{"alice@example.com": true, "bob@example.com": true},
-		members:  map[string]map[string]bool{group: {}, "partners@example.com": {}},
-		expiry:   map[string]map[string]time.Time{group: {}, "partners@example.com": {}},
-		noExpiry: map[string]bool{"partners@example.com": true},
-		tokens:   map[string]bool{},
+		pub: &key(t).PublicKey,
+		users: map[string]*gUser{
+			aliceID: {id: aliceID, email: "alice@example.com", manager: "carol@example.com"},
+			bobID:   {id: bobID, email: "bob@example.com", suspended: true},
+			carolID: {id: carolID, email: "carol@example.com"},
+		},
+		members:   map[string]map[string]bool{group: {}, "partners@example.com": {}},
+		expiry:    map[string]map[string]time.Time{group: {}, "partners@example.com": {}},
+		noExpiry:  map[string]bool{"partners@example.com": true},
+		delegated: map[string]bool{google.MemberScope: true, google.ExpiryScope: true, google.UserScope: true},
+		tokens:    map[string]string{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", f.token)
-	mux.HandleFunc("POST /admin/directory/v1/groups/{g}/members", f.api(f.insert))
-	mux.HandleFunc("DELETE /admin/directory/v1/groups/{g}/members/{m}", f.api(f.delete))
-	mux.HandleFunc("GET /admin/directory/v1/groups/{g}/members/{m}", f.api(f.get))
-	mux.HandleFunc("GET /v1/groups:lookup", f.api(f.groupLookup))
-	mux.HandleFunc("GET /v1/groups/{g}/memberships:lookup", f.api(f.membershipLookup))
-	mux.HandleFunc("POST /v1/groups/{g}/memberships/{m}", f.api(f.modifyRoles))
+	mux.HandleFunc("POST /admin/directory/v1/groups/{g}/members", f.api(google.MemberScope, f.insert))
+	mux.HandleFunc("DELETE /admin/directory/v1/groups/{g}/members/{m}", f.api(google.MemberScope, f.delete))
+	mux.HandleFunc("GET /admin/directory/v1/groups/{g}/members/{m}", f.api(google.MemberScope, f.get))
+	mux.HandleFunc("GET /admin/directory/v1/users/{u}", f.api(google.UserScope, f.getUser))
+	mux.HandleFunc("GET /v1/groups:lookup", f.api(google.ExpiryScope, f.groupLookup))
+	mux.HandleFunc("GET /v1/groups/{g}/memberships:lookup", f.api(google.ExpiryScope, f.membershipLookup))
+	mux.HandleFunc("POST /v1/groups/{g}/memberships/{m}", f.api(google.ExpiryScope, f.modifyRoles))
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
 }
+
+const (
+	aliceID = "115994574856123456789"
+	bobID   = "103000000000000000002"
+	carolID = "104000000000000000003"
+)
 
 func gErr(w http.ResponseWriter, code int, reason, status, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
@@ -102,7 +147,7 @@ func gErr(w http.ResponseWriter, code int, reason, status, msg string) {
 }
 
 // token checks the RS256 JWT assertion (iss, sub, scope, aud, exp) and
-// issues an access token.
+// issues an access token for its scopes, if all are delegated.
 func (f *fakeGoogle) token(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	f.mu.Lock()
@@ -130,30 +175,42 @@ func (f *fakeGoogle) token(w http.ResponseWriter, r *http.Request) {
 	var cl map[string]any
 	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	json.Unmarshal(b, &cl)
-	if cl["iss"] != saEmail || cl["sub"] != admin || cl["aud"] != f.srv.URL+"/token" ||
-		!strings.Contains(fmt.Sprint(cl["scope"]), "admin.directory.group.member") ||
-		!strings.Contains(fmt.Sprint(cl["scope"]), "cloud-identity.groups") {
+	scope := fmt.Sprint(cl["scope"])
+	ok := cl["iss"] == saEmail && cl["sub"] == admin && cl["aud"] == f.srv.URL+"/token" && scope != ""
+	for _, sc := range strings.Fields(scope) {
+		ok = ok && f.delegated[sc]
+	}
+	if !ok {
 		bad("unauthorized_client", "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.")
 		return
 	}
 	f.issued++
 	tok := "ya29.test-" + strconv.Itoa(f.issued)
-	f.tokens[tok] = true
+	f.tokens[tok] = scope
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
 }
 
-func (f *fakeGoogle) api(h http.HandlerFunc) http.HandlerFunc {
+func (f *fakeGoogle) api(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.Record(r)
-		if !f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
+		granted, ok := f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
 			gErr(w, http.StatusUnauthorized, "authError", "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token.")
 			return
 		}
-		if code, ok := f.Take(); ok {
+		if !strings.Contains(" "+granted+" ", " "+scope+" ") {
+			gErr(w, http.StatusForbidden, "insufficientPermissions", "PERMISSION_DENIED", "Request had insufficient authentication scopes.")
+			return
+		}
+		code, ok := f.Take()
+		if f.down {
+			code, ok = http.StatusServiceUnavailable, true
+		}
+		if ok {
 			switch code {
 			case http.StatusTooManyRequests:
 				w.Header().Set("Retry-After", "11")
@@ -167,49 +224,91 @@ func (f *fakeGoogle) api(h http.HandlerFunc) http.HandlerFunc {
 			}
 			return
 		}
+		if scope == google.ExpiryScope && f.ciDown {
+			gErr(w, http.StatusServiceUnavailable, "backendError", "UNAVAILABLE", "The service is currently unavailable.")
+			return
+		}
+		if scope == google.ExpiryScope && f.ciDisabled {
+			gErr(w, http.StatusForbidden, "accessNotConfigured", "PERMISSION_DENIED", "Cloud Identity API has not been used in project 1234567890 before or it is disabled.")
+			return
+		}
 		h(w, r)
 	}
+}
+
+// resolve finds a user by id, primary email or alias.
+func (f *fakeGoogle) resolve(key string) *gUser {
+	if u, ok := f.users[key]; ok {
+		return u
+	}
+	for _, u := range f.users {
+		if strings.EqualFold(u.email, key) || slices.Contains(u.aliases, key) {
+			return u
+		}
+	}
+	return nil
+}
+
+func memberJSON(u *gUser) map[string]any {
+	return map[string]any{"kind": "admin#directory#member", "id": u.id, "email": u.email, "role": "MEMBER", "type": "USER", "status": "ACTIVE"}
 }
 
 func (f *fakeGoogle) insert(w http.ResponseWriter, r *http.Request) {
 	var m struct{ Email, Role string }
 	json.NewDecoder(r.Body).Decode(&m)
 	g, ok := f.members[r.PathValue("g")]
-	if !ok || !f.users[m.Email] {
+	u := f.resolve(m.Email)
+	if !ok || u == nil {
 		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Resource Not Found: groupKey")
 		return
 	}
-	if g[m.Email] {
+	if g[u.id] {
 		gErr(w, http.StatusConflict, "duplicate", "ALREADY_EXISTS", "Member already exists.")
 		return
 	}
-	g[m.Email] = true
+	g[u.id] = true
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"kind": "admin#directory#member", "email": m.Email, "role": "MEMBER", "type": "USER", "status": "ACTIVE"})
+	json.NewEncoder(w).Encode(memberJSON(u))
 }
 
 func (f *fakeGoogle) delete(w http.ResponseWriter, r *http.Request) {
 	g := f.members[r.PathValue("g")]
-	if !g[r.PathValue("m")] {
+	u := f.resolve(r.PathValue("m"))
+	if u == nil || !g[u.id] {
 		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Resource Not Found: memberKey")
 		return
 	}
-	delete(g, r.PathValue("m"))
-	delete(f.expiry[r.PathValue("g")], r.PathValue("m"))
+	delete(g, u.id)
+	delete(f.expiry[r.PathValue("g")], u.id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (f *fakeGoogle) get(w http.ResponseWriter, r *http.Request) {
-	if !f.members[r.PathValue("g")][r.PathValue("m")] {
+	u := f.resolve(r.PathValue("m"))
+	if u == nil || !f.members[r.PathValue("g")][u.id] {
 		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Resource Not Found: memberKey")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"email": r.PathValue("m"), "role": "MEMBER"})
+	json.NewEncoder(w).Encode(memberJSON(u))
+}
+
+func (f *fakeGoogle) getUser(w http.ResponseWriter, r *http.Request) {
+	u := f.resolve(r.PathValue("u"))
+	if u == nil {
+		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Resource Not Found: userKey")
+		return
+	}
+	out := map[string]any{"kind": "admin#directory#user", "id": u.id, "primaryEmail": u.email, "suspended": u.suspended, "archived": false}
+	if u.manager != "" {
+		out["relations"] = []any{map[string]string{"value": u.manager, "type": "manager"}}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
 }
 
 // Cloud Identity names: groups/<group email> and
-// groups/<group email>/memberships/<member email>, opaque to clients.
+// groups/<group email>/memberships/<member id>, opaque to clients.
 func (f *fakeGoogle) groupLookup(w http.ResponseWriter, r *http.Request) {
 	g := r.URL.Query().Get("groupKey.id")
 	if _, ok := f.members[g]; !ok {
@@ -220,12 +319,13 @@ func (f *fakeGoogle) groupLookup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeGoogle) membershipLookup(w http.ResponseWriter, r *http.Request) {
-	g, m := r.PathValue("g"), r.URL.Query().Get("memberKey.id")
-	if !f.members[g][m] {
+	g, u := r.PathValue("g"), f.resolve(r.URL.Query().Get("memberKey.id"))
+	if f.ciFailLookup || u == nil || !f.members[g][u.id] {
+		f.ciFailLookup = false
 		gErr(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Requested entity was not found.")
 		return
 	}
-	json.NewEncoder(w).Encode(map[string]string{"name": "groups/" + g + "/memberships/" + m})
+	json.NewEncoder(w).Encode(map[string]string{"name": "groups/" + g + "/memberships/" + u.id})
 }
 
 func (f *fakeGoogle) modifyRoles(w http.ResponseWriter, r *http.Request) {
@@ -265,10 +365,34 @@ func (f *fakeGoogle) modifyRoles(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"membership": map[string]any{"name": "groups/" + g + "/memberships/" + m}})
 }
 
-func (f *fakeGoogle) isMember(g, m string) bool {
+func (f *fakeGoogle) edit(fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.members[g][m]
+	fn()
+}
+
+func (f *fakeGoogle) isMember(g, id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.members[g][id]
+}
+
+// rename gives a user a new primary address; the old one stays an alias.
+func (f *fakeGoogle) rename(id, email string) {
+	f.edit(func() {
+		u := f.users[id]
+		u.aliases = append(u.aliases, u.email)
+		u.email = email
+	})
+}
+
+func (f *fakeGoogle) deleteUser(id string) {
+	f.edit(func() {
+		delete(f.users, id)
+		for _, m := range f.members {
+			delete(m, id)
+		}
+	})
 }
 
 func credentialsJSON(t *testing.T, k *rsa.PrivateKey) string {
@@ -292,7 +416,7 @@ func config(t *testing.T, f *fakeGoogle) map[string]any {
 }
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
-	return connectortest.Build(t, google.Type, google.Factory, "gws", raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, google.Type, google.Factory, "gws", raw, connectors.Env{HTTP: doer, Clock: clock, State: &connectortest.State{}})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {
@@ -326,10 +450,36 @@ func TestConformance(t *testing.T) {
 			cur = newFakeGoogle(t)
 			return mustBuild(t, config(t, cur), connectortest.FastHTTPShortRetryAfter(-1))
 		},
-		Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
-		HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group"], g.User.Email) },
-		UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-		FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
+		Grant:        func(t *testing.T) access.Grant { return aliceGrant() },
+		HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group"], aliceID) },
+		UnknownUser:  func(t *testing.T) access.Grant { return nobody() },
+		FailNext:     func(t *testing.T, status int) { cur.FailNext(status) },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return aliceID },
+		ChangeEmail: func(t *testing.T, g access.Grant) string {
+			cur.rename(aliceID, "alice.married@example.com")
+			return "alice.married@example.com"
+		},
+		PreGrant:   func(t *testing.T, g access.Grant) { cur.edit(func() { cur.members[group][aliceID] = true }) },
+		DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser(aliceID) },
+		// The membership is inserted, then Cloud Identity does not find it
+		// (a refusal that is neither "no expiry here" nor transient).
+		FailSecondCall: func(t *testing.T) { cur.edit(func() { cur.ciFailLookup = true }) },
+	})
+}
+
+func TestIdentity(t *testing.T) {
+	person := func(name string) access.Person {
+		return access.Person{SlackID: "U0" + strings.ToUpper(name), Email: name + "@example.com", Name: name}
+	}
+	var cur *fakeGoogle
+	conformance.RunIdentity(t, conformance.IdentityHarness{
+		New: func(t *testing.T) access.Connector {
+			cur = newFakeGoogle(t)
+			return mustBuild(t, config(t, cur), connectortest.FastHTTPShortRetryAfter(-1))
+		},
+		Managed: person("alice"), ManagerEmail: "carol@example.com",
+		Unmanaged: person("carol"), Inactive: person("bob"), Unknown: person("nobody"),
+		Outage: func(t *testing.T) { cur.edit(func() { cur.down = true }) },
 	})
 }
 
@@ -352,20 +502,29 @@ func TestGoogleCases(t *testing.T) {
 	t.Run("SuccessSetsNativeExpiry", func(t *testing.T) {
 		f, c := setup(t, -1)
 		g := aliceGrant()
-		if _, err := c.Grant(ctx, g); err != nil {
+		r, err := c.Grant(ctx, g)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if !f.isMember(group, "alice@example.com") {
+		if !f.isMember(group, aliceID) {
 			t.Fatal("not a member")
 		}
-		if got := f.expiry[group]["alice@example.com"]; !got.Equal(g.ExpiresAt) {
+		if got := f.expiry[group][aliceID]; !got.Equal(g.ExpiresAt) {
 			t.Fatalf("native expiry %v, want %v", got, g.ExpiresAt)
 		}
+		if r.UserID != aliceID || !r.Backstop.Equal(g.ExpiresAt) || r.PreExisting || len(r.Data) != 0 {
+			t.Fatalf("receipt %+v", r)
+		}
+		g.Receipt = &r
 		if err := c.Revoke(ctx, g); err != nil {
 			t.Fatal(err)
 		}
-		if f.isMember(group, "alice@example.com") || f.issued != 1 {
-			t.Fatalf("still a member, or %d tokens issued (want 1)", f.issued)
+		// Members are addressed by ID where the API allows it.
+		if f.isMember(group, aliceID) || f.Count("DELETE /admin/directory/v1/groups/"+group+"/members/"+aliceID) != 1 {
+			t.Fatalf("still a member, or not deleted by ID: %v", f.Calls())
+		}
+		if f.issued != 2 { // one per scope: members, Cloud Identity
+			t.Fatalf("%d tokens issued, want 2", f.issued)
 		}
 	})
 
@@ -373,39 +532,95 @@ func TestGoogleCases(t *testing.T) {
 		f, c := setup(t, -1)
 		g := aliceGrant()
 		g.Params["group"] = "partners@example.com"
-		if _, err := c.Grant(ctx, g); err != nil {
+		r, err := c.Grant(ctx, g)
+		if err != nil {
 			t.Fatalf("a group without expiry support must still be granted: %v", err)
 		}
-		if !f.isMember("partners@example.com", "alice@example.com") {
-			t.Fatal("not a member")
+		if !f.isMember("partners@example.com", aliceID) || !r.Backstop.IsZero() || !strings.Contains(r.Note, "no expiry backstop") {
+			t.Fatalf("member %v, receipt %+v", f.isMember("partners@example.com", aliceID), r)
+		}
+	})
+
+	t.Run("CloudIdentityDisabled403", func(t *testing.T) {
+		// The API is disabled in the project, or the edition has no
+		// membership expiry: the grant stands, without backstop.
+		f, c := setup(t, -1)
+		f.ciDisabled = true
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil {
+			t.Fatalf("a Cloud Identity 403 after the insert failed the grant: %v", err)
+		}
+		if !f.isMember(group, aliceID) || !r.Backstop.IsZero() || !strings.Contains(r.Note, "API disabled") {
+			t.Fatalf("receipt %+v", r)
+		}
+	})
+
+	t.Run("CloudIdentityScopeNotDelegated", func(t *testing.T) {
+		f, c := setup(t, -1)
+		delete(f.delegated, google.ExpiryScope)
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil {
+			t.Fatalf("an undelegated Cloud Identity scope failed the grant: %v", err)
+		}
+		if !f.isMember(group, aliceID) || !r.Backstop.IsZero() || !strings.Contains(r.Note, "not delegated") {
+			t.Fatalf("receipt %+v", r)
+		}
+	})
+
+	t.Run("CloudIdentityOutageAfterInsert", func(t *testing.T) {
+		f, c := setup(t, -1)
+		g := aliceGrant()
+		f.edit(func() { f.ciDown = true })
+		r, err := c.Grant(ctx, g)
+		if class, _ := classOf(t, err); class != access.Retryable {
+			t.Fatalf("class %v: %v", class, err)
+		}
+		if r.UserID != aliceID || !r.Changed() || !f.isMember(group, aliceID) {
+			t.Fatalf("receipt %+v: the membership is in place and must be named for a rollback", r)
+		}
+		f.edit(func() { f.ciDown = false })
+		r, err = c.Grant(ctx, g) // the retry completes it, as its own grant
+		if err != nil || r.PreExisting || !r.Backstop.Equal(g.ExpiresAt) {
+			t.Fatalf("retry = %+v, %v", r, err)
 		}
 	})
 
 	t.Run("NativeExpiryOff", func(t *testing.T) {
+		// Without native_expiry the Cloud Identity scope is never asked
+		// for, so it need not be delegated.
 		f := newFakeGoogle(t)
+		delete(f.delegated, google.ExpiryScope)
 		raw := config(t, f)
 		raw["native_expiry"] = false
 		c := mustBuild(t, raw, connectortest.FastHTTPShortRetryAfter(-1))
-		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil {
 			t.Fatal(err)
 		}
-		if f.Count("POST /v1/") != 0 || f.Count("GET /v1/") != 0 {
+		if f.Count("POST /v1/") != 0 || f.Count("GET /v1/") != 0 || !r.Backstop.IsZero() {
 			t.Fatalf("Cloud Identity called: %v", f.Calls())
 		}
 	})
 
 	t.Run("AlreadyMember", func(t *testing.T) {
 		f, c := setup(t, -1)
-		f.members[group]["alice@example.com"] = true
-		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
-			t.Fatal(err)
+		f.members[group][aliceID] = true
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil || !r.PreExisting || r.UserID != aliceID || f.Count("POST ") != 0 {
+			t.Fatalf("receipt %+v, %v, requests %v", r, err, f.Calls())
 		}
 	})
 
-	t.Run("NotAMemberOnRemove", func(t *testing.T) {
+	t.Run("LegacyRevoke", func(t *testing.T) {
 		_, c := setup(t, -1)
+		// Not a member, and the user exists: done.
 		if err := c.Revoke(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
+		}
+		// Nobody has the address: never "removed".
+		err := c.Revoke(ctx, nobody())
+		if class, _ := classOf(t, err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+			t.Fatalf("class %v: %v", class, err)
 		}
 	})
 
@@ -415,7 +630,7 @@ func TestGoogleCases(t *testing.T) {
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
-		if !errors.Is(err, google.ErrUnknownMember) || !strings.Contains(err.Error(), "nobody@example.com") ||
+		if !errors.Is(err, google.ErrUnknownMember) || !errors.Is(err, access.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
 			!strings.Contains(err.Error(), "Google Workspace") {
 			t.Fatalf("error does not name the person and the system: %v", err)
 		}
@@ -455,7 +670,7 @@ func TestGoogleCases(t *testing.T) {
 		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		if !f.isMember(group, "alice@example.com") {
+		if !f.isMember(group, aliceID) {
 			t.Fatal("not a member")
 		}
 	})
@@ -471,8 +686,8 @@ func TestGoogleCases(t *testing.T) {
 		if err := c.Revoke(ctx, aliceGrant()); err != nil {
 			t.Fatal(err)
 		}
-		if f.issued != 2 {
-			t.Fatalf("%d tokens issued, want 2", f.issued)
+		if f.issued != 3 { // members and Cloud Identity, then members again
+			t.Fatalf("%d tokens issued, want 3", f.issued)
 		}
 	})
 

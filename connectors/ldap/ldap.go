@@ -9,10 +9,30 @@
 // is replaced by their Slack email escaped per RFC 4515 (ldap.EscapeFilter),
 // so filter metacharacters in an email cannot change the filter.
 //
+// Receipts: Receipt.UserID is the person's entry DN and Receipt.Data the
+// exact member value added ({"attr":"member","value":"<DN>"} or
+// {"attr":"memberUid","value":"<uid>"}); PreExisting is set when the
+// value was already in the group (an LDAP Compare before the change), and
+// the revoke then leaves it. The revoke deletes exactly the recorded value
+// from the recorded attribute, without searching for the person, so a
+// changed mail, or an entry deleted since, does not matter. Only records
+// granted before receipts existed are looked up by email, and then nobody
+// matching is a permanent error wrapping access.ErrUnknownUser.
+//
 // Result codes (RFC 4511 §4.1.9 and Appendix A) are mapped as follows:
 //
 //   - grant: attributeOrValueExists (20) means already a member: done;
-//   - revoke: noSuchAttribute (16) means not a member: done;
+//     Active Directory answers a duplicate member with entryAlreadyExists
+//     (68, "00000562: UpdErr: … problem 6005 (ENTRY_EXISTS)", Win32
+//     ERROR_MEMBER_IN_ALIAS), which is checked with a Compare and done
+//     when the value is there;
+//   - revoke: noSuchAttribute (16) means not a member: done; Active
+//     Directory answers the removal of a non-member with
+//     unwillingToPerform (53, "00000561: SvcErr: … problem 5003
+//     (WILL_NOT_PERFORM)", ERROR_MEMBER_NOT_IN_ALIAS). AD also answers 53
+//     for real refusals (e.g. a user's primary group; see
+//     https://github.com/Adldap2/Adldap2/issues/706), so a 53 is checked
+//     with a Compare: value absent, done; value present, permanent;
 //   - invalidCredentials (49): permanent, "bind rejected";
 //   - insufficientAccessRights (50), noSuchObject (32, the group or the
 //     user base does not exist), invalidDNSyntax (34),
@@ -32,6 +52,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -39,7 +60,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -62,9 +82,6 @@ const (
 // DefaultUserFilter finds a person by email.
 const DefaultUserFilter = "(mail=%s)"
 
-// defaultTimeout bounds one whole operation (dial, bind, search, modify).
-const defaultTimeout = 10 * time.Second
-
 // Config is the `connectors.NAME` block of an ldap_group connector.
 type Config struct {
 	// URL is ldaps://host[:port] or ldap://host[:port]. ldap:// needs
@@ -82,8 +99,9 @@ type Config struct {
 	// MemberAttribute is "member" (default; the value is the person's DN)
 	// or "memberUid" (the value is the person's uid).
 	MemberAttribute string `json:"member_attribute"`
-	// Timeout bounds each operation (default 10s).
-	Timeout connectors.Duration `json:"timeout"`
+	// Timeout bounds each operation: dial, bind, search and modify
+	// (default 10s).
+	connectors.Timeout
 	// CAFile is a PEM bundle to verify the server with instead of the
 	// system roots.
 	CAFile string `json:"ca_file"`
@@ -145,9 +163,6 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("member_attribute: must be %q or %q", AttrMember, AttrMemberUID))
 	}
-	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
-	}
 	return errors.Join(errs...)
 }
 
@@ -177,6 +192,7 @@ type Connector struct {
 	userFilter string
 	attr       string
 	timeout    time.Duration
+	intents    *connectors.Intents
 
 	locks connectors.KeyedMutex[string] // by lower-cased group DN
 }
@@ -188,11 +204,26 @@ var (
 	_ connectors.Factory   = Factory
 )
 
+// params are the grant parameters: group_dn, a DN that parses, required.
+var params = connectors.Params{{
+	Key: ParamGroupDN, What: "the group's DN",
+	Check: func(v string) error {
+		if _, err := ldap.ParseDN(v); err != nil {
+			return fmt.Errorf("%q is not a valid DN", v)
+		}
+		return nil
+	},
+}}
+
 // Factory builds an ldap_group connector from its configuration block; it
-// has the connectors.Factory signature.
+// has the connectors.Factory signature. It needs the durable State
+// (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
 	if err := cfg.Decode(&c); err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireState(); err != nil {
 		return nil, err
 	}
 	password, err := cfg.Secret("bind_password")
@@ -203,16 +234,14 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	conn := &Connector{
 		name: name, url: c.URL, scheme: u.Scheme, startTLS: c.StartTLS,
 		bindDN: c.BindDN, password: password, userBase: c.UserBaseDN,
-		userFilter: c.UserFilter, attr: c.MemberAttribute, timeout: c.Timeout.Std(),
+		userFilter: c.UserFilter, attr: c.MemberAttribute, timeout: c.Attempt(),
+		intents: connectors.NewIntents(cfg.State),
 	}
 	if conn.userFilter == "" {
 		conn.userFilter = DefaultUserFilter
 	}
 	if conn.attr == "" {
 		conn.attr = AttrMember
-	}
-	if conn.timeout == 0 {
-		conn.timeout = defaultTimeout
 	}
 	if !c.InsecureNoTLS {
 		conn.tls = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
@@ -231,119 +260,193 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	return conn, nil
 }
 
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
-}
-
-// Grant adds the person to the group named by the group_dn parameter. A
-// person already in the group is success.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	return c.change(ctx, "grant", g)
-}
-
-// Revoke removes the person from the group. A person not in the group is
-// success (DESIGN.md §4 invariant 4: "not a member" counts as revoked).
-// A group that does not exist is a permanent error, not success: the
-// connector cannot tell whether access lives on elsewhere.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	return c.change(ctx, "revoke", g)
-}
-
-// Check reports whether the person is in the group, with an LDAP Compare
-// (RFC 4511 §4.10) of the member attribute.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	what := c.what("check", g)
-	group, err := groupDN(g.Params)
-	if err != nil {
-		return false, access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
-	}
-	var member bool
-	err = c.session(ctx, what, func(conn *ldap.Conn) error {
-		value, err := c.memberValue(ctx, conn, what, g)
-		if err != nil {
-			return err
-		}
-		member, err = conn.Compare(group, c.attr, value)
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
-			member, err = false, nil // the group has no members at all
-		}
-		if err != nil {
-			return c.classify(ctx, fmt.Sprintf("%s: compare %s in %s", what, c.attr, group), err)
-		}
-		return nil
-	})
-	return member, err
-}
-
-func (c *Connector) what(op string, g access.Grant) string {
-	return fmt.Sprintf("ldap_group %s: %s %s for %s", c.name, op, g.ID, person(g.User))
-}
-
-func (c *Connector) change(ctx context.Context, op string, g access.Grant) error {
-	what := c.what(op, g)
-	group, err := groupDN(g.Params)
-	if err != nil {
-		return access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
-	}
-	// Serialise per group, honouring ctx while waiting.
-	unlock, err := c.locks.Lock(ctx, strings.ToLower(group))
-	if err != nil {
-		return access.RetryableError(fmt.Errorf("%s: waiting for another change to %s: %w", what, group, err), 0)
-	}
-	defer unlock()
-	return c.session(ctx, what, func(conn *ldap.Conn) error {
-		value, err := c.memberValue(ctx, conn, what, g)
-		if err != nil {
-			return err
-		}
-		req := ldap.NewModifyRequest(group, nil)
-		if op == "grant" {
-			req.Add(c.attr, []string{value})
-		} else {
-			req.Delete(c.attr, []string{value})
-		}
-		err = conn.Modify(req)
-		switch {
-		case err == nil:
-			return nil
-		case op == "grant" && ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
-			return nil // already a member (RFC 4511 §4.6)
-		case op == "revoke" && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute):
-			return nil // not a member (RFC 4511 §4.6)
-		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
-			return access.PermanentError(fmt.Errorf("%s: group %s does not exist", what, group))
-		case ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation) && op == "revoke":
-			return access.PermanentError(fmt.Errorf("%s: the directory refused to remove the member from %s (objectClassViolation: a groupOfNames must keep at least one member)", what, group))
-		}
-		verb := "add " + c.attr + " to"
-		if op == "revoke" {
-			verb = "delete " + c.attr + " from"
-		}
-		return c.classify(ctx, fmt.Sprintf("%s: %s %s", what, verb, group), err)
-	})
+// memberValue is what a grant added to the group, kept in Receipt.Data.
+type memberValue struct {
+	Attr  string `json:"attr"`
+	Value string `json:"value"`
 }
 
 // CheckParams checks a role's grant parameters without contacting the
 // directory: exactly group_dn, required, a DN that parses. Unknown keys are
 // errors, with a did-you-mean.
-func (c *Connector) CheckParams(params map[string]string) error {
-	_, err := groupDN(params)
-	return errors.Join(append(access.UnknownParams(params, ParamGroupDN), err)...)
+func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
+
+// Grant adds the person to the group named by the group_dn parameter
+// (connectors.GrantMembership): the receipt names their entry DN and the
+// value added, and says PreExisting when the value was already there.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	op := c.what("grant", g)
+	group, unlock, err := c.lockGroup(ctx, op, g)
+	if err != nil {
+		return access.Receipt{}, err
+	}
+	defer unlock()
+	var r access.Receipt
+	err = c.session(ctx, op, func(conn *ldap.Conn) error {
+		var err error
+		r, err = connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
+			Find: func(ctx context.Context) (connectors.Intent, bool, error) {
+				dn, mv, err := c.findPerson(ctx, conn, op, g)
+				if err != nil {
+					return connectors.Intent{}, false, err
+				}
+				data, _ := json.Marshal(mv)
+				in, err := c.compare(ctx, conn, op, group, mv)
+				return connectors.Intent{UserID: dn, Data: data}, in, err
+			},
+			Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
+				var mv memberValue
+				if err := json.Unmarshal(in.Data, &mv); err != nil || mv.Value == "" {
+					return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: the stored record of this grant has no member value", op))
+				}
+				return access.Receipt{}, c.modify(ctx, conn, op, group, mv, true)
+			},
+		}, "added to LDAP group "+group)
+		return err
+	})
+	return r, err
 }
 
-// groupDN returns the validated group_dn parameter; Grant, Revoke, Check
-// and CheckParams all read it through here. Errors start with the key.
-func groupDN(params map[string]string) (string, error) {
-	dn := strings.TrimSpace(params[ParamGroupDN])
-	if dn == "" {
-		return "", fmt.Errorf("%s: required (the group's DN, in the role's grant: map)", ParamGroupDN)
+// Revoke deletes the receipt's member value from the group. A value not
+// in the group is success (DESIGN.md §4 invariant 4: "not a member"
+// counts as revoked). A group that does not exist is a permanent error,
+// not success: the connector cannot tell whether access lives on
+// elsewhere.
+func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
+	op := c.what("revoke", g)
+	group, unlock, err := c.lockGroup(ctx, op, g)
+	if err != nil {
+		return err
 	}
-	if _, err := ldap.ParseDN(dn); err != nil {
-		return "", fmt.Errorf("%s: %q is not a valid DN", ParamGroupDN, dn)
+	defer unlock()
+	return c.session(ctx, op, func(conn *ldap.Conn) error {
+		mv, err := c.revokeValue(ctx, conn, op, g)
+		if err != nil {
+			return err
+		}
+		if err := c.modify(ctx, conn, op, group, mv, false); err != nil {
+			return err
+		}
+		c.intents.Forget(ctx, g.ID)
+		return nil
+	})
+}
+
+// Check reports whether the person is in the group, with an LDAP Compare
+// (RFC 4511 §4.10) of the member attribute.
+func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
+	op := c.what("check", g)
+	group, err := params.Get(op, g.Params, ParamGroupDN)
+	if err != nil {
+		return false, err
 	}
-	return dn, nil
+	var member bool
+	err = c.session(ctx, op, func(conn *ldap.Conn) error {
+		mv, err := c.revokeValue(ctx, conn, op, g)
+		if err == nil {
+			member, err = c.compare(ctx, conn, op, group, mv)
+		}
+		return err
+	})
+	return member, err
+}
+
+func (c *Connector) what(op string, g access.Grant) string {
+	return connectors.Op("ldap_group", c.name, op, g)
+}
+
+// lockGroup reads the group parameter and serialises changes to that
+// group within the process, honouring ctx while waiting.
+func (c *Connector) lockGroup(ctx context.Context, op string, g access.Grant) (string, func(), error) {
+	group, err := params.Get(op, g.Params, ParamGroupDN)
+	if err != nil {
+		return "", nil, err
+	}
+	unlock, err := c.locks.Lock(ctx, strings.ToLower(group))
+	if err != nil {
+		return "", nil, access.RetryableError(fmt.Errorf("%s: waiting for another change to %s: %w", op, group, err), 0)
+	}
+	return group, unlock, nil
+}
+
+// revokeValue is the member value a revoke removes: the receipt's, or,
+// for a record granted before receipts existed, the person's found by
+// email now.
+func (c *Connector) revokeValue(ctx context.Context, conn *ldap.Conn, op string, g access.Grant) (memberValue, error) {
+	if r := g.Receipt; r != nil && r.UserID != "" {
+		var mv memberValue
+		if len(r.Data) > 0 {
+			if err := json.Unmarshal(r.Data, &mv); err != nil || mv.Value == "" || (mv.Attr != AttrMember && mv.Attr != AttrMemberUID) {
+				return memberValue{}, access.PermanentError(fmt.Errorf("%s: the receipt's member value is unreadable", op))
+			}
+			return mv, nil
+		}
+		if c.attr == AttrMember {
+			return memberValue{Attr: AttrMember, Value: r.UserID}, nil
+		}
+		return memberValue{}, access.PermanentError(fmt.Errorf("%s: the receipt does not record the memberUid value", op))
+	}
+	_, mv, err := c.findPerson(ctx, conn, op, g)
+	return mv, err
+}
+
+// compare reports whether mv is in the group's attribute.
+func (c *Connector) compare(ctx context.Context, conn *ldap.Conn, op, group string, mv memberValue) (bool, error) {
+	in, err := conn.Compare(group, mv.Attr, mv.Value)
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute):
+		return false, nil // the group has no members at all
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return false, access.PermanentError(fmt.Errorf("%s: group %s does not exist", op, group))
+	case err != nil:
+		return false, c.classify(ctx, fmt.Sprintf("%s: compare %s in %s", op, mv.Attr, group), err)
+	}
+	return in, nil
+}
+
+// modify adds (add) or deletes mv in the group, mapping the result codes
+// as the package comment says.
+func (c *Connector) modify(ctx context.Context, conn *ldap.Conn, op, group string, mv memberValue, add bool) error {
+	req := ldap.NewModifyRequest(group, nil)
+	if add {
+		req.Add(mv.Attr, []string{mv.Value})
+	} else {
+		req.Delete(mv.Attr, []string{mv.Value})
+	}
+	err := conn.Modify(req)
+	// verify asks the directory whether the value is there, for the
+	// result codes that Active Directory overloads.
+	verify := func(want bool, code string) error {
+		in, cerr := c.compare(ctx, conn, op, group, mv)
+		switch {
+		case cerr != nil:
+			return cerr
+		case in == want:
+			return nil
+		}
+		return access.PermanentError(fmt.Errorf("%s: the directory refused to change %s in %s (%s): %w", op, mv.Attr, group, code, err))
+	}
+	switch {
+	case err == nil:
+		return nil
+	case add && ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+		return nil // already a member (RFC 4511 §4.6)
+	case add && ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists):
+		return verify(true, "entryAlreadyExists")
+	case !add && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute):
+		return nil // not a member (RFC 4511 §4.6)
+	case !add && ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform):
+		return verify(false, "unwillingToPerform")
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return access.PermanentError(fmt.Errorf("%s: group %s does not exist", op, group))
+	case !add && ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation):
+		return access.PermanentError(fmt.Errorf("%s: the directory refused to remove the member from %s (objectClassViolation: a groupOfNames must keep at least one member)", op, group))
+	}
+	verb := "add " + mv.Attr + " to"
+	if !add {
+		verb = "delete " + mv.Attr + " from"
+	}
+	return c.classify(ctx, fmt.Sprintf("%s: %s %s", op, verb, group), err)
 }
 
 // session dials, binds and runs fn within the operation timeout. A
@@ -409,17 +512,13 @@ func (c *Connector) dial(ctx context.Context) (*ldap.Conn, error) {
 	return conn, nil
 }
 
-// memberValue finds the person's entry and returns the member attribute
-// value for it: the entry DN, or its uid for memberUid.
-func (c *Connector) memberValue(ctx context.Context, conn *ldap.Conn, what string, g access.Grant) (string, error) {
+// findPerson finds the person's entry by email and returns its DN and
+// the member value for it: the DN, or its uid for memberUid. Nobody is a
+// permanent error wrapping access.ErrUnknownUser.
+func (c *Connector) findPerson(ctx context.Context, conn *ldap.Conn, op string, g access.Grant) (string, memberValue, error) {
 	p := g.User
-	if p.Email == "" {
-		return "", access.PermanentError(fmt.Errorf("%s: the person has no email to look up in LDAP", what))
-	}
-	// Control characters never belong in an email, and some servers
-	// normalise them away (OpenLDAP matches "a@b\x00" to "a@b").
-	if strings.ContainsFunc(p.Email, unicode.IsControl) {
-		return "", access.PermanentError(fmt.Errorf("%s: not a valid email for an LDAP user lookup", what))
+	if err := connectors.CheckEmail(op, p); err != nil {
+		return "", memberValue{}, err
 	}
 	filter := fmt.Sprintf(c.userFilter, ldap.EscapeFilter(p.Email))
 	attrs := []string{"1.1"} // no attributes (RFC 4511 §4.5.1.8)
@@ -431,25 +530,25 @@ func (c *Connector) memberValue(ctx context.Context, conn *ldap.Conn, what strin
 	res, err := conn.Search(req)
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return "", access.PermanentError(fmt.Errorf("%s: user_base_dn %s does not exist", what, c.userBase))
+			return "", memberValue{}, access.PermanentError(fmt.Errorf("%s: user_base_dn %s does not exist", op, c.userBase))
 		}
-		return "", c.classify(ctx, fmt.Sprintf("%s: search %s", what, c.userBase), err)
+		return "", memberValue{}, c.classify(ctx, fmt.Sprintf("%s: search %s", op, c.userBase), err)
 	}
 	if res == nil || len(res.Entries) == 0 {
-		return "", access.PermanentError(fmt.Errorf("%s: no user %s in %s (no LDAP entry matches %s under %s)", what, p.Email, system(g), filter, c.userBase))
+		return "", memberValue{}, access.PermanentError(fmt.Errorf("%s: %w: no user %s in %s (no LDAP entry matches %s under %s)", op, access.ErrUnknownUser, p.Email, system(g), filter, c.userBase))
 	}
 	if len(res.Entries) > 1 {
-		return "", access.PermanentError(fmt.Errorf("%s: more than one LDAP user matches %s under %s; make user_filter unique", what, filter, c.userBase))
+		return "", memberValue{}, access.PermanentError(fmt.Errorf("%s: %w: more than one LDAP user matches %s under %s; make user_filter unique", op, connectors.ErrAmbiguousUser, filter, c.userBase))
 	}
 	e := res.Entries[0]
 	if c.attr == AttrMemberUID {
 		uid := e.GetAttributeValue("uid")
 		if uid == "" {
-			return "", access.PermanentError(fmt.Errorf("%s: LDAP user %s has no uid for memberUid", what, e.DN))
+			return "", memberValue{}, access.PermanentError(fmt.Errorf("%s: LDAP user %s has no uid for memberUid", op, e.DN))
 		}
-		return uid, nil
+		return e.DN, memberValue{Attr: AttrMemberUID, Value: uid}, nil
 	}
-	return e.DN, nil
+	return e.DN, memberValue{Attr: AttrMember, Value: e.DN}, nil
 }
 
 // classify turns an LDAP or transport error into a connector error (see
@@ -491,12 +590,4 @@ func system(g access.Grant) string {
 		return g.System
 	}
 	return "the directory"
-}
-
-// person names the person in errors (owners must know whom it concerns).
-func person(p access.Person) string {
-	if p.Email != "" {
-		return p.SlackID + " (" + p.Email + ")"
-	}
-	return p.SlackID
 }

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/accessbot/accessbot/access"
@@ -44,7 +47,7 @@ func build(t *testing.T, raw map[string]any) *ldap.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
 	reg.Add(ldap.Type, ldap.Factory)
-	c, err := reg.Build("dir", ldap.Type, raw, connectors.Env{})
+	c, err := reg.Build("dir", ldap.Type, raw, connectors.Env{State: &connectortest.State{}})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -136,8 +139,9 @@ func wantClass(t *testing.T, err error, want access.ErrorClass, contains ...stri
 	}
 }
 
-func TestConformance(t *testing.T) {
-	s := testsvc.StartSlapd(t)
+// conformance runs the suite against the directory at url (slapd, or the
+// Active Directory proxy in front of it).
+func runConformance(t *testing.T, s *testsvc.Slapd, url string) {
 	for _, tc := range []struct {
 		name, attr, group string
 		value             func(uid string) string
@@ -147,20 +151,274 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := rawConfig(s)
+			raw["url"] = url
 			raw["member_attribute"] = tc.attr
 			conformance.Run(t, conformance.Harness{
 				New: func(t *testing.T) access.Connector {
 					modify(t, s, tc.group, tc.attr, tc.value("alice"), false)
+					ensureAlice(t, s)
 					return build(t, raw)
 				},
 				Grant: func(t *testing.T) access.Grant { return grantFor("alice", tc.group) },
 				HasAccess: func(t *testing.T, g access.Grant) bool {
 					return hasValue(t, s, tc.group, tc.attr, tc.value("alice"))
 				},
-				UnknownUser: func(t *testing.T) access.Grant { return grantFor("nobody", tc.group) },
+				UnknownUser:  func(t *testing.T) access.Grant { return grantFor("nobody", tc.group) },
+				TargetUserID: func(t *testing.T, g access.Grant) string { return userDN("alice") },
+				ChangeEmail: func(t *testing.T, g access.Grant) string {
+					setMail(t, s, "alice", "alice.married@example.com")
+					return "alice.married@example.com"
+				},
+				PreGrant: func(t *testing.T, g access.Grant) { modify(t, s, tc.group, tc.attr, tc.value("alice"), true) },
+				// The entry is deleted; OpenLDAP (without the refint
+				// overlay) keeps its value in the group, as AD does
+				// not: the revoke by receipt must remove it. New puts
+				// alice back for the next case.
+				DeleteUser: func(t *testing.T, g access.Grant) {
+					admin(t, s, func(c *goldap.Conn) error { return c.Del(goldap.NewDelRequest(userDN("alice"), nil)) })
+				},
 			})
 		})
 	}
+}
+
+func TestConformance(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	runConformance(t, s, s.URL)
+}
+
+// TestConformanceActiveDirectory runs the suite against slapd behind a
+// proxy that answers as Active Directory does: 68 entryAlreadyExists to
+// the addition of a present member, 53 unwillingToPerform to the removal
+// of an absent one. AD itself cannot run here.
+func TestConformanceActiveDirectory(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	p := startADProxy(t, s)
+	runConformance(t, s, p.url)
+	if p.rewritten.Load() == 0 {
+		t.Fatal("the proxy never answered as AD: the AD result codes were not exercised")
+	}
+}
+
+// ensureAlice puts the fixture's alice back as testsvc loads her, with
+// her own mail, if a case deleted or renamed her.
+func ensureAlice(t *testing.T, s *testsvc.Slapd) {
+	t.Helper()
+	admin(t, s, func(c *goldap.Conn) error {
+		add := goldap.NewAddRequest(userDN("alice"), nil)
+		add.Attribute("objectClass", []string{"inetOrgPerson", "posixAccount"})
+		for k, v := range map[string]string{"uid": "alice", "cn": "alice", "sn": "alice", "mail": "alice@example.com",
+			"uidNumber": "10001", "gidNumber": "5000", "homeDirectory": "/home/u0"} {
+			add.Attribute(k, []string{v})
+		}
+		if err := c.Add(add); !goldap.IsErrorWithCode(err, goldap.LDAPResultEntryAlreadyExists) {
+			return err
+		}
+		return nil
+	})
+	setMail(t, s, "alice", "alice@example.com")
+}
+
+// setMail sets the mail of the fixture user uid, as a rename would.
+func setMail(t *testing.T, s *testsvc.Slapd, uid, mail string) {
+	t.Helper()
+	admin(t, s, func(c *goldap.Conn) error {
+		req := goldap.NewModifyRequest(userDN(uid), nil)
+		req.Replace("mail", []string{mail})
+		return c.Modify(req)
+	})
+}
+
+// TestRevokeOfDeletedEntry: an entry deleted after the grant (OpenLDAP
+// without the refint overlay keeps its DN in the group) is removed from
+// the group by the receipt alone; a legacy revoke cannot find it and
+// says so.
+func TestRevokeOfDeletedEntry(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	ctx := t.Context()
+	admin(t, s, func(c *goldap.Conn) error {
+		add := goldap.NewAddRequest(userDN("temp"), nil)
+		add.Attribute("objectClass", []string{"inetOrgPerson"})
+		add.Attribute("uid", []string{"temp"})
+		add.Attribute("cn", []string{"temp"})
+		add.Attribute("sn", []string{"temp"})
+		add.Attribute("mail", []string{"temp@example.com"})
+		return c.Add(add)
+	})
+	c := build(t, rawConfig(s))
+	g := grantFor("temp", engineers)
+	r, err := c.Grant(ctx, g)
+	if err != nil || r.UserID != userDN("temp") {
+		t.Fatalf("Grant = %+v, %v", r, err)
+	}
+	admin(t, s, func(c *goldap.Conn) error { return c.Del(goldap.NewDelRequest(userDN("temp"), nil)) })
+	err = c.Revoke(ctx, g) // no receipt
+	if !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("legacy revoke of a deleted entry: %v, want ErrUnknownUser", err)
+	}
+	if !hasValue(t, s, engineers, "member", userDN("temp")) {
+		t.Fatal("the dangling member value is gone already")
+	}
+	g.Receipt = &r
+	if err := c.Revoke(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if hasValue(t, s, engineers, "member", userDN("temp")) {
+		t.Fatal("the revoke by receipt left the member value")
+	}
+}
+
+// TestActiveDirectoryRefusal: AD's 53 to a removal that it really refuses
+// (the value is still there) is a permanent failure, never "removed".
+func TestActiveDirectoryRefusal(t *testing.T) {
+	s := testsvc.StartSlapd(t)
+	p := startADProxy(t, s)
+	raw := rawConfig(s)
+	raw["url"] = p.url
+	c := build(t, raw)
+	ctx := t.Context()
+	g := grantFor("bob", engineers)
+	r, err := c.Grant(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Receipt = &r
+	p.refuseModify.Store(true)
+	err = c.Revoke(ctx, g)
+	wantClass(t, err, access.Permanent, "unwillingToPerform")
+	if !hasValue(t, s, engineers, "member", userDN("bob")) {
+		t.Fatal("bob removed after all")
+	}
+	p.refuseModify.Store(false)
+	if err := c.Revoke(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// adProxy forwards LDAP between the connector and slapd and rewrites
+// slapd's answers into Active Directory's: a Modify answered 20
+// attributeOrValueExists becomes 68 entryAlreadyExists with AD's
+// "00000562: UpdErr: DSID-031A11C4, problem 6005 (ENTRY_EXISTS), data 0"
+// (Win32 ERROR_MEMBER_IN_ALIAS), and 16 noSuchAttribute becomes 53
+// unwillingToPerform with "00000561: SvcErr: DSID-031A1021, problem 5003
+// (WILL_NOT_PERFORM), data 0" (ERROR_MEMBER_NOT_IN_ALIAS), the answers AD
+// gives to adding a present member and removing an absent one (the
+// diagnostic texts as AD writes them, e.g.
+// https://github.com/rapid7/insightconnect-plugins/pull/840 and
+// https://github.com/go-ldap/ldap/issues/451). With refuseModify set it
+// answers every Modify itself with 53, as AD does when it refuses a
+// change it will not make.
+type adProxy struct {
+	url          string
+	rewritten    atomic.Int32
+	refuseModify atomic.Bool
+}
+
+func startADProxy(t *testing.T, s *testsvc.Slapd) *adProxy {
+	t.Helper()
+	target := strings.TrimPrefix(s.URL, "ldap://")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &adProxy{url: "ldap://" + l.Addr().String()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, client, server)
+			mu.Unlock()
+			var wmu sync.Mutex // both directions may write to client
+			write := func(b []byte) {
+				wmu.Lock()
+				defer wmu.Unlock()
+				client.Write(b)
+			}
+			wg.Go(func() { // client → server
+				defer server.Close()
+				for {
+					pk, err := ber.ReadPacket(client)
+					if err != nil {
+						return
+					}
+					if len(pk.Children) >= 2 && pk.Children[1].ClassType == ber.ClassApplication &&
+						pk.Children[1].Tag == goldap.ApplicationModifyRequest && p.refuseModify.Load() {
+						write(modifyResponse(pk.Children[0], goldap.LDAPResultUnwillingToPerform,
+							"00000561: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0").Bytes())
+						continue
+					}
+					if _, err := server.Write(pk.Bytes()); err != nil {
+						return
+					}
+				}
+			})
+			wg.Go(func() { // server → client
+				defer client.Close()
+				for {
+					pk, err := ber.ReadPacket(server)
+					if err != nil {
+						return
+					}
+					write(p.rewrite(pk).Bytes())
+				}
+			})
+		}
+	})
+	return p
+}
+
+// rewrite turns slapd's Modify answers into AD's (see adProxy).
+func (p *adProxy) rewrite(pk *ber.Packet) *ber.Packet {
+	if len(pk.Children) < 2 {
+		return pk
+	}
+	op := pk.Children[1]
+	if op.ClassType != ber.ClassApplication || op.Tag != goldap.ApplicationModifyResponse || len(op.Children) < 1 {
+		return pk
+	}
+	code, _ := op.Children[0].Value.(int64)
+	switch code {
+	case goldap.LDAPResultAttributeOrValueExists:
+		p.rewritten.Add(1)
+		return modifyResponse(pk.Children[0], goldap.LDAPResultEntryAlreadyExists, "00000562: UpdErr: DSID-031A11C4, problem 6005 (ENTRY_EXISTS), data 0")
+	case goldap.LDAPResultNoSuchAttribute:
+		p.rewritten.Add(1)
+		return modifyResponse(pk.Children[0], goldap.LDAPResultUnwillingToPerform, "00000561: SvcErr: DSID-031A1021, problem 5003 (WILL_NOT_PERFORM), data 0")
+	}
+	return pk
+}
+
+// modifyResponse builds an LDAPMessage with a ModifyResponse (RFC 4511
+// §4.6, an LDAPResult) for the message ID packet id.
+func modifyResponse(id *ber.Packet, code int64, diag string) *ber.Packet {
+	msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Response")
+	msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id.Value, "MessageID"))
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, goldap.ApplicationModifyResponse, nil, "Modify Response")
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, code, "resultCode"))
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "matchedDN"))
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, diag, "diagnosticMessage"))
+	msg.AppendChild(op)
+	return msg
 }
 
 func TestGrantRevoke(t *testing.T) {
@@ -389,7 +647,7 @@ func TestConfigValidation(t *testing.T) {
 			tc.edit(m)
 			reg := connectors.NewRegistry()
 			reg.Add(ldap.Type, ldap.Factory)
-			_, err := reg.Build("dir", ldap.Type, m, connectors.Env{ReadFile: func(string) ([]byte, error) { return []byte("pw"), nil }})
+			_, err := reg.Build("dir", ldap.Type, m, connectors.Env{State: &connectortest.State{}, ReadFile: func(string) ([]byte, error) { return []byte("pw"), nil }})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -425,7 +683,7 @@ func ExampleFactory() {
 		"bind_dn":       "cn=accessbot,ou=services,dc=example,dc=com",
 		"bind_password": "from-env",
 		"user_base_dn":  "ou=people,dc=example,dc=com",
-	}, connectors.Env{})
+	}, connectors.Env{State: &connectortest.State{}})
 	fmt.Println(err)
 	// Output: <nil>
 }

@@ -1,16 +1,28 @@
 // Package okta is the `okta_group` connector: a grant adds the person to an
-// Okta group, a revoke removes them, through the Okta Management API.
+// Okta group, a revoke removes them, through the Okta Management API. It
+// also answers, as an identity provider, whether a person's account is
+// active (access.AccountChecker) and who their manager is
+// (access.ManagerLookup).
 //
 // API pages followed:
 //   - Groups, assign / unassign a user:
 //     https://developer.okta.com/docs/api/openapi/okta-management/management/tag/Group/
 //     (PUT and DELETE /api/v1/groups/{groupId}/users/{userId}, 204 No
 //     Content; only OKTA_GROUP groups can be changed);
-//   - Users, get a user by id or login and list with a filter:
+//   - Users, get a user by id or login and list with a filter or search:
 //     https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/
-//     (GET /api/v1/users/{login}; GET /api/v1/users?filter=profile.email eq "…");
-//     the user's groups, paged with Link rel="next":
-//     GET /api/v1/users/{userId}/groups;
+//     (GET /api/v1/users/{idOrLogin}; GET /api/v1/users?filter=profile.email
+//     eq "…" — filter supports only status, lastUpdated, id, profile.login,
+//     profile.email, profile.firstName and profile.lastName; other profile
+//     properties need search=…; a plain list omits DEPROVISIONED users, a
+//     filter or search does not); the user's groups, paged with Link
+//     rel="next": GET /api/v1/users/{userId}/groups;
+//   - user status (STAGED, PROVISIONED, ACTIVE, RECOVERY, LOCKED_OUT,
+//     PASSWORD_EXPIRED, SUSPENDED, DEPROVISIONED) and the base profile's
+//     manager (display name) and managerId (ID of the manager, as the HR
+//     source writes it, often an employee number):
+//     https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/#tag/User/operation/getUser
+//     and https://help.okta.com/en-us/Content/topics/users-groups-profiles/usgp-about-profiles.htm;
 //   - errors, {"errorCode":"E0000007","errorSummary":"Not found: …"}:
 //     https://developer.okta.com/docs/reference/error-codes/;
 //   - rate limits, X-Rate-Limit-Limit / -Remaining / -Reset (UTC epoch
@@ -24,10 +36,19 @@
 //   - SSWS API tokens:
 //     https://developer.okta.com/docs/guides/create-an-api-token/main/.
 //
+// Receipts: Receipt.UserID is the Okta user ID (00u…); PreExisting is set
+// when the person was already a member of the group (read from their
+// groups before the change; the revoke then leaves the membership). The
+// revoke removes exactly that user ID from the group, without looking the
+// person up, so a changed login or email does not matter; a user since
+// deleted from Okta answers 404, counted as done. Only records granted
+// before receipts existed are looked up by login or email, and then an
+// unknown person is a permanent error wrapping access.ErrUnknownUser.
+//
 // Semantics: PUT is idempotent at Okta (a member is assigned again with
-// 204), so "already a member" is done; on revoke 204 and 404 (not a member,
-// or the group is gone) are done. A 429 is retryable with RetryAfter taken
-// from X-Rate-Limit-Reset (or Retry-After when present). A 401 with an SSWS
+// 204); on revoke 204 and 404 (not a member, the user or the group gone)
+// are done. A 429 is retryable with RetryAfter taken from
+// X-Rate-Limit-Reset (or Retry-After when present). A 401 with an SSWS
 // token is permanent (the token is expired or revoked); with OAuth the
 // connector fetches a fresh access token once and then gives up
 // permanently. Unknown people are permanent errors that name the person
@@ -47,13 +68,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/accessbot/accessbot/access"
@@ -67,9 +87,14 @@ const Type = "okta_group"
 // to change group memberships and to look people up.
 var DefaultScopes = []string{"okta.groups.manage", "okta.users.read"}
 
-// userCacheTTL is how long a resolved Okta user ID is reused. Short: a
-// person re-created in Okta gets a new ID.
-const userCacheTTL = 5 * time.Minute
+// ParamGroupID is the grant parameter naming the group.
+const ParamGroupID = "group_id"
+
+// params are the grant parameters: group_id, an Okta group ID, required.
+var params = connectors.Params{{
+	Key: ParamGroupID, What: "an Okta group ID (00g…)",
+	Check: connectors.Match(regexp.MustCompile(`^00g[A-Za-z0-9]+$`), "an Okta group ID (00g…)"),
+}}
 
 // Config is the `connectors.NAME` block of an okta_group connector.
 type Config struct {
@@ -94,8 +119,7 @@ type Config struct {
 	// UserAttribute says how the person is found: "login" (default; GET
 	// /api/v1/users/{email}) or "email" (filter on profile.email).
 	UserAttribute string `json:"user_attribute"`
-	// Timeout bounds each HTTP attempt (default 10s).
-	Timeout connectors.Duration `json:"timeout"`
+	connectors.Timeout
 }
 
 // Validate checks c; errors name keys relative to the block and never
@@ -135,58 +159,55 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, errors.New(`user_attribute: must be "login" or "email"`))
 	}
-	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
-	}
 	return errors.Join(errs...)
 }
 
-// Connector adds and removes Okta group members. Safe for concurrent use.
+// Connector adds and removes Okta group members, and reads people's
+// status and manager. Safe for concurrent use.
 type Connector struct {
-	name    string
-	base    string // org URL without trailing slash
-	attr    string
-	timeout time.Duration
-	http    connectors.Doer
-	clock   access.Clock
-	auth    authorizer
-
-	users *connectors.TTLCache[string, string] // person key → user ID
+	// GroupMembers gives Grant, Revoke, Check and CheckParams.
+	*connectors.GroupMembers
+	name string
+	attr string
+	api  *connectors.API
 }
 
 var (
-	_ access.Connector     = (*Connector)(nil)
-	_ access.Checker       = (*Connector)(nil)
-	_ access.ParamsChecker = (*Connector)(nil)
-	_ connectors.Factory   = Factory
+	_ access.Connector      = (*Connector)(nil)
+	_ access.Checker        = (*Connector)(nil)
+	_ access.ParamsChecker  = (*Connector)(nil)
+	_ access.AccountChecker = (*Connector)(nil)
+	_ access.ManagerLookup  = (*Connector)(nil)
+	_ connectors.Factory    = Factory
 )
 
 // Factory builds an okta_group connector; it has the connectors.Factory
-// signature.
+// signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
-	}
-	conn := &Connector{
-		name: name, base: strings.TrimRight(c.OrgURL, "/"), attr: c.UserAttribute,
-		timeout: c.Timeout.Std(), http: cfg.HTTP, clock: cfg.Clock, users: connectors.NewTTLCache[string, string](cfg.Clock, userCacheTTL),
-	}
+	base := connectors.TrimBase(c.OrgURL)
+	conn := &Connector{name: name, attr: c.UserAttribute}
 	if conn.attr == "" {
 		conn.attr = "login"
 	}
-	if conn.timeout == 0 {
-		conn.timeout = 10 * time.Second
+	conn.api = &connectors.API{
+		Base: base, HTTP: cfg.HTTP, Timeout: c.Attempt(),
+		RetryAfter: func(h http.Header) time.Duration { return rateLimitReset(h, cfg.Clock.Now()) },
+	}
+	conn.GroupMembers = &connectors.GroupMembers{
+		Kind: "okta", Name: name, Params: params, Key: ParamGroupID, Target: "Okta group",
+		Users:   connectors.NewUsers(cfg.Clock, "the Okta org "+base, conn.lookupUser),
+		Intents: connectors.NewIntents(cfg.State), IsMember: conn.isMember, Add: conn.add, Remove: conn.remove,
 	}
 	if c.ClientID == "" {
 		tok, err := cfg.Secret("token")
 		if err != nil {
 			return nil, err
 		}
-		conn.auth = &sswsAuth{token: tok}
+		conn.api.Auth = connectors.StaticAuth("SSWS " + tok)
 		return conn, nil
 	}
 	pemText, err := cfg.Secret("private_key")
@@ -201,210 +222,208 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	if len(scopes) == 0 {
 		scopes = DefaultScopes
 	}
-	conn.auth = &oauthAuth{
-		tokenURL: conn.base + "/oauth2/v1/token", clientID: c.ClientID, keyID: c.KeyID,
-		key: key, scopes: strings.Join(scopes, " "), http: cfg.HTTP, clock: cfg.Clock,
+	a := &assertion{tokenURL: base + "/oauth2/v1/token", clientID: c.ClientID, keyID: c.KeyID, key: key}
+	conn.api.Auth = &connectors.ClientCredentials{
+		Name: "okta token", TokenURL: a.tokenURL, HTTP: cfg.HTTP, Clock: cfg.Clock,
+		Who: "the org", Hint: "check client_id, the key and the granted scopes",
+		Form: func(now time.Time) (url.Values, error) {
+			jwt, err := a.sign(now)
+			if err != nil {
+				return nil, fmt.Errorf("sign client assertion: %w", err)
+			}
+			return url.Values{
+				"grant_type":            {"client_credentials"},
+				"scope":                 {strings.Join(scopes, " ")},
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+				"client_assertion":      {jwt},
+			}, nil
+		},
 	}
 	return conn, nil
 }
 
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
+// CheckParams checks a role's grant parameters without contacting the
+// target: exactly group_id, an Okta group ID (00g…), required. Unknown keys are errors, with a did-you-mean.
+func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
+
+// add assigns uid to group (PUT; assigning a member again is 204).
+func (c *Connector) add(ctx context.Context, op string, _ access.Grant, group, uid string) error {
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodPut, Path: membershipPath(group, uid), Accept: []int{http.StatusNotFound},
+	})
+	if err == nil && status == http.StatusNotFound {
+		return access.PermanentError(fmt.Errorf("%s: Okta group %q or user %s not found in %s", op, group, uid, c.api.Base))
+	}
+	return err
 }
 
-// Grant adds the person to params.group_id. Already a member is done.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	what := c.what("grant", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		return err
-	}
-	resp, err := c.do(ctx, http.MethodPut, "/api/v1/groups/"+url.PathEscape(group)+"/users/"+url.PathEscape(uid), nil)
-	if err == nil && resp.StatusCode == http.StatusNotFound {
-		return access.PermanentError(fmt.Errorf("%s: Okta group %q or user %s not found in %s (%s)",
-			what, group, uid, c.base, drainSummary(resp)))
-	}
-	return c.finish(resp, err, what)
+// remove unassigns uid from group; 404 (not a member, the user or the
+// group gone) is done.
+func (c *Connector) remove(ctx context.Context, op string, _ access.Grant, group, uid string) error {
+	_, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodDelete, Path: membershipPath(group, uid), Accept: []int{http.StatusNotFound},
+	})
+	return err
 }
 
-// Revoke removes the person from params.group_id. Not a member (404) is
-// done.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	what := c.what("revoke", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		// An unknown person is not "already absent": their login may have
-		// changed while the membership lives on, so owners must look.
-		return err
-	}
-	resp, err := c.do(ctx, http.MethodDelete, "/api/v1/groups/"+url.PathEscape(group)+"/users/"+url.PathEscape(uid), nil)
-	if err == nil && resp.StatusCode == http.StatusNotFound {
-		connectors.Drain(resp)
-		return nil
-	}
-	return c.finish(resp, err, what)
+func membershipPath(group, uid string) string {
+	return "/api/v1/groups/" + url.PathEscape(group) + "/users/" + url.PathEscape(uid)
 }
 
-// Check reports whether the person is a member of params.group_id, by
-// paging through the user's groups.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	what := c.what("check", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		return false, err
-	}
-	next := c.base + "/api/v1/users/" + url.PathEscape(uid) + "/groups?limit=200"
+// isMember pages through the user's groups (Link rel="next", on the org
+// only) looking for group.
+func (c *Connector) isMember(ctx context.Context, op, group, uid string) (bool, error) {
+	next := c.api.Base + "/api/v1/users/" + url.PathEscape(uid) + "/groups?limit=200"
 	for pages := 0; next != "" && pages < 100; pages++ {
-		resp, err := c.doURL(ctx, http.MethodGet, next, nil)
-		if err := c.finish(resp, err, what); err != nil {
-			return false, err
-		}
 		var groups []struct {
 			ID string `json:"id"`
 		}
-		derr := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&groups)
-		next = nextLink(resp.Header, c.base)
-		connectors.Drain(resp)
-		if derr != nil {
-			return false, access.RetryableError(fmt.Errorf("%s: decode groups: %w", what, derr), 0)
+		var h http.Header
+		if _, err := c.api.Send(ctx, connectors.JSONCall{Op: op, Method: http.MethodGet, Path: next, Out: &groups, Headers: &h}); err != nil {
+			return false, err
 		}
 		for _, gr := range groups {
 			if gr.ID == group {
 				return true, nil
 			}
 		}
+		next = nextLink(h, c.api)
 	}
 	return false, nil
 }
 
-// ErrUnknownUser is wrapped by the permanent error for a person Okta does
-// not know.
-var ErrUnknownUser = errors.New("unknown user")
-
-// prepare reads the group parameter and resolves the person.
-func (c *Connector) prepare(ctx context.Context, g access.Grant, what string) (group, uid string, err error) {
-	group, err = groupID(g.Params)
-	if err != nil {
-		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
-	}
-	uid, err = c.userID(ctx, g.User, what)
-	return group, uid, err
+// oktaUser is the part of an Okta user this connector reads.
+type oktaUser struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Profile struct {
+		Email     string `json:"email"`
+		Manager   string `json:"manager"`
+		ManagerID string `json:"managerId"`
+	} `json:"profile"`
 }
 
-// userID resolves the person to an Okta user ID, from the cache if fresh.
-func (c *Connector) userID(ctx context.Context, p access.Person, what string) (string, error) {
-	if p.Email == "" {
-		return "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in Okta", what))
-	}
-	key := c.attr + ":" + strings.ToLower(p.Email)
-	return c.users.GetOrFill(key, func() (string, error) {
-		if c.attr == "email" {
-			return c.userByEmail(ctx, p, what)
-		}
-		return c.userByLogin(ctx, p, what)
-	})
-}
-
-func (c *Connector) unknown(p access.Person, what, how string) error {
-	return access.PermanentError(fmt.Errorf("%s: %w: no Okta user with %s %q in %s for %s",
-		what, ErrUnknownUser, how, p.Email, c.base, person(p)))
-}
-
-func (c *Connector) userByLogin(ctx context.Context, p access.Person, what string) (string, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/users/"+url.PathEscape(p.Email), nil)
-	if err == nil && resp.StatusCode == http.StatusNotFound {
-		connectors.Drain(resp)
-		return "", c.unknown(p, what, "login")
-	}
-	if err := c.finish(resp, err, what); err != nil {
+// lookupUser is the connectors.Users lookup: the user ID for email.
+func (c *Connector) lookupUser(ctx context.Context, op, email string) (string, error) {
+	u, err := c.findUser(ctx, op, email)
+	if err != nil || u == nil {
 		return "", err
-	}
-	defer connectors.Drain(resp)
-	var u struct {
-		ID string `json:"id"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&u); err != nil || u.ID == "" {
-		return "", access.RetryableError(fmt.Errorf("%s: unreadable Okta user answer", what), 0)
 	}
 	return u.ID, nil
 }
 
-func (c *Connector) userByEmail(ctx context.Context, p access.Person, what string) (string, error) {
-	q := url.Values{"filter": {`profile.email eq "` + strings.ReplaceAll(p.Email, `"`, `\"`) + `"`}, "limit": {"2"}}
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/users?"+q.Encode(), nil)
-	if err := c.finish(resp, err, what); err != nil {
-		return "", err
+// findUser finds the user by login or email per user_attribute; nil when
+// nobody matches.
+func (c *Connector) findUser(ctx context.Context, op, email string) (*oktaUser, error) {
+	if c.attr == "email" {
+		return c.queryUser(ctx, op, "filter", `profile.email eq "`+quote(email)+`"`, "profile.email")
 	}
-	defer connectors.Drain(resp)
-	var us []struct {
-		ID string `json:"id"`
+	return c.getUser(ctx, op, email)
+}
+
+// getUser reads GET /api/v1/users/{idOrLogin}; nil on 404.
+func (c *Connector) getUser(ctx context.Context, op, idOrLogin string) (*oktaUser, error) {
+	var u oktaUser
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodGet, Path: "/api/v1/users/" + url.PathEscape(idOrLogin),
+		Accept: []int{http.StatusNotFound}, Out: &u,
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case status == http.StatusNotFound:
+		return nil, nil
+	case u.ID == "":
+		return nil, access.RetryableError(fmt.Errorf("%s: Okta answered a user without an id", op), 0)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&us); err != nil {
-		return "", access.RetryableError(fmt.Errorf("%s: unreadable Okta users answer", what), 0)
+	return &u, nil
+}
+
+// queryUser lists users with a filter or search expression (key) and
+// expects at most one; how names the attribute for the ambiguity error.
+func (c *Connector) queryUser(ctx context.Context, op, key, expr, how string) (*oktaUser, error) {
+	var us []oktaUser
+	if _, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodGet, Path: "/api/v1/users",
+		Query: url.Values{key: {expr}, "limit": {"2"}}, Out: &us,
+	}); err != nil {
+		return nil, err
 	}
 	switch len(us) {
 	case 0:
-		return "", c.unknown(p, what, "email")
+		return nil, nil
 	case 1:
-		return us[0].ID, nil
+		return &us[0], nil
 	}
-	return "", access.PermanentError(fmt.Errorf("%s: several Okta users in %s have email %q (%s); use user_attribute: login",
-		what, c.base, p.Email, person(p)))
+	return nil, access.PermanentError(fmt.Errorf("%s: %w: several Okta users in %s have %s %q", op, connectors.ErrAmbiguousUser, c.api.Base, how, expr))
 }
 
-// do sends one API request with credentials; with OAuth a 401 fetches a
-// new access token once and repeats the request.
-func (c *Connector) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
-	return c.doURL(ctx, method, c.base+path, body)
-}
-
-func (c *Connector) doURL(ctx context.Context, method, u string, body any) (*http.Response, error) {
-	ctx = connectors.WithAttemptTimeout(ctx, c.timeout)
-	for attempt := 0; ; attempt++ {
-		authz, err := c.auth.header(ctx, attempt > 0)
-		if err != nil {
-			return nil, err
-		}
-		req, err := connectors.NewJSONRequest(ctx, method, u, nil, body)
-		if err != nil {
-			return nil, access.PermanentError(err)
-		}
-		req.Header.Set("Authorization", authz)
-		resp, err := c.http.Do(ctx, req)
-		if err == nil && resp.StatusCode == http.StatusUnauthorized && attempt == 0 && c.auth.refreshable() {
-			connectors.Drain(resp)
-			continue
-		}
-		return resp, err
+// person reads p's Okta user; unknown is a permanent ErrUnknownUser.
+func (c *Connector) person(ctx context.Context, op string, p access.Person) (*oktaUser, error) {
+	if err := connectors.CheckEmail(op, p); err != nil {
+		return nil, err
 	}
+	u, err := c.findUser(ctx, op, p.Email)
+	if err == nil && u == nil {
+		err = c.Users.Unknown(op, p)
+	}
+	return u, err
 }
 
-// finish classifies a response: nil for 2xx (the body is left open for the
-// caller), else a classified error honouring Okta's rate-limit headers.
-func (c *Connector) finish(resp *http.Response, err error, what string) error {
+// AccountActive implements access.AccountChecker: false for an Okta user
+// whose status is SUSPENDED or DEPROVISIONED (deactivated); true for the
+// other statuses (ACTIVE, and the transitional STAGED, PROVISIONED,
+// RECOVERY, LOCKED_OUT, PASSWORD_EXPIRED, in which the person is still
+// employed).
+func (c *Connector) AccountActive(ctx context.Context, p access.Person) (bool, error) {
+	u, err := c.person(ctx, connectors.PersonOp("okta", c.name, "account status", p), p)
 	if err != nil {
-		var ce *access.ConnectorError
-		if errors.As(err, &ce) { // from the token source
-			return err
-		}
-		return connectors.Classify(nil, err, what)
+		return false, err
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
-	}
-	var reset time.Duration
-	if resp.StatusCode == http.StatusTooManyRequests {
-		reset = rateLimitReset(resp.Header, c.clock.Now())
-	}
-	cerr := connectors.Classify(resp, nil, what)
-	var ce *access.ConnectorError
-	if reset > 0 && errors.As(cerr, &ce) && ce.RetryAfter == 0 {
-		ce.RetryAfter = reset
-	}
-	return cerr
+	return u.Status != "SUSPENDED" && u.Status != "DEPROVISIONED", nil
 }
+
+// Manager implements access.ManagerLookup from the base profile's
+// managerId, which the HR source fills with the manager's Okta user ID,
+// login or employee number: it is resolved to that Okta user (by ID or
+// login, else by profile.employeeNumber with search=) and their
+// profile.email returned. Without managerId, a manager attribute that is
+// itself an email address is returned; a display name alone cannot be
+// resolved and is a permanent error saying to map managerId. "" when
+// neither is set. A managerId that matches no Okta user is a permanent
+// error (the record is wrong, not the person unknown).
+func (c *Connector) Manager(ctx context.Context, p access.Person) (string, error) {
+	op := connectors.PersonOp("okta", c.name, "manager lookup", p)
+	u, err := c.person(ctx, op, p)
+	if err != nil {
+		return "", err
+	}
+	mid, mname := strings.TrimSpace(u.Profile.ManagerID), strings.TrimSpace(u.Profile.Manager)
+	switch {
+	case mid == "" && mname == "":
+		return "", nil
+	case mid == "" && strings.Contains(mname, "@"):
+		return mname, nil
+	case mid == "":
+		return "", access.PermanentError(fmt.Errorf("%s: Okta records only a display name as manager (profile.manager), which cannot be resolved to a person; map profile.managerId in the HR source", op))
+	}
+	m, err := c.getUser(ctx, op, mid)
+	if err == nil && m == nil && !strings.Contains(mid, "@") {
+		m, err = c.queryUser(ctx, op, "search", `profile.employeeNumber eq "`+quote(mid)+`"`, "profile.employeeNumber")
+	}
+	switch {
+	case err != nil:
+		return "", err
+	case m == nil:
+		return "", access.PermanentError(fmt.Errorf("%s: profile.managerId %q matches no Okta user (by ID, login or employeeNumber)", op, mid))
+	case m.Profile.Email == "":
+		return "", access.PermanentError(fmt.Errorf("%s: the manager's Okta user %s has no email", op, m.ID))
+	}
+	return m.Profile.Email, nil
+}
+
+// quote escapes a value for an Okta filter or search string literal.
+func quote(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) }
 
 // rateLimitReset reads X-Rate-Limit-Reset (UTC epoch seconds) as a wait
 // from now; zero when absent or past.
@@ -418,15 +437,15 @@ func rateLimitReset(h http.Header, now time.Time) time.Duration {
 
 // nextLink returns the rel="next" URL of an Okta Link header if it is on
 // the org (never follow a link off the org with our credentials).
-func nextLink(h http.Header, base string) string {
+func nextLink(h http.Header, api *connectors.API) string {
 	for _, v := range h.Values("Link") {
 		for _, part := range strings.Split(v, ",") {
-			u, params, ok := strings.Cut(strings.TrimSpace(part), ";")
-			if !ok || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+			u, ps, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if !ok || !strings.Contains(strings.ReplaceAll(ps, " ", ""), `rel="next"`) {
 				continue
 			}
 			u = strings.Trim(strings.TrimSpace(u), "<>")
-			if strings.HasPrefix(u, base+"/") {
+			if api.OnBase(u) {
 				return u
 			}
 		}
@@ -434,133 +453,17 @@ func nextLink(h http.Header, base string) string {
 	return ""
 }
 
-func (c *Connector) what(op string, g access.Grant) string {
-	return fmt.Sprintf("okta %s: %s %s for %s", c.name, op, g.ID, person(g.User))
+// assertion is a service app's private_key_jwt client authentication
+// (RFC 7523 §2.2).
+type assertion struct {
+	tokenURL, clientID, keyID string
+	key                       crypto.Signer
 }
 
-// person names the person in errors (owners must know whom it concerns).
-func person(p access.Person) string {
-	if p.Email != "" {
-		return p.SlackID + " (" + p.Email + ")"
-	}
-	return p.SlackID
-}
-
-// drainSummary returns Okta's errorCode and closes the body.
-func drainSummary(resp *http.Response) string {
-	defer connectors.Drain(resp)
-	var e struct {
-		ErrorCode string `json:"errorCode"`
-	}
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&e)
-	if e.ErrorCode == "" {
-		return "404"
-	}
-	return e.ErrorCode
-}
-
-// authorizer yields the Authorization header value.
-type authorizer interface {
-	// header returns the value; fresh forces a new token where that means
-	// anything.
-	header(ctx context.Context, fresh bool) (string, error)
-	// refreshable reports whether a 401 is worth one more try.
-	refreshable() bool
-}
-
-type sswsAuth struct{ token string }
-
-func (a *sswsAuth) header(context.Context, bool) (string, error) { return "SSWS " + a.token, nil }
-func (a *sswsAuth) refreshable() bool                            { return false }
-
-// oauthAuth implements the client credentials grant with a private_key_jwt
-// client assertion (RFC 7523 §2.2), caching the access token until a
-// minute before it expires.
-type oauthAuth struct {
-	tokenURL, clientID, keyID, scopes string
-	key                               crypto.Signer
-	http                              connectors.Doer
-	clock                             access.Clock
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
-}
-
-func (a *oauthAuth) refreshable() bool { return true }
-
-func (a *oauthAuth) header(ctx context.Context, fresh bool) (string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.clock.Now()
-	if !fresh && a.token != "" && now.Before(a.expires.Add(-time.Minute)) {
-		return "Bearer " + a.token, nil
-	}
-	a.token = ""
-	assertion, err := a.assertion(now)
-	if err != nil {
-		return "", access.PermanentError(fmt.Errorf("okta token: sign client assertion: %w", err))
-	}
-	form := url.Values{
-		"grant_type":            {"client_credentials"},
-		"scope":                 {a.scopes},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {assertion},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.tokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", access.PermanentError(fmt.Errorf("okta token: %w", err))
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := a.http.Do(ctx, req)
-	if err == nil && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized) {
-		// invalid_client / invalid_scope / invalid_grant: the app, its key
-		// or its granted scopes are wrong; a retry will not help.
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&e)
-		connectors.Drain(resp)
-		return "", access.PermanentError(fmt.Errorf("okta token: POST %s: %d: the org rejected the connector's client credentials (%s); check client_id, the key and the granted scopes",
-			a.tokenURL, resp.StatusCode, safeWord(e.Error)))
-	}
-	if cerr := connectors.Classify(resp, err, "okta token"); cerr != nil {
-		return "", cerr
-	}
-	defer connectors.Drain(resp)
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil || tr.AccessToken == "" {
-		return "", access.RetryableError(errors.New("okta token: unreadable token answer"), 0)
-	}
-	if tr.ExpiresIn <= 0 {
-		tr.ExpiresIn = 300
-	}
-	a.token, a.expires = tr.AccessToken, now.Add(time.Duration(tr.ExpiresIn)*time.Second)
-	return "Bearer " + a.token, nil
-}
-
-// safeWord keeps an OAuth error code only if it looks like one.
-func safeWord(s string) string {
-	for _, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z') {
-			return "error"
-		}
-	}
-	if s == "" || len(s) > 40 {
-		return "error"
-	}
-	return s
-}
-
-// assertion builds and signs the client assertion JWT: iss and sub the
-// client ID, aud the token endpoint, a five-minute lifetime (Okta accepts
-// at most an hour) and a random jti.
-func (a *oauthAuth) assertion(now time.Time) (string, error) {
+// sign builds and signs the client assertion JWT: iss and sub the client
+// ID, aud the token endpoint, a five-minute lifetime (Okta accepts at
+// most an hour) and a random jti.
+func (a *assertion) sign(now time.Time) (string, error) {
 	alg := "RS256"
 	if _, ok := a.key.(*ecdsa.PrivateKey); ok {
 		alg = "ES256"

@@ -29,11 +29,16 @@ import (
 
 const apiToken = "00aTESTtokenValue0123456789abcdefXYZ"
 
-// fakeOkta is an Okta org written from the Management API reference:
-// SSWS or Bearer auth, users by id or login, list with a profile.email
-// filter, OKTA_GROUP memberships with 204 answers, a user's groups paged
-// with Link rel="next", errors as {"errorCode","errorSummary",…}, and
-// X-Rate-Limit-* headers on every answer.
+// fakeOkta is an Okta org written from the Management API reference
+// (https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/
+// and …/tag/Group/): SSWS or Bearer auth, users by id or login, list with
+// a filter (only the properties the API documents for filter: a
+// profile.employeeNumber filter is refused with 400 E0000031, as Okta
+// does; it needs search=), user status and the base profile's manager /
+// managerId, OKTA_GROUP memberships with 204 answers (a deleted user's
+// memberships go with it), a user's groups paged with Link rel="next",
+// errors as {"errorCode","errorSummary",…}, and X-Rate-Limit-* headers on
+// every answer.
 type fakeOkta struct {
 	connectortest.Faults // requests seen, failures to answer next
 
@@ -47,20 +52,33 @@ type fakeOkta struct {
 	pubKey *rsa.PublicKey             // for private_key_jwt
 	tokens map[string]bool            // valid access tokens
 	issued int
+	down   bool // every API call answers 503
 }
 
 type oktaUser struct {
 	ID    string
 	Login string
 	Email string
+	// Status is ACTIVE unless set.
+	Status                          string
+	Manager, ManagerID, EmployeeNum string
 }
 
 func newFakeOkta(t *testing.T, now func() time.Time) *fakeOkta {
 	f := &fakeOkta{
 		t: t, now: now,
 		users: map[string]oktaUser{
-			"00u1alice": {ID: "00u1alice", Login: "alice@example.com", Email: "alice@example.com"},
-			"00u2bob":   {ID: "00u2bob", Login: "bob", Email: "bob@example.com"},
+			// alice's managerId is bob's employee number, as an HR import
+			// writes it; carol's is bob's Okta ID; bob has no manager; dan
+			// has only a display name; erin is suspended, frank
+			// deprovisioned.
+			"00u1alice": {ID: "00u1alice", Login: "alice@example.com", Email: "alice@example.com", Manager: "Bob B", ManagerID: "1002"},
+			"00u2bob":   {ID: "00u2bob", Login: "bob", Email: "bob@example.com", EmployeeNum: "1002"},
+			"00u3carol": {ID: "00u3carol", Login: "carol@example.com", Email: "carol@example.com", ManagerID: "00u2bob"},
+			"00u4dan":   {ID: "00u4dan", Login: "dan@example.com", Email: "dan@example.com", Manager: "Bob B"},
+			"00u5erin":  {ID: "00u5erin", Login: "erin@example.com", Email: "erin@example.com", Status: "SUSPENDED"},
+			"00u6frank": {ID: "00u6frank", Login: "frank@example.com", Email: "frank@example.com", Status: "DEPROVISIONED"},
+			"00u7gina":  {ID: "00u7gina", Login: "gina@example.com", Email: "gina@example.com"},
 		},
 		groups: map[string]map[string]bool{"00g1viewer": {}, "00g2a": {}, "00g3b": {}, "00g4c": {}},
 		tokens: map[string]bool{},
@@ -108,7 +126,11 @@ func (f *fakeOkta) api(h http.HandlerFunc) http.HandlerFunc {
 			oktaError(w, http.StatusUnauthorized, "E0000011", "Invalid token provided")
 			return
 		}
-		if status, ok := f.Take(); ok {
+		status, ok := f.Take()
+		if f.down {
+			status, ok = http.StatusServiceUnavailable, true
+		}
+		if ok {
 			f.mu.Unlock()
 			switch status {
 			case http.StatusTooManyRequests:
@@ -140,7 +162,17 @@ func (f *fakeOkta) findUser(idOrLogin string) (oktaUser, bool) {
 }
 
 func userJSON(u oktaUser) map[string]any {
-	return map[string]any{"id": u.ID, "status": "ACTIVE", "profile": map[string]any{"login": u.Login, "email": u.Email}}
+	status := u.Status
+	if status == "" {
+		status = "ACTIVE"
+	}
+	profile := map[string]any{"login": u.Login, "email": u.Email}
+	for k, v := range map[string]string{"manager": u.Manager, "managerId": u.ManagerID, "employeeNumber": u.EmployeeNum} {
+		if v != "" {
+			profile[k] = v
+		}
+	}
+	return map[string]any{"id": u.ID, "status": status, "profile": profile}
 }
 
 func (f *fakeOkta) getUser(w http.ResponseWriter, r *http.Request) {
@@ -153,17 +185,33 @@ func (f *fakeOkta) getUser(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(userJSON(u))
 }
 
+// listUsers implements filter= (profile.email only here; the API's other
+// filter properties are not used by the connector, and properties outside
+// the documented filter list are refused) and search= on
+// profile.employeeNumber.
 func (f *fakeOkta) listUsers(w http.ResponseWriter, r *http.Request) {
-	filter := r.URL.Query().Get("filter")
-	email, ok := strings.CutPrefix(filter, `profile.email eq "`)
-	if !ok || !strings.HasSuffix(email, `"`) {
+	q := r.URL.Query()
+	var prop, value string
+	var ok bool
+	switch {
+	case q.Get("filter") != "" && q.Get("search") != "":
+		oktaError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.")
+		return
+	case q.Get("filter") != "":
+		value, ok = strings.CutPrefix(q.Get("filter"), `profile.email eq "`)
+		prop = "email"
+	case q.Get("search") != "":
+		value, ok = strings.CutPrefix(q.Get("search"), `profile.employeeNumber eq "`)
+		prop = "employeeNumber"
+	}
+	if !ok || !strings.HasSuffix(value, `"`) {
 		oktaError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.")
 		return
 	}
-	email = strings.TrimSuffix(email, `"`)
+	value = strings.TrimSuffix(value, `"`)
 	out := []any{}
 	for _, u := range f.users {
-		if strings.EqualFold(u.Email, email) {
+		if prop == "email" && strings.EqualFold(u.Email, value) || prop == "employeeNumber" && u.EmployeeNum == value {
 			out = append(out, userJSON(u))
 		}
 	}
@@ -303,8 +351,39 @@ func (f *fakeOkta) isMember(gid, uid string) bool {
 	return f.groups[gid][uid]
 }
 
+// rename changes a user's login and email, as an admin renaming them.
+func (f *fakeOkta) rename(uid, email string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.users[uid]
+	u.Login, u.Email = email, email
+	f.users[uid] = u
+}
+
+// deleteUser deletes a (deactivated) user: their memberships go too.
+func (f *fakeOkta) deleteUser(uid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.users, uid)
+	for _, m := range f.groups {
+		delete(m, uid)
+	}
+}
+
+func (f *fakeOkta) addMember(gid, uid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.groups[gid][uid] = true
+}
+
+func (f *fakeOkta) outage() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = true
+}
+
 func build(t *testing.T, raw map[string]any, doer connectors.Doer, clock access.Clock) (access.Connector, error) {
-	return connectortest.Build(t, okta.Type, okta.Factory, "okta", raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, okta.Type, okta.Factory, "okta", raw, connectors.Env{HTTP: doer, Clock: clock, State: &connectortest.State{}})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer, clock access.Clock) access.Connector {
@@ -343,8 +422,48 @@ func TestConformance(t *testing.T) {
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 			return g
 		},
-		FailNext: func(t *testing.T, status int) { cur.FailNext(status) },
+		FailNext:     func(t *testing.T, status int) { cur.FailNext(status) },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return "00u1alice" },
+		ChangeEmail: func(t *testing.T, g access.Grant) string {
+			cur.rename("00u1alice", "alice.married@example.com")
+			return "alice.married@example.com"
+		},
+		PreGrant:   func(t *testing.T, g access.Grant) { cur.addMember(g.Params["group_id"], "00u1alice") },
+		DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser("00u1alice") },
 	})
+}
+
+func TestIdentity(t *testing.T) {
+	clock := connectortest.NewClock(now)
+	person := func(name string) access.Person {
+		return access.Person{SlackID: "U0" + strings.ToUpper(name), Email: name + "@example.com", Name: name}
+	}
+	for _, attr := range []string{"login", "email"} {
+		t.Run(attr, func(t *testing.T) {
+			var cur *fakeOkta
+			conformance.RunIdentity(t, conformance.IdentityHarness{
+				New: func(t *testing.T) access.Connector {
+					cur = newFakeOkta(t, clock.Now)
+					return mustBuild(t, map[string]any{"org_url": cur.srv.URL, "token": apiToken, "user_attribute": attr}, connectortest.FastHTTPShortRetryAfter(-1), clock)
+				},
+				Managed: person("alice"), ManagerEmail: "bob@example.com",
+				Unmanaged: person("gina"), Inactive: person("erin"), Unknown: person("nobody"),
+				Outage: func(t *testing.T) { cur.outage() },
+			})
+		})
+	}
+	f := newFakeOkta(t, clock.Now)
+	c := mustBuild(t, map[string]any{"org_url": f.srv.URL, "token": apiToken}, connectortest.FastHTTPShortRetryAfter(-1), clock)
+	ctx := t.Context()
+	if m, err := c.(access.ManagerLookup).Manager(ctx, person("carol")); err != nil || m != "bob@example.com" {
+		t.Fatalf("managerId as an Okta user ID: %q, %v", m, err)
+	}
+	if _, err := c.(access.ManagerLookup).Manager(ctx, person("dan")); err == nil || !strings.Contains(err.Error(), "managerId") {
+		t.Fatalf("a display name alone: %v", err)
+	}
+	if ok, err := c.(access.AccountChecker).AccountActive(ctx, person("frank")); err != nil || ok {
+		t.Fatalf("DEPROVISIONED: %v, %v", ok, err)
+	}
 }
 
 func TestConformanceByEmail(t *testing.T) {
@@ -361,7 +480,15 @@ func TestConformanceByEmail(t *testing.T) {
 			g.User = access.Person{SlackID: "U0BOB0001", Email: "bob@example.com", Name: "Bob"}
 			return g
 		},
-		HasAccess: func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], "00u2bob") },
+		HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], "00u2bob") },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return "00u2bob" },
+		ChangeEmail: func(t *testing.T, g access.Grant) string {
+			cur.rename("00u2bob", "robert@example.com")
+			return "robert@example.com"
+		},
+		PreGrant:   func(t *testing.T, g access.Grant) { cur.addMember(g.Params["group_id"], "00u2bob") },
+		DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser("00u2bob") },
+		FailNext:   func(t *testing.T, status int) { cur.FailNext(status) },
 		UnknownUser: func(t *testing.T) access.Grant {
 			g := aliceGrant()
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
@@ -389,29 +516,43 @@ func TestVendorCases(t *testing.T) {
 
 	t.Run("SuccessUsesOktaEndpoints", func(t *testing.T) {
 		f, c := setup(t, -1)
-		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil {
 			t.Fatal(err)
+		}
+		if r.UserID != "00u1alice" || r.PreExisting || r.Note != "added to Okta group 00g1viewer" {
+			t.Fatalf("receipt %+v", r)
 		}
 		if f.Count("GET /api/v1/users/alice@example.com") != 1 || f.Count("PUT /api/v1/groups/00g1viewer/users/00u1alice") != 1 {
 			t.Fatalf("requests %v", f.Calls())
 		}
-		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+		g := aliceGrant()
+		g.Receipt = &r
+		if err := c.Revoke(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if f.Count("DELETE /api/v1/groups/00g1viewer/users/00u1alice") != 1 {
 			t.Fatalf("requests %v", f.Calls())
 		}
-		// The user ID was cached: one lookup for both calls.
-		if n := f.Count("GET /api/v1/users/"); n != 1 {
-			t.Fatalf("%d user lookups, want 1", n)
+		// One lookup by login, then the membership check; the revoke
+		// acts on the receipt and looks nobody up.
+		if n := f.Count("GET /api/v1/users/alice"); n != 1 {
+			t.Fatalf("%d user lookups, want 1: %v", n, f.Calls())
+		}
+		if n := f.Count("GET /api/v1/users/00u1alice/groups"); n != 2 {
+			t.Fatalf("%d group pages read, want 2: %v", n, f.Calls())
 		}
 	})
 
 	t.Run("AlreadyMember", func(t *testing.T) {
 		f, c := setup(t, -1)
 		f.groups["00g1viewer"]["00u1alice"] = true
-		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil {
 			t.Fatal(err)
+		}
+		if !r.PreExisting || r.UserID != "00u1alice" || f.Count("PUT ") != 0 {
+			t.Fatalf("receipt %+v, requests %v: pre-existing membership must be reported and left alone", r, f.Calls())
 		}
 		if !f.isMember("00g1viewer", "00u1alice") {
 			t.Fatal("not a member")
@@ -436,7 +577,7 @@ func TestVendorCases(t *testing.T) {
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
-		if !errors.Is(err, okta.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
+		if !errors.Is(err, access.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
 			!strings.Contains(err.Error(), "U0NOBODY1") || !strings.Contains(err.Error(), "Okta") {
 			t.Fatalf("error does not name the person and Okta: %v", err)
 		}
@@ -626,7 +767,7 @@ func TestTokenFromFile(t *testing.T) {
 	reg := connectors.NewRegistry()
 	reg.Add(okta.Type, okta.Factory)
 	c, err := reg.Build("okta", okta.Type, map[string]any{"org_url": f.srv.URL, "token_file": "/run/secrets/okta"}, connectors.Env{
-		HTTP: connectortest.FastHTTPShortRetryAfter(-1), Clock: clock,
+		HTTP: connectortest.FastHTTPShortRetryAfter(-1), Clock: clock, State: &connectortest.State{},
 		ReadFile: func(name string) ([]byte, error) {
 			if name != "/run/secrets/okta" {
 				return nil, errors.New("no such file")

@@ -15,6 +15,23 @@
 //     §4.1 User (userName, emails), §4.2 Group (members with value = the
 //     member's id).
 //
+// Receipts: Receipt.UserID is the person's SCIM id; PreExisting is set
+// when they were already a member (read from the group before the
+// change; the revoke then leaves the membership). The revoke removes
+// exactly that id (members[value eq "<id>"]) without looking the person
+// up, so a changed userName or email does not matter; a user deleted
+// since is "noTarget" or not in the group, counted as done. Only records
+// granted before receipts existed are looked up, and then an unknown
+// person is a permanent error wrapping access.ErrUnknownUser.
+//
+// Identity provider: AccountActive reads the User's "active" attribute
+// (RFC 7643 §4.1.1; a service that omits it is taken to mean active, as
+// the attribute is optional); Manager reads the enterprise extension's
+// manager.value (RFC 7643 §4.3, the id of the manager's User resource)
+// and returns that User's primary email (or first email, or a userName
+// that is an email address). Neither is defined for every SCIM service:
+// the README says which ones fill them.
+//
 // Semantics: already a member is done (any 2xx; a 409 "uniqueness" some
 // servers send on a duplicate add is checked against the group and done
 // if the person is in it). On revoke, 2xx, 404 (group gone) and 400
@@ -26,17 +43,13 @@
 package scim
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -45,18 +58,22 @@ import (
 // Type is the connector type this package registers under.
 const Type = "scim_group"
 
-// SCIM message schema URIs (RFC 7644 §3.5.2, §3.4.2, §3.12).
+// SCIM message schema URIs (RFC 7644 §3.5.2, §3.4.2, §3.12) and the
+// enterprise User extension (RFC 7643 §4.3).
 const (
-	PatchOpSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-	ListSchema    = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-	ErrorSchema   = "urn:ietf:params:scim:api:messages:2.0:Error"
-	scimJSON      = "application/scim+json"
-	userCacheTTL  = 5 * time.Minute
+	PatchOpSchema    = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+	ListSchema       = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	ErrorSchema      = "urn:ietf:params:scim:api:messages:2.0:Error"
+	EnterpriseSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	scimJSON         = "application/scim+json"
 )
 
-// ErrUnknownUser is wrapped by the permanent error for a person the SCIM
-// service does not know.
-var ErrUnknownUser = errors.New("unknown user")
+// ParamGroupID is the grant parameter naming the group.
+const ParamGroupID = "group_id"
+
+// params are the grant parameters: group_id, the group's SCIM id. A SCIM
+// id is opaque and server-defined, so its value is not checked further.
+var params = connectors.Params{{Key: ParamGroupID, What: "the group's SCIM id"}}
 
 // Config is the `connectors.NAME` block of a scim_group connector.
 type Config struct {
@@ -68,11 +85,10 @@ type Config struct {
 	Token     connectors.Redacted `json:"token"`
 	TokenFile string              `json:"token_file"`
 	// UserAttribute is how the person is found: "userName" (default;
-	// filter userName eq "<email>") or "emails" (filter emails.value eq
-	// "<email>").
+	// filter userName eq "<email>") or "emails" (filter emails[value eq
+	// "<email>"]).
 	UserAttribute string `json:"user_attribute"`
-	// Timeout bounds each HTTP attempt (default 10s).
-	Timeout connectors.Duration `json:"timeout"`
+	connectors.Timeout
 }
 
 // Validate checks c; errors name keys relative to the block and never
@@ -92,55 +108,52 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, errors.New(`user_attribute: must be "userName" or "emails"`))
 	}
-	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
-	}
 	return errors.Join(errs...)
 }
 
-// Connector adds and removes SCIM group members. Safe for concurrent use.
+// Connector adds and removes SCIM group members, and reads people's
+// active flag and manager. Safe for concurrent use.
 type Connector struct {
-	name    string
-	base    string
-	token   string
-	attr    string
-	timeout time.Duration
-	http    connectors.Doer
-	clock   access.Clock
-
-	users *connectors.TTLCache[string, string] // person key → user ID
+	// GroupMembers gives Grant, Revoke, Check and CheckParams.
+	*connectors.GroupMembers
+	name string
+	attr string
+	api  *connectors.API
 }
 
 var (
-	_ access.Connector     = (*Connector)(nil)
-	_ access.Checker       = (*Connector)(nil)
-	_ access.ParamsChecker = (*Connector)(nil)
-	_ connectors.Factory   = Factory
+	_ access.Connector      = (*Connector)(nil)
+	_ access.Checker        = (*Connector)(nil)
+	_ access.ParamsChecker  = (*Connector)(nil)
+	_ access.AccountChecker = (*Connector)(nil)
+	_ access.ManagerLookup  = (*Connector)(nil)
+	_ connectors.Factory    = Factory
 )
 
 // Factory builds a scim_group connector; it has the connectors.Factory
-// signature.
+// signature. It needs the durable State (connectors.Env.State).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
-	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
 	}
 	tok, err := cfg.Secret("token")
 	if err != nil {
 		return nil, err
 	}
-	conn := &Connector{
-		name: name, base: strings.TrimRight(c.BaseURL, "/"), token: tok, attr: c.UserAttribute,
-		timeout: c.Timeout.Std(), http: cfg.HTTP, clock: cfg.Clock, users: connectors.NewTTLCache[string, string](cfg.Clock, userCacheTTL),
-	}
+	base := connectors.TrimBase(c.BaseURL)
+	conn := &Connector{name: name, attr: c.UserAttribute}
 	if conn.attr == "" {
 		conn.attr = "userName"
 	}
-	if conn.timeout == 0 {
-		conn.timeout = 10 * time.Second
+	conn.api = &connectors.API{
+		Base: base, HTTP: cfg.HTTP, Timeout: c.Attempt(), Auth: connectors.StaticAuth("Bearer " + tok),
+		Header: http.Header{"Accept": {scimJSON}},
+	}
+	conn.GroupMembers = &connectors.GroupMembers{
+		Kind: "scim", Name: name, Params: params, Key: ParamGroupID, Target: "SCIM group",
+		Users:   connectors.NewUsers(cfg.Clock, "the SCIM service "+base, conn.lookupUser),
+		Intents: connectors.NewIntents(cfg.State), IsMember: conn.isMember, Add: conn.add, Remove: conn.remove,
 	}
 	return conn, nil
 }
@@ -168,99 +181,59 @@ type scimError struct {
 	Detail   string `json:"detail"`
 }
 
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
-}
+// CheckParams checks a role's grant parameters without contacting the
+// target: exactly group_id, the group's SCIM id, required. Unknown keys are errors, with a did-you-mean.
+func (c *Connector) CheckParams(p map[string]string) error { return params.CheckParams(p) }
 
-// Grant adds the person to params.group_id. Already a member is done.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	what := c.what("grant", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		return err
-	}
-	body := patchRequest{Schemas: []string{PatchOpSchema}, Operations: []patchOp{
-		{Op: "add", Path: "members", Value: []member{{Value: uid}}},
-	}}
-	resp, err := c.patch(ctx, group, g.ID+".grant", body)
-	if err == nil {
-		switch resp.StatusCode {
-		case http.StatusNotFound:
-			return c.finish(resp, err, fmt.Sprintf("%s: SCIM group %q (or the user) not found at %s", what, group, c.base))
-		case http.StatusConflict:
-			// Some services refuse a duplicate member with 409 uniqueness
-			// instead of ignoring it: done if the person is indeed in.
-			connectors.Drain(resp)
-			in, cerr := c.isMember(ctx, group, uid, what)
-			if cerr != nil {
-				return cerr
-			}
-			if in {
-				return nil
-			}
-			return access.PermanentError(fmt.Errorf("%s: PATCH %s/Groups/%s: 409 Conflict, and the person is not a member", what, c.base, group))
+// add patches uid into the group's members (RFC 7644 §3.5.2.1).
+func (c *Connector) add(ctx context.Context, op string, g access.Grant, group, uid string) error {
+	status, err := c.patch(ctx, op, group, g.ID+".grant", patchOp{Op: "add", Path: "members", Value: []member{{Value: uid}}}, nil, nil)
+	switch {
+	case err == nil:
+		return nil
+	case status == http.StatusNotFound:
+		return access.PermanentError(fmt.Errorf("%s: SCIM group %q (or the user) not found at %s: %w", op, group, c.api.Base, err))
+	case status == http.StatusConflict:
+		// Some services refuse a duplicate member with 409 uniqueness
+		// instead of ignoring it: done if the person is indeed in.
+		in, cerr := c.isMember(ctx, op, group, uid)
+		if cerr != nil {
+			return cerr
 		}
-	}
-	return c.finish(resp, err, what)
-}
-
-// Revoke removes the person from params.group_id. Not a member (noTarget
-// or 2xx) and a group that is gone (404) are done.
-func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	what := c.what("revoke", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		// An unknown person is not "already absent": their userName may
-		// have changed while the membership lives on.
-		return err
-	}
-	body := patchRequest{Schemas: []string{PatchOpSchema}, Operations: []patchOp{
-		{Op: "remove", Path: `members[value eq ` + strconv.Quote(uid) + `]`},
-	}}
-	resp, err := c.patch(ctx, group, g.ID+".revoke", body)
-	if err == nil {
-		switch resp.StatusCode {
-		case http.StatusNotFound:
-			connectors.Drain(resp)
+		if in {
 			return nil
-		case http.StatusBadRequest:
-			if peekError(resp).ScimType == "noTarget" {
-				connectors.Drain(resp)
-				return nil
-			}
 		}
+		return access.PermanentError(fmt.Errorf("%s: PATCH %s/Groups/%s: 409 Conflict, and the person is not a member", op, c.api.Base, group))
 	}
-	return c.finish(resp, err, what)
+	return err
 }
 
-// Check reports whether the person is a member of params.group_id.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	what := c.what("check", g)
-	group, uid, err := c.prepare(ctx, g, what)
-	if err != nil {
-		return false, err
+// remove patches uid out of the group's members (RFC 7644 §3.5.2.2).
+// Not a member (noTarget, or 2xx) and a group that is gone (404) are
+// done.
+func (c *Connector) remove(ctx context.Context, op string, g access.Grant, group, uid string) error {
+	var se scimError
+	status, err := c.patch(ctx, op, group, g.ID+".revoke", patchOp{Op: "remove", Path: `members[value eq ` + strconv.Quote(uid) + `]`}, &se, []int{http.StatusNotFound})
+	// scimType keywords are case-sensitive in the RFC; some services
+	// capitalise them anyway.
+	if err != nil && !(status == http.StatusBadRequest && strings.EqualFold(se.ScimType, "noTarget")) {
+		return err
 	}
-	return c.isMember(ctx, group, uid, what)
+	return nil
 }
 
-// isMember reads the group's members (GET /Groups/{id}?attributes=members).
-func (c *Connector) isMember(ctx context.Context, group, uid, what string) (bool, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/Groups/"+url.PathEscape(group)+"?attributes=members", nil, "")
-	if err == nil && resp.StatusCode == http.StatusNotFound {
-		connectors.Drain(resp)
-		return false, nil
-	}
-	if err := c.finish(resp, err, what); err != nil {
-		return false, err
-	}
-	defer connectors.Drain(resp)
+// isMember reads the group's members (GET /Groups/{id}?attributes=members);
+// a group that is gone has no members.
+func (c *Connector) isMember(ctx context.Context, op, group, uid string) (bool, error) {
 	var gr struct {
 		Members []member `json:"members"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(&gr); err != nil {
-		return false, access.RetryableError(fmt.Errorf("%s: unreadable SCIM group", what), 0)
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodGet, Path: "/Groups/" + url.PathEscape(group),
+		Query: url.Values{"attributes": {"members"}}, Accept: []int{http.StatusNotFound}, Out: &gr, MaxBody: 32 << 20,
+	})
+	if err != nil || status == http.StatusNotFound {
+		return false, err
 	}
 	for _, m := range gr.Members {
 		if m.Value == uid {
@@ -270,118 +243,135 @@ func (c *Connector) isMember(ctx context.Context, group, uid, what string) (bool
 	return false, nil
 }
 
-// prepare reads the group parameter and resolves the person.
-func (c *Connector) prepare(ctx context.Context, g access.Grant, what string) (group, uid string, err error) {
-	group, err = groupID(g.Params)
-	if err != nil {
-		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
+// patch sends one PatchOp to the group; the operations are idempotent,
+// so the Idempotency-Key lets the shared client retry them.
+func (c *Connector) patch(ctx context.Context, op, group, idemKey string, o patchOp, errOut *scimError, accept []int) (int, error) {
+	if errOut == nil {
+		errOut = &scimError{}
 	}
-	uid, err = c.userID(ctx, g.User, what)
-	return group, uid, err
+	return c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodPatch, Path: "/Groups/" + url.PathEscape(group),
+		Body:     patchRequest{Schemas: []string{PatchOpSchema}, Operations: []patchOp{o}},
+		Header:   http.Header{"Content-Type": {scimJSON}, "Idempotency-Key": {idemKey}},
+		ErrorOut: errOut, Accept: accept,
+	})
 }
 
-// userID resolves the person by filter, from the cache if fresh.
-func (c *Connector) userID(ctx context.Context, p access.Person, what string) (string, error) {
-	if p.Email == "" {
-		return "", access.PermanentError(fmt.Errorf("%s: the person has no email in Slack, so they cannot be found in %s", what, c.base))
-	}
-	key := strings.ToLower(p.Email)
-	return c.users.GetOrFill(key, func() (string, error) { return c.lookupUser(ctx, p, what) })
+// scimUser is the part of a SCIM User this connector reads.
+type scimUser struct {
+	ID       string `json:"id"`
+	UserName string `json:"userName"`
+	Active   *bool  `json:"active"`
+	Emails   []struct {
+		Value   string `json:"value"`
+		Primary bool   `json:"primary"`
+	} `json:"emails"`
+	Enterprise struct {
+		Manager struct {
+			Value string `json:"value"`
+		} `json:"manager"`
+	} `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`
 }
 
-// lookupUser asks the server for the person's user ID.
-func (c *Connector) lookupUser(ctx context.Context, p access.Person, what string) (string, error) {
-	f := "userName eq " + strconv.Quote(p.Email)
+// findUser filters /Users by userName or emails (user_attribute),
+// asking for attrs; nil when nobody matches.
+func (c *Connector) findUser(ctx context.Context, op, email, attrs string) (*scimUser, error) {
+	f := "userName eq " + strconv.Quote(email)
 	if c.attr == "emails" {
 		// A value filter on the multi-valued attribute (RFC 7644
 		// §3.4.2.2), which servers support more widely than emails.value.
-		f = "emails[value eq " + strconv.Quote(p.Email) + "]"
+		f = "emails[value eq " + strconv.Quote(email) + "]"
 	}
-	q := url.Values{"filter": {f}, "count": {"2"}, "attributes": {"id"}}
-	resp, err := c.do(ctx, http.MethodGet, "/Users?"+q.Encode(), nil, "")
-	if err := c.finish(resp, err, what); err != nil {
-		return "", err
-	}
-	defer connectors.Drain(resp)
 	var lr struct {
-		TotalResults int `json:"totalResults"`
-		Resources    []struct {
-			ID string `json:"id"`
-		} `json:"Resources"`
+		TotalResults int        `json:"totalResults"`
+		Resources    []scimUser `json:"Resources"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&lr); err != nil {
-		return "", access.RetryableError(fmt.Errorf("%s: unreadable SCIM list response", what), 0)
+	if _, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodGet, Path: "/Users",
+		Query: url.Values{"filter": {f}, "count": {"2"}, "attributes": {attrs}}, Out: &lr,
+	}); err != nil {
+		return nil, err
 	}
 	switch {
 	case len(lr.Resources) == 0:
-		return "", access.PermanentError(fmt.Errorf("%s: %w: no SCIM user with %s %q at %s for %s",
-			what, ErrUnknownUser, c.attr, p.Email, c.base, person(p)))
+		return nil, nil
 	case len(lr.Resources) > 1 || lr.TotalResults > 1:
-		return "", access.PermanentError(fmt.Errorf("%s: several SCIM users at %s match %s %q (%s)",
-			what, c.base, c.attr, p.Email, person(p)))
+		return nil, access.PermanentError(fmt.Errorf("%s: %w: several SCIM users at %s match %s %q", op, connectors.ErrAmbiguousUser, c.api.Base, c.attr, email))
 	case lr.Resources[0].ID == "":
-		return "", access.PermanentError(fmt.Errorf("%s: the SCIM user for %s has no id", what, person(p)))
+		return nil, access.PermanentError(fmt.Errorf("%s: the SCIM user with %s %q has no id", op, c.attr, email))
 	}
-	id := lr.Resources[0].ID
-	return id, nil
+	return &lr.Resources[0], nil
 }
 
-func (c *Connector) patch(ctx context.Context, group, idemKey string, body patchRequest) (*http.Response, error) {
-	return c.do(ctx, http.MethodPatch, "/Groups/"+url.PathEscape(group), body, idemKey)
+// lookupUser is the connectors.Users lookup.
+func (c *Connector) lookupUser(ctx context.Context, op, email string) (string, error) {
+	u, err := c.findUser(ctx, op, email, "id")
+	if err != nil || u == nil {
+		return "", err
+	}
+	return u.ID, nil
 }
 
-// do sends one request with the bearer token.
-func (c *Connector) do(ctx context.Context, method, path string, body any, idemKey string) (*http.Response, error) {
-	req, err := connectors.NewJSONRequest(ctx, method, c.base+path, nil, body)
-	if err != nil {
+// person finds p's User with attrs; unknown is a permanent ErrUnknownUser.
+func (c *Connector) person(ctx context.Context, op string, p access.Person, attrs string) (*scimUser, error) {
+	if err := connectors.CheckEmail(op, p); err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", scimJSON)
-	if body != nil {
-		req.Header.Set("Content-Type", scimJSON)
+	u, err := c.findUser(ctx, op, p.Email, attrs)
+	if err == nil && u == nil {
+		err = c.Users.Unknown(op, p)
 	}
-	if idemKey != "" {
-		// The PATCH operations are idempotent; the key lets the shared
-		// client retry them.
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	return c.http.Do(connectors.WithAttemptTimeout(ctx, c.timeout), req)
+	return u, err
 }
 
-// finish classifies a response: nil for 2xx (the body is left open for
-// the caller), else the shared classification.
-func (c *Connector) finish(resp *http.Response, err error, what string) error {
-	if err == nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
+// AccountActive implements access.AccountChecker with the User's active
+// attribute; a service that omits it is taken to mean active.
+func (c *Connector) AccountActive(ctx context.Context, p access.Person) (bool, error) {
+	u, err := c.person(ctx, connectors.PersonOp("scim", c.name, "account status", p), p, "id,active")
+	if err != nil {
+		return false, err
 	}
-	return connectors.Classify(resp, err, what)
+	return u.Active == nil || *u.Active, nil
 }
 
-// peekError parses an RFC 7644 §3.12 error body and puts the bytes back
-// so that Classify can still quote it.
-func peekError(resp *http.Response) scimError {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	var e scimError
-	_ = json.Unmarshal(b, &e)
-	// scimType keywords are case-sensitive in the RFC; some services
-	// capitalise them anyway.
-	if strings.EqualFold(e.ScimType, "noTarget") {
-		e.ScimType = "noTarget"
+// Manager implements access.ManagerLookup with the enterprise extension's
+// manager.value, the id of the manager's User: that User's primary email
+// (else the first, else a userName that is an email address). "" when no
+// manager is on record; a manager id the service does not know, or a
+// manager without an email, is a permanent error.
+func (c *Connector) Manager(ctx context.Context, p access.Person) (string, error) {
+	op := connectors.PersonOp("scim", c.name, "manager lookup", p)
+	u, err := c.person(ctx, op, p, "id,"+EnterpriseSchema+":manager")
+	if err != nil {
+		return "", err
 	}
-	return e
-}
-
-func (c *Connector) what(op string, g access.Grant) string {
-	return fmt.Sprintf("scim %s: %s %s for %s", c.name, op, g.ID, person(g.User))
-}
-
-// person names the person in errors (owners must know whom it concerns).
-func person(p access.Person) string {
-	if p.Email != "" {
-		return p.SlackID + " (" + p.Email + ")"
+	mid := u.Enterprise.Manager.Value
+	if mid == "" {
+		return "", nil
 	}
-	return p.SlackID
+	var m scimUser
+	status, err := c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: http.MethodGet, Path: "/Users/" + url.PathEscape(mid),
+		Query: url.Values{"attributes": {"userName,emails"}}, Accept: []int{http.StatusNotFound}, Out: &m,
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case status == http.StatusNotFound:
+		return "", access.PermanentError(fmt.Errorf("%s: the manager on record (SCIM id %s) is not a User at %s", op, mid, c.api.Base))
+	}
+	for _, e := range m.Emails {
+		if e.Primary && e.Value != "" {
+			return e.Value, nil
+		}
+	}
+	for _, e := range m.Emails {
+		if e.Value != "" {
+			return e.Value, nil
+		}
+	}
+	if strings.Contains(m.UserName, "@") {
+		return m.UserName, nil
+	}
+	return "", access.PermanentError(fmt.Errorf("%s: the manager on record (SCIM id %s) has no email", op, mid))
 }

@@ -47,20 +47,33 @@ type service struct {
 	// one (both allowed readings of RFC 7644 §3.5.2).
 	conflictOnDuplicate bool
 	noTargetOnAbsent    bool
+	down                bool // every request answers 503
 }
+
+// enterprise is the RFC 7643 §4.3 extension's key in a User.
+const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+func emails(addr string) []any { return []any{map[string]any{"value": addr, "primary": true}} }
 
 func newService(t *testing.T) *service {
 	s := &service{
 		users: map[string]lib.ResourceAttributes{
-			"2819c223-alice": {"userName": "alice@example.com", "emails": []any{map[string]any{"value": "alice@example.com", "primary": true}}},
+			// alice's manager is carol (enterprise extension, by id);
+			// carol has none; dave is deactivated (active: false).
+			"2819c223-alice": {"userName": "alice@example.com", "emails": emails("alice@example.com"), "active": true,
+				enterprise: map[string]any{"manager": map[string]any{"value": "2819c223-carol", "displayName": "Carol"}}},
 			"2819c223-bob":   {"userName": "bob", "emails": []any{map[string]any{"value": "bob@example.com"}}},
+			"2819c223-carol": {"userName": "carol@example.com", "emails": emails("carol@example.com"), "active": true},
+			"2819c223-dave": {"userName": "dave@example.com", "emails": emails("dave@example.com"), "active": false,
+				enterprise: map[string]any{"manager": map[string]any{"value": "2819c223-carol"}}},
 		},
 		groups: map[string][]string{"e9e30dba-eng": {"2819c223-bob"}},
 	}
 	server, err := lib.NewServer(&lib.ServerArgs{
 		ServiceProviderConfig: &lib.ServiceProviderConfig{SupportFiltering: true, SupportPatch: true, MaxResults: 50},
 		ResourceTypes: []lib.ResourceType{
-			{ID: optional.NewString("User"), Name: "User", Endpoint: "/Users", Schema: schema.CoreUserSchema(), Handler: userHandler{s}},
+			{ID: optional.NewString("User"), Name: "User", Endpoint: "/Users", Schema: schema.CoreUserSchema(), Handler: userHandler{s},
+				SchemaExtensions: []lib.SchemaExtension{{Schema: schema.ExtensionEnterpriseUser()}}},
 			{ID: optional.NewString("Group"), Name: "Group", Endpoint: "/Groups", Schema: schema.CoreGroupSchema(), Handler: groupHandler{s}},
 		},
 	})
@@ -94,7 +107,11 @@ func (s *service) middleware(next http.Handler) http.Handler {
 			scimErr(w, http.StatusUnauthorized, "", "Authentication failed: the token is expired or invalid.")
 			return
 		}
-		if status, ok := s.Take(); ok {
+		status, ok := s.Take()
+		if s.down {
+			status, ok = http.StatusServiceUnavailable, true
+		}
+		if ok {
 			s.mu.Unlock()
 			if status == http.StatusTooManyRequests {
 				w.Header().Set("Retry-After", "42")
@@ -261,10 +278,35 @@ func (s *service) isMember(gid, uid string) bool {
 	return slices.Contains(s.groups[gid], uid)
 }
 
+func (s *service) edit(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
+// rename changes a user's userName and email, keeping their id.
+func (s *service) rename(id, email string) {
+	s.edit(func() {
+		s.users[id]["userName"] = email
+		s.users[id]["emails"] = emails(email)
+	})
+}
+
+// deleteUser deletes a User (RFC 7644 §3.6); the service drops their
+// group memberships with them.
+func (s *service) deleteUser(id string) {
+	s.edit(func() {
+		delete(s.users, id)
+		for g, m := range s.groups {
+			s.groups[g] = slices.DeleteFunc(m, func(x string) bool { return x == id })
+		}
+	})
+}
+
 var clock = connectortest.NewClock(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 
 func build(t *testing.T, raw map[string]any, doer connectors.Doer) (access.Connector, error) {
-	return connectortest.Build(t, scim.Type, scim.Factory, "app", raw, connectors.Env{HTTP: doer, Clock: clock})
+	return connectortest.Build(t, scim.Type, scim.Factory, "app", raw, connectors.Env{HTTP: doer, Clock: clock, State: &connectortest.State{}})
 }
 
 func mustBuild(t *testing.T, raw map[string]any, doer connectors.Doer) access.Connector {
@@ -299,10 +341,39 @@ func TestConformance(t *testing.T) {
 					cur = newService(t)
 					return mustBuild(t, map[string]any{"type": scim.Type, "base_url": cur.srv.URL + "/scim/v2", "token": bearer, "user_attribute": attr}, connectortest.FastHTTPShortRetryAfter(-1))
 				},
-				Grant:       func(t *testing.T) access.Grant { return aliceGrant() },
-				HasAccess:   func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], "2819c223-alice") },
-				UnknownUser: func(t *testing.T) access.Grant { return nobody() },
-				FailNext:    func(t *testing.T, status int) { cur.FailNext(status) },
+				Grant:        func(t *testing.T) access.Grant { return aliceGrant() },
+				HasAccess:    func(t *testing.T, g access.Grant) bool { return cur.isMember(g.Params["group_id"], "2819c223-alice") },
+				UnknownUser:  func(t *testing.T) access.Grant { return nobody() },
+				FailNext:     func(t *testing.T, status int) { cur.FailNext(status) },
+				TargetUserID: func(t *testing.T, g access.Grant) string { return "2819c223-alice" },
+				ChangeEmail: func(t *testing.T, g access.Grant) string {
+					cur.rename("2819c223-alice", "alice.married@example.com")
+					return "alice.married@example.com"
+				},
+				PreGrant: func(t *testing.T, g access.Grant) {
+					cur.edit(func() { cur.groups["e9e30dba-eng"] = append(cur.groups["e9e30dba-eng"], "2819c223-alice") })
+				},
+				DeleteUser: func(t *testing.T, g access.Grant) { cur.deleteUser("2819c223-alice") },
+			})
+		})
+	}
+}
+
+func TestIdentity(t *testing.T) {
+	person := func(name string) access.Person {
+		return access.Person{SlackID: "U0" + strings.ToUpper(name), Email: name + "@example.com", Name: name}
+	}
+	for _, attr := range []string{"userName", "emails"} {
+		t.Run(attr, func(t *testing.T) {
+			var cur *service
+			conformance.RunIdentity(t, conformance.IdentityHarness{
+				New: func(t *testing.T) access.Connector {
+					cur = newService(t)
+					return mustBuild(t, map[string]any{"base_url": cur.srv.URL + "/scim/v2", "token": bearer, "user_attribute": attr}, connectortest.FastHTTPShortRetryAfter(-1))
+				},
+				Managed: person("alice"), ManagerEmail: "carol@example.com",
+				Unmanaged: person("carol"), Inactive: person("dave"), Unknown: person("nobody"),
+				Outage: func(t *testing.T) { cur.edit(func() { cur.down = true }) },
 			})
 		})
 	}
@@ -326,20 +397,26 @@ func TestProtocolCases(t *testing.T) {
 
 	t.Run("Success", func(t *testing.T) {
 		s, c := setup(t, -1)
-		if _, err := c.Grant(ctx, aliceGrant()); err != nil {
+		r, err := c.Grant(ctx, aliceGrant())
+		if err != nil {
 			t.Fatal(err)
+		}
+		if r.UserID != "2819c223-alice" || r.PreExisting {
+			t.Fatalf("receipt %+v", r)
 		}
 		if !s.isMember("e9e30dba-eng", "2819c223-alice") || !s.isMember("e9e30dba-eng", "2819c223-bob") {
 			t.Fatal("add did not apply, or replaced the other members")
 		}
-		if err := c.Revoke(ctx, aliceGrant()); err != nil {
+		g := aliceGrant()
+		g.Receipt = &r
+		if err := c.Revoke(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		if s.isMember("e9e30dba-eng", "2819c223-alice") || !s.isMember("e9e30dba-eng", "2819c223-bob") {
 			t.Fatal("remove did not apply, or removed others")
 		}
 		if n := s.Count("GET /scim/v2/Users"); n != 1 {
-			t.Fatalf("%d user lookups, want 1 (cached)", n)
+			t.Fatalf("%d user lookups, want 1 (the revoke acts on the receipt)", n)
 		}
 		if n := s.Count("PATCH /scim/v2/Groups/e9e30dba-eng"); n != 2 {
 			t.Fatalf("%d PATCHes, want 2", n)
@@ -351,8 +428,20 @@ func TestProtocolCases(t *testing.T) {
 			s, c := setup(t, -1)
 			s.conflictOnDuplicate = conflict
 			s.groups["e9e30dba-eng"] = append(s.groups["e9e30dba-eng"], "2819c223-alice")
-			if _, err := c.Grant(ctx, aliceGrant()); err != nil {
+			r, err := c.Grant(ctx, aliceGrant())
+			if err != nil || !r.PreExisting {
+				t.Fatalf("receipt %+v, %v", r, err)
+			}
+			// A repeat of a grant whose first answer was lost meets the
+			// duplicate: with 409 uniqueness the membership is checked.
+			s.groups["e9e30dba-eng"] = nil
+			g := aliceGrant()
+			g.ID = "AR-8"
+			if _, err := c.Grant(ctx, g); err != nil {
 				t.Fatal(err)
+			}
+			if _, err := c.Grant(ctx, g); err != nil {
+				t.Fatalf("repeat: %v", err)
 			}
 			if !s.isMember("e9e30dba-eng", "2819c223-alice") {
 				t.Fatal("not a member")
@@ -389,7 +478,7 @@ func TestProtocolCases(t *testing.T) {
 		if class, _ := classOf(t, err); class != access.Permanent {
 			t.Fatalf("class %v: %v", class, err)
 		}
-		if !errors.Is(err, scim.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
+		if !errors.Is(err, access.ErrUnknownUser) || !strings.Contains(err.Error(), "nobody@example.com") ||
 			!strings.Contains(err.Error(), "SCIM") || !strings.Contains(err.Error(), "U0NOBODY1") {
 			t.Fatalf("error does not name the person and the system: %v", err)
 		}
