@@ -190,26 +190,26 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, 
 		return access.Receipt{}, err
 	}
 	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (string, bool, error) {
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
 			id, err := c.users.ByEmail(ctx, op, g.User)
 			if err != nil {
-				return "", false, err
+				return connectors.Intent{}, false, err
 			}
 			u, err := c.getUser(ctx, op, id)
 			switch {
 			case err != nil:
-				return "", false, err
+				return connectors.Intent{}, false, err
 			case u == nil:
 				c.users.Forget(g.User)
-				return "", false, c.users.Unknown(op, g.User)
+				return connectors.Intent{}, false, c.users.Unknown(op, g.User)
 			case u.IsDisabled:
-				return "", false, access.PermanentError(fmt.Errorf("%s: Looker user %s is disabled", op, id))
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: Looker user %s is disabled", op, id))
 			}
 			ids, found, err := c.directRoles(ctx, op, id)
 			if err == nil && !found {
 				err = c.users.Unknown(op, g.User)
 			}
-			return id, slices.Contains(ids, roleID), err
+			return connectors.Intent{UserID: id}, slices.Contains(ids, roleID), err
 		},
 		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
 			var before []string

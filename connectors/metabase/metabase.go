@@ -204,30 +204,30 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, 
 		return access.Receipt{}, err
 	}
 	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (string, bool, error) {
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
 			uid, err := c.users.ByEmail(ctx, op, g.User)
 			if err != nil {
-				return "", false, err
+				return connectors.Intent{}, false, err
 			}
 			id, err := userID(op, uid)
 			if err != nil {
-				return "", false, err
+				return connectors.Intent{}, false, err
 			}
 			u, err := c.getUser(ctx, op, id)
 			switch {
 			case err != nil:
-				return "", false, err
+				return connectors.Intent{}, false, err
 			case u == nil:
 				c.users.Forget(g.User)
-				return "", false, c.users.Unknown(op, g.User)
+				return connectors.Intent{}, false, c.users.Unknown(op, g.User)
 			case !u.IsActive:
-				return "", false, access.PermanentError(fmt.Errorf("%s: Metabase user %d is deactivated", op, id))
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: Metabase user %d is deactivated", op, id))
 			}
 			if err := c.checkGroup(ctx, op, group); err != nil {
-				return "", false, err
+				return connectors.Intent{}, false, err
 			}
 			m, err := c.membership(ctx, op, id, group)
-			return uid, m != nil, err
+			return connectors.Intent{UserID: uid}, m != nil, err
 		},
 		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
 			id, err := userID(op, in.UserID)

@@ -289,26 +289,26 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, 
 	s := &session{c: c, op: op}
 	defer s.close()
 	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (string, bool, error) {
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
 			user, err := DatabaseUser(c.mapping, g.User)
 			if err != nil {
-				return "", false, access.PermanentError(fmt.Errorf("%s: %w", op, err))
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: %w", op, err))
 			}
 			conn, err := s.open(ctx)
 			if err != nil {
-				return "", false, err
+				return connectors.Intent{}, false, err
 			}
 			roleOK, userOK, err := c.exist(ctx, op, conn, role, user)
 			switch {
 			case err != nil:
-				return "", false, err
+				return connectors.Intent{}, false, err
 			case !roleOK:
-				return "", false, access.PermanentError(fmt.Errorf("%s: PostgreSQL role %s does not exist", op, role))
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: PostgreSQL role %s does not exist", op, role))
 			case !userOK:
-				return "", false, c.unknown(op, g, user)
+				return connectors.Intent{}, false, c.unknown(op, g, user)
 			}
 			member, err := isMember(ctx, conn, role, user)
-			return user, member, c.classify(ctx, op+": read pg_auth_members", err)
+			return connectors.Intent{UserID: user}, member, c.classify(ctx, op+": read pg_auth_members", err)
 		},
 		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
 			conn, err := s.open(ctx)

@@ -93,15 +93,15 @@ func (ug *Usergroup) Grant(ctx context.Context, g access.Grant) (access.Receipt,
 		return access.Receipt{}, err
 	}
 	return connectors.GrantMembership(ctx, ug.intents, g, connectors.Member{
-		Find: func(ctx context.Context) (string, bool, error) {
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
 			if g.User.SlackID == "" {
-				return "", false, access.PermanentError(fmt.Errorf("%s: the grant names no Slack user", op))
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: the grant names no Slack user", op))
 			}
 			gr, err := ug.read(ctx, op, id)
 			if err != nil {
-				return "", false, err
+				return connectors.Intent{}, false, err
 			}
-			return g.User.SlackID, !gr.disabled && slices.Contains(gr.members, g.User.SlackID), nil
+			return connectors.Intent{UserID: g.User.SlackID}, !gr.disabled && slices.Contains(gr.members, g.User.SlackID), nil
 		},
 		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
 			return ug.add(ctx, op, id, in.UserID)
