@@ -123,14 +123,11 @@ var (
 // (connectors.Intents).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	secret, err := cfg.Secret("client_secret")
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireState(); err != nil {
 		return nil, err
 	}
 	api := connectors.TrimBase(c.URL) + "/api/4.0"

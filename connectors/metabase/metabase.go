@@ -116,14 +116,11 @@ var (
 // started (connectors.Intents).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	key, err := cfg.Secret("api_key")
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireState(); err != nil {
 		return nil, err
 	}
 	base := connectors.TrimBase(c.URL)

@@ -268,7 +268,7 @@ var (
 // of the grants it started (connectors.Intents).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	pem, err := cfg.Secret("private_key")
@@ -280,9 +280,6 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 		// The parser's message says what is wrong with the format, not
 		// the key's content.
 		return nil, fmt.Errorf("connectors.%s.private_key: not a PEM RSA private key (PKCS#1 or PKCS#8)", name)
-	}
-	if err := cfg.RequireState(); err != nil {
-		return nil, err
 	}
 	login := connectors.TrimBase(c.LoginURL)
 	if login == "" {

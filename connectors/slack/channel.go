@@ -50,9 +50,6 @@ func (w *Workspace) ChannelFactory(name string, cfg connectors.Config) (access.C
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.RequireState(); err != nil {
-		return nil, err
-	}
 	return &Channel{c: c, intents: connectors.NewIntents(cfg.State)}, nil
 }
 

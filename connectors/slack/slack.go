@@ -116,7 +116,7 @@ type client struct {
 // newClient decodes cfg and builds the instance's client.
 func (w *Workspace) newClient(kind, name string, cfg connectors.Config) (*client, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	token, err := cfg.Secret("bot_token")

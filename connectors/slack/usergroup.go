@@ -57,9 +57,6 @@ func (w *Workspace) UsergroupFactory(name string, cfg connectors.Config) (access
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.RequireState(); err != nil {
-		return nil, err
-	}
 	return &Usergroup{c: c, w: w, intents: connectors.NewIntents(cfg.State)}, nil
 }
 

@@ -163,14 +163,11 @@ var (
 // existed.
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	token, err := cfg.Secret("api_token")
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireState(); err != nil {
 		return nil, err
 	}
 	base := connectors.TrimBase(c.BaseURL)
