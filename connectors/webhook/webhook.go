@@ -41,7 +41,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -123,20 +122,14 @@ func (c *Config) Validate() error {
 // never echo the URL.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Fragment != "" {
+	if err != nil {
 		return errors.New("must be an absolute https:// URL (the value is not shown)")
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
-			return nil
-		}
-		return errors.New("must be an https:// URL; plain http is accepted only for localhost")
+	u.RawQuery, u.ForceQuery = "", false // allowed here, unlike for API bases
+	if err := connectors.CheckBaseURL(u.String()); err != nil {
+		return fmt.Errorf("%w; plain http is accepted only for localhost (the value is not shown)", err)
 	}
-	return errors.New("must be an absolute https:// URL (the value is not shown)")
+	return nil
 }
 
 func validHeaderName(k string) bool {

@@ -299,27 +299,18 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, 
 	if err != nil {
 		return access.Receipt{}, err
 	}
-	var id int64
-	if repeat {
-		id, err = parseUserID(op, in.UserID)
-	} else {
-		var sid string
-		if sid, err = c.users.ByEmail(ctx, op, g.User); err == nil {
-			id, err = parseUserID(op, sid)
+	sid := in.UserID
+	if !repeat {
+		if sid, err = c.users.ByEmail(ctx, op, g.User); err != nil {
+			return access.Receipt{}, err
 		}
 	}
+	u, id, unlock, err := c.lockUser(ctx, op, sid)
 	if err != nil {
 		return access.Receipt{}, err
-	}
-	unlock, err := c.locks.Lock(ctx, id)
-	if err != nil {
-		return access.Receipt{}, access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}
 	defer unlock()
-	u, err := c.getUser(ctx, op, id)
 	switch {
-	case err != nil:
-		return access.Receipt{}, err
 	case u == nil && repeat:
 		// Deleted between two attempts: whatever the first did is gone.
 		c.intents.Forget(ctx, g.ID)
@@ -343,6 +334,22 @@ func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, 
 		}
 	}
 	return s.receipt(p), nil
+}
+
+// lockUser takes the lock of Zendesk user sid and reads them (nil when
+// Zendesk no longer has them). On success the caller must call unlock.
+func (c *Connector) lockUser(ctx context.Context, op, sid string) (u *user, id int64, unlock func(), err error) {
+	if id, err = parseUserID(op, sid); err != nil {
+		return nil, 0, nil, err
+	}
+	if unlock, err = c.locks.Lock(ctx, id); err != nil {
+		return nil, 0, nil, access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
+	}
+	if u, err = c.getUser(ctx, op, id); err != nil {
+		unlock()
+		return nil, 0, nil, err
+	}
+	return u, id, unlock, nil
 }
 
 func parseUserID(op, s string) (int64, error) {
@@ -566,19 +573,11 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 			return access.PermanentError(fmt.Errorf("%s: the grant's receipt is unreadable: %v", op, err))
 		}
 	}
-	id, err := parseUserID(op, g.Receipt.UserID)
+	u, id, unlock, err := c.lockUser(ctx, op, g.Receipt.UserID)
 	if err != nil {
 		return err
-	}
-	unlock, err := c.locks.Lock(ctx, id)
-	if err != nil {
-		return access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}
 	defer unlock()
-	u, err := c.getUser(ctx, op, id)
-	if err != nil {
-		return err
-	}
 	if u == nil {
 		// Deleted at Zendesk: no access is left.
 		if err := c.forgetIf(ctx, op, id, d.CustomRoleID); err != nil {
@@ -642,19 +641,11 @@ func (c *Connector) revokeLegacy(ctx context.Context, op string, g access.Grant,
 	if err != nil {
 		return err
 	}
-	id, err := parseUserID(op, sid)
+	u, id, unlock, err := c.lockUser(ctx, op, sid)
 	if err != nil {
 		return err
-	}
-	unlock, err := c.locks.Lock(ctx, id)
-	if err != nil {
-		return access.RetryableError(fmt.Errorf("%s: %w", op, err), 0)
 	}
 	defer unlock()
-	u, err := c.getUser(ctx, op, id)
-	if err != nil {
-		return err
-	}
 	if u == nil {
 		// Found by email a moment ago (or cached), gone now: look again.
 		c.users.Forget(g.User)
