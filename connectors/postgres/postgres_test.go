@@ -3,14 +3,20 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -66,14 +72,18 @@ func wantClass(t *testing.T, err error, want access.ErrorClass, contains ...stri
 func TestConformance(t *testing.T) {
 	p := testsvc.StartPostgres(t)
 	// The person is the database role "alice" (email_local_part mapping).
-	// DeleteUser drops it, so New puts it back.
+	// DeleteUser drops it, so New puts it back. The connector reaches the
+	// server through a proxy that can refuse the next connection the way a
+	// server does (faultProxy).
+	fp := newFaultProxy(t, p)
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
 			p.Exec(t, `DO $$ BEGIN
 				IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'alice') THEN CREATE ROLE alice LOGIN; END IF;
 			END $$`, "REVOKE analyst_ro FROM alice")
-			return build(t, dsnConfig(p))
+			return build(t, map[string]any{"dsn": fp.dsn, "timeout": "10s"})
 		},
+		FailNext:     func(t *testing.T, status int) { fp.FailNext(status) },
 		Grant:        func(t *testing.T) access.Grant { return grantFor("alice", "analyst_ro") },
 		HasAccess:    func(t *testing.T, g access.Grant) bool { return p.IsMember(t, "analyst_ro", "alice") },
 		UnknownUser:  func(t *testing.T) access.Grant { return grantFor("nobody", "analyst_ro") },
@@ -425,4 +435,76 @@ func TestPreExistingMembership(t *testing.T) {
 	if err != nil || !rc.PreExisting || rc.UserID != "carol" {
 		t.Fatalf("receipt = %+v, %v; want PreExisting", rc, err)
 	}
+}
+
+// faultProxy is a TCP proxy in front of the test server that answers the
+// next connection, when told to, with the server's own refusal for the
+// HTTP status the conformance suite names: 503 → FATAL 57P03
+// cannot_connect_now ("the database system is starting up", a server
+// starting or recovering), 429 → FATAL 53300 too_many_connections, 403 →
+// FATAL 28P01 invalid_password, other statuses → FATAL 28000. The refusal
+// is sent as an ErrorResponse to the startup message, as PostgreSQL does
+// (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP).
+type faultProxy struct {
+	connectortest.Faults
+	dsn string
+}
+
+func newFaultProxy(t *testing.T, p *testsvc.Postgres) *faultProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &faultProxy{}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	upstream := net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { fp.serve(c, upstream) })
+		}
+	})
+	u, err := url.Parse(p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = ln.Addr().String()
+	fp.dsn = u.String()
+	return fp
+}
+
+func (fp *faultProxy) serve(c net.Conn, upstream string) {
+	defer c.Close()
+	if status, ok := fp.Take(); ok {
+		code, msg := "28000", "injected refusal"
+		switch status {
+		case http.StatusServiceUnavailable:
+			code, msg = "57P03", "the database system is starting up"
+		case http.StatusTooManyRequests:
+			code, msg = "53300", "sorry, too many clients already"
+		case http.StatusForbidden:
+			code, msg = "28P01", `password authentication failed for user "accessbot"`
+		}
+		be := pgproto3.NewBackend(c, c)
+		if _, err := be.ReceiveStartupMessage(); err != nil {
+			return
+		}
+		be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+		_ = be.Flush()
+		return
+	}
+	up, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
 }
