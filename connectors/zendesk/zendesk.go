@@ -603,14 +603,8 @@ func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	case d.GroupID != 0 && !d.GroupPreExisting && !g.Receipt.PreExisting:
 		// A grant whose membership create got no answer (a partial
 		// receipt): remove the membership if it was made.
-		m, err := c.groupMembership(ctx, op, u.ID, d.GroupID)
-		if err != nil {
+		if err := c.leaveGroup(ctx, op, u.ID, d.GroupID); err != nil {
 			return err
-		}
-		if m != nil {
-			if err := c.deleteMembership(ctx, op, m.ID); err != nil {
-				return err
-			}
 		}
 	}
 	c.intents.Forget(ctx, g.ID)
@@ -676,18 +670,21 @@ func (c *Connector) revokeLegacy(ctx context.Context, op string, g access.Grant,
 		}
 	}
 	if p.group != 0 {
-		m, err := c.groupMembership(ctx, op, u.ID, p.group)
-		if err != nil {
+		if err := c.leaveGroup(ctx, op, u.ID, p.group); err != nil {
 			return err
-		}
-		if m != nil {
-			if err := c.deleteMembership(ctx, op, m.ID); err != nil {
-				return err
-			}
 		}
 	}
 	c.intents.Forget(ctx, g.ID)
 	return nil
+}
+
+// leaveGroup deletes the user's membership of group, if any.
+func (c *Connector) leaveGroup(ctx context.Context, op string, userID, group int64) error {
+	m, err := c.groupMembership(ctx, op, userID, group)
+	if err != nil || m == nil {
+		return err
+	}
+	return c.deleteMembership(ctx, op, m.ID)
 }
 
 // Check reports whether the agent has everything the grant gives; with a
