@@ -123,9 +123,6 @@ type Bot struct {
 	connMu    sync.Mutex
 	connected bool
 
-	groupMu    sync.Mutex
-	groupLocks map[string]*sync.Mutex // user group → lock (UsergroupConnector)
-
 	seenMu sync.Mutex
 	seen   map[string]time.Time // envelope IDs already handled (duplicate deliveries)
 	acked  sync.Map             // envelope IDs acked while their handler runs
@@ -181,7 +178,7 @@ func New(cfg Config) *Bot {
 	b := &Bot{
 		cfg: cfg, api: api, rb: cfg.Runbook, clock: cfg.Clock, log: cfg.Logger, mx: cfg.Metrics,
 		jobs: make(chan func(), cfg.Queue), dirCache: map[string]dirEntry{},
-		seen: map[string]time.Time{}, groupLocks: map[string]*sync.Mutex{},
+		seen: map[string]time.Time{},
 	}
 	b.homes = newHomes(b)
 	b.sm = socketmode.New(api, socketmode.OptionPingInterval(cfg.PingInterval))

@@ -30,6 +30,7 @@ import (
 	"github.com/accessbot/accessbot/connectors/postgres"
 	"github.com/accessbot/accessbot/connectors/salesforce"
 	"github.com/accessbot/accessbot/connectors/scim"
+	slackconn "github.com/accessbot/accessbot/connectors/slack"
 	"github.com/accessbot/accessbot/connectors/webhook"
 	"github.com/accessbot/accessbot/connectors/zendesk"
 	"github.com/accessbot/accessbot/connectors/zendeskticket"
@@ -63,6 +64,9 @@ type AppOptions struct {
 	Workers   int
 	// ServiceConfig tweaks the lifecycle service (retry timing in tests).
 	Service func(*access.ServiceConfig)
+	// WrapConnector, if set, wraps every connector NewApp builds (the
+	// sandbox records what live connectors did).
+	WrapConnector func(name string, c access.Connector) access.Connector
 	// WrapLifecycle, if set, wraps what the bot drives (tests inject
 	// faults into Slack handlers with it).
 	WrapLifecycle func(bot.Lifecycle) bot.Lifecycle
@@ -91,28 +95,21 @@ type App struct {
 	digests   *access.Digests // owners' digests: RunDigests
 }
 
-// newRegistry lists every connector type this build knows. b may be nil
-// when only validating configuration.
-func newRegistry(b *bot.Bot) *connectors.Registry {
+// newRegistry lists every connector type this build knows. ws holds the
+// Slack connectors' defaults (the runbook's bot token and API URL) and
+// installation the store's installation ID (webhook message IDs, DESIGN.md
+// §6); their zero values serve validation, where no call is made.
+func newRegistry(ws *slackconn.Workspace, installation string) *connectors.Registry {
 	reg := connectors.NewRegistry()
 	reg.Add("memory", memory.Factory)
-	reg.Add("webhook", webhook.Factory)
+	if installation != "" {
+		reg.Add("webhook", webhook.NewFactory(installation))
+	} else {
+		reg.Add("webhook", webhook.Factory)
+	}
 	reg.Add("manual", manual.Factory)
-	reg.Add("slack_channel", func(name string, cfg connectors.Config) (access.Connector, error) {
-		var c struct{}
-		if err := cfg.Decode(&c); err != nil {
-			return nil, err
-		}
-		// With b nil (validation) only CheckParams is ever called.
-		return b.ChannelConnector(), nil
-	})
-	reg.Add("slack_usergroup", func(name string, cfg connectors.Config) (access.Connector, error) {
-		var c struct{}
-		if err := cfg.Decode(&c); err != nil {
-			return nil, err
-		}
-		return b.UsergroupConnector(), nil
-	})
+	reg.Add(slackconn.ChannelType, ws.ChannelFactory)
+	reg.Add(slackconn.UsergroupType, ws.UsergroupFactory)
 	reg.Add(okta.Type, okta.Factory)
 	reg.Add(google.Type, google.Factory)
 	reg.Add(entra.Type, entra.Factory)
@@ -181,7 +178,12 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 		Sleep: opts.BotSleep, AckBudget: opts.AckBudget, Workers: opts.Workers, Metrics: a.Metrics,
 		AuditExport: a.auditExport,
 	})
-	reg := newRegistry(a.Bot)
+	installation, err := installationID(st)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	reg := newRegistry(&slackconn.Workspace{BotToken: cfg.Slack.BotToken.Reveal(), APIURL: cfg.Slack.APIURL}, installation)
 	shared := connectors.NewHTTPClient(opts.HTTP)
 	var problems []error
 	used := cfg.usedConnectors()
@@ -201,6 +203,9 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 		if err != nil {
 			problems = append(problems, err)
 			continue
+		}
+		if opts.WrapConnector != nil {
+			c = opts.WrapConnector(name, c)
 		}
 		a.Connectors[name] = c
 	}
@@ -356,4 +361,21 @@ func (a *App) auditExport(ctx context.Context, system string, since time.Time) (
 		return "", nil, err
 	}
 	return fmt.Sprintf("audit-%s-%s.csv", system, a.clock.Now().UTC().Format("20060102-1504")), content, nil
+}
+
+// installationID is the store's installation ID, a random ID made when the
+// store was created (and kept by store migrate): webhook message IDs are
+// unique per installation with it.
+func installationID(st any) (string, error) {
+	is, ok := st.(interface {
+		InstallationID(context.Context) (string, error)
+	})
+	if !ok {
+		return "local", nil
+	}
+	id, err := is.InstallationID(context.Background())
+	if err != nil {
+		return "", fmt.Errorf("read the store's installation ID: %w", err)
+	}
+	return id, nil
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/bot/slackemu"
 	"github.com/accessbot/accessbot/bot/slackemu/web"
-	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/manual"
 	"github.com/accessbot/accessbot/connectors/memory"
 	"github.com/accessbot/accessbot/store"
@@ -189,11 +188,12 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 		rc := &recordingConnector{name: name, typ: cc.Type, log: rec, dir: ws}
 		switch {
 		case slicesContainsString(o.Live, name) || cc.Type == "slack_channel" || cc.Type == "slack_usergroup":
-			// Real: built below, once the store and the bot exist. The
-			// Slack connectors act on the emulated workspace, so they
-			// are always real here.
+			// Real: built by NewApp as in production, then wrapped in
+			// the recorder. The Slack connectors act on the emulated
+			// workspace, so they are always real here.
 			rc.live = true
 			live[name] = rc
+			continue
 		case cc.Type == "manual":
 			rc.inner = manual.Connector{}
 		default:
@@ -203,16 +203,25 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	app, err := NewApp(cfg, AppOptions{Clock: clock, Connectors: swapped, NoWheelRun: true, Logger: logger,
+		WrapConnector: func(name string, c access.Connector) access.Connector {
+			if rc, ok := live[name]; ok {
+				rc.inner = c
+				return rc
+			}
+			return c
+		},
 		// Notices inline: when the page moves the clock, what each step
 		// causes (the removal DM) is posted before time moves on, so
 		// every message carries the time it was really sent at.
 		Service: func(c *access.ServiceConfig) { c.InlineDelivery = true }})
 	if err != nil {
-		return err
+		return demoInputError{err}
 	}
 	defer app.Close()
-	if err := buildLive(app, cfg, live, clock); err != nil {
-		return demoInputError{err}
+	for name, rc := range live {
+		if rc.inner == nil && slicesContainsString(o.Live, name) {
+			return demoInputError{fmt.Errorf("--live %s: no system uses this connector", name)}
+		}
 	}
 	// A kept store may have run ahead of the wall clock: time never goes
 	// back.
@@ -334,29 +343,6 @@ func checkLive(cfg *Config, live []string) error {
 	}
 	if len(ce.Problems) > 0 {
 		return &sandboxConfigError{ConfigError: ce}
-	}
-	return nil
-}
-
-// buildLive builds the real connectors behind the recorders marked live,
-// as NewApp would (same registry, shared HTTP client, the store's state).
-func buildLive(app *App, cfg *Config, live map[string]*recordingConnector, clock access.Clock) error {
-	if len(live) == 0 {
-		return nil
-	}
-	reg := newRegistry(app.Bot)
-	shared := connectors.NewHTTPClient(connectors.HTTPOptions{})
-	for name, rc := range live {
-		cc := cfg.Connectors[name]
-		raw := map[string]any{"type": cc.Type}
-		for k, v := range cc.Raw {
-			raw[k] = v
-		}
-		c, err := reg.Build(name, cc.Type, raw, connectors.Env{HTTP: shared, Clock: clock, State: app.Store.KV(name)})
-		if err != nil {
-			return fmt.Errorf("--live %s: %w", name, err)
-		}
-		rc.inner = c
 	}
 	return nil
 }
