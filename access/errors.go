@@ -183,6 +183,12 @@ func plainText(e *Error) string {
 		return fmt.Sprintf("Step %d of %s needs %d approver(s) other than the requester, but only %d can be found (including the system owners and admins).", e.Step, what, e.N, e.N2)
 	case CodeBusy:
 		return "accessbot is very busy right now; nothing was changed. Please try again in a moment."
+	case CodeIneligible:
+		return fmt.Sprintf("%s has ended: the requester may no longer request it.", e.Request)
+	case CodeStaleStep:
+		return fmt.Sprintf("The message you clicked asked about step %d of %s, which is no longer the step waiting for a decision (it is step %d); nothing was changed.", e.Step, e.Request, e.N)
+	case CodeOtherStep:
+		return fmt.Sprintf("You already approved step %d of %s; one person's approval counts for one step only, so someone else must approve this one.", e.Step, e.Request)
 	}
 	if e.Message != "" {
 		return e.Message

@@ -286,6 +286,7 @@ func testRunbook() *Runbook {
 		Teams: map[string]Team{
 			"support": {Members: []string{alice, dave, carol}},
 			"many":    {Members: many},
+			"finance": {Members: []string{bob}}, // alice's manager approves finance steps too
 		},
 		Systems: map[string]*System{
 			"crm": {
@@ -298,6 +299,15 @@ func testRunbook() *Runbook {
 					"auto2": role("auto2", autoParams, everyone, auto),
 					"flat": role("flat", map[string]string{"group_id": "00g1flat"}, support,
 						Approval{Steps: []StepPolicy{{Sources: []Source{{Kind: SourceTeam, Ref: "many"}}}}}),
+					// payout: the manager, then finance, where the manager also is.
+					"payout": role("payout", map[string]string{"group_id": "00g1payout"}, support, Approval{Steps: []StepPolicy{
+						{Sources: []Source{{Kind: SourceManager}}},
+						{Sources: []Source{{Kind: SourceTeam, Ref: "finance"}}},
+					}}),
+					"payout_same": role("payout_same", map[string]string{"group_id": "00g1payout2"}, support, Approval{SameApprover: true, Steps: []StepPolicy{
+						{Sources: []Source{{Kind: SourceManager}}},
+						{Sources: []Source{{Kind: SourceTeam, Ref: "finance"}}},
+					}}),
 				},
 			},
 			"payroll": {
@@ -366,7 +376,7 @@ func (h *harness) submit(in SubmitInput) *Request {
 // decide decides and settles (the grant the last approval authorises runs).
 func (h *harness) decide(id, actor string, approve bool, reason string) *Request {
 	h.t.Helper()
-	r, err := h.svc.Decide(h.ctx, id, actor, approve, reason)
+	r, err := h.svc.Decide(h.ctx, id, actor, approve, reason, AnyStep)
 	if err != nil {
 		h.t.Fatalf("Decide(%s, %s, %v): %v", id, actor, approve, err)
 	}

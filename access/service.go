@@ -59,7 +59,14 @@ type ServiceConfig struct {
 	Logger     *slog.Logger
 	Observer   Observer
 	// Periodic jobs run by Run on the lifecycle clock (digests, retention).
-	Jobs []Job
+	// Run adds its own: the re-checks of pending requests every
+	// RecheckEvery (default 5 min), and, with AccountCheckers (identity
+	// providers by connector name), the offboarding check every
+	// AccountCheckEvery (default 15 min).
+	Jobs              []Job
+	RecheckEvery      time.Duration
+	AccountCheckers   map[string]AccountChecker
+	AccountCheckEvery time.Duration
 
 	// RetryBase and RetryCap bound the full-jitter exponential backoff of
 	// grant and revoke retries (defaults 1 s and 60 s).
@@ -166,6 +173,8 @@ type Service struct {
 
 	out     *sender     // the paced sender while Run runs; nil: deliver inline
 	running atomic.Bool // Run is serving
+
+	gone sync.Map // user ID → time: offboarded people, never asked to approve again
 }
 
 type entLock struct {

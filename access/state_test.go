@@ -15,6 +15,7 @@ var allEvents = []Event{
 	EventCancelled, EventTimedOut, EventReminded, EventGranted, EventGrantAttemptFailed,
 	EventGrantFailed, EventWarned, EventExpiring, EventRevoking, EventDone,
 	EventRevokeAttemptFailed, EventExpired, EventRevoked, EventNoted, EventRollingBack,
+	EventIneligible, EventReassigned,
 }
 
 // wantTable is DESIGN.md §4 written out independently of state.go: the
@@ -33,6 +34,9 @@ func wantTable() map[State]map[Event]State {
 			EventApprovalRecorded: StatePending,
 			EventStepApproved:     StatePending,
 			EventReminded:         StatePending,
+			// re-checks (invariant 10)
+			EventIneligible: StateIneligible,
+			EventReassigned: StatePending,
 		},
 		StateApproved: {
 			EventGrantFailed:        StateGrantFailed,
@@ -43,6 +47,8 @@ func wantTable() map[State]map[Event]State {
 			EventDone:     StateRevoking,
 			// a grant that failed half-way is rolled back (invariant 9)
 			EventRollingBack: StateRevoking,
+			// the re-check right before the grant (invariant 10)
+			EventIneligible: StateIneligible,
 		},
 		StateActive: {
 			EventExpiring: StateRevoking,
@@ -58,6 +64,7 @@ func wantTable() map[State]map[Event]State {
 			EventGrantFailed: StateGrantFailed,
 		},
 		StateDenied:      {},
+		StateIneligible:  {},
 		StateCancelled:   {},
 		StateTimedOut:    {},
 		StateGrantFailed: {},
@@ -153,6 +160,7 @@ func TestTerminalAndLive(t *testing.T) {
 		{StateGrantFailed, true, false},
 		{StateExpired, true, false},
 		{StateRevoked, true, false},
+		{StateIneligible, true, false},
 	}
 	if len(tests) != len(States) {
 		t.Fatalf("test covers %d states, States has %d", len(tests), len(States))

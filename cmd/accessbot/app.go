@@ -34,6 +34,7 @@ import (
 	"github.com/accessbot/accessbot/connectors/webhook"
 	"github.com/accessbot/accessbot/connectors/zendesk"
 	"github.com/accessbot/accessbot/connectors/zendeskticket"
+	"github.com/accessbot/accessbot/directory"
 	"github.com/accessbot/accessbot/internal/wheel"
 	"github.com/accessbot/accessbot/store"
 )
@@ -222,9 +223,36 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	a.Wheel = wheel.NewKeyed(wheel.Options{Tick: tick}, a.clock.Now(), func(id string) { svc.Enqueue(id) })
 	a.digests = &access.Digests{Runbook: cfg.Runbook, KV: st.KV(digestKVNamespace), Store: st, Poster: a.Bot, Audit: storeAuditor{st}}
 	jobs := append([]access.Job{a.digests.Job()}, access.RetentionJob(cfg.Audit.Retention, st.ApplyRetention)...)
+	// The directory: Slack's lookups cached with bounded staleness (fresh
+	// for decisions), managers from the identity provider when the runbook
+	// names one, and the IdPs asked about suspended accounts.
+	dopts := directory.Options{Clock: a.clock}
+	checkers := map[string]access.AccountChecker{}
+	if n := cfg.Runbook.Managers.IdP; n != "" {
+		ml, ok := a.Connectors[n].(access.ManagerLookup)
+		if !ok {
+			a.Close()
+			return nil, fmt.Errorf("directory.managers.source: connector %q cannot read managers", n)
+		}
+		dopts.Managers = ml
+		if ac, ok := a.Connectors[n].(access.AccountChecker); ok {
+			checkers[n] = ac
+		}
+	}
+	for _, n := range cfg.Offboarding {
+		ac, ok := a.Connectors[n].(access.AccountChecker)
+		if !ok {
+			a.Close()
+			return nil, fmt.Errorf("directory.offboarding: connector %q cannot tell whether an account is active", n)
+		}
+		checkers[n] = ac
+	}
+	dir := directory.New(a.Bot, dopts)
+	a.Bot.UseDirectory(dir)
 	scfg := access.ServiceConfig{
-		Runbook: cfg.Runbook, Store: st, Directory: a.Bot, Notifier: a.Bot, Connectors: a.Connectors,
-		Scheduler: a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics, Jobs: jobs,
+		Runbook: cfg.Runbook, Store: st, Directory: dir, Notifier: a.Bot, Connectors: a.Connectors,
+		AccountCheckers: checkers,
+		Scheduler:       a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics, Jobs: jobs,
 		ReconcileEvery: opts.ReconcileEvery, PaceInterval: opts.PaceInterval,
 	}
 	if opts.Service != nil {

@@ -42,6 +42,11 @@ type Config struct {
 	// schemaless here: its connector type decodes and validates it.
 	Connectors map[string]ConnectorConfig
 
+	// Offboarding names the identity-provider connectors asked whether
+	// people holding or waiting for access are still active
+	// (directory.offboarding); the managers' source is asked too.
+	Offboarding []string
+
 	// Warnings are "path: message" lines about a configuration that works
 	// but should be changed (a literal secret in the file, an unset
 	// environment variable). They never contain secret values.
@@ -244,6 +249,12 @@ func (c *Config) usedConnectors() map[string]bool {
 				used[r.Ticket.Verify] = true
 			}
 		}
+	}
+	if c.Runbook.Managers.IdP != "" {
+		used[c.Runbook.Managers.IdP] = true
+	}
+	for _, name := range c.Offboarding {
+		used[name] = true
 	}
 	return used
 }

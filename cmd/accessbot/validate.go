@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -302,6 +303,14 @@ func (l *loader) build(t map[string]any) *Config {
 	if f := rb.Managers.ProfileField; f != "" && !profileFieldRe.MatchString(f) {
 		l.problem("directory.managers.slack_profile_field", "%q is not a Slack profile field ID; they start with Xf, like Xf0MANAGER", f)
 	}
+	rb.Managers.IdP = text(managers, "source")
+	switch {
+	case rb.Managers.IdP != "" && rb.Managers.ProfileField != "":
+		l.problem("directory.managers.source", "both source and slack_profile_field are set; keep one (source, the identity provider, is the safer: people can edit their own Slack profile)")
+	case rb.Managers.ProfileField != "":
+		l.warn("directory.managers.slack_profile_field", "people can usually edit their own Slack profile fields, so a requester could name an accomplice as their manager and approver; read managers from the identity provider instead (directory.managers.source: an okta_group, google_group, entra_group or scim_group connector), or make the field admin-only in Slack")
+	}
+	cfg.Offboarding = stringList(child(t, "directory"), "offboarding")
 
 	// teams
 	teams := child(t, "teams")
@@ -330,6 +339,12 @@ func (l *loader) build(t map[string]any) *Config {
 	for _, id := range sortedKeys(systems) {
 		used[text(child(systems, id), "connector")] = true
 	}
+	if rb.Managers.IdP != "" {
+		used[rb.Managers.IdP] = true
+	}
+	for _, name := range cfg.Offboarding {
+		used[name] = true
+	}
 	conns := child(t, "connectors")
 	for _, name := range sortedKeys(conns) {
 		cfg.Connectors[name] = l.connector(name, conns[name], used[name])
@@ -338,6 +353,13 @@ func (l *loader) build(t map[string]any) *Config {
 		if !used[name] {
 			l.warnings = append(l.warnings, fmt.Sprintf("connectors.%s is not used by any system or role; run does not build it and does not need its secrets", name))
 		}
+	}
+
+	if rb.Managers.IdP != "" {
+		l.checkLookupRef("directory.managers.source", rb.Managers.IdP, idpTypes, "directory.managers.source", cfg.Connectors)
+	}
+	for i, name := range cfg.Offboarding {
+		l.checkLookupRef(fmt.Sprintf("directory.offboarding[%d]", i), name, idpTypes, "directory.offboarding", cfg.Connectors)
 	}
 
 	// systems
@@ -349,7 +371,62 @@ func (l *loader) build(t map[string]any) *Config {
 			rb.Systems[id] = l.system(id, sm, cfg, defaults)
 		}
 	}
+	l.dangers(cfg)
 	return cfg
+}
+
+// dangers warns about runbooks that work but open an escalation path:
+// everyone (guests included) granted without a human, and a Slack user
+// group granted by a role while membership of that group is itself what
+// lets people request or approve something.
+func (l *loader) dangers(cfg *Config) {
+	rb := cfg.Runbook
+	// Where a user group decides who requests or approves.
+	sources := map[string][]string{} // usergroup → "systems.crm.roles.viewer.requesters"
+	note := func(group, where string) {
+		if group != "" && !slices.Contains(sources[group], where) {
+			sources[group] = append(sources[group], where)
+		}
+	}
+	groupOf := func(s access.Source) string {
+		switch s.Kind {
+		case access.SourceUsergroup:
+			return s.Ref
+		case access.SourceTeam:
+			return rb.Teams[s.Ref].Usergroup
+		}
+		return ""
+	}
+	for _, sid := range rb.SystemIDs() {
+		sys := rb.Systems[sid]
+		for _, rid := range sys.RoleIDs() {
+			r := sys.Roles[rid]
+			path := "systems." + sid + ".roles." + rid
+			for _, p := range r.Requesters {
+				note(groupOf(p), path+".requesters")
+				if p.Kind == access.SourceEveryone && r.Approval.Auto {
+					l.warn(path, "requesters: everyone with approval: auto grants %s %s to anyone in the workspace without a human, guests included; limit the requesters or add an approval step", sid, rid)
+				}
+			}
+			for _, st := range r.Approval.Steps {
+				for _, src := range st.Sources {
+					note(groupOf(src), path+".approval")
+				}
+			}
+		}
+	}
+	for _, sid := range rb.SystemIDs() {
+		sys := rb.Systems[sid]
+		if cfg.Connectors[sys.Connector].Type != "slack_usergroup" {
+			continue
+		}
+		for _, rid := range sys.RoleIDs() {
+			g := sys.Roles[rid].Grant["usergroup"]
+			if where := sources[g]; len(where) > 0 {
+				l.warn("systems."+sid+".roles."+rid+".grant.usergroup", "granting user group %s also makes its members eligible under %s: a grant here escalates to those roles; grant a group that decides nothing", g, strings.Join(where, ", "))
+			}
+		}
+	}
 }
 
 // slackSecret reads slack.KEY or its slack.KEY_file twin. An empty result
@@ -605,6 +682,16 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 		l.problem(path+".steps", "no steps: list at least one step, like - approvers: [owners]; or use approval: auto")
 	}
 	var a access.Approval
+	if v, ok := m["distinct"]; ok {
+		switch strings.ToLower(scalarString(v)) {
+		case "true":
+		case "false":
+			a.SameApprover = true
+			l.warn(path+".distinct", "false: one person may approve several steps of a request (their manager who is also in an approving team, say); by default each step needs someone who approved no other step")
+		default:
+			l.problem(path+".distinct", "%q is not true or false", scalarString(v))
+		}
+	}
 	if v, ok := m["auto_if_on_call"]; ok && isScalar(v) {
 		rule, err := access.ParseOnCallRule(scalarString(v))
 		if err != nil {
