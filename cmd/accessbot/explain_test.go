@@ -64,7 +64,7 @@ func TestExplainCommand(t *testing.T) {
 			"REFUSED: You may not request payroll viewer; it is for team:hr.",
 			"no  team:hr                not a member of team hr (0 member(s) found, user group S0HRTEAM1 included)"}, ""},
 		{"over the maximum", []string{"--as", "U0ALICE01", "crm", "viewer", "9h"}, 0, []string{
-			"REFUSED: 9h is longer than the maximum for viewer, which is 8h."}, ""},
+			"REFUSED: 9h is longer than the maximum for crm viewer, which is 8h."}, ""},
 		{"an owner who is no requester", []string{"--as", "U0CAROL01", "analytics", "editor"}, 0, []string{"REFUSED: You may not request"}, ""},
 		{"unknown system", []string{"--as", "U0ALICE01", "crn", "viewer"}, 0, []string{`REFUSED: There is no system called "crn"`}, ""},
 		{"people: user group and profile-field manager", []string{"--people", people, "--as", "hana@example.com", "payroll", "viewer"}, 0, []string{
@@ -83,7 +83,17 @@ func TestExplainCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"explain", "--config", examplePath}, tt.args...)
+			config := examplePath
+			if strings.Contains(tt.name, "profile-field") {
+				// The example keeps managers static; this case reads them from
+				// a profile field, as a runbook may.
+				raw, err := os.ReadFile(examplePath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				config = writeFile(t, "config.yaml", strings.Replace(string(raw), "    # slack_profile_field: Xf0MANAGER", "    slack_profile_field: Xf0MANAGER", 1))
+			}
+			args := append([]string{"explain", "--config", config}, tt.args...)
 			code, stdout, stderr := runCmd(t, args...)
 			ok := code == tt.code && strings.Contains(stderr, tt.stderr)
 			for _, s := range tt.stdout {

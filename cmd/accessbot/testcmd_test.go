@@ -175,7 +175,7 @@ cases:
 	for _, want := range []string{
 		"cannot evaluate: as: U0ALICX01 is neither in the runbook nor in the people section",
 		"cannot evaluate: request: not a request",
-		`cannot evaluate: request: "banana" is not a duration`,
+		"cannot evaluate: request: “banana” is not a duration",
 		"cannot evaluate: steps[1]: U0CAROL02 is neither in the runbook nor in the people section",
 		"max_duration: expected 4h; the runbook says 8h (set at systems.crm.roles.viewer.max_duration)",
 		"auto: expected true; the role has 2 approval step(s)",
