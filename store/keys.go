@@ -17,7 +17,7 @@ import (
 //	open            8-byte BE seq → state, for every non-terminal request
 //	by_requester    16-byte SHA-256 prefix of the requester ‖ 8-byte BE seq → empty
 //	by_entitlement  16-byte SHA-256 prefix of Entitlement.Key() ‖ 8-byte BE seq → empty
-//	audit           8-byte BE audit seq (1, 2, …) → JSON AuditRecord
+//	audit           8-byte BE audit seq (1, 2, …) → JSON audit.Record
 var (
 	bucketMeta          = []byte("meta")
 	bucketRequests      = []byte("requests")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"go.etcd.io/bbolt"
 )
 
@@ -24,7 +25,7 @@ type op struct {
 	pre *prepared // Update's optimistic result, or nil
 
 	result  *access.Request
-	records []AuditRecord // appended by this op, for the mirror
+	records []audit.Record // appended by this op, for the mirror
 	err     error
 	done    chan struct{}
 }

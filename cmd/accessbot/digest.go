@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
-	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/audit"
 )
 
 // digestKVNamespace is the store.KV namespace recording, per system ID, the
@@ -58,7 +58,7 @@ type digester struct {
 	// post posts a digest to a channel (Bot.PostDigest).
 	post func(ctx context.Context, channel string, d access.Digest) error
 	// audit appends a record to the audit log (Store.AppendAudit).
-	audit func(ctx context.Context, rec store.AuditRecord) error
+	audit func(ctx context.Context, rec audit.Record) error
 
 	mu sync.Mutex // one pass at a time, so the loop and a caller never both post
 }
@@ -70,7 +70,7 @@ func (a *App) newDigester() *digester {
 			return a.Service.History(ctx, system, 0)
 		},
 		post: a.Bot.PostDigest,
-		audit: func(ctx context.Context, rec store.AuditRecord) error {
+		audit: func(ctx context.Context, rec audit.Record) error {
 			_, err := a.Store.AppendAudit(ctx, rec)
 			return err
 		},
@@ -142,7 +142,7 @@ func (g *digester) system(ctx context.Context, sys *access.System, now time.Time
 	if err := g.kv.Put(ctx, sys.ID, []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
 		return fmt.Errorf("record posted digest: %w", err)
 	}
-	rec := store.AuditRecord{Time: now, Event: eventDigestPosted, Actor: access.ActorBot, System: sys.ID, Note: digestNote(d)}
+	rec := audit.Record{Time: now, Event: eventDigestPosted, Actor: access.ActorBot, System: sys.ID, Note: digestNote(d)}
 	if err := g.audit(ctx, rec); err != nil {
 		return fmt.Errorf("audit posted digest: %w", err)
 	}

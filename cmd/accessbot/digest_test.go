@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot/slackemu"
-	"github.com/accessbot/accessbot/store"
 )
 
 func berlin(t *testing.T) *time.Location {
@@ -100,7 +100,7 @@ func TestDigestLoopAcrossDST(t *testing.T) {
 	} {
 		clock := slackemu.NewFakeClock(start)
 		var posted []access.Digest
-		var audited []store.AuditRecord
+		var audited []audit.Record
 		g := &digester{
 			rb: &access.Runbook{Location: loc, Systems: map[string]*access.System{
 				"crm":     {ID: "crm", Channel: "C0CRMOWN1", Digest: "daily 09:00"},
@@ -118,7 +118,7 @@ func TestDigestLoopAcrossDST(t *testing.T) {
 				posted = append(posted, d)
 				return nil
 			},
-			audit: func(_ context.Context, rec store.AuditRecord) error { audited = append(audited, rec); return nil },
+			audit: func(_ context.Context, rec audit.Record) error { audited = append(audited, rec); return nil },
 		}
 		if err := g.run(t.Context(), true); err != nil {
 			t.Fatal(err)
@@ -194,10 +194,10 @@ func (e *world) waitOwnerDigests(n int) []slackemu.Message {
 	}
 }
 
-func (e *world) digestAuditRecords() []store.AuditRecord {
+func (e *world) digestAuditRecords() []audit.Record {
 	e.t.Helper()
-	var out []store.AuditRecord
-	err := e.app.Store.AuditRecords(context.Background(), func(rec store.AuditRecord) bool {
+	var out []audit.Record
+	err := e.app.Store.AuditRecords(context.Background(), func(rec audit.Record) bool {
 		if rec.Event == eventDigestPosted {
 			out = append(out, rec)
 		}
@@ -302,7 +302,7 @@ func TestRetentionEndToEnd(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("RunRetention = %d, %v; want the request's records redacted", n, err)
 	}
-	err = e.app.Store.AuditRecords(ctx, func(rec store.AuditRecord) bool {
+	err = e.app.Store.AuditRecords(ctx, func(rec audit.Record) bool {
 		if rec.RequestID == "AR-1001" && rec.Event == "requested" && (rec.Reason != "" || !rec.Redacted) {
 			t.Errorf("old record kept its reason: %+v", rec)
 		}
