@@ -20,7 +20,7 @@ var retentionChunk = 2048
 
 // retentionMark is where ApplyRetention remembers how far it got: the seq
 // of the last audit record it examined, in the store's key-value bucket.
-var retentionMark = (&KV{ns: "store.retention"}).key("examined")
+var retentionMark = kvKey("store.retention", "examined")
 
 // ApplyRetention removes the free text of audit records older than before
 // (GDPR data minimisation, audit.retention): the reason, and the note of
