@@ -19,8 +19,8 @@ var _ storetest.Store = (*postgres.Store)(nil)
 // server is one PostgreSQL per test binary run, started by the first test
 // that needs it; each test gets a database of its own (newDatabase).
 var (
-	server     *testsvc.Postgres
-	dbCount    atomic.Int64
+	server  *testsvc.Postgres
+	dbCount atomic.Int64
 )
 
 // pg returns the shared server, starting it under t the first time. The
