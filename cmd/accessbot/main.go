@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"demo":     {"run a scripted request → approve → grant → expiry story against a built-in Slack emulator", cmdDemo},
 		"audit":    {"audit verify FILE | audit export …: check or export the audit log", auditCommand},
 		"validate": {"check a configuration file and summarise it", cmdValidate},
+		"store":    {"store migrate --from bbolt:PATH --to postgres:DSN: copy a stopped bot's store into an empty PostgreSQL database", storeCommand},
 		"version":  {"print version, commit and Go version", cmdVersion},
 	}
 }

@@ -116,7 +116,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message may quote the DSN, password included.
-		return nil, errors.New("postgres store: the DSN does not parse (expected postgres://user:password@host:port/database?sslmode=… or key=value pairs)")
+		return nil, errors.New("postgres store: " + dsnProblem)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
@@ -263,3 +263,15 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // commitTimeout bounds a transaction once begun (see inTx). A variable for
 // tests.
 var commitTimeout = 30 * time.Second
+
+// CheckDSN reports whether dsn parses as a PostgreSQL connection string
+// (a postgres:// URL or key=value pairs), without connecting. Its error
+// never quotes the DSN, which holds a password.
+func CheckDSN(dsn string) error {
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		return errors.New(dsnProblem)
+	}
+	return nil
+}
+
+const dsnProblem = "the DSN does not parse (expected postgres://user:password@host:port/database?sslmode=… or key=value pairs)"
