@@ -54,7 +54,11 @@ func everyState(t *testing.T) (string, []*access.Request) {
 		r.GrantedAt, r.ExpiresAt, r.WarnAt, r.RemindAt, r.TimeoutAt = at, at.Add(2*time.Hour), at.Add(110*time.Minute), time.Time{}, time.Time{}
 		r.Receipt = &access.Receipt{UserID: "00u1", Note: "membership created"}
 	}
-	retry := func(r *access.Request) { r.NextAttemptAt = at.Add(30 * time.Second); r.Attempts = 1; r.LastError = "503" }
+	retry := func(r *access.Request) {
+		r.NextAttemptAt = at.Add(30 * time.Second)
+		r.Attempts = 1
+		r.LastError = "503"
+	}
 	paths := map[access.State][]func(r *access.Request) error{
 		access.StatePending:     nil,
 		access.StateApproved:    {tr(access.EventApproved, "U0BOB0001", retry)},
