@@ -14,36 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// appendAudit seals recs onto the chain inside tx and returns them sealed.
-// It locks the chain head FOR UPDATE, so it must be the last thing a
-// transaction does before commit: the lock serialises every appending
-// transaction of every replica until it commits. Nothing to append: no
-// lock.
-func appendAudit(ctx context.Context, tx pgx.Tx, recs []audit.Record) ([]audit.Record, error) {
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	var seq int64
-	var hash string
-	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM accessbot_audit_head FOR UPDATE`).Scan(&seq, &hash); err != nil {
-		return nil, fmt.Errorf("lock the audit chain head: %w", err)
-	}
-	seqs := make([]int64, len(recs))
-	lines := make([]string, len(recs))
-	for i := range recs {
-		recs[i].Seal(uint64(seq), hash)
-		seq, hash = int64(recs[i].Seq), recs[i].Hash
-		seqs[i], lines[i] = seq, jsonLine(recs[i])
-	}
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO accessbot_audit (seq, rec) SELECT s, r::json FROM unnest($1::bigint[], $2::text[]) AS t(s, r)`, seqs, lines)
-	b.Queue(`UPDATE accessbot_audit_head SET seq = $1, hash = $2`, seq, hash)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("append audit records %d..%d: %w", seqs[0], seq, err)
-	}
-	return recs, nil
-}
-
 // AppendAudit appends a record that belongs to no request (for example
 // event "config_loaded" with the configuration hash in Note) to the chain.
 // Seq, PrevHash and Hash are assigned; a zero Time is set from the store's
@@ -61,17 +31,11 @@ func (s *Store) AppendAudit(ctx context.Context, rec audit.Record) (out audit.Re
 	if rec.Time.IsZero() {
 		rec.Time = s.clock.Now()
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		recs, err := appendAudit(ctx, tx, []audit.Record{rec})
-		if err == nil {
-			out = recs[0]
-		}
-		return err
-	})
-	if err != nil {
+	o := &op{ctx: ctx, kind: opAudit, rec: rec}
+	if err := s.submit(o); err != nil {
 		return audit.Record{}, fmt.Errorf("append audit %s: %w", rec.Event, err)
 	}
-	return out, nil
+	return o.record, nil
 }
 
 // auditChunk is how many records AuditRecordsAfter reads per query.

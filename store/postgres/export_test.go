@@ -9,3 +9,6 @@ func SetChunks(n int) (restore func()) {
 	deadlineChunk, auditChunk, exportChunk, retentionChunk = n, n, n, n
 	return func() { deadlineChunk, auditChunk, exportChunk, retentionChunk = d, a, e, r }
 }
+
+// SetCommitHook sets the writer's commit hook (nil: none).
+func SetCommitHook(fn func(ops int)) { commitHook = fn }

@@ -38,7 +38,7 @@ func pg(t *testing.T) *testsvc.Postgres {
 
 // newDatabase creates an empty database owned by the connector login and
 // returns a DSN for it.
-func newDatabase(t *testing.T, p *testsvc.Postgres) string {
+func newDatabase(t testing.TB, p *testsvc.Postgres) string {
 	t.Helper()
 	name := fmt.Sprintf("accessbot_test_%d", dbCount.Add(1))
 	p.Exec(t, fmt.Sprintf("CREATE DATABASE %s OWNER %s", name, testsvc.PostgresConnectorUser))

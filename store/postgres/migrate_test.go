@@ -86,6 +86,8 @@ func TestMigrations(t *testing.T) {
 		}
 		// A v1 store at work: everything but claims uses only v1 columns.
 		v1 := &Store{pool: pool, lockPool: pool, clock: access.ClockFunc(func() time.Time { return storetest.T0 }), opTimeout: time.Second}
+		v1.start()
+		defer v1.Close()
 		r, err := v1.Create(ctx, storetest.NewRequest("U0ALICE01", "crm", "viewer", storetest.T0, "U0BOB0001"))
 		if err != nil {
 			t.Fatal(err)

@@ -52,6 +52,7 @@ const (
 	DefaultMaxConns  = 10
 	DefaultLockConns = 8
 	DefaultOpTimeout = 5 * time.Second
+	DefaultMaxBatch  = 256
 	// DefaultConnectTimeout bounds connecting when the DSN names no
 	// connect_timeout (pgx's default is to wait for the OS).
 	DefaultConnectTimeout = 5 * time.Second
@@ -76,6 +77,9 @@ type Options struct {
 	OpTimeout time.Duration
 	// Observer receives metrics hooks; nil: none.
 	Observer Observer
+	// MaxBatch caps the writes the writer commits in one transaction;
+	// default DefaultMaxBatch.
+	MaxBatch int
 }
 
 // Observer receives metrics from the store (the application wires it to
@@ -101,9 +105,12 @@ type Store struct {
 	obs       Observer
 	opTimeout time.Duration
 	locks     keylock.Locks // Lock's in-process stage: one connection per key per process
+	maxBatch  int
 
-	mu     sync.RWMutex
+	mu     sync.RWMutex // guards closed and sending on ops
 	closed bool
+	ops    chan *op
+	done   chan struct{} // closed when the writer has exited
 }
 
 // Open connects to the database named by dsn (a libpq URL or key=value
@@ -138,6 +145,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if s.opTimeout <= 0 {
 		s.opTimeout = DefaultOpTimeout
 	}
+	s.maxBatch = opts.MaxBatch
 	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres store %s: %w", where, err)
@@ -151,12 +159,24 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.lockPool.Close()
 		return nil, fmt.Errorf("postgres store %s: %w", where, err)
 	}
+	s.start()
 	return s, nil
 }
 
-// Close closes both pools, waiting for connections in use to be returned;
-// locks still held are released by the server when their connections
-// close. Calling Close more than once returns ErrClosed.
+// start starts the writer goroutine.
+func (s *Store) start() {
+	if s.maxBatch <= 0 {
+		s.maxBatch = DefaultMaxBatch
+	}
+	s.ops = make(chan *op, 4*s.maxBatch)
+	s.done = make(chan struct{})
+	go s.writer()
+}
+
+// Close stops accepting writes, commits every write already queued, waits
+// for the writer, then closes both pools (waiting for connections in use
+// to be returned; locks still held are released by the server when their
+// connections close). Calling Close more than once returns ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -164,7 +184,9 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	close(s.ops) // no sender holds mu.RLock now
 	s.mu.Unlock()
+	<-s.done
 	s.pool.Close()
 	s.lockPool.Close()
 	return nil
@@ -251,8 +273,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) {
+		if !isServerError(err) {
 			return fmt.Errorf("commit outcome unknown (the connection failed during COMMIT; the reconcile pass will find the request as it is): %w", err)
 		}
 		return err
@@ -275,3 +296,10 @@ func CheckDSN(dsn string) error {
 }
 
 const dsnProblem = "the DSN does not parse (expected postgres://user:password@host:port/database?sslmode=… or key=value pairs)"
+
+// isServerError reports whether err is an error the server sent (the
+// connection itself worked).
+func isServerError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
+}

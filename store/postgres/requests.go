@@ -80,7 +80,8 @@ func (w row) insertArgs() []any {
 // Create stores a new request: it takes the next number of the sequence
 // (AR-1001 is the first; a rolled-back Create may leave a gap), sets
 // Version to 1 and writes the request and an audit record per history
-// entry in one transaction. r must hold its first transition; r itself is
+// entry in one transaction (the writer's, shared with other queued
+// writes). r must hold its first transition; r itself is
 // not changed. It returns the stored copy. Errors: access.ErrInvalid for a
 // request without history, ctx's error if it ended before the transaction
 // began, ErrClosed, or database failures.
@@ -93,31 +94,11 @@ func (s *Store) Create(ctx context.Context, r *access.Request) (out *access.Requ
 		return nil, err
 	}
 	defer done(&err)
-	in := r.Clone()
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		var seq int64
-		if err := tx.QueryRow(ctx, `SELECT nextval('accessbot_request_seq')`).Scan(&seq); err != nil {
-			return fmt.Errorf("next sequence: %w", err)
-		}
-		n := in.Clone()
-		n.Seq, n.ID, n.Version = uint64(seq), access.FormatID(uint64(seq)), 1
-		w, err := toRow(n)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, insertRequestSQL, w.insertArgs()...); err != nil {
-			return fmt.Errorf("insert %s: %w", n.ID, err)
-		}
-		if _, err := appendAudit(ctx, tx, historyRecords(n, n.History)); err != nil {
-			return err
-		}
-		out = n
-		return nil
-	})
-	if err != nil {
+	o := &op{ctx: ctx, kind: opCreate, req: r.Clone()}
+	if err := s.submit(o); err != nil {
 		return nil, fmt.Errorf("create request: %w", err)
 	}
-	return out, nil
+	return o.result, nil
 }
 
 // Get returns the request with the given ID, matched case-insensitively
@@ -147,12 +128,14 @@ func (s *Store) Get(ctx context.Context, id string) (r *access.Request, err erro
 }
 
 // Update is the one write path (DESIGN.md §4 invariant 1). In one
-// transaction it reads the request FOR UPDATE (concurrent Updates of the
-// same request, from any replica, wait for each other: no update is lost),
-// calls fn on a copy and, if fn returns nil, writes the copy with
-// Version+1 and its indexed columns (deadline, state) and appends an audit
-// record for every history entry fn appended. fn runs once per call while
-// the row is locked; it must be pure and quick. If fn returns an error
+// transaction (the writer's, shared with other queued writes) it reads the
+// request FOR UPDATE (concurrent Updates of the same request, from any
+// replica, wait for each other: no update is lost), calls fn on a copy
+// and, if fn returns nil, writes the copy with Version+1 and its indexed
+// columns (deadline, state) and appends an audit record for every history
+// entry fn appended. fn runs on the writer goroutine while the row is
+// locked, once per attempt (a batch that fails is retried op by op, so fn
+// may run twice); it must be pure and quick. If fn returns an error
 // nothing is written and Update returns that error unwrapped, so callers
 // can match it (access.ErrConflict from access.Apply). fn may not change ID
 // or Seq, drop history, change State without appending history, or change
@@ -170,57 +153,19 @@ func (s *Store) Update(ctx context.Context, id string, fn func(r *access.Request
 		return nil, err
 	}
 	defer done(&err)
-	var fnErr error
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		var data []byte
-		err := tx.QueryRow(ctx, `SELECT data FROM accessbot_requests WHERE seq = $1 FOR UPDATE`, int64(seq)).Scan(&data)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return access.NotFoundf("There is no request %s.", access.FormatID(seq))
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", access.FormatID(seq), err)
-		}
-		cur, err := decodeRequest(int64(seq), data)
-		if err != nil {
-			return err
-		}
-		next := cur.Clone()
-		if err := callFn(fn, next); err != nil {
-			fnErr = err
-			return err
-		}
-		if err := checkUpdate(cur, next); err != nil {
-			return err
-		}
-		next.Version = cur.Version + 1
-		w, err := toRow(next)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE accessbot_requests
-			SET version = $2, state = $3, open = $4, system = $5, next_deadline = $6, data = $7
-			WHERE seq = $1`, w.seq, w.version, w.state, w.open, w.system, w.deadline, w.data)
-		if err != nil {
-			return fmt.Errorf("write %s: %w", next.ID, err)
-		}
-		if _, err := appendAudit(ctx, tx, historyRecords(next, next.History[len(cur.History):])); err != nil {
-			return err
-		}
-		out = next
-		return nil
-	})
+	o := &op{ctx: ctx, kind: opUpdate, seq: int64(seq), fn: fn}
+	err = s.submit(o)
 	switch {
 	case err == nil:
-		return out, nil
-	case fnErr != nil && errors.Is(err, fnErr), errors.Is(err, access.ErrNotFound):
+		return o.result, nil
+	case o.fnErr, errors.Is(err, access.ErrNotFound):
 		return nil, err
 	}
 	return nil, fmt.Errorf("update %s: %w", access.FormatID(seq), err)
 }
 
-// callFn runs the caller's fn, turning a panic into an error: a panic
-// would otherwise leave the transaction to the deferred rollback only by
-// luck.
+// callFn runs the caller's fn, turning a panic into an error: fn runs on
+// the writer goroutine, and a panic there would stop every write.
 func callFn(fn func(*access.Request) error, r *access.Request) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
