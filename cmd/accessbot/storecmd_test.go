@@ -293,6 +293,10 @@ func TestStoreConfig(t *testing.T) {
 	if err != nil || !slices.Contains(cfg.MissingSecrets, "store.dsn") || cfg.RequireSecrets() == nil {
 		t.Errorf("missing DSN: missing %v, %v", cfg.MissingSecrets, err)
 	}
+	cfg, err = load("store: { driver: postgres, dsn: \"${DB}\" }\n", map[string]string{"DB": "postgres://a:b@c/d", "ACCESSBOT_STORE_PATH": "/data/accessbot.db"})
+	if err != nil || cfg.Store.Path != "" || !containsLine(cfg.Warnings, "store.path: ignored") {
+		t.Errorf("postgres with the image's ACCESSBOT_STORE_PATH: %+v, warnings %v, %v", cfg.Store, cfg.Warnings, err)
+	}
 	cfg, err = load("store: { driver: postgres, dsn: \"postgres://u:literal@h/d\" }\n", nil)
 	if err != nil || !containsLine(cfg.Warnings, "store.dsn: written literally") {
 		t.Errorf("literal DSN: warnings %v, %v", cfg.Warnings, err)
@@ -303,7 +307,6 @@ func TestStoreConfig(t *testing.T) {
 	}{
 		{"store: { driver: postgress }\n", "store.driver", `"postgress" is not a store driver; use bbolt (one process, one file) or postgres (several replicas); did you mean "postgres"?`},
 		{"store: { driver: bbolt, dsn: \"postgres://a:b@c/d\" }\n", "store.dsn", "is used only with store.driver postgres"},
-		{"store: { driver: postgres, path: x.db, dsn: \"postgres://a:b@c/d\" }\n", "store.path", "with store.driver postgres the store is store.dsn"},
 		{"store: { driver: postgres, dsn: \"postgres://a:hunter2@[::1\" }\n", "store.dsn", "the DSN does not parse"},
 		{"store: { driver: postgres, dsn: a, dsn_file: " + dsnFile + " }\n", "store.dsn", "set either dsn or dsn_file, not both"},
 		{"store: { dns: x }\n", "store.dns", `did you mean "dsn"`},

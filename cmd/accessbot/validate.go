@@ -414,7 +414,9 @@ func (l *loader) storeBlock(m map[string]any) StoreConfig {
 		}
 	case storeDriverPostgres:
 		if sc.Path != "" {
-			l.problem("store.path", "is the bbolt file; with store.driver postgres the store is store.dsn: remove store.path")
+			// A warning: the container image sets ACCESSBOT_STORE_PATH.
+			l.warn("store.path", "ignored: it is the bbolt file, and store.driver is postgres (the store is store.dsn)")
+			sc.Path = ""
 		}
 		if dsn, ok := l.secret(m, "store.dsn", "dsn", "store.driver postgres"); ok {
 			if err := postgres.CheckDSN(dsn); err != nil {
