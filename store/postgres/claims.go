@@ -141,8 +141,11 @@ func (s *Store) Release(ctx context.Context, owner string, ids ...string) (err e
 	defer done(&err)
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
+	// Rows locked in seq order, as the writer locks them, so that the two
+	// cannot deadlock.
 	if _, err := s.pool.Exec(ctx, `UPDATE accessbot_requests SET claim_owner = NULL, claim_until = NULL
-		WHERE seq = ANY($1) AND claim_owner = $2`, seqs, owner); err != nil {
+		WHERE seq IN (SELECT seq FROM accessbot_requests WHERE seq = ANY($1) AND claim_owner = $2 ORDER BY seq FOR UPDATE)`,
+		seqs, owner); err != nil {
 		return fmt.Errorf("release claims: %w", err)
 	}
 	return nil

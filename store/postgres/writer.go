@@ -105,13 +105,15 @@ func (s *Store) writer() {
 }
 
 // commit applies batch in one transaction, retrying each op alone if the
-// transaction fails.
+// database refused the transaction (one op's bad data, a deadlock). When
+// the connection itself failed (database down or hung), every op fails at
+// once: retrying them one by one would make each wait for the timeout.
 func (s *Store) commit(batch []*op) {
 	err := s.apply(batch)
 	if err == nil {
 		return
 	}
-	if len(batch) > 1 {
+	if len(batch) > 1 && isServerError(err) {
 		for _, o := range batch {
 			s.commit([]*op{o})
 		}
