@@ -5,14 +5,15 @@
 // conformance suite (store/storetest). It is the only importer of pgx
 // besides the PostgreSQL connector.
 //
-// Every transition is one transaction: the request row is read FOR UPDATE,
-// the caller's fn runs on a copy, the copy is written with Version+1, and
-// an audit record per new history entry is appended to the hash chain,
-// whose one-row head is locked FOR UPDATE last, just before commit, so that
-// appends from every replica are serialised and the chain stays linear
-// while the lock is held as briefly as possible. The deadline index is an
-// indexed column (next_deadline) written in the same statement as the
-// request.
+// Writes (Create, Update, AppendAudit) go through a group-commit writer
+// (writer.go): what is queued shares one transaction, in which each
+// updated request row is read FOR UPDATE, the caller's fn runs on a copy,
+// the copy is written with Version+1, and an audit record per new history
+// entry is appended to the hash chain, whose one-row head is locked FOR
+// UPDATE last, just before commit, so that appends from every replica are
+// serialised and the chain stays linear while the lock is held as briefly
+// as possible. The deadline index is an indexed column (next_deadline)
+// written with the request.
 //
 // Due work is shared between replicas with leases (ClaimDue, Release) and
 // per-key work is serialised with Lock (session advisory locks). Schema
@@ -253,7 +254,7 @@ func (s *Store) InstallationID(ctx context.Context) (id string, err error) {
 }
 
 // inTx runs fn in a read-committed transaction on a pooled connection and
-// commits when fn returns nil. Once the transaction has begun it runs to
+// commits when fn returns nil (for writes outside the writer: retention). Once the transaction has begun it runs to
 // its end even if ctx ends meanwhile (bounded by commitTimeout), so that a
 // committed write is never reported as failed (DESIGN.md §4 invariant 2:
 // the caller that won must perform the effect); only a lost connection
@@ -274,7 +275,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		if !isServerError(err) {
-			return fmt.Errorf("commit outcome unknown (the connection failed during COMMIT; the reconcile pass will find the request as it is): %w", err)
+			return fmt.Errorf("commit outcome unknown (the connection failed during COMMIT): %w", err)
 		}
 		return err
 	}
