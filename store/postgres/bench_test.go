@@ -176,14 +176,18 @@ func loadBbolt(b *testing.B, dir string, n int, mk func(i int) *access.Request) 
 // ~1 KiB requests (access.Apply, a decision, the deadline moved, one audit
 // record appended to the chain), each request transitioned once, with 1
 // and 64 concurrent writers, on PostgreSQL (one store, a pool of writers+2
-// connections) and on bbolt (group-commit writer).
+// connections; and three stores on one database, as three replicas), and
+// on bbolt (group-commit writer).
 func BenchmarkTransitions(b *testing.B) {
 	if raw, _ := json.Marshal(benchRequest(0)); len(raw) < 900 {
 		b.Fatalf("benchmark request is %d bytes of JSON, want ~1 KiB", len(raw))
 	}
 	p := benchServer(b)
-	for _, driver := range []string{"postgres", "bbolt"} {
+	for _, driver := range []string{"postgres", "postgres-3-replicas", "bbolt"} {
 		for _, writers := range []int{1, 64} {
+			if driver == "postgres-3-replicas" && writers == 1 {
+				continue
+			}
 			b.Run(fmt.Sprintf("%s/writers=%d", driver, writers), func(b *testing.B) {
 				var batches, batched atomic.Int64
 				postgres.SetCommitHook(func(n int) { batches.Add(1); batched.Add(int64(n)) })
@@ -204,6 +208,30 @@ func BenchmarkTransitions(b *testing.B) {
 					batches.Store(0)
 					batched.Store(0)
 					update = func(id string) error { _, err := s.Update(ctx, id, approve(benchT0)); return err }
+				case "postgres-3-replicas":
+					// Three stores on one database, as three replicas would
+					// be (each its own writer and pool), writers spread
+					// over them: their batches contend for the chain head.
+					dsn := newDatabase(b, p)
+					var stores []*postgres.Store
+					for range 3 {
+						s, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: int32(writers/3 + 2)})
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer s.Close()
+						stores = append(stores, s)
+					}
+					if _, err := stores[0].Import(ctx, genSource{n: b.N, mk: benchRequest}); err != nil {
+						b.Fatal(err)
+					}
+					batches.Store(0)
+					batched.Store(0)
+					update = func(id string) error {
+						seq, _ := access.ParseID(id)
+						_, err := stores[seq%3].Update(ctx, id, approve(benchT0))
+						return err
+					}
 				case "bbolt":
 					path := loadBbolt(b, b.TempDir(), b.N, benchRequest)
 					s, err := store.Open(path, store.Options{})
@@ -239,7 +267,7 @@ func BenchmarkTransitions(b *testing.B) {
 				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "transitions/s")
 				b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
-				if driver == "postgres" {
+				if driver != "bbolt" {
 					b.ReportMetric(float64(batched.Load())/float64(batches.Load()), "ops/commit")
 				}
 			})
