@@ -51,7 +51,7 @@ var ErrNotEmpty = errors.New("target store is not empty")
 // Defaults for Options.
 const (
 	DefaultMaxConns  = 10
-	DefaultLockConns = 8
+	DefaultLockConns = 16
 	DefaultOpTimeout = 5 * time.Second
 	DefaultMaxBatch  = 256
 	// DefaultConnectTimeout bounds connecting when the DSN names no
@@ -69,8 +69,11 @@ type Options struct {
 	MaxConns int32
 	// LockConns caps the connections held by Lock, a pool of their own so
 	// that holders of many locks can never starve the queries they make
-	// while holding them; default DefaultLockConns. Lock waits for a free
-	// connection when all are held.
+	// while holding them; default DefaultLockConns. It bounds how many
+	// distinct keys one replica holds at once: Lock waits for a free
+	// connection when all are held (so a goroutine must not hold one lock
+	// while taking another). Budget the server's max_connections for
+	// replicas × (MaxConns + LockConns).
 	LockConns int32
 	// OpTimeout bounds Ping, ClaimDue and Release when ctx has no earlier
 	// deadline, so that a replica cut off from the database finds out
