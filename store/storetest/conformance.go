@@ -1280,9 +1280,10 @@ func testLock(t *testing.T, h Harness) {
 	}
 }
 
-// lockPoolBound is at least the PostgreSQL store's default lock pool size:
-// testLock takes and releases three times as many locks in turn, so a
-// lock that leaked its connection would hang there.
+// lockPoolBound is at least the lock pool of the stores under test (the
+// PostgreSQL tests use 3 connections): testLock takes and releases three
+// times as many locks in turn, so a lock that leaked its connection would
+// hang there.
 const lockPoolBound = 8
 
 func testExport(t *testing.T, h Harness) {
