@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/entra"
@@ -284,7 +285,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	// Recorded once the process can actually serve (a start that fails on
 	// a busy port records nothing).
-	if _, err := a.Store.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
+	if _, err := a.Store.AppendAudit(ctx, audit.Record{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
 		if a.listener != nil {
 			a.listener.Close()
 		}
@@ -374,8 +375,8 @@ func (a *App) opsHandler() http.Handler {
 // auditExport is `/access audit SYSTEM [SINCE]`: the system's audit records
 // since a time, as CSV.
 func (a *App) auditExport(ctx context.Context, system string, since time.Time) (string, []byte, error) {
-	var recs []store.AuditRecord
-	err := a.Store.AuditRecords(ctx, func(rec store.AuditRecord) bool {
+	var recs []audit.Record
+	err := a.Store.AuditRecords(ctx, func(rec audit.Record) bool {
 		if rec.System == system && !rec.Time.Before(since) {
 			recs = append(recs, rec)
 		}

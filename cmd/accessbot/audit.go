@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -23,7 +24,7 @@ var auditColumns = []string{"seq", "time", "event", "actor", "subject", "system"
 // encodeAudit writes records as "csv" or "jsonl" (one record per line, the
 // same lines the audit file holds, so an export of a JSON Lines file
 // verifies if it is unfiltered).
-func encodeAudit(recs []store.AuditRecord, format string) ([]byte, error) {
+func encodeAudit(recs []audit.Record, format string) ([]byte, error) {
 	var buf bytes.Buffer
 	switch format {
 	case "jsonl", "json":
@@ -91,9 +92,9 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer f.Close()
-	var last store.AuditRecord
-	records := func(yield func(store.AuditRecord, error) bool) {
-		for rec, err := range store.ReadJSONLines(f) {
+	var last audit.Record
+	records := func(yield func(audit.Record, error) bool) {
+		for rec, err := range audit.ReadJSONLines(f) {
 			if err == nil {
 				last = rec
 			}
@@ -102,7 +103,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	n, err := store.VerifyChain(records)
+	n, err := audit.VerifyChain(records)
 	if err != nil {
 		fmt.Fprintf(stderr, "accessbot audit verify: %s: chain broken after %d good record(s): %v\n", args[0], n, err)
 		return 1
@@ -171,11 +172,11 @@ func auditExport(args []string, stdout, stderr io.Writer, getenv func(string) st
 }
 
 func runExport(file, config, format string, from, to time.Time, system, person, out string, stdout io.Writer, getenv func(string) string) error {
-	keep := func(r store.AuditRecord) bool {
+	keep := func(r audit.Record) bool {
 		return (from.IsZero() || !r.Time.Before(from)) && (to.IsZero() || r.Time.Before(to)) &&
 			(system == "" || r.System == system) && (person == "" || r.Subject == person || r.Actor == person)
 	}
-	var recs []store.AuditRecord
+	var recs []audit.Record
 	switch {
 	case file != "" && config != "":
 		return errors.New("use either --file or --config, not both")
@@ -185,8 +186,8 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 			return err
 		}
 		defer f.Close()
-		var all []store.AuditRecord
-		for r, err := range store.ReadJSONLines(f) {
+		var all []audit.Record
+		for r, err := range audit.ReadJSONLines(f) {
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
@@ -194,7 +195,7 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 		}
 		// An export of altered records must not pass for evidence: the
 		// whole file's chain is checked before anything is written.
-		if n, err := store.VerifyChain(func(yield func(store.AuditRecord, error) bool) {
+		if n, err := audit.VerifyChain(func(yield func(audit.Record, error) bool) {
 			for _, r := range all {
 				if !yield(r, nil) {
 					return
@@ -226,7 +227,7 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 			return fmt.Errorf("%w (stop the bot first, or export from audit.file with --file)", err)
 		}
 		defer st.Close()
-		err = st.AuditRecords(context.Background(), func(r store.AuditRecord) bool {
+		err = st.AuditRecords(context.Background(), func(r audit.Record) bool {
 			if keep(r) {
 				recs = append(recs, r)
 			}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot/slackemu"
 	"github.com/accessbot/accessbot/connectors/webhook"
 	"github.com/accessbot/accessbot/store"
@@ -365,7 +366,7 @@ func TestChaosCrashLoop(t *testing.T) {
 func checkMirror(t *testing.T, st *store.Store, path string) int {
 	t.Helper()
 	want := map[uint64]string{}
-	if err := st.AuditRecords(context.Background(), func(rec store.AuditRecord) bool {
+	if err := st.AuditRecords(context.Background(), func(rec audit.Record) bool {
 		want[rec.Seq] = rec.Hash
 		return true
 	}); err != nil {
@@ -378,7 +379,7 @@ func checkMirror(t *testing.T, st *store.Store, path string) int {
 	defer f.Close()
 	n := 0
 	var last uint64
-	for rec, err := range store.ReadJSONLines(f) {
+	for rec, err := range audit.ReadJSONLines(f) {
 		if err != nil {
 			t.Errorf("audit mirror: %v", err)
 			break

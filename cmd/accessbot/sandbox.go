@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot/slackemu"
 	"github.com/accessbot/accessbot/bot/slackemu/web"
 	"github.com/accessbot/accessbot/connectors/manual"
@@ -349,7 +350,7 @@ func checkLive(cfg *Config, live []string) error {
 
 func lastAuditTime(ctx context.Context, st *store.Store) (time.Time, error) {
 	var last time.Time
-	err := st.AuditRecords(ctx, func(rec store.AuditRecord) bool {
+	err := st.AuditRecords(ctx, func(rec audit.Record) bool {
 		if rec.Time.After(last) {
 			last = rec.Time
 		}
@@ -616,7 +617,7 @@ var _ web.AuditLog = storeAudit{}
 
 func (a storeAudit) AuditRecords(ctx context.Context) ([]web.AuditRecord, error) {
 	var out []web.AuditRecord
-	err := a.st.AuditRecords(ctx, func(rec store.AuditRecord) bool {
+	err := a.st.AuditRecords(ctx, func(rec audit.Record) bool {
 		note := rec.Note
 		if rec.Outcome != "" {
 			note = strings.TrimSpace("→ " + rec.Outcome + " " + note)

@@ -65,7 +65,7 @@ var rootSchema = object(map[string]*node{
 		"admins":         listOf(scalarNode()),
 		"audit_channel":  scalarNode(),
 	}),
-	"store":    object(map[string]*node{"path": scalarNode()}),
+	"store":    object(map[string]*node{"driver": scalarNode(), "path": scalarNode(), "dsn": scalarNode(), "dsn_file": scalarNode()}),
 	"timezone": scalarNode(),
 	"http":     object(map[string]*node{"listen": scalarNode()}),
 	"audit":    object(map[string]*node{"file": scalarNode(), "retention": scalarNode()}),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/store/postgres"
 )
 
 // Slack ID shapes. Slack IDs are upper-case letters and digits after a
@@ -252,10 +253,7 @@ func (l *loader) build(t map[string]any) *Config {
 	rb.AuditChannel = cfg.Slack.AuditChannel
 
 	// store, timezone, http, audit
-	cfg.Store.Path = text(child(t, "store"), "path")
-	if cfg.Store.Path == "" {
-		cfg.Store.Path = defaultStorePath
-	}
+	cfg.Store = l.storeBlock(child(t, "store"))
 	cfg.Timezone = text(t, "timezone")
 	if cfg.Timezone == "" {
 		cfg.Timezone = defaultTimezone
@@ -433,6 +431,20 @@ func (l *loader) dangers(cfg *Config) {
 // is a missing secret (a warning here; run refuses it).
 func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret {
 	path := "slack." + key
+	val, ok := l.secret(m, path, key, "run")
+	if !ok {
+		return ""
+	}
+	if !strings.HasPrefix(val, prefix) {
+		l.problem(path, "does not look like %s (%s…)", what, prefix)
+	}
+	return Secret(val)
+}
+
+// secret reads the secret key of block m (at path) or its key_file twin,
+// for consumer (named in the warning when it is missing). ok is false when
+// it is missing or ambiguous (recorded as a problem or a missing secret).
+func (l *loader) secret(m map[string]any, path, key, consumer string) (string, bool) {
 	fpath := path + "_file"
 	val, file := text(m, key), text(m, key+"_file")
 	if val != "" && file != "" {
@@ -445,7 +457,7 @@ func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret 
 			val = ""
 		default:
 			l.problem(path, "set either %s or %s_file, not both", key, key)
-			return ""
+			return "", false
 		}
 	}
 	switch {
@@ -456,24 +468,58 @@ func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret 
 		b, err := os.ReadFile(file)
 		if err != nil {
 			l.missingSecretFile(path, fpath, fmt.Sprintf("cannot read the secret file: %v", err))
-			return ""
+			return "", false
 		}
 		val = strings.TrimSpace(string(b))
 		if val == "" {
 			l.missingSecretFile(path, fpath, fmt.Sprintf("the secret file %s is empty", file))
-			return ""
+			return "", false
 		}
 		l.secrets = append(l.secrets, val)
 	case val == "":
-		l.missingSecret(path, key, "run")
-		return ""
+		l.missingSecret(path, key, consumer)
+		return "", false
 	case l.literal[path]:
 		l.warn(path, "written literally in the file; move it to the environment (${VAR}) or to %s_file", key)
 	}
-	if !strings.HasPrefix(val, prefix) {
-		l.problem(path, "does not look like %s (%s…)", what, prefix)
+	return val, true
+}
+
+// storeBlock reads the store block: the driver, the bbolt path, and the
+// PostgreSQL DSN (a secret, required only with driver postgres).
+func (l *loader) storeBlock(m map[string]any) StoreConfig {
+	sc := StoreConfig{Driver: text(m, "driver"), Path: text(m, "path")}
+	if sc.Driver == "" {
+		sc.Driver = storeDriverBbolt
 	}
-	return Secret(val)
+	switch sc.Driver {
+	case storeDriverBbolt:
+		if text(m, "dsn") != "" || text(m, "dsn_file") != "" {
+			l.problem("store.dsn", "is used only with store.driver postgres (store.driver is bbolt)")
+		}
+	case storeDriverPostgres:
+		if sc.Path != "" {
+			// A warning: the container image sets ACCESSBOT_STORE_PATH.
+			l.warn("store.path", "ignored: it is the bbolt file, and store.driver is postgres (the store is store.dsn)")
+			sc.Path = ""
+		}
+		if dsn, ok := l.secret(m, "store.dsn", "dsn", "store.driver postgres"); ok {
+			if err := postgres.CheckDSN(dsn); err != nil {
+				l.problem("store.dsn", "%v", err)
+			}
+			sc.DSN = Secret(dsn)
+		}
+	default:
+		msg := fmt.Sprintf("%q is not a store driver; use bbolt (one process, one file) or postgres (several replicas)", sc.Driver)
+		if s := access.Suggest(sc.Driver, []string{storeDriverBbolt, storeDriverPostgres}); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		l.problem("store.driver", "%s", msg)
+	}
+	if sc.Path == "" && sc.Driver != storeDriverPostgres {
+		sc.Path = defaultStorePath
+	}
+	return sc
 }
 
 // missingSecretFile records the secret at path as missing because its
