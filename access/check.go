@@ -31,11 +31,11 @@ func (rb *Runbook) CheckRequest(ctx context.Context, dir Directory, in SubmitInp
 // checkPolicy is CheckRequest without the reason: lookup, requesters,
 // duration. When rules is not nil, every requester rule's verdict is
 // appended to it (all of them, not only up to the first match), for
-// Explain.
+// Explain. On a refusal the system and role are returned when known.
 func (rb *Runbook) checkPolicy(ctx context.Context, dir Directory, in SubmitInput, rules *[]RuleMatch) (*System, *Role, time.Duration, error) {
 	sys, role, err := rb.Lookup(in.System, in.Role)
 	if err != nil {
-		return nil, nil, 0, err
+		return sys, nil, 0, err
 	}
 	ok := false
 	for _, p := range role.Requesters {
@@ -65,8 +65,9 @@ func (rb *Runbook) checkPolicy(ctx context.Context, dir Directory, in SubmitInpu
 	return sys, role, d, nil
 }
 
-// checkReason refuses a missing reason where the role requires one, an
-// overlong one and one that is not valid text.
+// checkReason refuses a reason that is not valid text, a missing one
+// where the role requires it (judged after CleanText, so invisible
+// characters alone are no reason) and an overlong one.
 func checkReason(sys *System, role *Role, reason string) error {
 	if !utf8.ValidString(reason) {
 		return refuse(ErrInvalid, Error{Code: CodeReasonInvalid})

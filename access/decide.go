@@ -6,14 +6,25 @@ import (
 	"unicode/utf8"
 )
 
-// Decide records an approver's click. actor comes from the Slack payload
-// and is checked against the request at the time of the click: the
-// requester can never approve their own request, only approvers of the
-// current step may decide, a request already decided is refused with who
-// decided, and a deny needs a reason. The last approval needed moves the
-// request to approved; the grant is applied by the workers, never on the
-// caller's goroutine (a Slack handler).
-func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, reason string) (*Request, error) {
+// AnyStep is the step argument of Decide when the click's message did not
+// say which step it asked for.
+const AnyStep = -1
+
+// Decide records an approver's click on the message that asked for step
+// (0-based; AnyStep when unknown). actor comes from the Slack payload and
+// everything is checked at the time of the click, on fresh directory data
+// (invariant 10): the requester must still be allowed to request it (else
+// the request ends, ineligible), the current step's approvers are
+// re-resolved (a changed set is reassigned: new approvers asked, approvals
+// of people still eligible kept), the click counts only for the step its
+// message asked for, and under separation of duties a person's approval
+// counts for one step only. The requester can never decide their own
+// request, a request already decided is refused with who decided, and a
+// deny needs a reason. When the directory cannot be asked, nothing is
+// decided (CodeDirectory). The last approval needed moves the request to
+// approved; the grant is applied by the workers, never on the caller's
+// goroutine (a Slack handler).
+func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, reason string, step int) (*Request, error) {
 	reason = CleanText(reason)
 	if !approve && reason == "" {
 		return nil, refuse(ErrInvalid, Error{Code: CodeDenyReason})
@@ -25,16 +36,52 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 	if err != nil {
 		return nil, err
 	}
-	if err := s.stillApprover(ctx, cur, actor); err != nil {
+	if cur.State != StatePending {
+		return nil, AlreadyDecided(cur)
+	}
+	if actor == cur.Requester {
+		return nil, refuse(ErrForbidden, Error{Code: CodeOwnRequest, Request: cur.ID})
+	}
+	wasApprover := cur.IsApprover(actor)
+	cur, err = s.recheck(ctx, cur)
+	if err != nil {
 		return nil, err
+	}
+	if cur.State != StatePending {
+		return nil, refuse(ErrConflict, Error{Code: CodeIneligible, Request: cur.ID})
+	}
+	if st, _ := cur.Current(); wasApprover && !cur.IsApprover(actor) {
+		return nil, refuse(ErrForbidden, Error{Code: CodeNoLongerApprover, Request: cur.ID, Step: cur.CurrentStep + 1, People: st.Approvers})
+	}
+	if step != AnyStep && step != cur.CurrentStep {
+		return nil, refuse(ErrConflict, Error{Code: CodeStaleStep, Request: cur.ID, Step: step + 1, N: cur.CurrentStep + 1})
+	}
+	distinct := true
+	if role := s.role(cur); role != nil && role.Approval.SameApprover {
+		distinct = false
+	}
+	if distinct && approve {
+		for _, d := range cur.Decisions {
+			if d.Approve && d.Actor == actor && d.Step != cur.CurrentStep {
+				return nil, refuse(ErrForbidden, Error{Code: CodeOtherStep, Request: cur.ID, Step: d.Step + 1})
+			}
+		}
+	}
+	// The next step, if this approval completes the current one, is
+	// resolved now (fresh, without anyone who approved an earlier step).
+	var next *Step
+	if st, ok := cur.Current(); ok && approve && cur.CurrentStep+1 < len(cur.Steps) &&
+		contains(st.Approvers, actor) && len(cur.Approvals(cur.CurrentStep))+1 >= st.Min {
+		ns, err := s.resolveFresh(ctx, cur, cur.CurrentStep+1, append(cur.ApprovedBy(), actor))
+		if err != nil {
+			return nil, err
+		}
+		next = &ns
 	}
 	now := s.clock.Now()
 	return s.transition(ctx, cur.ID, func(r *Request) ([]tell, error) {
 		if r.State != StatePending {
 			return nil, AlreadyDecided(r)
-		}
-		if actor == r.Requester {
-			return nil, refuse(ErrForbidden, Error{Code: CodeOwnRequest, Request: r.ID})
 		}
 		step := r.CurrentStep
 		st, ok := r.Current()
@@ -64,6 +111,9 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 			return []tell{{kind: NoticeProgress}}, nil
 		case EventStepApproved:
 			r.CurrentStep++
+			if next != nil {
+				r.Steps[r.CurrentStep] = *next
+			}
 			return []tell{{kind: NoticeProgress}, {kind: NoticeApprovalNeeded}}, nil
 		case EventApproved:
 			r.DecidedAt = now.UTC()
@@ -73,30 +123,6 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 		}
 		return []tell{{kind: NoticeDecided}}, nil
 	})
-}
-
-// stillApprover checks the clicker against the policy as it is now: the
-// approvers stored with the request were resolved when its step started,
-// and since then a manager may have changed or someone left a team or user
-// group. A person no longer among the step's approvers is refused. If the
-// current resolution cannot be made (directory down), the stored
-// approvers decide.
-func (s *Service) stillApprover(ctx context.Context, r *Request, actor string) error {
-	if r.State != StatePending || r.Auto || !r.IsApprover(actor) {
-		return nil // the transition itself explains what is wrong
-	}
-	sys, role, err := s.rb.Lookup(r.System, r.Role)
-	if err != nil || role.Approval.Auto || r.CurrentStep >= len(role.Approval.Steps) {
-		return nil
-	}
-	st, err := s.rb.ResolveStep(ctx, s.cfg.Directory, sys, role, r.CurrentStep, r.Requester)
-	if err != nil {
-		return nil
-	}
-	if !contains(st.Approvers, actor) {
-		return refuse(ErrForbidden, Error{Code: CodeNoLongerApprover, Request: r.ID, Step: r.CurrentStep + 1, People: st.Approvers})
-	}
-	return nil
 }
 
 // AlreadyDecided is the refusal that tells a late clicker what happened to
@@ -190,7 +216,7 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (*Request, erro
 
 // startRemoval commits the move to revoking (the transition that
 // authorises the revoke); the workers then apply it.
-func (s *Service) startRemoval(ctx context.Context, id string, ev Event, actor, reason string) (*Request, error) {
+func (s *Service) startRemoval(ctx context.Context, id string, ev Event, actor, reason string, tells ...tell) (*Request, error) {
 	now := s.clock.Now()
 	return s.transition(ctx, id, func(r *Request) ([]tell, error) {
 		approvedStop := r.State == StateApproved && ev != EventExpiring
@@ -213,7 +239,7 @@ func (s *Service) startRemoval(ctx context.Context, id string, ev Event, actor, 
 		if ev == EventExpiring && now.Sub(r.ExpiresAt) > s.cfg.LateAfter {
 			r.Late = true
 		}
-		return nil, nil
+		return tells, nil
 	})
 }
 

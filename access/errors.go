@@ -199,6 +199,12 @@ func plainText(e *Error) string {
 		return fmt.Sprintf("%s is longer than break-glass allows for %s, which is %s.", FormatDuration(e.Duration), what, FormatDuration(e.Limit))
 	case CodeBreakGlassReason:
 		return fmt.Sprintf("Breaking the glass on %s needs a reason: say what the emergency is.", what)
+	case CodeIneligible:
+		return fmt.Sprintf("%s has ended: the requester may no longer request it.", e.Request)
+	case CodeStaleStep:
+		return fmt.Sprintf("The message you clicked asked about step %d of %s, which is no longer the step waiting for a decision (it is step %d); nothing was changed.", e.Step, e.Request, e.N)
+	case CodeOtherStep:
+		return fmt.Sprintf("You already approved step %d of %s; one person's approval counts for one step only, so someone else must approve this one.", e.Step, e.Request)
 	}
 	if e.Message != "" {
 		return e.Message

@@ -188,7 +188,7 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 	if !ex.Auto {
 		for i := range role.Approval.Steps {
 			tr := &stepTrace{}
-			st, err := rb.resolveStep(ctx, dir, sys, role, i, in.Requester, tr)
+			st, err := rb.resolveStep(ctx, dir, sys, role, i, in.Requester, nil, tr)
 			if err != nil && !isPolicyError(err) {
 				return nil, err
 			}

@@ -16,6 +16,8 @@ type fakeDirectory struct {
 	fields     map[string]map[string]string // user → field → value
 	usergroups map[string][]string
 	emails     map[string]string // email → user ID
+	// usergroupErr, when set, fails every user group lookup (Slack down).
+	usergroupErr error
 
 	PersonFunc func(ctx context.Context, user string) (Person, error)
 }
@@ -41,6 +43,12 @@ func (d *fakeDirectory) ProfileField(_ context.Context, user, field string) (str
 }
 
 func (d *fakeDirectory) UsergroupMembers(_ context.Context, group string) ([]string, error) {
+	d.mu.Lock()
+	failing := d.usergroupErr
+	d.mu.Unlock()
+	if failing != nil {
+		return nil, failing
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ms, ok := d.usergroups[group]

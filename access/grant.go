@@ -50,6 +50,15 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 	if !ok {
 		return s.grantFailed(ctx, r.ID, fmt.Sprintf("%s has no connector configured (%q)", s.systemName(r.System), r.Entitlement.Connector))
 	}
+	// Invariant 10: right before each grant attempt, the requester must
+	// still be allowed to request it, on fresh directory data.
+	switch ok, err := s.eligible(ctx, r); {
+	case err != nil:
+		return s.grantRetry(ctx, r.ID, "the directory could not be asked before the grant", 0)
+	case !ok:
+		_, err := s.endIneligible(ctx, r.ID, "the requester may no longer request it")
+		return err
+	}
 	ctx, allowed := s.gateAllow(ctx, r.Entitlement.Connector, r.ID)
 	if !allowed {
 		s.rearmDeferred(r)
@@ -80,6 +89,12 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 	why := s.failure(ctx, r, "grant", err)
 	class, after := Classify(err)
 	giveUp := class == Permanent || s.clock.Now().Sub(r.DecidedAt) >= s.cfg.GrantRetryWindow
+	// What a failed attempt may have left at the target: this attempt's
+	// partial receipt, else the last one an earlier attempt reported.
+	left := rc
+	if !left.Changed() && r.Receipt != nil {
+		left = *r.Receipt
+	}
 	switch {
 	case !giveUp:
 		_, err = s.transition(ctx, r.ID, func(r *Request) ([]tell, error) {
@@ -92,20 +107,46 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 			r.Attempts++
 			r.LastError = why
 			r.NextAttemptAt = now.Add(s.backoff(r.Attempts, after)).UTC()
+			if rc.Changed() {
+				c := rc // kept for the rollback should the grant be given up
+				r.Receipt = &c
+			}
 			return nil, nil
 		})
 		return err
-	case rc.Changed() || class == Retryable:
+	case left.PreExisting:
+		// The person held the access before: nothing of ours to undo.
+		return s.grantFailed(ctx, r.ID, why)
+	case left.Changed() || class == Retryable:
 		// Something may be left at the target: what the partial receipt
 		// says, or a grant whose answer was lost. Roll it back with a
 		// compensating revoke, retried like any revoke (invariant 9),
 		// unless another active grant still covers the entitlement.
-		if class == Retryable && !rc.Changed() && s.coveredByOther(ctx, r) {
+		if !left.Changed() && s.coveredByOther(ctx, r) {
 			return s.grantFailed(ctx, r.ID, why)
 		}
-		return s.rollBack(ctx, r.ID, rc, g.User, why)
+		return s.rollBack(ctx, r.ID, left, g.User, why)
 	}
 	return s.grantFailed(ctx, r.ID, why)
+}
+
+// grantRetry records a grant attempt that could not be made (the
+// directory was down) and schedules the next.
+func (s *Service) grantRetry(ctx context.Context, id, why string, after time.Duration) error {
+	now := s.clock.Now()
+	_, err := s.transition(ctx, id, func(r *Request) ([]tell, error) {
+		if r.State != StateApproved {
+			return nil, conflictf("%s is %s", r.ID, r.State)
+		}
+		if err := Apply(r, Transition{Event: EventGrantAttemptFailed, Actor: ActorBot, At: now, Note: why}); err != nil {
+			return nil, err
+		}
+		r.Attempts++
+		r.LastError = why
+		r.NextAttemptAt = now.Add(s.backoff(r.Attempts, after)).UTC()
+		return nil, nil
+	})
+	return err
 }
 
 // callGrant calls the connector, turning a panic into a retryable failure.

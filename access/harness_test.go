@@ -38,6 +38,10 @@ type fakeConnector struct {
 
 	mu         sync.Mutex
 	GrantFunc  func(g Grant) error // nil: succeed
+	// ReceiptFunc, when set, gives the receipt Grant returns (with
+	// GrantFunc's error, if any): a partial receipt on failure.
+	ReceiptFunc func(g Grant) Receipt
+	lastRevoke  Grant
 	RevokeFunc func(g Grant) error // nil: succeed
 	grants     int
 	revokes    int
@@ -59,21 +63,29 @@ func (c *fakeConnector) Grant(_ context.Context, g Grant) (Receipt, error) {
 	hook := c.GrantFunc
 	c.mu.Unlock()
 	c.log.add("%s grant %s", c.name, g.ID)
+	rc := Receipt{UserID: "target-" + g.User.SlackID}
+	if c.ReceiptFunc != nil {
+		rc = c.ReceiptFunc(g)
+	}
 	if hook != nil {
 		if err := hook(g); err != nil {
-			return Receipt{}, err
+			if c.ReceiptFunc == nil {
+				rc = Receipt{}
+			}
+			return rc, err
 		}
 	}
 	c.mu.Lock()
 	c.members[memberKey(g)] = true
 	c.mu.Unlock()
-	return Receipt{UserID: "target-" + g.User.SlackID}, nil
+	return rc, nil
 }
 
 func (c *fakeConnector) Revoke(_ context.Context, g Grant) error {
 	c.mu.Lock()
 	c.revokes++
 	c.revokeAt = append(c.revokeAt, c.clock.Now())
+	c.lastRevoke = g
 	hook := c.RevokeFunc
 	c.mu.Unlock()
 	c.log.add("%s revoke %s", c.name, g.ID)
@@ -274,6 +286,7 @@ func testRunbook() *Runbook {
 		Teams: map[string]Team{
 			"support": {Members: []string{alice, dave, carol}},
 			"many":    {Members: many},
+			"finance": {Members: []string{bob}}, // alice's manager approves finance steps too
 		},
 		Systems: map[string]*System{
 			"crm": {
@@ -286,6 +299,15 @@ func testRunbook() *Runbook {
 					"auto2": role("auto2", autoParams, everyone, auto),
 					"flat": role("flat", map[string]string{"group_id": "00g1flat"}, support,
 						Approval{Steps: []StepPolicy{{Sources: []Source{{Kind: SourceTeam, Ref: "many"}}}}}),
+					// payout: the manager, then finance, where the manager also is.
+					"payout": role("payout", map[string]string{"group_id": "00g1payout"}, support, Approval{Steps: []StepPolicy{
+						{Sources: []Source{{Kind: SourceManager}}},
+						{Sources: []Source{{Kind: SourceTeam, Ref: "finance"}}},
+					}}),
+					"payout_same": role("payout_same", map[string]string{"group_id": "00g1payout2"}, support, Approval{SameApprover: true, Steps: []StepPolicy{
+						{Sources: []Source{{Kind: SourceManager}}},
+						{Sources: []Source{{Kind: SourceTeam, Ref: "finance"}}},
+					}}),
 				},
 			},
 			"payroll": {
@@ -354,7 +376,7 @@ func (h *harness) submit(in SubmitInput) *Request {
 // decide decides and settles (the grant the last approval authorises runs).
 func (h *harness) decide(id, actor string, approve bool, reason string) *Request {
 	h.t.Helper()
-	r, err := h.svc.Decide(h.ctx, id, actor, approve, reason)
+	r, err := h.svc.Decide(h.ctx, id, actor, approve, reason, AnyStep)
 	if err != nil {
 		h.t.Fatalf("Decide(%s, %s, %v): %v", id, actor, approve, err)
 	}

@@ -206,6 +206,28 @@ type Person struct {
 	// CurrentEmail is set on a revoke when the person's email changed
 	// since the grant: Email stays the address the grant used.
 	CurrentEmail string `json:"current_email,omitempty"`
+	// Deactivated is set when Slack reports the account deactivated.
+	Deactivated bool `json:"deactivated,omitempty"`
+}
+
+type freshKey struct{}
+
+// Fresh marks ctx as carrying an authorisation decision (an approval, the
+// re-check before a grant): a Directory must answer it from data no older
+// than its documented bound for decisions, re-fetching rather than serving
+// an older cached answer, and fail rather than guess when it cannot
+// (DESIGN.md §4 invariant 10).
+func Fresh(ctx context.Context) context.Context { return context.WithValue(ctx, freshKey{}, true) }
+
+// IsFresh reports whether ctx carries a decision (see Fresh).
+func IsFresh(ctx context.Context) bool { v, _ := ctx.Value(freshKey{}).(bool); return v }
+
+// ManagerDirectory is an optional capability of a Directory: the manager
+// the identity provider records for user (directory.managers.source), as
+// a Slack user ID, "" when none is on record. Runbook.Manager asks it when
+// the runbook names an IdP source.
+type ManagerDirectory interface {
+	IdPManager(ctx context.Context, user string) (string, error)
 }
 
 // Directory answers questions about people. Implementations may cache.
@@ -253,6 +275,8 @@ const (
 	NoticeRolledBack      NoticeKind = "rolled_back"      // owners: a half-applied grant was undone
 	NoticeTask            NoticeKind = "task"             // owners: a manual grant/removal to do, with Done
 	NoticeBreakGlass      NoticeKind = "break_glass"      // owners (review, Revoke now), the role's approvers and the audit channel: granted without approval
+	NoticeIneligible      NoticeKind = "ineligible"       // requester and owners: ended, the requester may no longer request it (why)
+	NoticeOffboarded      NoticeKind = "offboarded"       // owners: a deactivated person's grant is being removed
 	NoticeUpdate          NoticeKind = "update"           // nobody told: bring one posted copy (Notice.Ref) up to date
 )
 

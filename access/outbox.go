@@ -40,7 +40,7 @@ func (s *Service) plan(r *Request, t tell, now time.Time) []Notice {
 		}
 		done := r.Approvals(r.CurrentStep)
 		for _, a := range st.Approvers {
-			if t.kind == NoticeReminder && contains(done, a) {
+			if t.kind == NoticeReminder && contains(done, a) || t.only != nil && !contains(t.only, a) {
 				continue
 			}
 			n := mk(ForApprover, a)
@@ -66,8 +66,10 @@ func (s *Service) plan(r *Request, t tell, now time.Time) []Notice {
 		}
 	case NoticeRevokeFailing, NoticeRevokeRecovered, NoticeRolledBack, NoticeTask:
 		owners()
-	case NoticeGrantFailed, NoticeAccessKept:
+	case NoticeGrantFailed, NoticeAccessKept, NoticeIneligible:
 		out = append(out, mk(ForRequester, r.Requester))
+		owners()
+	case NoticeOffboarded:
 		owners()
 	case NoticeUpdate:
 		// planned by planUpdates only

@@ -86,7 +86,7 @@ func TestDueTimerAndCallerGrantOnce(t *testing.T) {
 	fs.svc = h.svc
 	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer"})
 	h.decide(r.ID, bob, true, "")
-	got, err := h.svc.Decide(h.ctx, r.ID, carol, true, "")
+	got, err := h.svc.Decide(h.ctx, r.ID, carol, true, "", AnyStep)
 	if err != nil {
 		t.Fatalf("the approver who completed the approval got an error: %v", err)
 	}

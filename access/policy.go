@@ -82,7 +82,17 @@ func (rb *Runbook) Requestable(ctx context.Context, dir Directory, user string) 
 // waiting on nobody. If even that is too few, it returns an *Error of kind
 // ErrForbidden saying how many approvers are needed.
 func (rb *Runbook) ResolveStep(ctx context.Context, dir Directory, sys *System, role *Role, i int, requester string) (Step, error) {
-	return rb.resolveStep(ctx, dir, sys, role, i, requester, nil)
+	return rb.resolveStep(ctx, dir, sys, role, i, requester, nil, nil)
+}
+
+// ResolveStepExcluding is ResolveStep that also leaves out exclude: the
+// approvers of the request's other steps under separation of duties (one
+// person's approval counts for one step only, DESIGN.md §4 invariant 10).
+// A step whose only candidates are excluded falls back exactly like an
+// empty one (owners, then admins). People the directory reports
+// deactivated are never asked.
+func (rb *Runbook) ResolveStepExcluding(ctx context.Context, dir Directory, sys *System, role *Role, i int, requester string, exclude []string) (Step, error) {
+	return rb.resolveStep(ctx, dir, sys, role, i, requester, exclude, nil)
 }
 
 // stepTrace records how resolveStep found a step's approvers, for
@@ -92,7 +102,7 @@ type stepTrace struct {
 }
 
 // resolveStep is ResolveStep, recording each source's people in tr.
-func (rb *Runbook) resolveStep(ctx context.Context, dir Directory, sys *System, role *Role, i int, requester string, tr *stepTrace) (Step, error) {
+func (rb *Runbook) resolveStep(ctx context.Context, dir Directory, sys *System, role *Role, i int, requester string, exclude []string, tr *stepTrace) (Step, error) {
 	sp := role.Approval.Steps[i]
 	min := sp.Min
 	if min < 1 {
@@ -112,13 +122,24 @@ func (rb *Runbook) resolveStep(ctx context.Context, dir Directory, sys *System, 
 		}
 		people = appendPeople(people, got, requester)
 	}
+	keep := func(ps []string) []string {
+		var out []string
+		for _, p := range ps {
+			if contains(exclude, p) || deactivated(ctx, dir, p) {
+				continue
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	people = keep(people)
 	st := Step{Min: min, Sources: strings.Join(names, ", ")}
 	if len(people) < min {
-		people = appendPeople(people, sys.Owners, requester)
+		people = appendPeople(people, keep(sys.Owners), requester)
 		st.Fallback = "owners"
 	}
 	if len(people) < min {
-		people = appendPeople(people, rb.Admins, requester)
+		people = appendPeople(people, keep(rb.Admins), requester)
 		st.Fallback = "admins"
 	}
 	if len(people) < min {
@@ -126,6 +147,17 @@ func (rb *Runbook) resolveStep(ctx context.Context, dir Directory, sys *System, 
 	}
 	st.Approvers = people
 	return st, nil
+}
+
+// deactivated reports whether the directory says user's account is
+// deactivated (a lookup failure counts as active: the approval itself is
+// checked again, fresh, when they click).
+func deactivated(ctx context.Context, dir Directory, user string) bool {
+	if dir == nil {
+		return false
+	}
+	p, err := dir.Person(ctx, user)
+	return err == nil && p.Deactivated
 }
 
 // StepMet reports whether step i of r has enough distinct approvals from
@@ -152,6 +184,21 @@ func (rb *Runbook) Manager(ctx context.Context, dir Directory, user string) (str
 func (rb *Runbook) managerOf(ctx context.Context, dir Directory, user string) (manager, from string, err error) {
 	if m, ok := rb.Managers.Static[user]; ok {
 		return m, "directory.managers.static", nil
+	}
+	if rb.Managers.IdP != "" {
+		from = "the identity provider (directory.managers.source: " + rb.Managers.IdP + ")"
+		md, ok := dir.(ManagerDirectory)
+		if !ok {
+			return "", from + " is not available offline", nil
+		}
+		m, err := md.IdPManager(ctx, user)
+		if err != nil {
+			return "", from, fmt.Errorf("manager of %s from %s: %w", user, rb.Managers.IdP, err)
+		}
+		if m == "" {
+			from += " records none"
+		}
+		return m, from, nil
 	}
 	if rb.Managers.ProfileField == "" || dir == nil {
 		return "", "directory.managers has no entry for them and no slack_profile_field", nil

@@ -254,6 +254,11 @@ func (r *Request) IsParty(rb *Runbook, user string) bool {
 			return true
 		}
 	}
+	for _, m := range r.Messages {
+		if m.User == user { // asked once, even if no longer
+			return true
+		}
+	}
 	return false
 }
 

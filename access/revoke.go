@@ -30,8 +30,13 @@ func (s *Service) revoke(ctx context.Context, r *Request) error {
 		}
 		return s.removedCovered(ctx, r.ID, other.ID)
 	}
-	// Invariant 8: access held before the grant is left in place.
-	if r.Receipt != nil && r.Receipt.PreExisting && !rollback {
+	// Invariant 8: access held before the grant is left in place (and a
+	// rollback of a grant that found it there has nothing to undo).
+	if r.Receipt != nil && r.Receipt.PreExisting {
+		if rollback {
+			_, err := s.removed(ctx, r.ID, ActorBot)
+			return err
+		}
 		return s.removedKept(ctx, r.ID)
 	}
 	conn, ok := s.cfg.Connectors[r.Entitlement.Connector]

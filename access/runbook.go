@@ -25,6 +25,10 @@ type Runbook struct {
 type ManagerSource struct {
 	Static       map[string]string // requester → manager, Slack user IDs
 	ProfileField string            // a Slack custom profile field ID holding the manager's user ID
+	// IdP names the identity-provider connector the manager is read from
+	// (directory.managers.source); the Directory answers through
+	// ManagerDirectory. Static entries still win.
+	IdP string
 }
 
 // Team is a named group of people: explicit members (Slack user IDs or
@@ -109,6 +113,10 @@ type RoleOrigin struct {
 type Approval struct {
 	Auto  bool
 	Steps []StepPolicy
+	// SameApprover lets one person approve several steps of a request
+	// (`approval: { distinct: false }`). By default one person's approval
+	// counts for one step only (separation of duties).
+	SameApprover bool
 	// AutoIfOnCall, when set, approves the request without a human when
 	// the requester is on call on its schedule (CheckOnCall); otherwise,
 	// or when the schedule cannot be read, Steps run as usual.

@@ -100,7 +100,9 @@ func (s *Service) Arm(ctx context.Context) (int, error) {
 // returns after they stopped. ready, if not nil, is closed once the
 // deadlines are armed.
 func (s *Service) Run(ctx context.Context, ready chan<- struct{}) error {
-	for _, j := range s.cfg.Jobs {
+	jobs := append(append(append([]Job(nil), s.cfg.Jobs...), s.RechecksJob(s.cfg.RecheckEvery)),
+		s.OffboardingJob(s.cfg.AccountCheckers, s.cfg.AccountCheckEvery)...)
+	for _, j := range jobs {
 		if j.Start != nil {
 			if err := j.Start(ctx, s.clock.Now()); err != nil {
 				return errors.Join(errors.New("start "+j.Name), err)
@@ -128,7 +130,7 @@ func (s *Service) Run(ctx context.Context, ready chan<- struct{}) error {
 		})
 	}
 	spawn(func() { s.out.run(ctx, s.cfg.SenderWorkers) })
-	for _, j := range s.cfg.Jobs {
+	for _, j := range jobs {
 		spawn(func() { s.runJob(ctx, j) })
 	}
 	n, err := s.Arm(ctx)
@@ -323,7 +325,7 @@ func (s *Service) HandleDue(ctx context.Context, id string) error {
 	if gerr != nil {
 		return gerr
 	}
-	if s.running.Load() && s.out != nil {
+	if s.running.Load() && s.out != nil && !s.cfg.InlineDelivery {
 		s.out.offer(r, s.clock.Now())
 	} else {
 		s.deliverNow(ctx, r)

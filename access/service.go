@@ -59,7 +59,14 @@ type ServiceConfig struct {
 	Logger     *slog.Logger
 	Observer   Observer
 	// Periodic jobs run by Run on the lifecycle clock (digests, retention).
-	Jobs []Job
+	// Run adds its own: the re-checks of pending requests every
+	// RecheckEvery (default 5 min), and, with AccountCheckers (identity
+	// providers by connector name), the offboarding check every
+	// AccountCheckEvery (default 15 min).
+	Jobs              []Job
+	RecheckEvery      time.Duration
+	AccountCheckers   map[string]AccountChecker
+	AccountCheckEvery time.Duration
 
 	// RetryBase and RetryCap bound the full-jitter exponential backoff of
 	// grant and revoke retries (defaults 1 s and 60 s).
@@ -99,6 +106,10 @@ type ServiceConfig struct {
 	// NoticeRetryCap caps the backoff between attempts to deliver a notice
 	// while Slack fails (default 1 min).
 	NoticeRetryCap time.Duration
+	// InlineDelivery delivers notices on the worker that found them due,
+	// without the paced sender (the sandbox and the demo, which move time
+	// themselves and want each step's messages sent before the next).
+	InlineDelivery bool
 	// WallClock is the time that pacing follows (default time.Now).
 	WallClock func() time.Time
 	// Rand returns a float in [0,1) for jitter; tests make it deterministic.
@@ -163,6 +174,8 @@ type Service struct {
 
 	out     *sender     // the paced sender while Run runs; nil: deliver inline
 	running atomic.Bool // Run is serving
+
+	gone sync.Map // user ID → time: offboarded people, never asked to approve again
 }
 
 type entLock struct {

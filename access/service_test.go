@@ -161,7 +161,7 @@ func TestDeny(t *testing.T) {
 	h := newHarness(t)
 	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer"})
 
-	_, err := h.svc.Decide(h.ctx, r.ID, bob, false, "   ")
+	_, err := h.svc.Decide(h.ctx, r.ID, bob, false, "   ", AnyStep)
 	wantUserError(t, err, ErrInvalid, "reason")
 	h.wantState(r.ID, StatePending)
 
@@ -185,9 +185,9 @@ func TestDeny(t *testing.T) {
 	}
 
 	// A stale click after the deny is refused and says who decided.
-	_, err = h.svc.Decide(h.ctx, r.ID, bob, true, "")
+	_, err = h.svc.Decide(h.ctx, r.ID, bob, true, "", AnyStep)
 	wantUserError(t, err, ErrConflict, "already denied by "+bob, "2026-11-29 09:01 UTC")
-	_, err = h.svc.Decide(h.ctx, r.ID, carol, true, "")
+	_, err = h.svc.Decide(h.ctx, r.ID, carol, true, "", AnyStep)
 	wantUserError(t, err, ErrConflict, "already denied by "+bob)
 	h.wantState(r.ID, StateDenied)
 }
@@ -200,12 +200,12 @@ func TestWhoMayDecide(t *testing.T) {
 	if contains(r.Steps[1].Approvers, carol) {
 		t.Fatalf("requester is an approver: %+v", r.Steps)
 	}
-	_, err := h.svc.Decide(h.ctx, r.ID, carol, true, "")
+	_, err := h.svc.Decide(h.ctx, r.ID, carol, true, "", AnyStep)
 	wantUserError(t, err, ErrForbidden, "your own request")
 	h.decide(r.ID, bob, true, "")
-	_, err = h.svc.Decide(h.ctx, r.ID, carol, true, "")
+	_, err = h.svc.Decide(h.ctx, r.ID, carol, true, "", AnyStep)
 	wantUserError(t, err, ErrForbidden, "your own request")
-	_, err = h.svc.Decide(h.ctx, r.ID, carol, false, "no")
+	_, err = h.svc.Decide(h.ctx, r.ID, carol, false, "no", AnyStep)
 	wantUserError(t, err, ErrForbidden, "your own request")
 	h.wantState(r.ID, StatePending)
 	if ps, _ := h.svc.PendingFor(h.ctx, carol); len(ps) != 0 {
@@ -215,19 +215,19 @@ func TestWhoMayDecide(t *testing.T) {
 	// Non-approvers: a stranger, an owner at the manager's step, the manager at the owners' step.
 	r2 := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer"})
 	// A stranger learns nothing about the request.
-	_, err = h.svc.Decide(h.ctx, r2.ID, eve, true, "")
+	_, err = h.svc.Decide(h.ctx, r2.ID, eve, true, "", AnyStep)
 	wantUserError(t, err, ErrNotFound, r2.ID+" was not found, or it is not yours")
 	for _, who := range []string{owner2, admin} {
-		_, err := h.svc.Decide(h.ctx, r2.ID, who, true, "")
+		_, err := h.svc.Decide(h.ctx, r2.ID, who, true, "", AnyStep)
 		wantUserError(t, err, ErrForbidden, "not an approver of step 1", bob)
 	}
 	h.decide(r2.ID, bob, true, "")
-	_, err = h.svc.Decide(h.ctx, r2.ID, bob, true, "")
-	wantUserError(t, err, ErrForbidden, "not an approver of step 2")
+	_, err = h.svc.Decide(h.ctx, r2.ID, bob, true, "", AnyStep)
+	wantUserError(t, err, ErrForbidden, "You already approved step 1", "one step only")
 	if got := h.get(r2.ID); got.State != StatePending || len(got.Decisions) != 1 {
 		t.Errorf("refused clicks changed the request: %s %+v", got.State, got.Decisions)
 	}
-	_, err = h.svc.Decide(h.ctx, "AR-9999", bob, true, "")
+	_, err = h.svc.Decide(h.ctx, "AR-9999", bob, true, "", AnyStep)
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown request: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestSameApproverTwiceOnMinTwoStep(t *testing.T) {
 	if r.State != StatePending || r.Last().Event != EventApprovalRecorded {
 		t.Fatalf("after one of two: %s %s", r.State, r.Last().Event)
 	}
-	_, err := h.svc.Decide(h.ctx, r.ID, carol, true, "")
+	_, err := h.svc.Decide(h.ctx, r.ID, carol, true, "", AnyStep)
 	wantUserError(t, err, ErrConflict, "already approved", "1 more")
 	if got := h.get(r.ID); got.State != StatePending || len(got.Approvals(0)) != 1 {
 		t.Fatalf("a repeat click counted: %+v", got.Decisions)
@@ -269,7 +269,7 @@ func TestConcurrentApprovalsGrantOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, err := h.svc.Decide(h.ctx, r.ID, a, true, "")
+			_, err := h.svc.Decide(h.ctx, r.ID, a, true, "", AnyStep)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -316,7 +316,7 @@ func TestSubmitRefusals(t *testing.T) {
 		{"unknown system", SubmitInput{Requester: alice, System: "erp", Role: "viewer", Reason: "x"},
 			ErrInvalid, []string{`no system called "erp"`, "crm, payroll"}},
 		{"unknown role", SubmitInput{Requester: alice, System: "crm", Role: "owner", Reason: "x"},
-			ErrInvalid, []string{`no role called "owner"`, "admin, auto, auto2, flat, viewer"}},
+			ErrInvalid, []string{`no role called "owner"`, "admin, auto, auto2, flat, payout, payout_same, viewer"}},
 		{"not a requester", SubmitInput{Requester: eve, System: "crm", Role: "viewer", Reason: "x"},
 			ErrForbidden, []string{"may not request crm viewer", "team:support"}},
 		{"negative duration", SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: -time.Hour, Reason: "x"},
@@ -426,7 +426,7 @@ func TestReminderThenTimeout(t *testing.T) {
 	if _, ok := h.sched.at(r.ID); ok {
 		t.Error("timed-out request still armed")
 	}
-	_, err := h.svc.Decide(h.ctx, r.ID, bob, true, "")
+	_, err := h.svc.Decide(h.ctx, r.ID, bob, true, "", AnyStep)
 	wantUserError(t, err, ErrConflict, "already timed out by accessbot")
 }
 
@@ -504,7 +504,7 @@ func TestCancel(t *testing.T) {
 	h.settle()
 	_, err = h.svc.Cancel(h.ctx, r.ID, alice)
 	wantUserError(t, err, ErrConflict, "already cancelled by "+alice)
-	_, err = h.svc.Decide(h.ctx, r.ID, bob, true, "")
+	_, err = h.svc.Decide(h.ctx, r.ID, bob, true, "", AnyStep)
 	wantUserError(t, err, ErrConflict, "already cancelled")
 
 	r2 := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer"})
@@ -1119,10 +1119,20 @@ func TestDecideChecksPolicyAtClickTime(t *testing.T) {
 		t.Fatalf("step 1 approvers %v, want bob", got)
 	}
 	h.cfg.Runbook.Managers.Static[alice] = carol // alice changed teams
-	_, err := h.svc.Decide(h.ctx, r.ID, bob, true, "")
-	wantUserError(t, err, ErrForbidden, "no longer an approver")
-	if got := h.get(r.ID); got.State != StatePending || len(got.Decisions) != 0 {
-		t.Fatalf("refused click changed the request: %+v", got)
+	_, err := h.svc.Decide(h.ctx, r.ID, bob, true, "", AnyStep)
+	wantUserError(t, err, ErrForbidden, "no longer an approver", carol)
+	h.settle()
+	got := h.get(r.ID)
+	if got.State != StatePending || len(got.Decisions) != 0 || !slices.Equal(got.Steps[0].Approvers, []string{carol}) {
+		t.Fatalf("after the refused click: %s decisions %v step 1 %v; want the step reassigned to carol", got.State, got.Decisions, got.Steps[0].Approvers)
+	}
+	if k := h.notes.kindsFor(r.ID, carol); !slices.Equal(k, []NoticeKind{NoticeApprovalNeeded}) {
+		t.Errorf("carol was told %v, want asked", k)
+	}
+	// The new manager can approve.
+	h.decide(r.ID, carol, true, "")
+	if got := h.get(r.ID); got.CurrentStep != 1 {
+		t.Fatalf("carol's approval did not count: step %d", got.CurrentStep)
 	}
 }
 

@@ -20,16 +20,20 @@ const (
 	StateRevoking    State = "revoking"
 	StateExpired     State = "expired"
 	StateRevoked     State = "revoked"
+	// StateIneligible: ended before any grant because the requester may no
+	// longer request it (left the team, deactivated), found by a re-check
+	// (invariant 10).
+	StateIneligible State = "ineligible"
 )
 
 // States lists every state, in lifecycle order.
 var States = []State{StatePending, StateApproved, StateDenied, StateCancelled, StateTimedOut,
-	StateGrantFailed, StateActive, StateRevoking, StateExpired, StateRevoked}
+	StateGrantFailed, StateActive, StateRevoking, StateExpired, StateRevoked, StateIneligible}
 
 // Terminal reports whether nothing more can happen to a request in s.
 func (s State) Terminal() bool {
 	switch s {
-	case StateDenied, StateCancelled, StateTimedOut, StateGrantFailed, StateExpired, StateRevoked:
+	case StateDenied, StateCancelled, StateTimedOut, StateGrantFailed, StateExpired, StateRevoked, StateIneligible:
 		return true
 	}
 	return false
@@ -73,6 +77,13 @@ const (
 	// break_glass:): approved at once, without any approval step, and
 	// told to the owners, the role's approvers and the audit channel.
 	EventBreakGlass Event = "break_glass"
+	// EventIneligible: a re-check found the requester no longer allowed to
+	// request it; the request ends before any grant.
+	EventIneligible Event = "ineligible"
+	// EventReassigned: a re-check found the current step's approvers
+	// changed (a new manager, someone left a team): the new ones are
+	// asked; approvals of people still eligible are kept.
+	EventReassigned Event = "reassigned"
 )
 
 // table is the one transition table of DESIGN.md §4: for each state, the
@@ -89,6 +100,8 @@ var table = map[State]map[Event]State{
 		EventTimedOut:         StateTimedOut,
 		EventReminded:         StatePending,
 		EventNoted:            StatePending,
+		EventIneligible:       StateIneligible,
+		EventReassigned:       StatePending,
 	},
 	StateApproved: {
 		EventGranted:            StateActive,
@@ -99,6 +112,7 @@ var table = map[State]map[Event]State{
 		EventRevoking:    StateRevoking,
 		EventDone:        StateRevoking,
 		EventRollingBack: StateRevoking,
+		EventIneligible:  StateIneligible,
 		EventNoted:       StateApproved,
 	},
 	StateActive: {
@@ -123,6 +137,7 @@ var table = map[State]map[Event]State{
 	StateGrantFailed: {EventNoted: StateGrantFailed},
 	StateExpired:     {EventNoted: StateExpired},
 	StateRevoked:     {EventNoted: StateRevoked},
+	StateIneligible:  {EventNoted: StateIneligible},
 }
 
 // Next returns the state that event ev leads to from state s, or an error

@@ -16,6 +16,7 @@ var allEvents = []Event{
 	EventGrantFailed, EventWarned, EventExpiring, EventRevoking, EventDone,
 	EventRevokeAttemptFailed, EventExpired, EventRevoked, EventNoted, EventRollingBack,
 	EventBreakGlass,
+	EventIneligible, EventReassigned,
 }
 
 // wantTable is DESIGN.md §4 written out independently of state.go: the
@@ -36,6 +37,9 @@ func wantTable() map[State]map[Event]State {
 			EventApprovalRecorded: StatePending,
 			EventStepApproved:     StatePending,
 			EventReminded:         StatePending,
+			// re-checks (invariant 10)
+			EventIneligible: StateIneligible,
+			EventReassigned: StatePending,
 		},
 		StateApproved: {
 			EventGrantFailed:        StateGrantFailed,
@@ -46,6 +50,8 @@ func wantTable() map[State]map[Event]State {
 			EventDone:     StateRevoking,
 			// a grant that failed half-way is rolled back (invariant 9)
 			EventRollingBack: StateRevoking,
+			// the re-check right before the grant (invariant 10)
+			EventIneligible: StateIneligible,
 		},
 		StateActive: {
 			EventExpiring: StateRevoking,
@@ -61,6 +67,7 @@ func wantTable() map[State]map[Event]State {
 			EventGrantFailed: StateGrantFailed,
 		},
 		StateDenied:      {},
+		StateIneligible:  {},
 		StateCancelled:   {},
 		StateTimedOut:    {},
 		StateGrantFailed: {},
@@ -156,6 +163,7 @@ func TestTerminalAndLive(t *testing.T) {
 		{StateGrantFailed, true, false},
 		{StateExpired, true, false},
 		{StateRevoked, true, false},
+		{StateIneligible, true, false},
 	}
 	if len(tests) != len(States) {
 		t.Fatalf("test covers %d states, States has %d", len(tests), len(States))

@@ -10,8 +10,9 @@ import (
 // notice per destination.
 type tell struct {
 	kind NoticeKind
-	text string // safe context: an error reference, who was asked instead
-	op   string // tasks: "grant" or "revoke"
+	text string   // safe context: an error reference, who was asked instead
+	op   string   // tasks: "grant" or "revoke"
+	only []string // approval DMs: ask only these (new approvers), not the whole step
 }
 
 // change is the pure part of a transition: it moves r through the table
@@ -75,7 +76,8 @@ func (s *Service) seal(r *Request, before string, tells []tell, now time.Time) {
 // copySignature is what the posted copies of a request show: a change to
 // it makes them out of date.
 func copySignature(r *Request) string {
-	return fmt.Sprintf("%s|%d|%d|%t|%d", r.State, r.CurrentStep, len(r.Decisions), r.AwaitingConfirmation, len(r.Steps))
+	st, _ := r.Current()
+	return fmt.Sprintf("%s|%d|%d|%t|%d|%v", r.State, r.CurrentStep, len(r.Decisions), r.AwaitingConfirmation, len(r.Steps), st.Approvers)
 }
 
 // committed runs after a successful write: observer and log for each new

@@ -84,7 +84,7 @@ func (nopMetrics) Panic(string)              {}
 type Lifecycle interface {
 	Check(ctx context.Context, in access.SubmitInput) (*access.System, *access.Role, time.Duration, error)
 	Submit(ctx context.Context, in access.SubmitInput) (*access.Request, error)
-	Decide(ctx context.Context, id, actor string, approve bool, reason string) (*access.Request, error)
+	Decide(ctx context.Context, id, actor string, approve bool, reason string, step int) (*access.Request, error)
 	Cancel(ctx context.Context, id, actor string) (*access.Request, error)
 	Revoke(ctx context.Context, id, actor, reason string) (*access.Request, error)
 	Extend(ctx context.Context, id, actor string, d time.Duration, reason string) (*access.Request, error)
@@ -97,7 +97,17 @@ type Lifecycle interface {
 	// QueueFree is how much more work the lifecycle takes now; the bot
 	// answers "busy" to new requests when it is nearly full.
 	QueueFree() int
+	// Offboard ends what a deactivated person holds and waits for;
+	// Reinstate forgets it (reactivated); Recheck re-evaluates the
+	// pending requests of someone whose profile changed.
+	Offboard(ctx context.Context, user, why string) error
+	Reinstate(user string)
+	Recheck(ctx context.Context, user string) error
 }
+
+// Forgetter is the part of the directory the bot tells about profile
+// changes, so that the next question about that person asks Slack again.
+type Forgetter interface{ Forget(user string) }
 
 var _ Lifecycle = (*access.Service)(nil)
 
@@ -115,16 +125,13 @@ type Bot struct {
 
 	jobs chan func()
 
-	dirMu    sync.Mutex
-	dirCache map[string]dirEntry
+	dir    access.Directory // cached directory (UseDirectory); nil: ask Slack directly
+	forget Forgetter
 
 	homes *homes // App Homes to refresh after notices
 
 	connMu    sync.Mutex
 	connected bool
-
-	groupMu    sync.Mutex
-	groupLocks map[string]*sync.Mutex // user group → lock (UsergroupConnector)
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // envelope IDs already handled (duplicate deliveries)
@@ -180,8 +187,8 @@ func New(cfg Config) *Bot {
 	api := slack.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, api: api, rb: cfg.Runbook, clock: cfg.Clock, log: cfg.Logger, mx: cfg.Metrics,
-		jobs: make(chan func(), cfg.Queue), dirCache: map[string]dirEntry{},
-		seen: map[string]time.Time{}, groupLocks: map[string]*sync.Mutex{},
+		jobs: make(chan func(), cfg.Queue),
+		seen: map[string]time.Time{},
 	}
 	b.homes = newHomes(b)
 	b.sm = socketmode.New(api, socketmode.OptionPingInterval(cfg.PingInterval))

@@ -5,47 +5,39 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/accessbot/accessbot/access"
 )
 
-// directoryTTL is how long Slack directory answers are cached. Policy is
-// checked against fresh-enough data at click time without a Slack call per
-// click.
-const directoryTTL = 5 * time.Minute
+// The bot's Slack lookups are uncached: package directory caches them
+// with bounded staleness (and fresh answers for decisions) and is what the
+// lifecycle and the bot itself ask (UseDirectory).
 
-type dirEntry struct {
-	at    time.Time
-	value any
+// UseDirectory sets the directory the bot asks when rendering and checking
+// what people may request (the cached package directory over the bot's
+// own lookups). Without it the bot asks Slack directly.
+func (b *Bot) UseDirectory(d access.Directory) {
+	b.dir = d
+	if f, ok := d.(Forgetter); ok {
+		b.forget = f
+	}
 }
 
-var _ access.Directory = (*Bot)(nil)
-
-func (b *Bot) cached(key string, fetch func() (any, error)) (any, error) {
-	now := b.clock.Now()
-	b.dirMu.Lock()
-	e, ok := b.dirCache[key]
-	b.dirMu.Unlock()
-	if ok && now.Sub(e.at) < directoryTTL {
-		return e.value, nil
+// directory is what the bot asks about people.
+func (b *Bot) directory() access.Directory {
+	if b.dir != nil {
+		return b.dir
 	}
-	v, err := fetch()
-	if err != nil {
-		return nil, err
-	}
-	b.dirMu.Lock()
-	b.dirCache[key] = dirEntry{at: now, value: v}
-	b.dirMu.Unlock()
-	return v, nil
+	return b
 }
 
-// Person implements access.Directory with users.info (users:read,
-// users:read.email). Unknown users give an error wrapping access.ErrNotFound.
+// Person looks user up with users.info (users:read, users:read.email),
+// uncached. Unknown users give an error wrapping access.ErrNotFound; a
+// deactivated account has Deactivated set.
 func (b *Bot) Person(ctx context.Context, user string) (access.Person, error) {
-	v, err := b.cached("person:"+user, func() (any, error) {
+	v, err := func() (any, error) {
 		var u *slack.User
 		err := b.call(ctx, "users.info", func(ctx context.Context) error {
 			var err error
@@ -65,18 +57,18 @@ func (b *Bot) Person(ctx context.Context, user string) (access.Person, error) {
 		if name == "" {
 			name = u.Name
 		}
-		return access.Person{SlackID: u.ID, Email: u.Profile.Email, Name: name, TZ: u.TZ}, nil
-	})
+		return access.Person{SlackID: u.ID, Email: u.Profile.Email, Name: name, TZ: u.TZ, Deactivated: u.Deleted}, nil
+	}()
 	if err != nil {
 		return access.Person{}, err
 	}
 	return v.(access.Person), nil
 }
 
-// ProfileField implements access.Directory with users.profile.get
-// (users.profile:read); "" when the field is unset.
+// ProfileField reads a custom profile field with users.profile.get
+// (users.profile:read), uncached; "" when the field is unset.
 func (b *Bot) ProfileField(ctx context.Context, user, field string) (string, error) {
-	v, err := b.cached("profile:"+user, func() (any, error) {
+	v, err := func() (any, error) {
 		var p *slack.UserProfile
 		err := b.call(ctx, "users.profile.get", func(ctx context.Context) error {
 			var err error
@@ -91,35 +83,29 @@ func (b *Bot) ProfileField(ctx context.Context, user, field string) (string, err
 			fields[id] = f.Value
 		}
 		return fields, nil
-	})
+	}()
 	if err != nil {
 		return "", err
 	}
 	return v.(map[string]string)[field], nil
 }
 
-// UsergroupMembers implements access.Directory with usergroups.users.list
-// (usergroups:read).
+// UsergroupMembers lists a user group with usergroups.users.list
+// (usergroups:read), uncached.
 func (b *Bot) UsergroupMembers(ctx context.Context, group string) ([]string, error) {
-	v, err := b.cached("group:"+group, func() (any, error) {
-		var ms []string
-		err := b.call(ctx, "usergroups.users.list", func(ctx context.Context) error {
-			var err error
-			ms, err = b.api.GetUserGroupMembersContext(ctx, group)
-			return err
-		})
-		return ms, err
+	var ms []string
+	err := b.call(ctx, "usergroups.users.list", func(ctx context.Context) error {
+		var err error
+		ms, err = b.api.GetUserGroupMembersContext(ctx, group)
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return append([]string(nil), v.([]string)...), nil
+	return ms, err
 }
 
-// UserByEmail implements access.Directory with users.lookupByEmail
-// (users:read.email); an unknown email wraps access.ErrNotFound.
+// UserByEmail finds a user with users.lookupByEmail (users:read.email),
+// uncached; an unknown email wraps access.ErrNotFound.
 func (b *Bot) UserByEmail(ctx context.Context, email string) (string, error) {
-	v, err := b.cached("email:"+strings.ToLower(email), func() (any, error) {
+	v, err := func() (any, error) {
 		var u *slack.User
 		err := b.call(ctx, "users.lookupByEmail", func(ctx context.Context) error {
 			var err error
@@ -133,7 +119,7 @@ func (b *Bot) UserByEmail(ctx context.Context, email string) (string, error) {
 			return nil, err
 		}
 		return u.ID, nil
-	})
+	}()
 	if err != nil {
 		return "", err
 	}
@@ -155,11 +141,12 @@ func isSlackError(err error, code string) bool {
 // fail degrade to less detail, never to a failed notice.
 func (b *Bot) requesterInfo(ctx context.Context, user string) RequesterInfo {
 	info := RequesterInfo{}
-	if p, err := b.Person(ctx, user); err == nil {
+	dir := b.directory()
+	if p, err := dir.Person(ctx, user); err == nil {
 		info.Name = p.Name
 	}
-	info.Teams = b.rb.TeamsOf(ctx, b, user)
-	if m, err := b.rb.Manager(ctx, b, user); err == nil {
+	info.Teams = b.rb.TeamsOf(ctx, dir, user)
+	if m, err := b.rb.Manager(ctx, dir, user); err == nil {
 		info.Manager = m
 	}
 	return info

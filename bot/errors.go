@@ -132,6 +132,14 @@ func (b *Bot) refusalText(e *access.Error) string {
 		return fmt.Sprintf("Step %d of %s needs %d approver(s) other than you, but only %d can be found (including the system owners and admins). Ask an admin (%s) to fix the runbook.", e.Step, what, e.N, e.N2, mentions(b.rb.Admins))
 	case access.CodeBusy:
 		return "accessbot is very busy right now; nothing was changed. Please try again in a moment."
+	case access.CodeIneligible:
+		return fmt.Sprintf("*%s* has ended: the requester may no longer request it (the runbook or the directory changed). Nothing was approved.", e.Request)
+	case access.CodeStaleStep:
+		return fmt.Sprintf("This message asked about step %d of *%s*, which is no longer the step waiting for a decision (it is step %d now); nothing was changed.", e.Step, e.Request, e.N)
+	case access.CodeOtherStep:
+		return fmt.Sprintf("You already approved step %d of *%s*. One person's approval counts for one step only, so someone else must approve this step.", e.Step, e.Request)
+	case access.CodeDirectory:
+		return fmt.Sprintf("accessbot cannot check the directory right now, so nothing was decided for *%s*. Please try again in a moment.", e.Request)
 	}
 	return ""
 }

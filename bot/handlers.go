@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,12 +135,46 @@ func (b *Bot) handle(ctx context.Context, evt socketmode.Event, req socketmode.R
 		if !ok {
 			return
 		}
-		if home, ok := ev.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent); ok && home.Tab != "messages" {
-			b.homes.open(home.User)
-			if err := b.publishHome(ctx, home.User); err != nil {
-				b.log.Error("publish App Home failed", "user", home.User, "error", err)
+		switch inner := ev.InnerEvent.Data.(type) {
+		case *slackevents.AppHomeOpenedEvent:
+			if inner.Tab != "messages" {
+				b.homes.open(inner.User)
+				if err := b.publishHome(ctx, inner.User); err != nil {
+					b.log.Error("publish App Home failed", "user", inner.User, "error", err)
+				}
 			}
+		case *slackevents.UserChangeEvent:
+			b.userChanged(ctx, inner.User.ID)
 		}
+	}
+}
+
+// userChanged handles Slack's user_change event (users:read): the person's
+// cached profile is dropped and read again, fresh from users.info rather
+// than trusted from the event. A deactivated account is offboarded at
+// once (DESIGN.md §4 invariant 12); otherwise their pending requests are
+// re-checked, since their manager or teams may have changed.
+func (b *Bot) userChanged(ctx context.Context, user string) {
+	if user == "" {
+		return
+	}
+	if b.forget != nil {
+		b.forget.Forget(user)
+	}
+	p, err := b.directory().Person(access.Fresh(ctx), user)
+	if err != nil {
+		b.log.Warn("user_change: could not read the profile; the periodic re-checks will", "user", user, "error", err)
+		return
+	}
+	if p.Deactivated {
+		if err := b.svc.Offboard(ctx, user, "deactivated in Slack"); err != nil {
+			b.log.Error("offboarding failed; the periodic checks retry", "user", user, "error", err)
+		}
+		return
+	}
+	b.svc.Reinstate(user)
+	if err := b.svc.Recheck(ctx, user); err != nil {
+		b.log.Warn("re-check after a profile change failed; the periodic re-checks retry", "user", user, "error", err)
 	}
 }
 
@@ -368,7 +403,7 @@ func (b *Bot) pendingReply(ctx context.Context, user string) *reply {
 }
 
 func (b *Bot) systemsReply(ctx context.Context, user string) *reply {
-	eligible, err := b.rb.Requestable(ctx, b, user)
+	eligible, err := b.rb.Requestable(ctx, b.directory(), user)
 	if err != nil {
 		return textReply("%s", b.errorText(err))
 	}
@@ -450,7 +485,7 @@ func (b *Bot) submitModal(ctx context.Context, cb slack.InteractionCallback) *re
 }
 
 func (b *Bot) submitDeny(ctx context.Context, cb slack.InteractionCallback) *reply {
-	id := cb.View.PrivateMetadata
+	id, step := denyTarget(cb.View.PrivateMetadata)
 	var reason string
 	if cb.View.State != nil { // absent from a malformed submission: no reason given
 		reason = cb.View.State.Values[BlockDenyReason][ActionDenyReason].Value
@@ -458,7 +493,7 @@ func (b *Bot) submitDeny(ctx context.Context, cb slack.InteractionCallback) *rep
 	if access.CleanText(reason) == "" {
 		return &reply{viewErrors: map[string]string{BlockDenyReason: "Please say why; the requester will see it."}}
 	}
-	if _, err := b.svc.Decide(ctx, id, cb.User.ID, false, reason); err != nil {
+	if _, err := b.svc.Decide(ctx, id, cb.User.ID, false, reason, step); err != nil {
 		return &reply{viewErrors: map[string]string{BlockDenyReason: Truncate(stripMrkdwn(b.errorText(err)), 2000)}}
 	}
 	return nil
@@ -472,18 +507,25 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 	var answer string
 	switch a.ActionID {
 	case ActionApprove:
-		_, err = b.svc.Decide(ctx, id, user, true, "")
+		_, err = b.svc.Decide(ctx, id, user, true, "", stepOf(a.BlockID))
 	case ActionDeny:
+		step := stepOf(a.BlockID)
 		var r *access.Request
 		r, err = b.svc.GetFor(ctx, id, user)
 		if err == nil {
+			st, _ := r.Current()
 			switch {
 			case r.State != access.StatePending:
 				err = access.AlreadyDecided(r)
-			case user == r.Requester || !r.IsApprover(user):
-				// Decide words the refusal (own request, not an approver).
-				_, err = b.svc.Decide(ctx, id, user, false, "(deny button)")
+			case user == r.Requester:
+				err = &access.Error{Kind: access.ErrForbidden, Code: access.CodeOwnRequest, Request: r.ID}
+			case step != access.AnyStep && step != r.CurrentStep:
+				err = &access.Error{Kind: access.ErrConflict, Code: access.CodeStaleStep, Request: r.ID, Step: step + 1, N: r.CurrentStep + 1}
+			case !r.IsApprover(user):
+				err = &access.Error{Kind: access.ErrForbidden, Code: access.CodeNotApprover, Request: r.ID, Step: r.CurrentStep + 1, People: st.Approvers}
 			default:
+				// The reason is asked first; the decision (and all its
+				// re-checks) happens when the modal is submitted.
 				err = b.call(ctx, "views.open", func(ctx context.Context) error {
 					_, err := b.api.OpenViewContext(ctx, cb.TriggerID, DenyModal(r, b.viewOf(ctx, r)))
 					return err
@@ -538,7 +580,7 @@ func (b *Bot) refreshModal(ctx context.Context, cb slack.InteractionCallback, a 
 	} else {
 		st.Role, st.Duration = a.SelectedOption.Value, 0
 	}
-	eligible, err := b.rb.Requestable(ctx, b, cb.User.ID)
+	eligible, err := b.rb.Requestable(ctx, b.directory(), cb.User.ID)
 	if err != nil {
 		return err
 	}
@@ -584,4 +626,40 @@ func (b *Bot) tell(ctx context.Context, cb slack.InteractionCallback, text strin
 	if _, _, err := b.post(ctx, cb.User.ID, r.Text, r.Blocks); err != nil {
 		b.log.Error("could not tell user", "user", cb.User.ID, "error", err)
 	}
+}
+
+// decideBlockID is the block ID of the Approve/Deny buttons of a copy that
+// asks for step (0-based) of request id: a click counts only for the step
+// of the message it was made on (DESIGN.md §4 invariant 10), so the step
+// travels with the click without being part of the button's value.
+func decideBlockID(prefix, id string, step int) string {
+	return fmt.Sprintf("%s:%s:s%d", prefix, id, step)
+}
+
+// stepOf reads the step from a decide block ID; access.AnyStep when the
+// block does not say (an older message).
+func stepOf(blockID string) int {
+	i := strings.LastIndex(blockID, ":s")
+	if i < 0 {
+		return access.AnyStep
+	}
+	n, err := strconv.Atoi(blockID[i+2:])
+	if err != nil || n < 0 {
+		return access.AnyStep
+	}
+	return n
+}
+
+// denyTarget reads the deny modal's private metadata: "AR-1042#1" (the
+// request and the step its message asked for), or a bare ID.
+func denyTarget(meta string) (string, int) {
+	id, step, ok := strings.Cut(meta, "#")
+	if !ok {
+		return meta, access.AnyStep
+	}
+	n, err := strconv.Atoi(step)
+	if err != nil || n < 0 {
+		return id, access.AnyStep
+	}
+	return id, n
 }

@@ -76,7 +76,7 @@ func HomeView(d HomeData) slack.HomeTabViewRequest {
 	}, "No active grants or pending requests.")
 	add("Waiting for your approval", d.ToDecide, func(r *access.Request) []slack.Block {
 		text := fmt.Sprintf("*%s* %s asks for %s · %s for %s\n>%s", r.ID, mention(r.Requester), Escape(r.System), Escape(r.Role), access.FormatDuration(r.Duration), safe(r.Reason, 300))
-		return []slack.Block{section(text), slack.NewActionBlock("home:decide:"+r.ID,
+		return []slack.Block{section(text), slack.NewActionBlock(decideBlockID("home:decide", r.ID, r.CurrentStep),
 			button(ActionApprove, "Approve", r.ID, "primary"), button(ActionDeny, "Deny", r.ID, "danger"))}
 	}, "Nothing is waiting for you.")
 	if len(d.Owned) > 0 {

@@ -219,7 +219,7 @@ func DenyModal(r *access.Request, v View) slack.ModalViewRequest {
 		Title:           slack.NewTextBlockObject(slack.PlainTextType, plain("Deny "+r.ID, limitModalTitle), false, false),
 		Submit:          slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false),
 		Close:           slack.NewTextBlockObject(slack.PlainTextType, "Back", false, false),
-		PrivateMetadata: r.ID,
+		PrivateMetadata: fmt.Sprintf("%s#%d", r.ID, r.CurrentStep),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			section(RequestSummary(r, v)),
 			slack.NewInputBlock(BlockDenyReason, slack.NewTextBlockObject(slack.PlainTextType, "Why are you denying it?", false, false), nil, in),
@@ -316,7 +316,7 @@ func containsDur(xs []time.Duration, x time.Duration) bool {
 // *access.Error when they may request nothing or the pre-filled parts are
 // wrong.
 func (b *Bot) openRequestModal(ctx context.Context, triggerID, user string, st modalState) error {
-	eligible, err := b.rb.Requestable(ctx, b, user)
+	eligible, err := b.rb.Requestable(ctx, b.directory(), user)
 	if err != nil {
 		return fmt.Errorf("find what %s may request: %w", user, err)
 	}

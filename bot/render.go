@@ -256,6 +256,8 @@ func Outcome(r *access.Request, v View) string {
 		return fmt.Sprintf(":no_entry_sign: *Cancelled* by %s at %s", mention(r.Last().Actor), FormatTime(r.DecidedAt, loc))
 	case access.StateTimedOut:
 		return fmt.Sprintf(":alarm_clock: *Timed out* at %s: nobody decided in time.", FormatTime(r.DecidedAt, loc))
+	case access.StateIneligible:
+		return fmt.Sprintf(":no_entry: *Ended* at %s: %s may no longer request this (%s).", FormatTime(r.EndedAt, loc), mention(r.Requester), safe(r.LastError, 300))
 	case access.StateGrantFailed:
 		return fmt.Sprintf(":warning: *Approved* by %s, but *the grant failed*: %s", approvedBy(r), safe(r.LastError, 500))
 	case access.StateApproved:
@@ -324,7 +326,7 @@ func ApprovalMessage(r *access.Request, v View, viewer string) (string, []slack.
 			slack.NewTextBlockObject(slack.MarkdownType, Truncate(fmt.Sprintf("Grant %s for %s.", v.roleTitle(r), access.FormatDuration(r.Duration)), 300), false, false),
 			slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false),
 			slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false))
-		blocks = append(blocks, slack.NewActionBlock("actions:"+r.ID, approve, button(ActionDeny, "Deny", r.ID, "danger")))
+		blocks = append(blocks, slack.NewActionBlock(decideBlockID("actions", r.ID, r.CurrentStep), approve, button(ActionDeny, "Deny", r.ID, "danger")))
 	}
 	return Truncate(Escape(fallback), limitFallback), blocks
 }
@@ -407,6 +409,8 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		text = fmt.Sprintf(":warning: *%s* for *%s* was approved, but granting it failed: %s\nThe system owners have been told.", r.ID, title, safe(n.Text, 500))
 	case access.NoticeAccessKept:
 		text = fmt.Sprintf("*%s* has ended. You already had *%s* before this grant, so that access stays; ask the system owners if it should be removed.", r.ID, title)
+	case access.NoticeIneligible:
+		text = fmt.Sprintf(":no_entry: *%s* for *%s* has ended without a grant: you may no longer request it (%s). Ask an admin if this is wrong.", r.ID, title, safe(n.Text, 300))
 	case access.NoticeExpiryWarning:
 		text = fmt.Sprintf(":hourglass: *%s*: your *%s* access ends at *%s*. Extend it by %s (subject to approval), or give it back now.", r.ID, title, FormatTime(r.ExpiresAt, loc), access.FormatDuration(r.Duration))
 		if r.BreakGlass {
@@ -470,6 +474,10 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 		text = fmt.Sprintf(":leftwards_arrow_with_hook: *Grant rolled back* for *%s*: granting *%s* to %s failed after changing something; what it changed has been undone, so nothing of it is left. %s", r.ID, title, mention(r.Requester), safe(n.Text, 500))
 	case access.NoticeAccessKept:
 		text = fmt.Sprintf(":information_source: *%s* has ended, but %s already had *%s* before this grant, so accessbot left that access in place. Remove it by hand if it should go.", r.ID, mention(r.Requester), title)
+	case access.NoticeIneligible:
+		text = fmt.Sprintf(":no_entry: *%s* ended without a grant: %s may no longer request *%s* (%s).", r.ID, mention(r.Requester), title, safe(n.Text, 300))
+	case access.NoticeOffboarded:
+		text = fmt.Sprintf(":door: *Offboarding*: %s was %s; their *%s* (%s) is being removed now.", mention(r.Requester), safe(n.Text, 200), title, r.ID)
 	case access.NoticeRevokeRecovered:
 		text = fmt.Sprintf(":white_check_mark: *Revocation recovered* for *%s*: %s's *%s* access has now been removed.", r.ID, mention(r.Requester), title)
 	case access.NoticeBreakGlass:

@@ -233,6 +233,7 @@ func TestRequesterMessageGolden(t *testing.T) {
 		{"requester_removed_late", access.Notice{Kind: access.NoticeRemoved, Request: at("expired_late")}},
 		{"requester_removed_revoked", access.Notice{Kind: access.NoticeRemoved, Request: at("revoked")}},
 		{"requester_access_kept", access.Notice{Kind: access.NoticeAccessKept, Request: at("expired")}},
+		{"requester_ineligible", access.Notice{Kind: access.NoticeIneligible, Request: at("pending"), Text: "the requester may no longer request it"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.n.State = tc.n.Request.State
@@ -260,6 +261,8 @@ func TestOwnerMessageGolden(t *testing.T) {
 		{"owner_task_revoke", access.Notice{Kind: access.NoticeTask, Request: failing, Op: "revoke"}},
 		{"owner_task_reminder", access.Notice{Kind: access.NoticeTask, Request: failing, Op: "revoke", Text: "reminder"}},
 		{"owner_access_kept", access.Notice{Kind: access.NoticeAccessKept, Request: at("expired")}},
+		{"owner_ineligible", access.Notice{Kind: access.NoticeIneligible, Request: at("pending"), Text: "offboarding: deactivated in Slack"}},
+		{"owner_offboarded", access.Notice{Kind: access.NoticeOffboarded, Request: at("revoking"), Text: "deactivated in Slack"}},
 		{"owner_rolled_back", access.Notice{Kind: access.NoticeRolledBack, Request: at("grant_failed"), Text: "Salesforce <CRM> refused to grant it (reference E-12345678)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

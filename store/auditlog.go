@@ -10,6 +10,7 @@ import (
 	"iter"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"go.etcd.io/bbolt"
 )
 
@@ -21,15 +22,15 @@ type auditAppender struct {
 	loaded bool
 	seq    uint64
 	hash   string
-	out    []AuditRecord
+	out    []audit.Record
 }
 
-func (a *auditAppender) append(rec AuditRecord) error {
+func (a *auditAppender) append(rec audit.Record) error {
 	b := a.tx.Bucket(bucketAudit)
 	if !a.loaded {
-		a.seq, a.hash = 0, ZeroHash
+		a.seq, a.hash = 0, audit.ZeroHash
 		if k, v := b.Cursor().Last(); k != nil {
-			var last AuditRecord
+			var last audit.Record
 			if err := json.Unmarshal(v, &last); err != nil {
 				return fmt.Errorf("read audit head: %w", err)
 			}
@@ -37,7 +38,7 @@ func (a *auditAppender) append(rec AuditRecord) error {
 		}
 		a.loaded = true
 	}
-	rec.seal(a.seq, a.hash)
+	rec.Seal(a.seq, a.hash)
 	b.FillPercent = fillAppendOnly
 	if err := b.Put(seqKey(rec.Seq), rec.MarshalLine()); err != nil {
 		return fmt.Errorf("append audit record %d: %w", rec.Seq, err)
@@ -57,8 +58,8 @@ func (a *auditAppender) appendHistory(r *access.Request, entries []access.Histor
 	return nil
 }
 
-func requestRecord(r *access.Request, h access.HistoryEntry) AuditRecord {
-	return AuditRecord{
+func requestRecord(r *access.Request, h access.HistoryEntry) audit.Record {
+	return audit.Record{
 		Time:      h.At,
 		Event:     string(h.Event),
 		Actor:     h.Actor,
@@ -78,9 +79,9 @@ func requestRecord(r *access.Request, h access.HistoryEntry) AuditRecord {
 // a zero Time is set from the store's clock. It returns the sealed record.
 // Errors: access.ErrInvalid without Event, ctx's error, ErrClosed, storage
 // failures.
-func (s *Store) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error) {
+func (s *Store) AppendAudit(ctx context.Context, rec audit.Record) (audit.Record, error) {
 	if rec.Event == "" {
-		return AuditRecord{}, access.Invalidf("an audit record needs an event")
+		return audit.Record{}, access.Invalidf("an audit record needs an event")
 	}
 	if rec.Time.IsZero() {
 		rec.Time = s.clock.Now()
@@ -92,7 +93,7 @@ func (s *Store) AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, 
 		}, nil
 	}
 	if err := s.submit(o); err != nil {
-		return AuditRecord{}, fmt.Errorf("append audit %s: %w", rec.Event, err)
+		return audit.Record{}, fmt.Errorf("append audit %s: %w", rec.Event, err)
 	}
 	return o.records[0], nil
 }
@@ -104,21 +105,21 @@ var auditChunk = 1024
 // returns false. Records are read in chunks of short read transactions and
 // fn runs between them, so it may write to a slow sink or call the store;
 // records appended during the scan may or may not be seen.
-func (s *Store) AuditRecords(ctx context.Context, fn func(rec AuditRecord) bool) error {
+func (s *Store) AuditRecords(ctx context.Context, fn func(rec audit.Record) bool) error {
 	return s.AuditRecordsAfter(ctx, 0, fn)
 }
 
 // AuditRecordsAfter is AuditRecords starting after audit sequence number
 // seq (a cursor seek, so it costs only what it reads).
-func (s *Store) AuditRecordsAfter(ctx context.Context, seq uint64, fn func(rec AuditRecord) bool) error {
+func (s *Store) AuditRecordsAfter(ctx context.Context, seq uint64, fn func(rec audit.Record) bool) error {
 	next := seq + 1
-	batch := make([]AuditRecord, 0, auditChunk)
+	batch := make([]audit.Record, 0, auditChunk)
 	for {
 		batch = batch[:0]
 		err := s.view(ctx, func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucketAudit).Cursor()
 			for k, v := c.Seek(seqKey(next)); k != nil && len(batch) < auditChunk; k, v = c.Next() {
-				var rec AuditRecord
+				var rec audit.Record
 				if err := json.Unmarshal(v, &rec); err != nil {
 					return fmt.Errorf("decode audit record %d: %w", binary.BigEndian.Uint64(k), err)
 				}
@@ -141,23 +142,23 @@ func (s *Store) AuditRecordsAfter(ctx context.Context, seq uint64, fn func(rec A
 	}
 }
 
-// auditSeq adapts AuditRecords to VerifyChain.
-func (s *Store) auditSeq(ctx context.Context) iter.Seq2[AuditRecord, error] {
-	return func(yield func(AuditRecord, error) bool) {
+// auditSeq adapts AuditRecords to audit.VerifyChain.
+func (s *Store) auditSeq(ctx context.Context) iter.Seq2[audit.Record, error] {
+	return func(yield func(audit.Record, error) bool) {
 		stopped := false
-		err := s.AuditRecords(ctx, func(rec AuditRecord) bool {
+		err := s.AuditRecords(ctx, func(rec audit.Record) bool {
 			stopped = !yield(rec, nil)
 			return !stopped
 		})
 		if err != nil && !stopped {
-			yield(AuditRecord{}, err)
+			yield(audit.Record{}, err)
 		}
 	}
 }
 
-// VerifyAudit verifies the store's whole audit chain (see VerifyChain).
+// VerifyAudit verifies the store's whole audit chain (see audit.VerifyChain).
 func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
-	return VerifyChain(s.auditSeq(ctx))
+	return audit.VerifyChain(s.auditSeq(ctx))
 }
 
 // Check verifies the file's page structure (bbolt's tx.Check), that every
@@ -217,16 +218,16 @@ func (s *Store) Check(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("index %s: missing key %x", name, []byte(k)))
 			}
 		}
-		_, err = VerifyChain(func(yield func(AuditRecord, error) bool) {
+		_, err = audit.VerifyChain(func(yield func(audit.Record, error) bool) {
 			c := tx.Bucket(bucketAudit).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
-				var rec AuditRecord
+				var rec audit.Record
 				if err := json.Unmarshal(v, &rec); err != nil {
-					yield(AuditRecord{}, fmt.Errorf("decode audit record %x: %w", k, err))
+					yield(audit.Record{}, fmt.Errorf("decode audit record %x: %w", k, err))
 					return
 				}
 				if !bytes.Equal(k, seqKey(rec.Seq)) {
-					yield(AuditRecord{}, fmt.Errorf("audit record under key %x claims seq %d", k, rec.Seq))
+					yield(audit.Record{}, fmt.Errorf("audit record under key %x claims seq %d", k, rec.Seq))
 					return
 				}
 				if !yield(rec, nil) {

@@ -9,15 +9,16 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Bucket names. The layout (schema v1):
+// Bucket names. The layout (schema v2):
 //
-//	meta            "schema_version" → 8-byte BE version
+//	meta            "schema_version" → 8-byte BE version;
+//	                "installation_id" → a random UUID (v2)
 //	requests        8-byte BE seq → JSON access.Request (FillPercent 0.9: keys are append-only)
 //	deadlines       8-byte BE unix-nanos ‖ 8-byte BE seq → empty: each request's NextDeadline
 //	open            8-byte BE seq → state, for every non-terminal request
 //	by_requester    16-byte SHA-256 prefix of the requester ‖ 8-byte BE seq → empty
 //	by_entitlement  16-byte SHA-256 prefix of Entitlement.Key() ‖ 8-byte BE seq → empty
-//	audit           8-byte BE audit seq (1, 2, …) → JSON AuditRecord
+//	audit           8-byte BE audit seq (1, 2, …) → JSON audit.Record
 var (
 	bucketMeta          = []byte("meta")
 	bucketRequests      = []byte("requests")
@@ -27,7 +28,8 @@ var (
 	bucketByEntitlement = []byte("by_entitlement")
 	bucketAudit         = []byte("audit")
 
-	keySchemaVersion = []byte("schema_version")
+	keySchemaVersion  = []byte("schema_version")
+	keyInstallationID = []byte("installation_id")
 )
 
 // fillAppendOnly is the FillPercent of buckets whose keys only grow

@@ -22,53 +22,84 @@ type KV struct {
 // KV returns the key-value namespace ns.
 func (s *Store) KV(ns string) *KV { return &KV{s: s, ns: ns} }
 
-func (k *KV) key(key string) []byte { return []byte(k.ns + "\x00" + key) }
+func kvKey(ns, key string) []byte { return []byte(ns + "\x00" + key) }
 
 // Get returns the value stored under key, ok=false if none.
 func (k *KV) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	return k.s.KVGet(ctx, k.ns, key)
+}
+
+// Put stores value under key durably.
+func (k *KV) Put(ctx context.Context, key string, value []byte) error {
+	return k.s.KVPut(ctx, k.ns, key, value)
+}
+
+// Delete removes key; absent is not an error.
+func (k *KV) Delete(ctx context.Context, key string) error {
+	return k.s.KVDelete(ctx, k.ns, key)
+}
+
+// KVGet returns the value stored under key in namespace ns, ok=false if
+// none. The value is the caller's.
+func (s *Store) KVGet(ctx context.Context, ns, key string) ([]byte, bool, error) {
 	var out []byte
-	err := k.s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(connectorStateBucket)
 		if b == nil {
 			return nil
 		}
-		if v := b.Get(k.key(key)); v != nil {
+		if v := b.Get(kvKey(ns, key)); v != nil {
 			out = append([]byte{}, v...)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("read connector state %s: %w", k.ns, err)
+		return nil, false, fmt.Errorf("read connector state %s: %w", ns, err)
 	}
 	return out, out != nil, nil
 }
 
-// Put stores value under key durably.
-func (k *KV) Put(ctx context.Context, key string, value []byte) error {
-	err := k.s.db.Update(func(tx *bbolt.Tx) error {
+// KVPut stores value under key in namespace ns durably (its own fsynced
+// transaction, not the group-commit writer's).
+func (s *Store) KVPut(ctx context.Context, ns, key string, value []byte) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(connectorStateBucket)
 		if err != nil {
 			return err
 		}
-		return b.Put(k.key(key), append([]byte{}, value...))
+		return b.Put(kvKey(ns, key), append([]byte{}, value...))
 	})
 	if err != nil {
-		return fmt.Errorf("write connector state %s: %w", k.ns, err)
+		return fmt.Errorf("write connector state %s: %w", ns, err)
 	}
 	return nil
 }
 
-// Delete removes key; absent is not an error.
-func (k *KV) Delete(ctx context.Context, key string) error {
-	err := k.s.db.Update(func(tx *bbolt.Tx) error {
+// KVDelete removes key from namespace ns; absent is not an error.
+func (s *Store) KVDelete(ctx context.Context, ns, key string) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(connectorStateBucket)
 		if b == nil {
 			return nil
 		}
-		return b.Delete(k.key(key))
+		return b.Delete(kvKey(ns, key))
 	})
 	if err != nil {
-		return fmt.Errorf("delete connector state %s: %w", k.ns, err)
+		return fmt.Errorf("delete connector state %s: %w", ns, err)
 	}
 	return nil
+}
+
+// update runs fn in a write transaction of its own, failing with
+// ErrClosed after Close.
+func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.Update(fn)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"go.etcd.io/bbolt"
 )
 
@@ -19,13 +20,13 @@ var retentionChunk = 2048
 
 // retentionMark is where ApplyRetention remembers how far it got: the seq
 // of the last audit record it examined, in the store's key-value bucket.
-var retentionMark = (&KV{ns: "store.retention"}).key("examined")
+var retentionMark = kvKey("store.retention", "examined")
 
 // ApplyRetention removes the free text of audit records older than before
 // (GDPR data minimisation, audit.retention): the reason, and the note of
 // records about a request (deny reasons, errors), are blanked and the record
 // marked redacted. Their text hashes stay, so the chain still verifies
-// (VerifyChain; see AuditRecord); everything else in a record is kept. It
+// (audit.VerifyChain; see audit.Record); everything else in a record is kept. It
 // returns how many records it redacted.
 //
 // Records are examined in chain order from where the previous call
@@ -82,7 +83,7 @@ func redactChunk(tx *bbolt.Tx, before time.Time, limit int) (n int, done bool, e
 	c := b.Cursor()
 	k, v := c.Seek(seqKey(mark + 1))
 	for ; k != nil && examined < limit; k, v = c.Next() {
-		var rec AuditRecord
+		var rec audit.Record
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return 0, false, fmt.Errorf("decode audit record %d: %w", binary.BigEndian.Uint64(k), err)
 		}
@@ -91,7 +92,7 @@ func redactChunk(tx *bbolt.Tx, before time.Time, limit int) (n int, done bool, e
 		}
 		examined++
 		mark = rec.Seq
-		if rec.redact() {
+		if rec.Redact() {
 			changes = append(changes, change{bytes.Clone(k), rec.MarshalLine()})
 		}
 	}

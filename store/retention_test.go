@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 	"github.com/accessbot/accessbot/store/storetest"
 )
@@ -17,7 +18,7 @@ func TestApplyRetention(t *testing.T) {
 	var mirror bytes.Buffer
 	s := storetest.Open(t, store.Options{NoSync: true, AuditMirror: &mirror, Clock: access.ClockFunc(func() time.Time { return t0 })})
 	ctx := ctxT(t)
-	if _, err := s.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook sha256:abc"}); err != nil {
+	if _, err := s.AppendAudit(ctx, audit.Record{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook sha256:abc"}); err != nil {
 		t.Fatal(err)
 	}
 	// Five old requests, denied with a reason; then three recent ones.
@@ -78,21 +79,21 @@ func TestApplyRetention(t *testing.T) {
 	if !bytes.Contains(mirror.Bytes(), []byte("not for this ticket")) {
 		t.Error("the mirror lost text; it must never be rewritten")
 	}
-	if _, err := store.VerifyChain(store.ReadJSONLines(bytes.NewReader(mirror.Bytes()))); err != nil {
+	if _, err := audit.VerifyChain(audit.ReadJSONLines(bytes.NewReader(mirror.Bytes()))); err != nil {
 		t.Errorf("mirror: %v", err)
 	}
 
 	// Tampering is still caught, in redacted and intact records alike.
 	recs = auditRecords(t, s)
-	verify := func(rs []store.AuditRecord) *store.ChainError {
+	verify := func(rs []audit.Record) *audit.ChainError {
 		var buf bytes.Buffer
 		for _, r := range rs {
 			buf.Write(r.MarshalLine())
 		}
-		_, err := store.VerifyChain(store.ReadJSONLines(&buf))
-		var ce *store.ChainError
+		_, err := audit.VerifyChain(audit.ReadJSONLines(&buf))
+		var ce *audit.ChainError
 		if err != nil && !errors.As(err, &ce) {
-			t.Fatalf("VerifyChain: %v", err)
+			t.Fatalf("audit.VerifyChain: %v", err)
 		}
 		return ce
 	}
@@ -101,20 +102,20 @@ func TestApplyRetention(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		change  func(rs []store.AuditRecord)
+		change  func(rs []audit.Record)
 		seq     uint64
 		problem string
 	}{
-		{"redacted record's actor edited", func(rs []store.AuditRecord) { rs[2].Actor = "U0MALLORY" }, 3, "hash mismatch"},
-		{"text put back into a redacted record", func(rs []store.AuditRecord) { rs[2].Reason = "something else" }, 3, "reason_hash mismatch"},
-		{"intact record's reason edited", func(rs []store.AuditRecord) { rs[len(rs)-1].Reason = "routine" }, uint64(len(recs)), "reason_hash mismatch"},
+		{"redacted record's actor edited", func(rs []audit.Record) { rs[2].Actor = "U0MALLORY" }, 3, "hash mismatch"},
+		{"text put back into a redacted record", func(rs []audit.Record) { rs[2].Reason = "something else" }, 3, "reason_hash mismatch"},
+		{"intact record's reason edited", func(rs []audit.Record) { rs[len(rs)-1].Reason = "routine" }, uint64(len(recs)), "reason_hash mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rs := append([]store.AuditRecord(nil), recs...)
+			rs := append([]audit.Record(nil), recs...)
 			tc.change(rs)
 			ce := verify(rs)
 			if ce == nil || ce.Seq != tc.seq || ce.Problem != tc.problem {
-				t.Errorf("VerifyChain = %v; want %s at seq %d", ce, tc.problem, tc.seq)
+				t.Errorf("audit.VerifyChain = %v; want %s at seq %d", ce, tc.problem, tc.seq)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/google/uuid"
 	"go.etcd.io/bbolt"
 )
 
@@ -20,6 +21,7 @@ type migration struct {
 // writes. Append, never edit: files in the field are at every version.
 var migrations = []migration{
 	{to: 1, name: "initial layout", apply: migrateV1},
+	{to: 2, name: "installation ID", apply: migrateV2},
 }
 
 // migrateV1 creates the v1 buckets and starts the request sequence at
@@ -36,6 +38,20 @@ func migrateV1(tx *bbolt.Tx) error {
 		return b.SetSequence(firstSeq)
 	}
 	return nil
+}
+
+// migrateV2 gives the file its installation ID (DESIGN.md §6: a random ID
+// made when the store is created, prefixing webhook IDs), unless it has one.
+func migrateV2(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keyInstallationID) != nil {
+		return nil
+	}
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return fmt.Errorf("make installation ID: %w", err)
+	}
+	return meta.Put(keyInstallationID, []byte(id.String()))
 }
 
 // schemaVersion reads the file's version; 0 for a file without meta (new).

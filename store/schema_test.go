@@ -107,3 +107,46 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Errorf("Open newer file: %v", err)
 	}
 }
+
+// TestInstallationID: a new file gets a random installation ID that
+// survives reopening; a schema v1 file (from before installation IDs) is
+// given one when it is opened.
+func TestInstallationID(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.InstallationID(ctx)
+	if err != nil || len(id) != 36 {
+		t.Fatalf("InstallationID = %q, %v; want a UUID", id, err)
+	}
+	s.Close()
+	if s, err = Open(path, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.InstallationID(ctx); again != id {
+		t.Errorf("after reopen %q, was %q", again, id)
+	}
+	s.Close()
+
+	// A v1 file: migrate only the first step, as the previous release did.
+	v1 := filepath.Join(t.TempDir(), "v1.db")
+	db, err := bbolt.Open(v1, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { _, _, err := migrate(tx, migrations[:1]); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(v1, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if other, err := s.InstallationID(ctx); err != nil || len(other) != 36 || other == id {
+		t.Errorf("v1 file's InstallationID after upgrade = %q, %v", other, err)
+	}
+}

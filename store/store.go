@@ -60,6 +60,9 @@ type Options struct {
 	AuditMirror io.Writer
 	// MaxBatch caps the operations per group commit; default 256.
 	MaxBatch int
+	// Observer receives metrics hooks (claims, operation latency); nil:
+	// none.
+	Observer Observer
 }
 
 // Store is the bbolt-backed access.Store. It is safe for concurrent use.
@@ -76,6 +79,10 @@ type Store struct {
 	done   chan struct{} // closed when the writer has exited
 
 	mirrorErr error // first mirror write error; writer goroutine only until done
+
+	obs    Observer
+	claims claims   // ClaimDue's leases
+	locks  keyLocks // Lock's keyed mutex
 }
 
 // Open opens or creates the store at path, migrating its schema to the
@@ -112,6 +119,7 @@ func Open(path string, opts Options) (*Store, error) {
 		mirror:   opts.AuditMirror,
 		maxBatch: opts.MaxBatch,
 		done:     make(chan struct{}),
+		obs:      opts.Observer,
 	}
 	if s.clock == nil {
 		s.clock = access.ClockFunc(time.Now)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 	"github.com/accessbot/accessbot/store/storetest"
 	"github.com/google/go-cmp/cmp"
@@ -51,10 +52,10 @@ func mustUpdate(t *testing.T, s *store.Store, id string, fn func(r *access.Reque
 	return got
 }
 
-func auditRecords(t *testing.T, s *store.Store) []store.AuditRecord {
+func auditRecords(t *testing.T, s *store.Store) []audit.Record {
 	t.Helper()
-	var recs []store.AuditRecord
-	if err := s.AuditRecords(ctxT(t), func(r store.AuditRecord) bool { recs = append(recs, r); return true }); err != nil {
+	var recs []audit.Record
+	if err := s.AuditRecords(ctxT(t), func(r audit.Record) bool { recs = append(recs, r); return true }); err != nil {
 		t.Fatalf("AuditRecords: %v", err)
 	}
 	return recs
@@ -100,7 +101,7 @@ func TestCreateGetUpdate(t *testing.T) {
 	}
 
 	recs := auditRecords(t, s)
-	want := []store.AuditRecord{
+	want := []audit.Record{
 		{Seq: 1, Time: t0, Event: "requested", Actor: "U0ALICE01", Subject: "U0ALICE01", System: "crm", Role: "viewer", RequestID: "AR-1001", Reason: "customer ticket 4411", Outcome: "pending"},
 		{Seq: 2, Time: t0, Event: "requested", Actor: "U0DAVE001", Subject: "U0DAVE001", System: "crm", Role: "viewer", RequestID: "AR-1002", Reason: "customer ticket 4411", Outcome: "pending"},
 		{Seq: 3, Time: t0.Add(time.Minute), Event: "approved", Actor: "U0BOB0001", Subject: "U0ALICE01", System: "crm", Role: "viewer", RequestID: "AR-1001", Reason: "customer ticket 4411", Outcome: "approved"},
@@ -108,7 +109,7 @@ func TestCreateGetUpdate(t *testing.T) {
 	if diff := cmp.Diff(want, recs, cmpIgnoreHashes); diff != "" {
 		t.Errorf("audit records (-want +got):\n%s", diff)
 	}
-	if recs[0].PrevHash != store.ZeroHash || recs[1].PrevHash != recs[0].Hash || recs[2].PrevHash != recs[1].Hash {
+	if recs[0].PrevHash != audit.ZeroHash || recs[1].PrevHash != recs[0].Hash || recs[2].PrevHash != recs[1].Hash {
 		t.Errorf("records are not chained: %+v", recs)
 	}
 }
@@ -442,11 +443,11 @@ func TestAuditChain(t *testing.T) {
 	var mirror bytes.Buffer
 	s := storetest.Open(t, store.Options{NoSync: true, AuditMirror: &mirror, Clock: access.ClockFunc(func() time.Time { return t0 })})
 	ctx := ctxT(t)
-	cfg, err := s.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "sha256:abc"})
+	cfg, err := s.AppendAudit(ctx, audit.Record{Event: "config_loaded", Actor: access.ActorBot, Note: "sha256:abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Seq != 1 || !cfg.Time.Equal(t0) || cfg.PrevHash != store.ZeroHash || cfg.Hash != cfg.ComputeHash() {
+	if cfg.Seq != 1 || !cfg.Time.Equal(t0) || cfg.PrevHash != audit.ZeroHash || cfg.Hash != cfg.ComputeHash() {
 		t.Errorf("config record = %+v", cfg)
 	}
 	for i := range 5 {
@@ -464,57 +465,57 @@ func TestAuditChain(t *testing.T) {
 	if diff := cmp.Diff(lines.String(), mirror.String()); diff != "" {
 		t.Errorf("mirror differs from AuditRecords (-records +mirror):\n%s", diff)
 	}
-	if n, err := store.VerifyChain(store.ReadJSONLines(&mirror)); n != 11 || err != nil {
-		t.Fatalf("VerifyChain(mirror) = %d, %v; want 11, nil", n, err)
+	if n, err := audit.VerifyChain(audit.ReadJSONLines(&mirror)); n != 11 || err != nil {
+		t.Fatalf("audit.VerifyChain(mirror) = %d, %v; want 11, nil", n, err)
 	}
 
-	verify := func(rs []store.AuditRecord) (int, *store.ChainError) {
+	verify := func(rs []audit.Record) (int, *audit.ChainError) {
 		var buf bytes.Buffer
 		for _, r := range rs {
 			buf.Write(r.MarshalLine())
 		}
-		n, err := store.VerifyChain(store.ReadJSONLines(&buf))
-		var ce *store.ChainError
+		n, err := audit.VerifyChain(audit.ReadJSONLines(&buf))
+		var ce *audit.ChainError
 		if err != nil && !errors.As(err, &ce) {
-			t.Fatalf("VerifyChain: %v is not a *ChainError", err)
+			t.Fatalf("audit.VerifyChain: %v is not a *audit.ChainError", err)
 		}
-		if err != nil && !errors.Is(err, store.ErrChainBroken) {
-			t.Errorf("%v does not wrap ErrChainBroken", err)
+		if err != nil && !errors.Is(err, audit.ErrChainBroken) {
+			t.Errorf("%v does not wrap audit.ErrChainBroken", err)
 		}
 		return n, ce
 	}
 	tamper := []struct {
 		name        string
-		change      func(rs []store.AuditRecord) []store.AuditRecord
+		change      func(rs []audit.Record) []audit.Record
 		wantN       int
 		wantSeq     uint64
 		wantProblem string
 	}{
-		{"edited", func(rs []store.AuditRecord) []store.AuditRecord { rs[4].Actor = "U0MALLORY"; return rs }, 4, 5, "hash mismatch"},
-		{"edited and rehashed", func(rs []store.AuditRecord) []store.AuditRecord {
+		{"edited", func(rs []audit.Record) []audit.Record { rs[4].Actor = "U0MALLORY"; return rs }, 4, 5, "hash mismatch"},
+		{"edited and rehashed", func(rs []audit.Record) []audit.Record {
 			rs[4].Note = "approved after all"
-			rs[4].NoteHash = store.TextHash(rs[4].Note)
+			rs[4].NoteHash = audit.TextHash(rs[4].Note)
 			rs[4].Hash = rs[4].ComputeHash()
 			return rs
 		}, 5, 6, "prev_hash mismatch"},
 		// The chain hash covers the text's hash, not the text: an edited
 		// text is caught by its own hash.
-		{"reason edited", func(rs []store.AuditRecord) []store.AuditRecord { rs[2].Reason = "routine"; return rs }, 2, 3, "reason_hash mismatch"},
-		{"note edited", func(rs []store.AuditRecord) []store.AuditRecord { rs[4].Note = "approved after all"; return rs }, 4, 5, "note_hash mismatch"},
-		{"reason blanked without redaction", func(rs []store.AuditRecord) []store.AuditRecord { rs[2].Reason = ""; return rs }, 2, 3, "reason_hash mismatch"},
-		{"redacted record edited", func(rs []store.AuditRecord) []store.AuditRecord {
+		{"reason edited", func(rs []audit.Record) []audit.Record { rs[2].Reason = "routine"; return rs }, 2, 3, "reason_hash mismatch"},
+		{"note edited", func(rs []audit.Record) []audit.Record { rs[4].Note = "approved after all"; return rs }, 4, 5, "note_hash mismatch"},
+		{"reason blanked without redaction", func(rs []audit.Record) []audit.Record { rs[2].Reason = ""; return rs }, 2, 3, "reason_hash mismatch"},
+		{"redacted record edited", func(rs []audit.Record) []audit.Record {
 			rs[4].Reason, rs[4].Note, rs[4].Redacted = "", "approved after all", true
 			return rs
 		}, 4, 5, "note_hash mismatch"},
-		{"removed", func(rs []store.AuditRecord) []store.AuditRecord { return slices.Delete(rs, 6, 7) }, 6, 8, "seq gap"},
-		{"first removed", func(rs []store.AuditRecord) []store.AuditRecord { return rs[1:] }, 0, 2, "seq gap"},
-		{"reordered", func(rs []store.AuditRecord) []store.AuditRecord { rs[2], rs[3] = rs[3], rs[2]; return rs }, 2, 4, "seq gap"},
-		{"moved back", func(rs []store.AuditRecord) []store.AuditRecord {
+		{"removed", func(rs []audit.Record) []audit.Record { return slices.Delete(rs, 6, 7) }, 6, 8, "seq gap"},
+		{"first removed", func(rs []audit.Record) []audit.Record { return rs[1:] }, 0, 2, "seq gap"},
+		{"reordered", func(rs []audit.Record) []audit.Record { rs[2], rs[3] = rs[3], rs[2]; return rs }, 2, 4, "seq gap"},
+		{"moved back", func(rs []audit.Record) []audit.Record {
 			r := rs[7]
 			rs = slices.Delete(rs, 7, 8)
 			return slices.Insert(rs, 9, r)
 		}, 7, 9, "seq gap"},
-		{"duplicated", func(rs []store.AuditRecord) []store.AuditRecord { return slices.Insert(rs, 3, rs[2]) }, 3, 3, "seq out of order"},
+		{"duplicated", func(rs []audit.Record) []audit.Record { return slices.Insert(rs, 3, rs[2]) }, 3, 3, "seq out of order"},
 	}
 	for _, tc := range tamper {
 		t.Run(tc.name, func(t *testing.T) {
@@ -527,8 +528,8 @@ func TestAuditChain(t *testing.T) {
 			}
 		})
 	}
-	_, err = store.VerifyChain(store.ReadJSONLines(bytes.NewBufferString(string(recs[0].MarshalLine()) + "{not json\n")))
-	if !errors.Is(err, store.ErrChainBroken) {
+	_, err = audit.VerifyChain(audit.ReadJSONLines(bytes.NewBufferString(string(recs[0].MarshalLine()) + "{not json\n")))
+	if !errors.Is(err, audit.ErrChainBroken) {
 		t.Errorf("malformed line: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"go.etcd.io/bbolt"
 )
 
@@ -24,7 +25,7 @@ type op struct {
 	pre *prepared // Update's optimistic result, or nil
 
 	result  *access.Request
-	records []AuditRecord // appended by this op, for the mirror
+	records []audit.Record // appended by this op, for the mirror
 	err     error
 	done    chan struct{}
 }
@@ -152,7 +153,8 @@ func (s *Store) reply(batch []*op) {
 // is not changed. It returns the stored copy. Errors: access.ErrInvalid for
 // a request without history, ctx's error if it ended before the write was
 // queued or reached, ErrClosed, or storage failures.
-func (s *Store) Create(ctx context.Context, r *access.Request) (*access.Request, error) {
+func (s *Store) Create(ctx context.Context, r *access.Request) (_ *access.Request, err error) {
+	defer s.observe("create", time.Now(), &err)
 	if r.State == "" || len(r.History) == 0 {
 		return nil, access.Invalidf("a new request must hold its first transition")
 	}
@@ -195,7 +197,8 @@ func (s *Store) Create(ctx context.Context, r *access.Request) (*access.Request,
 // error and writes nothing. Other errors: ErrInvalid/ErrNotFound as for
 // Get, ctx's error if it ended before the write was reached, ErrClosed,
 // storage failures. The returned copy is the caller's.
-func (s *Store) Update(ctx context.Context, id string, fn func(r *access.Request) error) (*access.Request, error) {
+func (s *Store) Update(ctx context.Context, id string, fn func(r *access.Request) error) (_ *access.Request, err error) {
+	defer s.observe("update", time.Now(), &err)
 	seq, err := access.ParseID(id)
 	if err != nil {
 		return nil, err
@@ -414,3 +417,10 @@ func callFn(fn func(*access.Request) error, r *access.Request) (err error) {
 // commitHook, when set before Open, is called by the writer after each
 // group commit with its size and duration (benchmarks report batch sizes).
 var commitHook func(ops int, d time.Duration)
+
+// observe reports an operation to the Observer, if any.
+func (s *Store) observe(op string, start time.Time, err *error) {
+	if s.obs != nil {
+		s.obs.Query(op, time.Since(start), *err)
+	}
+}

@@ -83,6 +83,13 @@ func (s *Server) SlashCommand(userID, channelID, command, text string) *Envelope
 // shown to userID are found too. Errors if the message or button does not
 // exist or the user cannot see the message.
 func (s *Server) ClickButton(userID, channelID, ts, actionIDOrButtonText string) (*Envelope, error) {
+	return s.ClickButtonValue(userID, channelID, ts, actionIDOrButtonText, "")
+}
+
+// ClickButtonValue is ClickButton restricted to the button whose value is
+// value ("" = any): it tells apart buttons of one message that share an
+// action_id (allowed across blocks, https://docs.slack.dev/reference/block-kit/block-elements/button-element).
+func (s *Server) ClickButtonValue(userID, channelID, ts, actionIDOrButtonText, value string) (*Envelope, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if strings.HasPrefix(channelID, "U") {
@@ -104,7 +111,7 @@ func (s *Server) ClickButton(userID, channelID, ts, actionIDOrButtonText string)
 	if ok && !ephemeral && !contains(c.memberList(s.botUserID), userID) {
 		return nil, fmt.Errorf("slackemu: user %s cannot see channel %s", userID, channelID)
 	}
-	btn, blockID, ok := findButton(m.Blocks, actionIDOrButtonText, "")
+	btn, blockID, ok := findButton(m.Blocks, actionIDOrButtonText, value)
 	if !ok {
 		return nil, fmt.Errorf("slackemu: no button %q in message %s", actionIDOrButtonText, ts)
 	}

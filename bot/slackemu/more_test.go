@@ -210,3 +210,47 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+func TestInspectionForTheSandbox(t *testing.T) {
+	s := newEmu(t, Options{})
+	if got := s.Users(); len(got) != 3 || got[0].ID != alice || got[1].RealName != "Bob Jones" {
+		t.Fatalf("Users = %+v", got)
+	}
+	chans := s.Channels()
+	if len(chans) != 3 || chans[0].Name != "general" || chans[1].Name != "ops" || !chans[1].Private {
+		t.Fatalf("Channels = %+v", chans)
+	}
+	if gs := s.UserGroups(); len(gs) != 1 || gs[0].Handle != "oncall" || gs[0].Members[0] != bob {
+		t.Fatalf("UserGroups = %+v", gs)
+	}
+	changed := s.Changed()
+	select {
+	case <-changed:
+		t.Fatal("Changed closed before any change")
+	default:
+	}
+	api := apiClient(s)
+	// Two buttons sharing an action_id in different blocks: the value
+	// tells them apart.
+	_, ts, err := api.PostMessage("C0GENERAL1", slack.MsgOptionText("x", false), slack.MsgOptionBlocks(
+		slack.NewActionBlock("b1", slack.NewButtonBlockElement("pick", "AR-1", slack.NewTextBlockObject("plain_text", "Pick", false, false))),
+		slack.NewActionBlock("b2", slack.NewButtonBlockElement("pick", "AR-2", slack.NewTextBlockObject("plain_text", "Pick", false, false)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Changed not closed by a posted message")
+	}
+	e, err := s.ClickButtonValue(bob, "C0GENERAL1", ts, "pick", "AR-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(e.Payload), `"block_id":"b2"`) || !strings.Contains(string(e.Payload), `"value":"AR-2"`) {
+		t.Fatalf("payload %s", e.Payload)
+	}
+	if _, err := s.ClickButtonValue(bob, "C0GENERAL1", ts, "pick", "AR-3"); err == nil {
+		t.Fatal("a value no button has must fail")
+	}
+}

@@ -955,3 +955,66 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Changed returns a channel that is closed at the next change of the
+// emulator's state (a Web API call, an ack, a connection, a closed view).
+// Take the channel before reading the state, then wait on it: a change
+// made after the read closes it, so none is missed. Used by the sandbox
+// web UI to push updates.
+func (s *Server) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Users returns copies of the seeded users (the bot user excluded), in the
+// order they were first added.
+func (s *Server) Users() []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []User
+	for _, id := range s.userOrder {
+		u := *s.users[id]
+		f := map[string]string{}
+		for k, v := range u.Fields {
+			f[k] = v
+		}
+		u.Fields = f
+		out = append(out, u)
+	}
+	return out
+}
+
+// Channels returns copies of the seeded (non-IM) channels, sorted by name,
+// with their current members (the bot excluded; BotIsMember says).
+func (s *Server) Channels() []Channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Channel
+	for _, c := range s.channels {
+		if c.IM {
+			continue
+		}
+		cc := c.Channel
+		cc.Members = append([]string(nil), c.Members...)
+		out = append(out, cc)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// UserGroups returns copies of the seeded user groups, in the order they
+// were first added.
+func (s *Server) UserGroups() []UserGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []UserGroup
+	for _, id := range s.groupOrder {
+		g := s.groups[id].UserGroup
+		g.Members = append([]string(nil), g.Members...)
+		out = append(out, g)
+	}
+	return out
+}

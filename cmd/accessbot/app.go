@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/entra"
@@ -30,9 +31,11 @@ import (
 	"github.com/accessbot/accessbot/connectors/postgres"
 	"github.com/accessbot/accessbot/connectors/salesforce"
 	"github.com/accessbot/accessbot/connectors/scim"
+	slackconn "github.com/accessbot/accessbot/connectors/slack"
 	"github.com/accessbot/accessbot/connectors/webhook"
 	"github.com/accessbot/accessbot/connectors/zendesk"
 	"github.com/accessbot/accessbot/connectors/zendeskticket"
+	"github.com/accessbot/accessbot/directory"
 	"github.com/accessbot/accessbot/internal/wheel"
 	"github.com/accessbot/accessbot/store"
 )
@@ -63,6 +66,9 @@ type AppOptions struct {
 	Workers   int
 	// ServiceConfig tweaks the lifecycle service (retry timing in tests).
 	Service func(*access.ServiceConfig)
+	// WrapConnector, if set, wraps every connector NewApp builds (the
+	// sandbox records what live connectors did).
+	WrapConnector func(name string, c access.Connector) access.Connector
 	// WrapLifecycle, if set, wraps what the bot drives (tests inject
 	// faults into Slack handlers with it).
 	WrapLifecycle func(bot.Lifecycle) bot.Lifecycle
@@ -91,28 +97,21 @@ type App struct {
 	digests   *access.Digests // owners' digests: RunDigests
 }
 
-// newRegistry lists every connector type this build knows. b may be nil
-// when only validating configuration.
-func newRegistry(b *bot.Bot) *connectors.Registry {
+// newRegistry lists every connector type this build knows. ws holds the
+// Slack connectors' defaults (the runbook's bot token and API URL) and
+// installation the store's installation ID (webhook message IDs, DESIGN.md
+// §6); their zero values serve validation, where no call is made.
+func newRegistry(ws *slackconn.Workspace, installation string) *connectors.Registry {
 	reg := connectors.NewRegistry()
 	reg.Add("memory", memory.Factory)
-	reg.Add("webhook", webhook.Factory)
+	if installation != "" {
+		reg.Add("webhook", webhook.NewFactory(installation))
+	} else {
+		reg.Add("webhook", webhook.Factory)
+	}
 	reg.Add("manual", manual.Factory)
-	reg.Add("slack_channel", func(name string, cfg connectors.Config) (access.Connector, error) {
-		var c struct{}
-		if err := cfg.Decode(&c); err != nil {
-			return nil, err
-		}
-		// With b nil (validation) only CheckParams is ever called.
-		return b.ChannelConnector(), nil
-	})
-	reg.Add("slack_usergroup", func(name string, cfg connectors.Config) (access.Connector, error) {
-		var c struct{}
-		if err := cfg.Decode(&c); err != nil {
-			return nil, err
-		}
-		return b.UsergroupConnector(), nil
-	})
+	reg.Add(slackconn.ChannelType, ws.ChannelFactory)
+	reg.Add(slackconn.UsergroupType, ws.UsergroupFactory)
 	reg.Add(okta.Type, okta.Factory)
 	reg.Add(google.Type, google.Factory)
 	reg.Add(entra.Type, entra.Factory)
@@ -181,7 +180,12 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 		Sleep: opts.BotSleep, AckBudget: opts.AckBudget, Workers: opts.Workers, Metrics: a.Metrics,
 		AuditExport: a.auditExport,
 	})
-	reg := newRegistry(a.Bot)
+	installation, err := installationID(st)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	reg := newRegistry(&slackconn.Workspace{BotToken: cfg.Slack.BotToken.Reveal(), APIURL: cfg.Slack.APIURL}, installation)
 	shared := connectors.NewHTTPClient(opts.HTTP)
 	var problems []error
 	used := cfg.usedConnectors()
@@ -202,6 +206,9 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 			problems = append(problems, err)
 			continue
 		}
+		if opts.WrapConnector != nil {
+			c = opts.WrapConnector(name, c)
+		}
 		a.Connectors[name] = c
 	}
 	if len(problems) > 0 {
@@ -217,9 +224,36 @@ func NewApp(cfg *Config, opts AppOptions) (*App, error) {
 	a.Wheel = wheel.NewKeyed(wheel.Options{Tick: tick}, a.clock.Now(), func(id string) { svc.Enqueue(id) })
 	a.digests = &access.Digests{Runbook: cfg.Runbook, KV: st.KV(digestKVNamespace), Store: st, Poster: a.Bot, Audit: storeAuditor{st}}
 	jobs := append([]access.Job{a.digests.Job()}, access.RetentionJob(cfg.Audit.Retention, st.ApplyRetention)...)
+	// The directory: Slack's lookups cached with bounded staleness (fresh
+	// for decisions), managers from the identity provider when the runbook
+	// names one, and the IdPs asked about suspended accounts.
+	dopts := directory.Options{Clock: a.clock}
+	checkers := map[string]access.AccountChecker{}
+	if n := cfg.Runbook.Managers.IdP; n != "" {
+		ml, ok := a.Connectors[n].(access.ManagerLookup)
+		if !ok {
+			a.Close()
+			return nil, fmt.Errorf("directory.managers.source: connector %q cannot read managers", n)
+		}
+		dopts.Managers = ml
+		if ac, ok := a.Connectors[n].(access.AccountChecker); ok {
+			checkers[n] = ac
+		}
+	}
+	for _, n := range cfg.Offboarding {
+		ac, ok := a.Connectors[n].(access.AccountChecker)
+		if !ok {
+			a.Close()
+			return nil, fmt.Errorf("directory.offboarding: connector %q cannot tell whether an account is active", n)
+		}
+		checkers[n] = ac
+	}
+	dir := directory.New(a.Bot, dopts)
+	a.Bot.UseDirectory(dir)
 	scfg := access.ServiceConfig{
-		Runbook: cfg.Runbook, Store: st, Directory: a.Bot, Notifier: a.Bot, Connectors: a.Connectors,
-		Scheduler: a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics, Jobs: jobs,
+		Runbook: cfg.Runbook, Store: st, Directory: dir, Notifier: a.Bot, Connectors: a.Connectors,
+		AccountCheckers: checkers,
+		Scheduler:       a.Wheel, Clock: a.clock, Logger: a.log, Observer: a.Metrics, Jobs: jobs,
 		ReconcileEvery: opts.ReconcileEvery, PaceInterval: opts.PaceInterval,
 	}
 	if opts.Service != nil {
@@ -251,7 +285,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	// Recorded once the process can actually serve (a start that fails on
 	// a busy port records nothing).
-	if _, err := a.Store.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
+	if _, err := a.Store.AppendAudit(ctx, audit.Record{Event: "config_loaded", Actor: access.ActorBot, Note: "runbook " + a.Config.Runbook.Hash}); err != nil {
 		if a.listener != nil {
 			a.listener.Close()
 		}
@@ -341,8 +375,8 @@ func (a *App) opsHandler() http.Handler {
 // auditExport is `/access audit SYSTEM [SINCE]`: the system's audit records
 // since a time, as CSV.
 func (a *App) auditExport(ctx context.Context, system string, since time.Time) (string, []byte, error) {
-	var recs []store.AuditRecord
-	err := a.Store.AuditRecords(ctx, func(rec store.AuditRecord) bool {
+	var recs []audit.Record
+	err := a.Store.AuditRecords(ctx, func(rec audit.Record) bool {
 		if rec.System == system && !rec.Time.Before(since) {
 			recs = append(recs, rec)
 		}
@@ -356,4 +390,21 @@ func (a *App) auditExport(ctx context.Context, system string, since time.Time) (
 		return "", nil, err
 	}
 	return fmt.Sprintf("audit-%s-%s.csv", system, a.clock.Now().UTC().Format("20060102-1504")), content, nil
+}
+
+// installationID is the store's installation ID, a random ID made when the
+// store was created (and kept by store migrate): webhook message IDs are
+// unique per installation with it.
+func installationID(st any) (string, error) {
+	is, ok := st.(interface {
+		InstallationID(context.Context) (string, error)
+	})
+	if !ok {
+		return "local", nil
+	}
+	id, err := is.InstallationID(context.Background())
+	if err != nil {
+		return "", fmt.Errorf("read the store's installation ID: %w", err)
+	}
+	return id, nil
 }

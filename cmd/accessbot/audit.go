@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -29,8 +30,8 @@ var auditColumns = []string{"seq", "time", "event", "actor", "subject", "system"
 // a record's request: the CSV's ticket columns, and a "ticket" key
 // ({"ref", "title", "url", "status"}) appended to the JSON line of a
 // record whose request has one. The key is outside the hashed record
-// (store.AuditRecord.CanonicalJSON), so such lines still verify.
-func encodeAudit(recs []store.AuditRecord, format string, tickets ticketOf) ([]byte, error) {
+// (audit.Record.CanonicalJSON), so such lines still verify.
+func encodeAudit(recs []audit.Record, format string, tickets ticketOf) ([]byte, error) {
 	if tickets == nil {
 		tickets = func(string) *access.Ticket { return nil }
 	}
@@ -79,7 +80,7 @@ type ticketOf func(requestID string) *access.Ticket
 // falling back to the ticket reference recorded in the audit note of the
 // request's first record (notes): a request deleted from the store, or an
 // export from an audit file that holds no requests.
-func storeTickets(ctx context.Context, get func(ctx context.Context, id string) (*access.Request, error), recs []store.AuditRecord) ticketOf {
+func storeTickets(ctx context.Context, get func(ctx context.Context, id string) (*access.Request, error), recs []audit.Record) ticketOf {
 	fromNotes := map[string]*access.Ticket{}
 	for _, r := range recs {
 		if r.Event != string(access.EventRequested) || r.RequestID == "" {
@@ -151,9 +152,9 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer f.Close()
-	var last store.AuditRecord
-	records := func(yield func(store.AuditRecord, error) bool) {
-		for rec, err := range store.ReadJSONLines(f) {
+	var last audit.Record
+	records := func(yield func(audit.Record, error) bool) {
+		for rec, err := range audit.ReadJSONLines(f) {
 			if err == nil {
 				last = rec
 			}
@@ -162,7 +163,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	n, err := store.VerifyChain(records)
+	n, err := audit.VerifyChain(records)
 	if err != nil {
 		fmt.Fprintf(stderr, "accessbot audit verify: %s: chain broken after %d good record(s): %v\n", args[0], n, err)
 		return 1
@@ -231,11 +232,11 @@ func auditExport(args []string, stdout, stderr io.Writer, getenv func(string) st
 }
 
 func runExport(file, config, format string, from, to time.Time, system, person, out string, stdout io.Writer, getenv func(string) string) error {
-	keep := func(r store.AuditRecord) bool {
+	keep := func(r audit.Record) bool {
 		return (from.IsZero() || !r.Time.Before(from)) && (to.IsZero() || r.Time.Before(to)) &&
 			(system == "" || r.System == system) && (person == "" || r.Subject == person || r.Actor == person)
 	}
-	var recs []store.AuditRecord
+	var recs []audit.Record
 	var get func(context.Context, string) (*access.Request, error)
 	switch {
 	case file != "" && config != "":
@@ -246,8 +247,8 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 			return err
 		}
 		defer f.Close()
-		var all []store.AuditRecord
-		for r, err := range store.ReadJSONLines(f) {
+		var all []audit.Record
+		for r, err := range audit.ReadJSONLines(f) {
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
@@ -255,7 +256,7 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 		}
 		// An export of altered records must not pass for evidence: the
 		// whole file's chain is checked before anything is written.
-		if n, err := store.VerifyChain(func(yield func(store.AuditRecord, error) bool) {
+		if n, err := audit.VerifyChain(func(yield func(audit.Record, error) bool) {
 			for _, r := range all {
 				if !yield(r, nil) {
 					return
@@ -288,7 +289,7 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 		}
 		defer st.Close()
 		get = st.Get
-		err = st.AuditRecords(context.Background(), func(r store.AuditRecord) bool {
+		err = st.AuditRecords(context.Background(), func(r audit.Record) bool {
 			if keep(r) {
 				recs = append(recs, r)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -32,7 +33,7 @@ func auditFixture(t *testing.T) (dir, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range []store.AuditRecord{
+	for i, r := range []audit.Record{
 		{Event: "requested", Actor: "U0ALICE01", Subject: "U0ALICE01", System: "crm", Role: "viewer", RequestID: "AR-1001", Reason: "=HYPERLINK(\"x\")"},
 		{Event: "approved", Actor: "U0BOB0001", Subject: "U0ALICE01", System: "crm", Role: "viewer", RequestID: "AR-1001"},
 		{Event: "requested", Actor: "U0GRACE01", Subject: "U0GRACE01", System: "payroll", Role: "viewer", RequestID: "AR-1002", Reason: "bonus, \"Q4\""},
@@ -68,7 +69,7 @@ func TestAuditExportFilters(t *testing.T) {
 	}
 	ids := func(jsonl string) []string {
 		var out []string
-		for rec, err := range store.ReadJSONLines(strings.NewReader(jsonl)) {
+		for rec, err := range audit.ReadJSONLines(strings.NewReader(jsonl)) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +97,7 @@ func TestAuditExportFilters(t *testing.T) {
 	}
 	// An unfiltered JSON Lines export is the chain itself and verifies.
 	all := export("--format", "jsonl", "--file", file)
-	if n, err := store.VerifyChain(store.ReadJSONLines(strings.NewReader(all))); err != nil || n != 5 {
+	if n, err := audit.VerifyChain(audit.ReadJSONLines(strings.NewReader(all))); err != nil || n != 5 {
 		t.Fatalf("unfiltered export: %d records, %v", n, err)
 	}
 	// CSV: a header, one row per record, formula injection defused.

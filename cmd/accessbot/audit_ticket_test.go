@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -85,7 +86,7 @@ func TestAuditExportTicket(t *testing.T) {
 		if _, ok := second["ticket"]; ok {
 			t.Errorf("%v: a request without a ticket has one: %s", tc.src, lines[1])
 		}
-		if n, err := store.VerifyChain(store.ReadJSONLines(strings.NewReader(out))); err != nil || n != 2 {
+		if n, err := audit.VerifyChain(audit.ReadJSONLines(strings.NewReader(out))); err != nil || n != 2 {
 			t.Errorf("%v: export with tickets does not verify: %d, %v", tc.src, n, err)
 		}
 		rows, err := csv.NewReader(strings.NewReader(export(tc.src...))).ReadAll()

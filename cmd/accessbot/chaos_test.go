@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot/slackemu"
 	"github.com/accessbot/accessbot/connectors/webhook"
 	"github.com/accessbot/accessbot/store"
@@ -365,7 +366,7 @@ func TestChaosCrashLoop(t *testing.T) {
 func checkMirror(t *testing.T, st *store.Store, path string) int {
 	t.Helper()
 	want := map[uint64]string{}
-	if err := st.AuditRecords(context.Background(), func(rec store.AuditRecord) bool {
+	if err := st.AuditRecords(context.Background(), func(rec audit.Record) bool {
 		want[rec.Seq] = rec.Hash
 		return true
 	}); err != nil {
@@ -378,7 +379,7 @@ func checkMirror(t *testing.T, st *store.Store, path string) int {
 	defer f.Close()
 	n := 0
 	var last uint64
-	for rec, err := range store.ReadJSONLines(f) {
+	for rec, err := range audit.ReadJSONLines(f) {
 		if err != nil {
 			t.Errorf("audit mirror: %v", err)
 			break
@@ -486,7 +487,7 @@ func checkChaosOutcome(t *testing.T, reqs map[string]*access.Request, h *hookRec
 	sort.SliceStable(calls, func(i, j int) bool { return calls[i].At.Before(calls[j].At) })
 	const slack = 100 * time.Millisecond // clock and commit skew between store and receiver
 	for _, c := range calls {
-		if !c.SigOK || c.ID != c.P.GrantID+"."+strings.TrimPrefix(c.P.Type, "access.") {
+		if !c.SigOK || !isMessageID(c.ID, c.P.GrantID, strings.TrimPrefix(c.P.Type, "access.")) {
 			t.Errorf("call %s %s: signature ok=%v, webhook-id %q", c.P.Type, c.P.GrantID, c.SigOK, c.ID)
 		}
 		r := reqs[c.P.GrantID]

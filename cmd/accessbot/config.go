@@ -42,6 +42,11 @@ type Config struct {
 	// schemaless here: its connector type decodes and validates it.
 	Connectors map[string]ConnectorConfig
 
+	// Offboarding names the identity-provider connectors asked whether
+	// people holding or waiting for access are still active
+	// (directory.offboarding); the managers' source is asked too.
+	Offboarding []string
+
 	// Warnings are "path: message" lines about a configuration that works
 	// but should be changed (a literal secret in the file, an unset
 	// environment variable). They never contain secret values.
@@ -88,8 +93,16 @@ type SlackConfig struct {
 
 // StoreConfig is the store block.
 type StoreConfig struct {
-	Path string // bbolt file; default accessbot.db
+	Driver string // storeDriverBbolt (default) or storeDriverPostgres
+	Path   string // bbolt file; default accessbot.db (bbolt only)
+	DSN    Secret // PostgreSQL connection string (postgres only)
 }
+
+// Store drivers (store.driver).
+const (
+	storeDriverBbolt    = "bbolt"
+	storeDriverPostgres = "postgres"
+)
 
 // HTTPConfig is the http block.
 type HTTPConfig struct {
@@ -245,6 +258,12 @@ func (c *Config) usedConnectors() map[string]bool {
 			}
 		}
 	}
+	if c.Runbook.Managers.IdP != "" {
+		used[c.Runbook.Managers.IdP] = true
+	}
+	for _, name := range c.Offboarding {
+		used[name] = true
+	}
 	return used
 }
 
@@ -280,7 +299,7 @@ func (c *Config) Redacted() map[string]any {
 			"api_url": c.Slack.APIURL, "command": c.Slack.Command,
 			"admins": c.Slack.Admins, "audit_channel": c.Slack.AuditChannel,
 		},
-		"store":      map[string]any{"path": c.Store.Path},
+		"store":      map[string]any{"driver": c.Store.Driver, "path": c.Store.Path, "dsn": c.Store.DSN.String()},
 		"timezone":   c.Timezone,
 		"http":       map[string]any{"listen": c.HTTP.Listen},
 		"audit":      map[string]any{"file": c.Audit.File, "retention": c.Audit.Retention.String()},
@@ -691,6 +710,9 @@ func (l *loader) scrubAll(cfg *Config) {
 		if s := cfg.Slack.BotToken.Reveal(); s != "" {
 			l.secrets = append(l.secrets, s)
 		}
+		if s := cfg.Store.DSN.Reveal(); s != "" {
+			l.secrets = append(l.secrets, s)
+		}
 	}
 	for i := range l.problems {
 		l.problems[i].Path = l.scrub(l.problems[i].Path)
@@ -728,10 +750,12 @@ func isSecretKey(key string) bool {
 }
 
 // isSecretPath reports whether the value at path is a secret: the slack
-// tokens and secret keys directly in a connector block.
+// tokens, the store's DSN and secret keys directly in a connector block.
 func isSecretPath(path string) bool {
 	parts := strings.Split(path, ".")
 	switch {
+	case path == "store.dsn":
+		return true
 	case len(parts) == 2 && parts[0] == "slack":
 		return parts[1] == "app_token" || parts[1] == "bot_token"
 	case len(parts) >= 3 && parts[0] == "connectors":

@@ -10,11 +10,12 @@ import (
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
+	slackconn "github.com/accessbot/accessbot/connectors/slack"
 )
 
 // connectorRegistry returns the connector types this binary knows, for
 // validation (no Slack client behind the Slack-native types).
-func connectorRegistry() *connectors.Registry { return newRegistry(nil) }
+func connectorRegistry() *connectors.Registry { return newRegistry(&slackconn.Workspace{}, "") }
 
 // validateConnectors asks each connector type to validate its own block,
 // by building it with reg.Build (factories decode and check; they do no

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -17,7 +18,7 @@ const digestKVNamespace = "digest"
 type storeAuditor struct{ st *store.Store }
 
 func (a storeAuditor) AppendEvent(ctx context.Context, e access.AuditEvent) error {
-	_, err := a.st.AppendAudit(ctx, store.AuditRecord{Time: e.Time, Event: e.Event, Actor: e.Actor, System: e.System, Note: e.Note})
+	_, err := a.st.AppendAudit(ctx, audit.Record{Time: e.Time, Event: e.Event, Actor: e.Actor, System: e.System, Note: e.Note})
 	return err
 }
 

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot/slackemu"
-	"github.com/accessbot/accessbot/store"
 )
 
 func berlin(t *testing.T) *time.Location {
@@ -210,10 +210,10 @@ func (e *world) waitOwnerDigests(n int) []slackemu.Message {
 	}
 }
 
-func (e *world) digestAuditRecords() []store.AuditRecord {
+func (e *world) digestAuditRecords() []audit.Record {
 	e.t.Helper()
-	var out []store.AuditRecord
-	err := e.app.Store.AuditRecords(context.Background(), func(rec store.AuditRecord) bool {
+	var out []audit.Record
+	err := e.app.Store.AuditRecords(context.Background(), func(rec audit.Record) bool {
 		if rec.Event == access.EventDigestPosted {
 			out = append(out, rec)
 		}
@@ -318,7 +318,7 @@ func TestRetentionEndToEnd(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("RunRetention = %d, %v; want the request's records redacted", n, err)
 	}
-	err = e.app.Store.AuditRecords(ctx, func(rec store.AuditRecord) bool {
+	err = e.app.Store.AuditRecords(ctx, func(rec audit.Record) bool {
 		if rec.RequestID == "AR-1001" && rec.Event == "requested" && (rec.Reason != "" || !rec.Redacted) {
 			t.Errorf("old record kept its reason: %+v", rec)
 		}

@@ -285,7 +285,7 @@ func TestE2EDenyNeedsReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := views[0]
-	if v.CallbackID != bot.CallbackDeny || v.PrivateMetadata != "AR-1001" {
+	if v.CallbackID != bot.CallbackDeny || v.PrivateMetadata != "AR-1001#0" {
 		t.Fatalf("deny modal = %+v", v)
 	}
 	// A blank reason: the client submits it (it is not empty), the bot
@@ -379,8 +379,9 @@ func TestE2EStaleApproveAfterDeny(t *testing.T) {
 }
 
 // Bob approved step 1; a copy that still shows buttons (its update failed)
-// lets him click again: he is not an approver of step 2 and is told so
-// privately; nothing changes.
+// lets him click again: the click counts only for the step of the message
+// it was made on (step 1, done), so he is told so privately and nothing
+// changes.
 func TestE2ENonApproverClick(t *testing.T) {
 	e := startEnv(t, "")
 	e.command("U0ALICE01", "crm viewer 2h ticket 4411")
@@ -394,7 +395,7 @@ func TestE2ENonApproverClick(t *testing.T) {
 		e.eventually("a refusal", func() bool {
 			n := 0
 			for _, m := range e.emu.Ephemerals("U0BOB0001") {
-				if strings.Contains(body(m), "not an approver of step 2") {
+				if strings.Contains(body(m), "asked about step 1 of *AR-1001*, which is no longer the step waiting") {
 					n++
 				}
 			}
@@ -405,7 +406,7 @@ func TestE2ENonApproverClick(t *testing.T) {
 		t.Fatalf("a non-approver got the deny modal: %+v", views)
 	}
 	after := e.request("AR-1001")
-	if after.Version != before.Version || after.State != access.StatePending || after.CurrentStep != 1 {
+	if len(after.History) != len(before.History) || len(after.Decisions) != len(before.Decisions) || after.State != access.StatePending || after.CurrentStep != 1 {
 		t.Fatalf("a non-approver's click changed the request")
 	}
 	if m, _ := e.emu.Message(bob.Channel, bob.TS); len(m.Edits) != 0 {
@@ -443,7 +444,7 @@ func TestE2ERequesterOwnerCannotApprove(t *testing.T) {
 			}
 		}
 	}
-	if _, err := e.app.Service.Decide(context.Background(), "AR-1001", "U0CAROL01", true, ""); err == nil {
+	if _, err := e.app.Service.Decide(context.Background(), "AR-1001", "U0CAROL01", true, "", access.AnyStep); err == nil {
 		t.Fatal("the requester approved her own request")
 	}
 	e.click("U0ERIN001", "Approve")

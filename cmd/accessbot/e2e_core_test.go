@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slackemu"
-	"github.com/accessbot/accessbot/store"
 )
 
 // TestE2EAutoBurstWithListAndHome: 50 people ask for an auto-approved role
@@ -123,7 +123,7 @@ func TestE2EWebhookFailureKeepsURLSecret(t *testing.T) {
 	if msgIndex(e.emu, "C0CRMOWN1", id, "(reference E-") < 0 {
 		t.Error("owners were not told, with a reference")
 	}
-	err := e.app.Store.AuditRecords(context.Background(), func(rec store.AuditRecord) bool {
+	err := e.app.Store.AuditRecords(context.Background(), func(rec audit.Record) bool {
 		if strings.Contains(rec.Note, "s3cr3t") || strings.Contains(rec.Note, "4711") || strings.Contains(rec.Reason, "s3cr3t") {
 			t.Errorf("audit record %d holds the hook's path: %q", rec.Seq, rec.Note)
 		}

@@ -331,7 +331,7 @@ func TestE2EWebhookGrantLifecycle(t *testing.T) {
 		t.Fatalf("grant calls: %+v", calls)
 	}
 	for _, c := range calls {
-		if c.ID != id+".grant" || c.IdemKey != c.ID || !c.SigOK || c.ContentType != "application/json" {
+		if !isMessageID(c.ID, id, "grant") || c.IdemKey != c.ID || !c.SigOK || c.ContentType != "application/json" {
 			t.Errorf("grant delivery: id %q key %q signed %v content type %q", c.ID, c.IdemKey, c.SigOK, c.ContentType)
 		}
 		if c.TS != start.Unix() {
@@ -365,7 +365,7 @@ func TestE2EWebhookGrantLifecycle(t *testing.T) {
 		t.Errorf("removed DM before granted DM")
 	}
 	rv := h.Calls(webhook.TypeRevoke, id)
-	if len(rv) != 1 || rv[0].ID != id+".revoke" || rv[0].IdemKey != rv[0].ID || !rv[0].SigOK || rv[0].Status != 200 {
+	if len(rv) != 1 || !isMessageID(rv[0].ID, id, "revoke") || rv[0].IdemKey != rv[0].ID || !rv[0].SigOK || rv[0].Status != 200 {
 		t.Fatalf("revoke calls: %+v", rv)
 	}
 	if rv[0].P.GrantedAt != p.GrantedAt || rv[0].P.ExpiresAt != p.ExpiresAt || rv[0].P.Type != "access.revoke" {
@@ -1033,4 +1033,11 @@ systems:
 	if got := e.emu.GroupMembers(group); !slices.Equal(got, []string{"U0DAVE001"}) {
 		t.Fatalf("re-enabled group members %v, want only Dave", got)
 	}
+}
+
+// isMessageID reports whether a webhook-id is <installation>.<id>.<op>
+// (DESIGN.md §6: unique per installation, stable across retries).
+func isMessageID(got, id, op string) bool {
+	inst, ok := strings.CutSuffix(got, "."+id+"."+op)
+	return ok && inst != "" && !strings.Contains(inst, ".")
 }

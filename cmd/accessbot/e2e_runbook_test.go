@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slackemu"
 	"github.com/accessbot/accessbot/connectors"
-	"github.com/accessbot/accessbot/store"
 )
 
 // policyRunbook is testRunbook with the lookup connectors (their URLs the
@@ -117,10 +117,10 @@ func (e *world) ack(user, text string) string {
 }
 
 // auditRecords returns the audit records of request id.
-func (e *world) auditRecords(id string) []store.AuditRecord {
+func (e *world) auditRecords(id string) []audit.Record {
 	e.t.Helper()
-	var out []store.AuditRecord
-	err := e.app.Store.AuditRecords(context.Background(), func(r store.AuditRecord) bool {
+	var out []audit.Record
+	err := e.app.Store.AuditRecords(context.Background(), func(r audit.Record) bool {
 		if r.RequestID == id {
 			out = append(out, r)
 		}

@@ -83,7 +83,17 @@ func TestExplainCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"explain", "--config", examplePath}, tt.args...)
+			config := examplePath
+			if strings.Contains(tt.name, "profile-field") {
+				// The example keeps managers static; this case reads them from
+				// a profile field, as a runbook may.
+				raw, err := os.ReadFile(examplePath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				config = writeFile(t, "config.yaml", strings.Replace(string(raw), "    # slack_profile_field: Xf0MANAGER", "    slack_profile_field: Xf0MANAGER", 1))
+			}
+			args := append([]string{"explain", "--config", config}, tt.args...)
 			code, stdout, stderr := runCmd(t, args...)
 			ok := code == tt.code && strings.Contains(stderr, tt.stderr)
 			for _, s := range tt.stdout {

@@ -2,6 +2,10 @@ package main
 
 import (
 	"fmt"
+	"github.com/accessbot/accessbot/connectors/entra"
+	"github.com/accessbot/accessbot/connectors/google"
+	"github.com/accessbot/accessbot/connectors/okta"
+	"github.com/accessbot/accessbot/connectors/scim"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +53,11 @@ func lookupRefs(systems map[string]any) map[string]bool {
 	}
 	return out
 }
+
+// idpTypes are the identity-provider connector types that know managers
+// (access.ManagerLookup) and account status (access.AccountChecker), for
+// directory.managers.source and directory.offboarding.
+var idpTypes = []string{okta.Type, google.Type, entra.Type, scim.Type}
 
 // checkLookupRef reports at path a reference to connector name that is
 // not defined, or not of one of types (what says what the key needs).

@@ -54,6 +54,8 @@ func commands() map[string]command {
 		"audit":    {"audit verify FILE | audit export …: check or export the audit log", auditCommand},
 		"test":     {"test [--junit FILE] CASES.yaml…: run runbook policy tests (no Slack); exit 1 on any failure", cmdTest},
 		"validate": {"check a configuration file and summarise it", cmdValidate},
+		"sandbox":  {"try your runbook in a browser: a Slack-like page over the real bot, connectors as dry-run stand-ins", cmdSandbox},
+		"store":    {"store migrate --from bbolt:PATH --to postgres:DSN: copy a stopped bot's store into an empty PostgreSQL database", storeCommand},
 		"version":  {"print version, commit and Go version", cmdVersion},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -26,7 +27,7 @@ func catchUpMirror(ctx context.Context, f *os.File, st *store.Store) (int, error
 		// The file must be this store's chain: its last record is the
 		// store's record of the same number.
 		var mine string
-		if err := st.AuditRecordsAfter(ctx, last-1, func(rec store.AuditRecord) bool {
+		if err := st.AuditRecordsAfter(ctx, last-1, func(rec audit.Record) bool {
 			if rec.Seq == last {
 				mine = rec.Hash
 			}
@@ -40,7 +41,7 @@ func catchUpMirror(ctx context.Context, f *os.File, st *store.Store) (int, error
 	}
 	n := 0
 	var werr error
-	err = st.AuditRecordsAfter(ctx, last, func(rec store.AuditRecord) bool {
+	err = st.AuditRecordsAfter(ctx, last, func(rec audit.Record) bool {
 		if _, werr = f.Write(rec.MarshalLine()); werr != nil {
 			return false
 		}

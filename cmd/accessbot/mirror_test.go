@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/accessbot/accessbot/audit"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -20,9 +21,9 @@ func TestCatchUpMirror(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	var recs []store.AuditRecord
+	var recs []audit.Record
 	for _, ev := range []string{"config_loaded", "digest_posted", "config_loaded"} {
-		rec, err := st.AppendAudit(ctx, store.AuditRecord{Event: ev, Actor: "accessbot"})
+		rec, err := st.AppendAudit(ctx, audit.Record{Event: ev, Actor: "accessbot"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func TestCatchUpMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rf.Close()
-	if got, err := store.VerifyChain(store.ReadJSONLines(rf)); err != nil || got != 3 {
+	if got, err := audit.VerifyChain(audit.ReadJSONLines(rf)); err != nil || got != 3 {
 		t.Fatalf("mirror after catch-up: %d records, %v", got, err)
 	}
 	// Nothing to do the second time.
@@ -73,11 +74,11 @@ func TestCatchUpMirrorRefusesAnotherStoresFile(t *testing.T) {
 		return st
 	}
 	a, b := open("a.db"), open("b.db")
-	rec, err := a.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: "accessbot", Note: "a"})
+	rec, err := a.AppendAudit(ctx, audit.Record{Event: "config_loaded", Actor: "accessbot", Note: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.AppendAudit(ctx, store.AuditRecord{Event: "config_loaded", Actor: "accessbot", Note: "b"}); err != nil {
+	if _, err := b.AppendAudit(ctx, audit.Record{Event: "config_loaded", Actor: "accessbot", Note: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "audit.jsonl")

@@ -65,7 +65,7 @@ var rootSchema = object(map[string]*node{
 		"admins":         listOf(scalarNode()),
 		"audit_channel":  scalarNode(),
 	}),
-	"store":    object(map[string]*node{"path": scalarNode()}),
+	"store":    object(map[string]*node{"driver": scalarNode(), "path": scalarNode(), "dsn": scalarNode(), "dsn_file": scalarNode()}),
 	"timezone": scalarNode(),
 	"http":     object(map[string]*node{"listen": scalarNode()}),
 	"audit":    object(map[string]*node{"file": scalarNode(), "retention": scalarNode()}),
@@ -74,7 +74,9 @@ var rootSchema = object(map[string]*node{
 		"managers": object(map[string]*node{
 			"static":              mapOf(scalarNode()),
 			"slack_profile_field": scalarNode(),
+			"source":              scalarNode(), // an identity-provider connector (okta_group, google_group, entra_group, scim_group)
 		}),
+		"offboarding": listOf(scalarNode()), // identity-provider connectors asked whether people are still active
 	}),
 	"teams": mapOf(object(map[string]*node{
 		"members":         listOf(scalarNode()),
@@ -98,6 +100,7 @@ var rootSchema = object(map[string]*node{
 					"min":       scalarNode(),
 				})),
 				"auto_if_on_call": scalarNode(), // NAME:SCHEDULE of a pagerduty/opsgenie connector
+				"distinct":        scalarNode(), // false: one person may approve several steps
 			}},
 			// Time windows (issue #16): when the role may be requested or
 			// auto-approved, in the role's own timezone or the runbook's.

@@ -21,7 +21,11 @@ func writeSummary(w io.Writer, cfg *Config) {
 	if cfg.Slack.AuditChannel != "" {
 		fmt.Fprintf(w, "Audit:     decisions copied to %s\n", cfg.Slack.AuditChannel)
 	}
-	fmt.Fprintf(w, "Store:     %s; timezone %s", cfg.Store.Path, cfg.Timezone)
+	store := cfg.Store.Path
+	if cfg.Store.Driver == storeDriverPostgres {
+		store = "PostgreSQL (store.dsn; several replicas may run)"
+	}
+	fmt.Fprintf(w, "Store:     %s; timezone %s", store, cfg.Timezone)
 	if cfg.HTTP.Listen != "" {
 		fmt.Fprintf(w, "; HTTP on %s", cfg.HTTP.Listen)
 	}

@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/store/postgres"
 )
 
 // Slack ID shapes. Slack IDs are upper-case letters and digits after a
@@ -251,10 +253,7 @@ func (l *loader) build(t map[string]any) *Config {
 	rb.AuditChannel = cfg.Slack.AuditChannel
 
 	// store, timezone, http, audit
-	cfg.Store.Path = text(child(t, "store"), "path")
-	if cfg.Store.Path == "" {
-		cfg.Store.Path = defaultStorePath
-	}
+	cfg.Store = l.storeBlock(child(t, "store"))
 	cfg.Timezone = text(t, "timezone")
 	if cfg.Timezone == "" {
 		cfg.Timezone = defaultTimezone
@@ -302,6 +301,14 @@ func (l *loader) build(t map[string]any) *Config {
 	if f := rb.Managers.ProfileField; f != "" && !profileFieldRe.MatchString(f) {
 		l.problem("directory.managers.slack_profile_field", "%q is not a Slack profile field ID; they start with Xf, like Xf0MANAGER", f)
 	}
+	rb.Managers.IdP = text(managers, "source")
+	switch {
+	case rb.Managers.IdP != "" && rb.Managers.ProfileField != "":
+		l.problem("directory.managers.source", "both source and slack_profile_field are set; keep one (source, the identity provider, is the safer: people can edit their own Slack profile)")
+	case rb.Managers.ProfileField != "":
+		l.warn("directory.managers.slack_profile_field", "people can usually edit their own Slack profile fields, so a requester could name an accomplice as their manager and approver; read managers from the identity provider instead (directory.managers.source: an okta_group, google_group, entra_group or scim_group connector), or make the field admin-only in Slack")
+	}
+	cfg.Offboarding = stringList(child(t, "directory"), "offboarding")
 
 	// teams
 	teams := child(t, "teams")
@@ -330,6 +337,12 @@ func (l *loader) build(t map[string]any) *Config {
 	for _, id := range sortedKeys(systems) {
 		used[text(child(systems, id), "connector")] = true
 	}
+	if rb.Managers.IdP != "" {
+		used[rb.Managers.IdP] = true
+	}
+	for _, name := range cfg.Offboarding {
+		used[name] = true
+	}
 	conns := child(t, "connectors")
 	for _, name := range sortedKeys(conns) {
 		cfg.Connectors[name] = l.connector(name, conns[name], used[name])
@@ -338,6 +351,13 @@ func (l *loader) build(t map[string]any) *Config {
 		if !used[name] {
 			l.warnings = append(l.warnings, fmt.Sprintf("connectors.%s is not used by any system or role; run does not build it and does not need its secrets", name))
 		}
+	}
+
+	if rb.Managers.IdP != "" {
+		l.checkLookupRef("directory.managers.source", rb.Managers.IdP, idpTypes, "directory.managers.source", cfg.Connectors)
+	}
+	for i, name := range cfg.Offboarding {
+		l.checkLookupRef(fmt.Sprintf("directory.offboarding[%d]", i), name, idpTypes, "directory.offboarding", cfg.Connectors)
 	}
 
 	// systems
@@ -349,13 +369,82 @@ func (l *loader) build(t map[string]any) *Config {
 			rb.Systems[id] = l.system(id, sm, cfg, defaults)
 		}
 	}
+	l.dangers(cfg)
 	return cfg
+}
+
+// dangers warns about runbooks that work but open an escalation path:
+// everyone (guests included) granted without a human, and a Slack user
+// group granted by a role while membership of that group is itself what
+// lets people request or approve something.
+func (l *loader) dangers(cfg *Config) {
+	rb := cfg.Runbook
+	// Where a user group decides who requests or approves.
+	sources := map[string][]string{} // usergroup → "systems.crm.roles.viewer.requesters"
+	note := func(group, where string) {
+		if group != "" && !slices.Contains(sources[group], where) {
+			sources[group] = append(sources[group], where)
+		}
+	}
+	groupOf := func(s access.Source) string {
+		switch s.Kind {
+		case access.SourceUsergroup:
+			return s.Ref
+		case access.SourceTeam:
+			return rb.Teams[s.Ref].Usergroup
+		}
+		return ""
+	}
+	for _, sid := range rb.SystemIDs() {
+		sys := rb.Systems[sid]
+		for _, rid := range sys.RoleIDs() {
+			r := sys.Roles[rid]
+			path := "systems." + sid + ".roles." + rid
+			for _, p := range r.Requesters {
+				note(groupOf(p), path+".requesters")
+				if p.Kind == access.SourceEveryone && r.Approval.Auto {
+					l.warn(path, "requesters: everyone with approval: auto grants %s %s to anyone in the workspace without a human, guests included; limit the requesters or add an approval step", sid, rid)
+				}
+			}
+			for _, st := range r.Approval.Steps {
+				for _, src := range st.Sources {
+					note(groupOf(src), path+".approval")
+				}
+			}
+		}
+	}
+	for _, sid := range rb.SystemIDs() {
+		sys := rb.Systems[sid]
+		if cfg.Connectors[sys.Connector].Type != "slack_usergroup" {
+			continue
+		}
+		for _, rid := range sys.RoleIDs() {
+			g := sys.Roles[rid].Grant["usergroup"]
+			if where := sources[g]; len(where) > 0 {
+				l.warn("systems."+sid+".roles."+rid+".grant.usergroup", "granting user group %s also makes its members eligible under %s: a grant here escalates to those roles; grant a group that decides nothing", g, strings.Join(where, ", "))
+			}
+		}
+	}
 }
 
 // slackSecret reads slack.KEY or its slack.KEY_file twin. An empty result
 // is a missing secret (a warning here; run refuses it).
 func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret {
 	path := "slack." + key
+	val, ok := l.secret(m, path, key, "run")
+	if !ok {
+		return ""
+	}
+	if !strings.HasPrefix(val, prefix) {
+		l.problem(path, "does not look like %s (%s…)", what, prefix)
+	}
+	return Secret(val)
+}
+
+// secret reads the secret key of block m (at path) or its key_file twin,
+// for consumer (named in the warning when it is missing). ok is false when
+// it is missing or ambiguous (recorded as a problem or a missing secret).
+func (l *loader) secret(m map[string]any, path, key, consumer string) (string, bool) {
 	fpath := path + "_file"
 	val, file := text(m, key), text(m, key+"_file")
 	if val != "" && file != "" {
@@ -368,7 +457,7 @@ func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret 
 			val = ""
 		default:
 			l.problem(path, "set either %s or %s_file, not both", key, key)
-			return ""
+			return "", false
 		}
 	}
 	switch {
@@ -379,24 +468,58 @@ func (l *loader) slackSecret(m map[string]any, key, prefix, what string) Secret 
 		b, err := os.ReadFile(file)
 		if err != nil {
 			l.missingSecretFile(path, fpath, fmt.Sprintf("cannot read the secret file: %v", err))
-			return ""
+			return "", false
 		}
 		val = strings.TrimSpace(string(b))
 		if val == "" {
 			l.missingSecretFile(path, fpath, fmt.Sprintf("the secret file %s is empty", file))
-			return ""
+			return "", false
 		}
 		l.secrets = append(l.secrets, val)
 	case val == "":
-		l.missingSecret(path, key, "run")
-		return ""
+		l.missingSecret(path, key, consumer)
+		return "", false
 	case l.literal[path]:
 		l.warn(path, "written literally in the file; move it to the environment (${VAR}) or to %s_file", key)
 	}
-	if !strings.HasPrefix(val, prefix) {
-		l.problem(path, "does not look like %s (%s…)", what, prefix)
+	return val, true
+}
+
+// storeBlock reads the store block: the driver, the bbolt path, and the
+// PostgreSQL DSN (a secret, required only with driver postgres).
+func (l *loader) storeBlock(m map[string]any) StoreConfig {
+	sc := StoreConfig{Driver: text(m, "driver"), Path: text(m, "path")}
+	if sc.Driver == "" {
+		sc.Driver = storeDriverBbolt
 	}
-	return Secret(val)
+	switch sc.Driver {
+	case storeDriverBbolt:
+		if text(m, "dsn") != "" || text(m, "dsn_file") != "" {
+			l.problem("store.dsn", "is used only with store.driver postgres (store.driver is bbolt)")
+		}
+	case storeDriverPostgres:
+		if sc.Path != "" {
+			// A warning: the container image sets ACCESSBOT_STORE_PATH.
+			l.warn("store.path", "ignored: it is the bbolt file, and store.driver is postgres (the store is store.dsn)")
+			sc.Path = ""
+		}
+		if dsn, ok := l.secret(m, "store.dsn", "dsn", "store.driver postgres"); ok {
+			if err := postgres.CheckDSN(dsn); err != nil {
+				l.problem("store.dsn", "%v", err)
+			}
+			sc.DSN = Secret(dsn)
+		}
+	default:
+		msg := fmt.Sprintf("%q is not a store driver; use bbolt (one process, one file) or postgres (several replicas)", sc.Driver)
+		if s := access.Suggest(sc.Driver, []string{storeDriverBbolt, storeDriverPostgres}); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		l.problem("store.driver", "%s", msg)
+	}
+	if sc.Path == "" && sc.Driver != storeDriverPostgres {
+		sc.Path = defaultStorePath
+	}
+	return sc
 }
 
 // missingSecretFile records the secret at path as missing because its
@@ -606,6 +729,16 @@ func (l *loader) approval(sys *access.System, path string, role map[string]any, 
 		l.problem(path+".steps", "no steps: list at least one step, like - approvers: [owners]; or use approval: auto")
 	}
 	var a access.Approval
+	if v, ok := m["distinct"]; ok {
+		switch strings.ToLower(scalarString(v)) {
+		case "true":
+		case "false":
+			a.SameApprover = true
+			l.warn(path+".distinct", "false: one person may approve several steps of a request (their manager who is also in an approving team, say); by default each step needs someone who approved no other step")
+		default:
+			l.problem(path+".distinct", "%q is not true or false", scalarString(v))
+		}
+	}
 	if v, ok := m["auto_if_on_call"]; ok && isScalar(v) {
 		rule, err := access.ParseOnCallRule(scalarString(v))
 		if err != nil {

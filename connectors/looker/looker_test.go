@@ -2,6 +2,7 @@ package looker_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -27,12 +28,15 @@ const (
 )
 
 // fakeLooker is an httptest Looker API 4.0 written from the API reference
-// (ApiAuth/login, User/search_users, User/user_roles, User/set_user_roles):
-// form login answering a bearer token with expires_in, or 404 "Not found"
-// for bad credentials; 401 "Requires authentication." for a missing,
-// expired or revoked token; search with % and _ as wildcards; roles given
-// directly and through groups (direct_association_only); PUT replacing the
-// direct roles, 422 "Validation Failed" for an unknown role; string IDs.
+// (ApiAuth/login, User/search_users, User/user, User/user_roles,
+// User/set_user_roles): form login answering a bearer token with
+// expires_in, or 404 "Not found" for bad credentials; 401 "Requires
+// authentication." for a missing, expired or revoked token; search with %
+// and _ as wildcards; GET users/{id} (404 once deleted); roles given
+// directly and through groups, the latter left out only with
+// direct_association_only=true; PUT replacing the direct roles and
+// answering the user's roles, group roles included ("Roles of user"), 422
+// "Validation Failed" for an unknown role; string IDs.
 type fakeLooker struct {
 	connectortest.Faults // requests seen, failures to answer next
 
@@ -134,6 +138,13 @@ func (f *fakeLooker) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		json.NewEncoder(w).Encode(out)
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "users":
+		u := f.users[parts[1]]
+		if u == nil {
+			lerr(w, http.StatusNotFound, "Not found")
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"id": u.ID, "email": u.Email, "is_disabled": u.IsDisabled})
 	case len(parts) == 3 && parts[0] == "users" && parts[2] == "roles":
 		u := f.users[parts[1]]
 		if u == nil {
@@ -154,7 +165,7 @@ func (f *fakeLooker) serve(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			u.Direct = slices.Compact(slices.Sorted(slices.Values(ids)))
-			json.NewEncoder(w).Encode(f.roleJSON(u.Direct))
+			json.NewEncoder(w).Encode(f.roleJSON(append(slices.Clone(u.Direct), u.ViaGroups...)))
 			return
 		}
 		ids := slices.Clone(u.Direct)
@@ -181,6 +192,18 @@ func (f *fakeLooker) direct(userID string) []string {
 	return slices.Sorted(slices.Values(f.users[userID].Direct))
 }
 
+func (f *fakeLooker) rename(id, email string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[id].Email = email
+}
+
+func (f *fakeLooker) deleteUser(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.users, id)
+}
+
 func (f *fakeLooker) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -193,7 +216,7 @@ func build(t *testing.T, f *fakeLooker, retryMax int) access.Connector {
 	reg.Add(looker.Type, looker.Factory)
 	c, err := reg.Build("bi", looker.Type, map[string]any{
 		"type": looker.Type, "url": f.srv.URL, "client_id": testClientID, "client_secret": testSecret,
-	}, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), Clock: f.clock})
+	}, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), Clock: f.clock, State: &connectortest.State{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +249,24 @@ func TestConformance(t *testing.T) {
 			cur = newFake(t, newClock())
 			return build(t, cur, -1)
 		},
-		Grant:     func(*testing.T) access.Grant { return roleGrant("AR-1", "5") },
-		HasAccess: func(*testing.T, access.Grant) bool { return slices.Contains(cur.direct("42"), "5") },
+		Grant: func(*testing.T) access.Grant { return roleGrant("AR-1", "5") },
+		HasAccess: func(*testing.T, access.Grant) bool {
+			cur.mu.Lock()
+			u := cur.users["42"]
+			cur.mu.Unlock()
+			return u != nil && slices.Contains(cur.direct("42"), "5")
+		},
+		TargetUserID: func(*testing.T, access.Grant) string { return "42" },
+		ChangeEmail: func(*testing.T, access.Grant) string {
+			cur.rename("42", "alice.smith@example.com")
+			return "alice.smith@example.com"
+		},
+		PreGrant: func(*testing.T, access.Grant) {
+			cur.mu.Lock()
+			cur.users["42"].Direct = append(cur.users["42"].Direct, "5")
+			cur.mu.Unlock()
+		},
+		DeleteUser: func(*testing.T, access.Grant) { cur.deleteUser("42") },
 		UnknownUser: func(*testing.T) access.Grant {
 			g := roleGrant("AR-1", "5")
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
@@ -299,9 +338,11 @@ func mustOKAsync(t *testing.T, err error) {
 func TestAlreadyDoneMakesNoPut(t *testing.T) {
 	f := newFake(t, newClock())
 	c := build(t, f, -1)
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), roleGrant("AR-1", "2")))) // already held
-	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "6")))                     // not held
-	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-1", "7")))                     // held only through a group: not ours
+	if rc, err := c.Grant(t.Context(), roleGrant("AR-1", "2")); err != nil || !rc.PreExisting { // already held
+		t.Fatalf("grant of a held role = %+v, %v; want PreExisting", rc, err)
+	}
+	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-2", "6"))) // not held
+	mustOK(t, c.Revoke(t.Context(), roleGrant("AR-3", "7"))) // held only through a group: not ours
 	if n := f.Count("PUT"); n != 0 {
 		t.Fatalf("%d PUTs, want 0", n)
 	}
@@ -311,8 +352,8 @@ func TestUsers(t *testing.T) {
 	f := newFake(t, newClock())
 	c := build(t, f, -1)
 	for _, tc := range []struct{ email, want string }{
-		{"nobody@example.com", "no Looker user"},
-		{"alice%@example.com", "no Looker user"}, // a wildcard match is not the person
+		{"nobody@example.com", "does not know this person"},
+		{"alice%@example.com", "does not know this person"}, // a wildcard match is not the person
 		{"off@example.com", "disabled"},
 	} {
 		g := roleGrant("AR-1", "5")
@@ -329,8 +370,12 @@ func TestUsers(t *testing.T) {
 	if slices.Contains(f.direct("42"), "5") || !slices.Contains(f.direct("43"), "5") {
 		t.Fatal("role given to the wrong user")
 	}
+	// A record without a receipt whose email nobody has: never "done".
 	g.User.Email = "nobody@example.com"
-	mustOK(t, c.Revoke(t.Context(), g))
+	err := c.Revoke(t.Context(), g)
+	if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("legacy revoke of an unknown email = %v, want permanent ErrUnknownUser", err)
+	}
 }
 
 func TestTransientThenSuccess(t *testing.T) {
@@ -443,7 +488,7 @@ func TestConfig(t *testing.T) {
 		{"bad url", map[string]any{"url": "acme.cloud.looker.com", "client_id": "x", "client_secret": testSecret}, "connectors.bi.url: must be"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := reg.Build("bi", looker.Type, tt.raw, connectors.Env{})
+			_, err := reg.Build("bi", looker.Type, tt.raw, connectors.Env{State: &connectortest.State{}})
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -454,5 +499,78 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestReceipt(t *testing.T) {
+	f := newFake(t, newClock())
+	c := build(t, f, -1)
+	g := roleGrant("AR-1", "5")
+	rc, err := c.Grant(t.Context(), g)
+	mustOK(t, err)
+	if rc.UserID != "42" || rc.PreExisting || rc.Previous != "2" {
+		t.Fatalf("receipt = %+v, want user 42, previous direct roles 2", rc)
+	}
+	// Renamed; a role added by hand meanwhile; the revoke acts on the
+	// receipt's user and removes only the granted role.
+	f.rename("42", "alice.smith@example.com")
+	f.mu.Lock()
+	f.users["42"].Direct = append(f.users["42"].Direct, "6")
+	f.mu.Unlock()
+	searches := f.Count("GET /api/4.0/users/search")
+	g.Receipt = &rc
+	mustOK(t, c.Revoke(t.Context(), g))
+	if got := f.direct("42"); !slices.Equal(got, []string{"2", "6"}) {
+		t.Fatalf("direct roles after revoke = %v, want [2 6]", got)
+	}
+	if f.Count("GET /api/4.0/users/search") != searches {
+		t.Fatal("revoke by receipt searched users by email")
+	}
+}
+
+// TestRevokeOfRoleAlsoHeldThroughGroup: the user holds the role both
+// directly (granted) and through a group. Set_user_roles answers all
+// roles, the group's included; the revoke verifies the direct roles only,
+// so it completes instead of failing forever.
+func TestRevokeOfRoleAlsoHeldThroughGroup(t *testing.T) {
+	f := newFake(t, newClock())
+	c := build(t, f, -1)
+	g := roleGrant("AR-1", "7") // 7 is also alice's through a group
+	rc, err := c.Grant(t.Context(), g)
+	mustOK(t, err)
+	if rc.PreExisting {
+		t.Fatal("a role held only through a group is not held directly")
+	}
+	g.Receipt = &rc
+	mustOK(t, c.Revoke(t.Context(), g))
+	if got := f.direct("42"); slices.Contains(got, "7") {
+		t.Fatalf("direct roles after revoke = %v", got)
+	}
+	f.mu.Lock()
+	via := slices.Clone(f.users["42"].ViaGroups)
+	f.mu.Unlock()
+	if !slices.Contains(via, "7") {
+		t.Fatal("the group role was touched")
+	}
+}
+
+func TestLostPutAnswer(t *testing.T) {
+	f := newFake(t, newClock())
+	c := build(t, f, -1)
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut {
+			f.setHook(nil)
+			f.mu.Lock()
+			f.users["42"].Direct = append(f.users["42"].Direct, "5") // applied
+			f.mu.Unlock()
+			lerr(w, http.StatusBadGateway, "Bad Gateway")
+			return true
+		}
+		return false
+	})
+	rc, err := c.Grant(t.Context(), roleGrant("AR-1", "5"))
+	mustOK(t, err)
+	if rc.PreExisting || rc.UserID != "42" {
+		t.Fatalf("receipt = %+v: the role set by the lost PUT is this grant's", rc)
 	}
 }

@@ -17,8 +17,14 @@ func TestManualAwaitsConfirmation(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := access.Grant{ID: "AR-1", User: access.Person{SlackID: "U1"}}
-	if _, err := c.Grant(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) {
-		t.Fatalf("Grant = %v, want ErrAwaitingConfirmation", err)
+	if rc, err := c.Grant(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) || rc.Changed() {
+		t.Fatalf("Grant = %+v, %v; want the zero receipt and ErrAwaitingConfirmation (the owner's Done records what was done)", rc, err)
+	}
+	// A rollback of a manual grant is a task for the owners too.
+	rb := g
+	rb.Receipt, rb.Rollback = &access.Receipt{}, true
+	if err := c.Revoke(context.Background(), rb); !errors.Is(err, access.ErrAwaitingConfirmation) {
+		t.Fatalf("rollback Revoke = %v, want ErrAwaitingConfirmation", err)
 	}
 	if err := c.Revoke(context.Background(), g); !errors.Is(err, access.ErrAwaitingConfirmation) {
 		t.Fatalf("Revoke = %v, want ErrAwaitingConfirmation", err)

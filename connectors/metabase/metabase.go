@@ -1,27 +1,42 @@
 // Package metabase is the `metabase_group` connector: it grants access by
 // adding a Metabase user to a permission group and revokes it by removing
-// the membership.
+// that membership.
 //
 // API, as documented by Metabase (the API is unversioned; these endpoints
-// have been stable since v0.3x):
+// have been stable since v0.3x) and as its source implements it
+// (src/metabase/api/permissions.clj, src/metabase/api/user.clj,
+// src/metabase/models/permissions_group_membership.clj):
 //
-//   - authentication: an API key sent in the `x-api-key` header
-//     (https://www.metabase.com/docs/latest/people-and-groups/api-keys); a
-//     missing, revoked or wrong key answers 401 "Unauthenticated";
+//   - authentication: an API key sent in the `x-api-key` header (Metabase
+//     49+, https://www.metabase.com/docs/latest/people-and-groups/api-keys);
+//     a missing, revoked or wrong key answers 401 "Unauthenticated"; a key
+//     outside the Administrators group answers 403;
 //   - users: GET /api/user?query=… matches name and email; recent versions
 //     answer {"data":[…],"total":…}, older ones a bare array; status=all
-//     includes deactivated users
-//     (https://www.metabase.com/docs/latest/api/user);
-//   - memberships: GET /api/permissions/membership answers a map
-//     {"<user-id>":[{"membership_id":…,"group_id":…,"user_id":…}]};
-//     POST /api/permissions/membership {"group_id":G,"user_id":U} adds one
-//     (a duplicate is not rejected cleanly, so we look first);
-//     DELETE /api/permissions/membership/:id removes one
-//     (https://www.metabase.com/docs/latest/api/permissions).
+//     includes deactivated users; GET /api/user/:id answers one user with
+//     is_active (https://www.metabase.com/docs/latest/api/user). Metabase
+//     never deletes users: "deleting" one deactivates it and keeps its
+//     group memberships;
+//   - groups and memberships: GET /api/permissions/group/:id (404
+//     "Not found."); GET /api/permissions/membership answers a map
+//     {"<user-id>":[{"membership_id":…,"group_id":…,"user_id":…}]}; POST
+//     /api/permissions/membership {"group_id":G,"user_id":U} adds one and
+//     answers the group's members, each with its membership_id; DELETE
+//     /api/permissions/membership/:id removes one (204; 404 "Not found.")
+//     (https://www.metabase.com/docs/latest/api/permissions). The "All
+//     Users" group refuses both with 400, and removing the last
+//     administrator is refused with 400. The POST has no duplicate or
+//     group check of its own: a duplicate or an unknown group fails in the
+//     database (unique and foreign key constraints), which surfaces as an
+//     error that says nothing useful, so the connector checks both itself.
 //
-// Idempotency: Grant looks for an existing membership before adding one;
-// Revoke treats "no such user", "not a member" and a 404 on DELETE as done.
-// The connector keeps no state of its own.
+// # Receipts
+//
+// A grant's receipt holds the Metabase user ID and, in Data, the ID of the
+// membership it created. The revoke deletes that membership by its ID; it
+// never looks the person up again. A membership that existed before the
+// grant is reported as PreExisting. A repeat of a grant (the same request
+// ID) counts the membership it finds as its own (connectors.Intents).
 package metabase
 
 import (
@@ -34,7 +49,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -47,6 +61,10 @@ const Type = "metabase_group"
 // numeric ID, as in the admin URL /admin/people/groups/ID).
 const ParamGroupID = "group_id"
 
+// allUsersGroup is the built-in group every user is in; Metabase refuses
+// to add or remove its members.
+const allUsersGroup = 1
+
 // Config is the `connectors.NAME` block of a metabase_group connector.
 type Config struct {
 	// URL is the Metabase site, e.g. https://metabase.example.com.
@@ -56,45 +74,34 @@ type Config struct {
 	// Exactly one is required.
 	APIKey     connectors.Redacted `json:"api_key"`
 	APIKeyFile string              `json:"api_key_file"`
-	// Timeout bounds each HTTP attempt (default 10s).
-	Timeout connectors.Duration `json:"timeout"`
+	connectors.Timeout
 }
 
 // Validate checks c; errors name keys relative to the block and never
 // contain the key.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := validateURL(c.URL); err != nil {
+	if c.URL == "" {
+		errs = append(errs, errors.New("url: required"))
+	} else if err := connectors.CheckBaseURL(c.URL); err != nil {
 		errs = append(errs, fmt.Errorf("url: %w", err))
 	}
 	if c.APIKey == "" && c.APIKeyFile == "" {
 		errs = append(errs, errors.New("api_key: required (or api_key_file)"))
 	}
-	if c.Timeout < 0 {
+	if c.Timeout.Timeout < 0 {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
 	return errors.Join(errs...)
-}
-
-func validateURL(s string) error {
-	if s == "" {
-		return errors.New("required")
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-		return errors.New("must be an absolute http:// or https:// URL without credentials or query")
-	}
-	return nil
 }
 
 // Connector manages Metabase group memberships. It is safe for concurrent
 // use.
 type Connector struct {
 	name    string
-	base    string // without trailing slash
-	key     string
-	timeout time.Duration
-	http    connectors.Doer
+	api     *connectors.API
+	users   *connectors.Users
+	intents *connectors.Intents
 }
 
 var (
@@ -105,32 +112,31 @@ var (
 )
 
 // Factory builds a metabase_group connector from its configuration block.
+// It needs durable State (Env.State) for the records of the grants it
+// started (connectors.Intents).
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeStateful(&c); err != nil {
 		return nil, err
 	}
 	key, err := cfg.Secret("api_key")
 	if err != nil {
 		return nil, err
 	}
-	if cfg.HTTP == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client (use Registry.Build)", name)
+	base := connectors.TrimBase(c.URL)
+	m := &Connector{
+		name: name, intents: connectors.NewIntents(cfg.State),
+		api: &connectors.API{Base: base, HTTP: cfg.HTTP, Timeout: c.Attempt(), Header: http.Header{"X-Api-Key": {key}}},
 	}
-	timeout := c.Timeout.Std()
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	return &Connector{
-		name: name, base: strings.TrimRight(c.URL, "/"), key: key,
-		timeout: timeout, http: cfg.HTTP,
-	}, nil
+	m.users = connectors.NewUsers(cfg.Clock, "Metabase "+base, m.lookup)
+	return m, nil
 }
 
 // user is the part of a Metabase user we read.
 type user struct {
-	ID    int    `json:"id"`
-	Email string `json:"email"`
+	ID       int    `json:"id"`
+	Email    string `json:"email"`
+	IsActive bool   `json:"is_active"`
 }
 
 // membership is one entry of GET /api/permissions/membership.
@@ -140,159 +146,257 @@ type membership struct {
 	UserID       int `json:"user_id"`
 }
 
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
+// Data is the connector-specific part of a grant's receipt
+// (access.Receipt.Data, JSON).
+type Data struct {
+	GroupID int `json:"group_id"`
+	// MembershipID is the membership the grant created (or found, when
+	// pre-existing); 0 when a create's answer was lost.
+	MembershipID int `json:"membership_id,omitempty"`
 }
 
-// Grant adds the person to the group; already a member is done.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	op := c.op("grant", g)
-	group, err := groupID(op, g)
-	if err != nil {
-		return err
-	}
-	u, err := c.findUser(ctx, op, g.User.Email, false)
-	if err != nil {
-		return err
-	}
-	if u == nil {
-		return access.PermanentError(fmt.Errorf("%s: no active Metabase user with email %q", op, g.User.Email))
-	}
-	m, err := c.membership(ctx, op, u.ID, group)
-	if err != nil || m != nil {
-		return err
-	}
-	body := map[string]int{"group_id": group, "user_id": u.ID}
-	_, perr := c.call(ctx, op, http.MethodPost, "/api/permissions/membership", nil, body, nil)
-	if perr == nil {
+var grantParams = connectors.Params{{
+	Key: ParamGroupID, What: "Admin → People → Groups → the number in the URL",
+	Check: func(v string) error {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n <= 0:
+			return fmt.Errorf("must be a positive integer (the group's number), not %q", v)
+		case n == allUsersGroup:
+			return errors.New(`1 is the "All Users" group, which everyone is in and Metabase does not let anyone join or leave`)
+		}
 		return nil
+	},
+}}
+
+// CheckParams checks a role's grant parameters without contacting
+// Metabase: exactly group_id, required, a positive integer other than the
+// All Users group. Unknown keys are errors, with a did-you-mean.
+func (c *Connector) CheckParams(params map[string]string) error {
+	return grantParams.CheckParams(params)
+}
+
+func groupParam(op string, g access.Grant) (int, error) {
+	v, err := grantParams.Get(op, g.Params, ParamGroupID)
+	if err != nil {
+		return 0, err
 	}
-	// Metabase has no clean "already a member" answer: a concurrent add
-	// makes the POST fail. Look again before reporting the failure.
-	if class, _ := access.Classify(perr); class == access.Permanent {
-		if m, err := c.membership(ctx, op, u.ID, group); err == nil && m != nil {
-			return nil
+	return strconv.Atoi(v)
+}
+
+func userID(op, s string) (int, error) {
+	id, err := strconv.Atoi(s)
+	if err != nil || id <= 0 {
+		return 0, access.PermanentError(fmt.Errorf("%s: %q is not a Metabase user ID", op, s))
+	}
+	return id, nil
+}
+
+// Grant adds the person to the group and returns the receipt (see the
+// package comment). A deactivated user is refused.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	op := c.op("grant", g)
+	group, err := groupParam(op, g)
+	if err != nil {
+		return access.Receipt{}, err
+	}
+	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
+			uid, err := c.users.ByEmail(ctx, op, g.User)
+			if err != nil {
+				return connectors.Intent{}, false, err
+			}
+			id, err := userID(op, uid)
+			if err != nil {
+				return connectors.Intent{}, false, err
+			}
+			u, err := c.getUser(ctx, op, id)
+			switch {
+			case err != nil:
+				return connectors.Intent{}, false, err
+			case u == nil:
+				c.users.Forget(g.User)
+				return connectors.Intent{}, false, c.users.Unknown(op, g.User)
+			case !u.IsActive:
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: Metabase user %d is deactivated", op, id))
+			}
+			if err := c.checkGroup(ctx, op, group); err != nil {
+				return connectors.Intent{}, false, err
+			}
+			m, err := c.membership(ctx, op, id, group)
+			return connectors.Intent{UserID: uid}, m != nil, err
+		},
+		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
+			id, err := userID(op, in.UserID)
+			if err != nil {
+				return access.Receipt{}, err
+			}
+			return c.add(ctx, op, id, group)
+		},
+	}, "")
+}
+
+// add makes user id a member of group; already a member (a repeat, or a
+// concurrent add) is success, and its membership ID goes in the receipt.
+func (c *Connector) add(ctx context.Context, op string, id, group int) (access.Receipt, error) {
+	done := func(mid int) (access.Receipt, error) {
+		d, _ := json.Marshal(Data{GroupID: group, MembershipID: mid})
+		return access.Receipt{Data: d, Note: fmt.Sprintf("added to group %d (membership %d)", group, mid)}, nil
+	}
+	var members []membership
+	_, perr := c.call(ctx, op, http.MethodPost, "/api/permissions/membership", nil, map[string]int{"group_id": group, "user_id": id}, &members)
+	if perr == nil {
+		for _, m := range members {
+			if m.UserID == id && m.MembershipID != 0 {
+				return done(m.MembershipID)
+			}
 		}
 	}
-	return perr
+	if class, _ := access.Classify(perr); perr != nil && class == access.Permanent {
+		return access.Receipt{}, perr // refused: nothing was created
+	}
+	// No answer, a 5xx (a duplicate or a foreign key violation surfaces as
+	// one), or members without ours: look.
+	m, err := c.membership(ctx, op, id, group)
+	if err == nil && m != nil {
+		return done(m.MembershipID)
+	}
+	if err == nil {
+		if gerr := c.checkGroup(ctx, op, group); gerr != nil {
+			return access.Receipt{}, gerr
+		}
+	}
+	if perr == nil {
+		perr = access.RetryableError(fmt.Errorf("%s: Metabase answered the membership create without the membership", op), 0)
+	}
+	d, _ := json.Marshal(Data{GroupID: group})
+	return access.Receipt{Data: d, Note: fmt.Sprintf("the membership of group %d may have been created (no clear answer); a rollback removes it", group)}, perr
 }
 
-// Revoke removes the person's membership of the group; an unknown person
-// or no membership is done. Deactivated users are included so that a
-// later reactivation does not bring the access back.
+// Revoke deletes the membership g.Receipt names; a 404 (removed
+// meanwhile) is done. Without the membership's ID (a lost create) it looks
+// the membership up by the receipt's user. A record without a receipt
+// finds the user by email: nobody found is a permanent error wrapping
+// access.ErrUnknownUser. Deactivated users are included, so that a later
+// reactivation does not bring the access back.
 func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
 	op := c.op("revoke", g)
-	group, err := groupID(op, g)
+	group, err := groupParam(op, g)
 	if err != nil {
 		return err
 	}
-	u, err := c.findUser(ctx, op, g.User.Email, true)
-	if err != nil || u == nil {
+	var d Data
+	if g.Receipt != nil && len(g.Receipt.Data) > 0 {
+		if err := json.Unmarshal(g.Receipt.Data, &d); err != nil {
+			return access.PermanentError(fmt.Errorf("%s: the grant's receipt is unreadable: %v", op, err))
+		}
+	}
+	mid := d.MembershipID
+	if mid == 0 {
+		if g.Receipt != nil && g.Receipt.UserID == "" {
+			return nil // the grant changed nothing
+		}
+		uid, err := c.users.ForRevoke(ctx, op, g)
+		if err != nil {
+			return err
+		}
+		id, err := userID(op, uid)
+		if err != nil {
+			return err
+		}
+		m, err := c.membership(ctx, op, id, group)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			c.intents.Forget(ctx, g.ID)
+			return nil
+		}
+		mid = m.MembershipID
+	}
+	if _, err := c.call(ctx, op, http.MethodDelete, "/api/permissions/membership/"+strconv.Itoa(mid), nil, nil, nil, http.StatusNotFound); err != nil {
 		return err
 	}
-	m, err := c.membership(ctx, op, u.ID, group)
-	if err != nil || m == nil {
-		return err
-	}
-	_, err = c.call(ctx, op, http.MethodDelete, "/api/permissions/membership/"+strconv.Itoa(m.MembershipID), nil, nil, nil, http.StatusNotFound)
-	return err
+	c.intents.Forget(ctx, g.ID)
+	return nil
 }
 
-// Check reports whether the person is a member of the group.
+// Check reports whether the person (the receipt's user, or found by email)
+// is a member of the group.
 func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
 	op := c.op("check", g)
-	group, err := groupID(op, g)
+	group, err := groupParam(op, g)
 	if err != nil {
 		return false, err
 	}
-	u, err := c.findUser(ctx, op, g.User.Email, true)
-	if err != nil || u == nil {
+	uid, err := c.users.ForRevoke(ctx, op, g)
+	if errors.Is(err, access.ErrUnknownUser) {
+		return false, nil
+	}
+	if err != nil {
 		return false, err
 	}
-	m, err := c.membership(ctx, op, u.ID, group)
+	id, err := userID(op, uid)
+	if err != nil {
+		return false, err
+	}
+	m, err := c.membership(ctx, op, id, group)
 	return m != nil, err
 }
 
 func (c *Connector) op(verb string, g access.Grant) string {
-	return fmt.Sprintf("metabase %s: %s %s for %s", c.name, verb, g.ID, person(g.User))
+	return connectors.Op("metabase", c.name, verb, g)
 }
 
-func person(p access.Person) string {
-	if p.Email != "" {
-		return p.SlackID + " (" + p.Email + ")"
-	}
-	return p.SlackID
-}
-
-// groupID reads and checks the group_id grant parameter.
-func groupID(op string, g access.Grant) (int, error) {
-	if g.User.Email == "" {
-		return 0, access.PermanentError(fmt.Errorf("%s: the person has no email address", op))
-	}
-	n, err := groupIDParam(g.Params)
-	if err != nil {
-		return 0, access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, err))
-	}
-	return n, nil
-}
-
-// CheckParams checks a role's grant parameters without contacting
-// Metabase: exactly group_id, required, a positive integer. Unknown keys
-// are errors, with a did-you-mean.
-func (c *Connector) CheckParams(params map[string]string) error {
-	_, err := groupIDParam(params)
-	return errors.Join(append(access.UnknownParams(params, ParamGroupID), err)...)
-}
-
-// groupIDParam parses group_id; groupID (so Grant, Revoke and Check) and
-// CheckParams both use it. Errors start with the key.
-func groupIDParam(params map[string]string) (int, error) {
-	s := params[ParamGroupID]
-	if s == "" {
-		return 0, fmt.Errorf("%s: required (Admin → People → Groups → the number in the URL)", ParamGroupID)
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s: must be a positive integer (the group's number), not %q", ParamGroupID, s)
-	}
-	return n, nil
-}
-
-// findUser returns the user whose email is exactly email (case-insensitive),
-// or nil. The search also matches names and partial emails, hence the
-// exact comparison.
-func (c *Connector) findUser(ctx context.Context, op, email string, includeDeactivated bool) (*user, error) {
-	q := url.Values{"query": {email}}
-	if includeDeactivated {
-		q.Set("status", "all")
-	}
+// lookup finds the user whose email is exactly email (case-insensitive),
+// deactivated ones included (connectors.Users). The search also matches
+// names and partial emails, hence the exact comparison.
+func (c *Connector) lookup(ctx context.Context, op, email string) (string, error) {
 	var raw json.RawMessage
-	if _, err := c.call(ctx, op, http.MethodGet, "/api/user", q, nil, &raw); err != nil {
-		return nil, err
+	if _, err := c.call(ctx, op, http.MethodGet, "/api/user", url.Values{"query": {email}, "status": {"all"}}, nil, &raw); err != nil {
+		return "", err
 	}
 	var users []user
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if err := json.Unmarshal(trimmed, &users); err != nil {
-			return nil, badAnswer(op, "user search", err)
+			return "", badAnswer(op, "user search", err)
 		}
 	} else {
 		var page struct {
 			Data []user `json:"data"`
 		}
 		if err := json.Unmarshal(trimmed, &page); err != nil {
-			return nil, badAnswer(op, "user search", err)
+			return "", badAnswer(op, "user search", err)
 		}
 		users = page.Data
 	}
-	for i := range users {
-		if strings.EqualFold(users[i].Email, email) {
-			return &users[i], nil
+	found := ""
+	for _, u := range users {
+		if strings.EqualFold(u.Email, email) && (found == "" || u.IsActive) {
+			found = strconv.Itoa(u.ID)
 		}
 	}
-	return nil, nil
+	return found, nil
+}
+
+// getUser returns user id, or nil if Metabase has none (404).
+func (c *Connector) getUser(ctx context.Context, op string, id int) (*user, error) {
+	var u user
+	status, err := c.call(ctx, op, http.MethodGet, "/api/user/"+strconv.Itoa(id), nil, nil, &u, http.StatusNotFound)
+	if err != nil || status == http.StatusNotFound {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// checkGroup refuses a group Metabase does not have.
+func (c *Connector) checkGroup(ctx context.Context, op string, group int) error {
+	status, err := c.call(ctx, op, http.MethodGet, "/api/permissions/group/"+strconv.Itoa(group), nil, nil, nil, http.StatusNotFound)
+	if err == nil && status == http.StatusNotFound {
+		return access.PermanentError(fmt.Errorf("%s: grant parameter %s: Metabase has no group %d", op, ParamGroupID, group))
+	}
+	return err
 }
 
 // membership returns the user's membership of group, or nil.
@@ -315,15 +419,13 @@ func badAnswer(op, what string, err error) error {
 	return access.RetryableError(fmt.Errorf("%s: unexpected %s answer: %v", op, what, err), 0)
 }
 
-// call sends one request through the shared client. A 2xx answer is
-// decoded into out when out is non-nil; a status listed in accept returns
-// that status and no error; anything else is classified by
-// connectors.Classify.
+// call sends one request through the connector's API (the x-api-key
+// header, timeout). A 2xx answer is decoded into out when out is non-nil;
+// a status listed in accept returns that status and no error; anything
+// else is classified by connectors.Classify.
 func (c *Connector) call(ctx context.Context, op, method, path string, q url.Values, body, out any, accept ...int) (int, error) {
-	return connectors.SendJSON(ctx, c.http, connectors.JSONCall{
-		Op: op, Method: method, Base: c.base, Path: path, Query: q, Body: body,
-		Authorize: func(req *http.Request) { req.Header.Set("x-api-key", c.key) },
-		Timeout:   c.timeout, Accept: accept, Out: out, MaxBody: 32 << 20,
+	return c.api.Send(ctx, connectors.JSONCall{
+		Op: op, Method: method, Path: path, Query: q, Body: body, Accept: accept, Out: out, MaxBody: 32 << 20,
 		BadAnswer: func(err error) error { return badAnswer(op, method+" "+path, err) },
 	})
 }

@@ -2,6 +2,7 @@ package metabase_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,11 +25,18 @@ const testKey = "mb_TESTKEYabcdefghijklmnopqrstuvwxyz0123456789"
 
 // fakeMetabase is an httptest Metabase written from the API reference
 // (https://www.metabase.com/docs/latest/api/user,
-// https://www.metabase.com/docs/latest/api/permissions): x-api-key auth
-// answering 401 "Unauthenticated" as text; GET /api/user with query and
-// status, answering {"data":[…]} (or a bare array when legacy is set);
-// the membership map; POST answering the group's members; DELETE
-// answering 204, or 404 "Not found." for an unknown membership.
+// https://www.metabase.com/docs/latest/api/permissions) and its source
+// (src/metabase/api/permissions.clj, src/metabase/models/
+// permissions_group_membership.clj): x-api-key auth answering 401
+// "Unauthenticated" as text; GET /api/user with query and status,
+// answering {"data":[…]} (or a bare array when legacy is set); GET
+// /api/user/:id and /api/permissions/group/:id with 404 "Not found."; the
+// membership map; POST answering the group's members; DELETE answering
+// 204, or 404 "Not found." for an unknown membership. As in Metabase, the
+// POST checks neither duplicates nor the group: both fail in the database
+// (unique and foreign key constraints) and surface as a 500. The All Users
+// group (1) refuses joins and leaves with 400, and the last administrator
+// cannot leave the Administrators group (2).
 type fakeMetabase struct {
 	connectortest.Faults // requests seen, failures to answer next
 
@@ -96,7 +104,28 @@ func (f *fakeMetabase) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	text := func(status int, msg string) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(status)
+		fmt.Fprint(w, msg)
+	}
 	switch {
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/user/"):
+		id, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/api/user/"))
+		for _, u := range f.users {
+			if u.ID == id {
+				json.NewEncoder(w).Encode(map[string]any{"id": u.ID, "email": u.Email, "first_name": u.First, "last_name": u.Last, "is_active": u.Active})
+				return
+			}
+		}
+		text(http.StatusNotFound, "Not found.")
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/permissions/group/"):
+		id, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/api/permissions/group/"))
+		if !f.groups[id] {
+			text(http.StatusNotFound, "Not found.")
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"id": id, "name": fmt.Sprintf("Group %d", id), "members": []any{}})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/user":
 		q := strings.ToLower(r.URL.Query().Get("query"))
 		status := r.URL.Query().Get("status")
@@ -132,16 +161,21 @@ func (f *fakeMetabase) serve(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"errors":{"group_id":"value must be an integer greater than zero."}}`)
 			return
 		}
+		if body.GroupID == 1 {
+			text(http.StatusBadRequest, "You cannot add or remove users to/from the 'All Users' group.")
+			return
+		}
 		if !f.groups[body.GroupID] || !f.userExists(body.UserID) {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `"Not found."`)
+			// No check in the endpoint: the foreign key fails.
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `{"message":"ERROR: insert or update on table \"permissions_group_membership\" violates foreign key constraint"}`)
 			return
 		}
 		for _, m := range f.members {
 			if m == [2]int{body.UserID, body.GroupID} {
 				// A unique constraint violation surfaces as a 500.
 				w.WriteHeader(http.StatusInternalServerError)
-				fmt.Fprint(w, `{"message":"duplicate key value violates unique constraint \"unique_user_group\""}`)
+				fmt.Fprint(w, `{"message":"ERROR: duplicate key value violates unique constraint \"unique_permissions_group_membership_user_id_group_id\""}`)
 				return
 			}
 		}
@@ -156,10 +190,26 @@ func (f *fakeMetabase) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(out)
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/permissions/membership/"):
 		id, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/api/permissions/membership/"))
-		if _, ok := f.members[id]; err != nil || !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `"Not found."`)
+		m, ok := f.members[id]
+		if err != nil || !ok {
+			text(http.StatusNotFound, "Not found.")
 			return
+		}
+		if m[1] == 1 {
+			text(http.StatusBadRequest, "You cannot add or remove users to/from the 'All Users' group.")
+			return
+		}
+		if m[1] == 2 {
+			admins := 0
+			for _, o := range f.members {
+				if o[1] == 2 {
+					admins++
+				}
+			}
+			if admins <= 1 {
+				text(http.StatusBadRequest, "You cannot remove the last member of the 'Admin' group!")
+				return
+			}
 		}
 		delete(f.members, id)
 		w.WriteHeader(http.StatusNoContent)
@@ -191,6 +241,28 @@ func (f *fakeMetabase) add(userID, group int) {
 	f.members[f.nextID] = [2]int{userID, group}
 }
 
+// deactivate deactivates a user, as Metabase's DELETE /api/user/:id does:
+// the user and their memberships stay.
+func (f *fakeMetabase) deactivate(id int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.users {
+		if f.users[i].ID == id {
+			f.users[i].Active = false
+		}
+	}
+}
+
+func (f *fakeMetabase) rename(id int, email string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.users {
+		if f.users[i].ID == id {
+			f.users[i].Email = email
+		}
+	}
+}
+
 func (f *fakeMetabase) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -203,7 +275,7 @@ func build(t *testing.T, f *fakeMetabase, retryMax int) access.Connector {
 	reg.Add(metabase.Type, metabase.Factory)
 	c, err := reg.Build("bi", metabase.Type, map[string]any{
 		"type": metabase.Type, "url": f.srv.URL + "/", "api_key": testKey, "timeout": "5s",
-	}, connectors.Env{HTTP: connectortest.FastHTTP(retryMax)})
+	}, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), State: &connectortest.State{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +304,16 @@ func TestConformance(t *testing.T) {
 			g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 			return g
 		},
-		FailNext: func(_ *testing.T, status int) { cur.FailNext(status) },
+		FailNext:     func(_ *testing.T, status int) { cur.FailNext(status) },
+		TargetUserID: func(*testing.T, access.Grant) string { return "7" },
+		ChangeEmail: func(*testing.T, access.Grant) string {
+			cur.rename(7, "alice.smith@example.com")
+			return "alice.smith@example.com"
+		},
+		PreGrant: func(*testing.T, access.Grant) { cur.add(7, 5) },
+		// Metabase never deletes users: "deleting" deactivates, and the
+		// membership stays until the revoke removes it.
+		DeleteUser: func(*testing.T, access.Grant) { cur.deactivate(7) },
 	})
 }
 
@@ -264,26 +345,20 @@ func TestGrantKeepsOtherMemberships(t *testing.T) {
 }
 
 func TestRevokeAbsentMakesNoDelete(t *testing.T) {
-	tests := []struct {
-		name  string
-		email string
-	}{
-		{"not a member", "alice@example.com"},
-		{"unknown person", "nobody@example.com"},
+	f := newFake(t)
+	c := build(t, f, -1)
+	if err := c.Revoke(t.Context(), aliceGrant()); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t)
-			c := build(t, f, -1)
-			g := aliceGrant()
-			g.User.Email = tt.email
-			if err := c.Revoke(t.Context(), g); err != nil {
-				t.Fatal(err)
-			}
-			if n := f.Count("DELETE"); n != 0 {
-				t.Fatalf("%d DELETEs, want 0", n)
-			}
-		})
+	// A record without a receipt whose email nobody has: never "done".
+	g := aliceGrant()
+	g.User.Email = "nobody@example.com"
+	err := c.Revoke(t.Context(), g)
+	if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("legacy revoke of an unknown email = %v, want permanent ErrUnknownUser", err)
+	}
+	if n := f.Count("DELETE"); n != 0 {
+		t.Fatalf("%d DELETEs, want 0", n)
 	}
 }
 
@@ -343,7 +418,7 @@ func TestExactEmailMatch(t *testing.T) {
 		t.Fatal("alice not added")
 	}
 	g := aliceGrant()
-	g.User.Email = "ice@example.com"
+	g.ID, g.User.Email = "AR-8", "ice@example.com"
 	_, err := c.Grant(t.Context(), g)
 	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "ice@example.com") {
 		t.Fatalf("partial match accepted or unclear error: %v", err)
@@ -408,15 +483,13 @@ func TestPostFailureIsRetryableAndNotRepeated(t *testing.T) {
 
 func TestConcurrentAddCountsAsDone(t *testing.T) {
 	// Someone adds the membership between our check and our POST: the
-	// POST fails (unique constraint) and a second look finds it.
+	// POST fails (unique constraint, a 500) and a second look finds it.
 	f := newFake(t)
 	c := build(t, f, -1)
 	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPost {
+			f.setHook(nil)
 			f.add(7, 5)
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"message":"already a member"}`)
-			return true
 		}
 		return false
 	})
@@ -459,6 +532,7 @@ func TestGrantParameters(t *testing.T) {
 		{"missing", nil, "group_id: required"},
 		{"not a number", map[string]string{"group_id": "analysts"}, "group_id: must be a positive integer"},
 		{"zero", map[string]string{"group_id": "0"}, "group_id: must be a positive integer"},
+		{"all users", map[string]string{"group_id": "1"}, `group_id: 1 is the "All Users" group`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,7 +572,7 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := reg.Build("bi", metabase.Type, tt.raw, connectors.Env{})
+			_, err := reg.Build("bi", metabase.Type, tt.raw, connectors.Env{State: &connectortest.State{}})
 			if len(tt.wantErr) == 0 {
 				if err != nil {
 					t.Fatal(err)
@@ -517,5 +591,90 @@ func TestConfig(t *testing.T) {
 				t.Errorf("error leaks the key: %v", err)
 			}
 		})
+	}
+}
+
+func mbData(t *testing.T, rc access.Receipt) metabase.Data {
+	t.Helper()
+	var d metabase.Data
+	if err := json.Unmarshal(rc.Data, &d); err != nil {
+		t.Fatalf("receipt data %s: %v", rc.Data, err)
+	}
+	return d
+}
+
+func TestReceiptAndRevokeByMembershipID(t *testing.T) {
+	f := newFake(t)
+	c := build(t, f, -1)
+	g := aliceGrant()
+	rc, err := c.Grant(t.Context(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := mbData(t, rc)
+	if rc.UserID != "7" || rc.PreExisting || d.GroupID != 5 || d.MembershipID == 0 {
+		t.Fatalf("receipt = %+v (%s)", rc, rc.Data)
+	}
+	f.rename(7, "alice.smith@example.com")
+	gets := f.Count("GET")
+	g.Receipt = &rc
+	if err := c.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	if f.has(7, 5) {
+		t.Fatal("membership left")
+	}
+	if n := f.Count("GET") - gets; n != 0 {
+		t.Fatalf("revoke by receipt made %d lookups", n)
+	}
+	if f.Count("DELETE /api/permissions/membership/"+strconv.Itoa(d.MembershipID)) != 1 {
+		t.Fatalf("calls %v: want the DELETE of membership %d", f.Calls(), d.MembershipID)
+	}
+}
+
+func TestUnknownGroupIsPermanent(t *testing.T) {
+	// Metabase's POST would fail with a 500 (foreign key): the connector
+	// checks the group first and says what is wrong.
+	f := newFake(t)
+	c := build(t, f, 2)
+	g := aliceGrant()
+	g.Params = map[string]string{"group_id": "42"}
+	rc, err := c.Grant(t.Context(), g)
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "no group 42") || rc.Changed() {
+		t.Fatalf("grant to an unknown group = %+v, %v", rc, err)
+	}
+	if n := f.Count("POST"); n != 0 {
+		t.Fatalf("%d POSTs", n)
+	}
+}
+
+func TestLastAdminIsPermanent(t *testing.T) {
+	// Revoking the only administrator's admin membership is refused.
+	f := newFake(t)
+	c := build(t, f, -1)
+	g := aliceGrant()
+	g.Params = map[string]string{"group_id": "2"}
+	g.User.Email = "admin@example.com"
+	err := c.Revoke(t.Context(), g)
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "last member") {
+		t.Fatalf("revoke of the last admin = %v", err)
+	}
+}
+
+func TestLostCreateAnswer(t *testing.T) {
+	f := newFake(t)
+	c := build(t, f, -1)
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost {
+			f.setHook(nil)
+			f.add(7, 5) // applied, answer lost
+			w.WriteHeader(http.StatusGatewayTimeout)
+			return true
+		}
+		return false
+	})
+	rc, err := c.Grant(t.Context(), aliceGrant())
+	if err != nil || rc.PreExisting || mbData(t, rc).MembershipID == 0 {
+		t.Fatalf("grant with a lost answer = %+v, %v; the membership found is this grant's", rc, err)
 	}
 }

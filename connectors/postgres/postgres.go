@@ -14,11 +14,31 @@
 // Errors (SQLSTATE, https://www.postgresql.org/docs/current/errcodes-appendix.html)
 // map as follows: connection failures, class 08 (connection exception),
 // 53 (insufficient resources, e.g. 53300 too_many_connections), 57
-// (operator intervention, e.g. 57P01 admin_shutdown), 58 (system error),
-// 40001 serialization_failure and 40P01 deadlock_detected are retryable;
-// 28 (invalid authorization, e.g. 28P01 bad password), 42501
-// insufficient_privilege, 42704 undefined_object and every other server
-// error are permanent.
+// (operator intervention, e.g. 57P01 admin_shutdown, 57P03
+// cannot_connect_now while a server starts or recovers), 58 (system
+// error), 40001 serialization_failure, 40P01 deadlock_detected and 25006
+// read_only_sql_transaction are retryable. 25006 is what GRANT gets on a
+// hot standby ("cannot execute GRANT ROLE in a read-only transaction",
+// https://www.postgresql.org/docs/current/hot-standby.html): after a
+// failover the DNS name or pooler may still lead to the old primary, now a
+// standby, for a while; the retry reaches the new primary (and
+// target_session_attrs=read-write in the DSN makes pgx skip standbys
+// outright). 28 (invalid authorization, e.g. 28P01 bad password), 42501
+// insufficient_privilege, 42704 undefined_object, 0LP01
+// invalid_grant_operation (a membership loop) and every other server error
+// are permanent.
+//
+// # Receipts
+//
+// A grant's receipt holds the database role name it granted to (UserID),
+// so that the revoke acts on that role even if the person's email, and so
+// the user mapping's result, changed since. A membership that existed
+// before the grant is reported as PreExisting. A repeat of a grant (the
+// same request ID) counts the membership it finds as its own
+// (connectors.Intents, kept in the State accessbot lends). Records granted
+// before receipts existed are revoked through the user mapping; a mapped
+// role that does not exist is then a permanent error wrapping
+// access.ErrUnknownUser, never "already removed".
 //
 // Expiry backstop: not implemented. PostgreSQL role memberships have no
 // expiry; VALID UNTIL exists only on a login role's password, so using it
@@ -163,6 +183,7 @@ type Connector struct {
 	conn    *pgx.ConnConfig
 	mapping string
 	timeout time.Duration
+	intents *connectors.Intents
 }
 
 var (
@@ -173,7 +194,8 @@ var (
 )
 
 // Factory builds a postgres_role connector from its configuration block;
-// it has the connectors.Factory signature.
+// it has the connectors.Factory signature. It needs durable State
+// (Env.State) for the records of the grants it started.
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	var c Config
 	if err := cfg.Decode(&c); err != nil {
@@ -211,9 +233,12 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 		}
 		pc.Password = password
 	}
+	if err := cfg.RequireState(); err != nil {
+		return nil, err
+	}
 	// No prepared statements: a connection lives for one operation.
 	pc.DefaultQueryExecMode = pgx.QueryExecModeExec
-	conn := &Connector{name: name, conn: pc, mapping: c.UserMapping, timeout: c.Timeout.Std()}
+	conn := &Connector{name: name, conn: pc, mapping: c.UserMapping, timeout: c.Timeout.Std(), intents: connectors.NewIntents(cfg.State)}
 	if conn.mapping == "" {
 		conn.mapping = MappingEmailLocalPart
 	}
@@ -253,108 +278,237 @@ func DatabaseUser(mapping string, p access.Person) (string, error) {
 	return name, nil
 }
 
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
+// Grant runs GRANT role TO user unless user is already a direct member,
+// and returns the receipt (see the package comment).
 func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
+	op := c.op("grant", g)
+	role, err := c.role(op, g)
+	if err != nil {
+		return access.Receipt{}, err
+	}
+	s := &session{c: c, op: op}
+	defer s.close()
+	return connectors.GrantMembership(ctx, c.intents, g, connectors.Member{
+		Find: func(ctx context.Context) (connectors.Intent, bool, error) {
+			user, err := DatabaseUser(c.mapping, g.User)
+			if err != nil {
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: %w", op, err))
+			}
+			conn, err := s.open(ctx)
+			if err != nil {
+				return connectors.Intent{}, false, err
+			}
+			roleOK, userOK, err := c.exist(ctx, op, conn, role, user)
+			switch {
+			case err != nil:
+				return connectors.Intent{}, false, err
+			case !roleOK:
+				return connectors.Intent{}, false, access.PermanentError(fmt.Errorf("%s: PostgreSQL role %s does not exist", op, role))
+			case !userOK:
+				return connectors.Intent{}, false, c.unknown(op, g, user)
+			}
+			member, err := isMember(ctx, conn, role, user)
+			return connectors.Intent{UserID: user}, member, c.classify(ctx, op+": read pg_auth_members", err)
+		},
+		Add: func(ctx context.Context, in connectors.Intent) (access.Receipt, error) {
+			conn, err := s.open(ctx)
+			if err != nil {
+				return access.Receipt{}, err
+			}
+			roleOK, userOK, err := c.exist(ctx, op, conn, role, in.UserID)
+			switch {
+			case err != nil:
+				return access.Receipt{}, err
+			case !roleOK:
+				return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: PostgreSQL role %s does not exist", op, role))
+			case !userOK:
+				return access.Receipt{}, access.PermanentError(fmt.Errorf("%s: database role %s, whom this grant acted on, no longer exists: %w", op, in.UserID, access.ErrUnknownUser))
+			}
+			stmt, err := c.change(ctx, op, conn, role, in.UserID, true)
+			if err != nil {
+				return access.Receipt{}, err
+			}
+			return access.Receipt{Note: stmt}, nil
+		},
+	}, "")
 }
 
-// Grant runs GRANT role TO user unless user is already a direct member.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	return c.change(ctx, "grant", g)
-}
-
-// Revoke runs REVOKE role FROM user if user is a direct member, and
-// checks afterwards that the membership is gone (PostgreSQL 16+ revokes
-// only grants made by the current role unless told GRANTED BY; a
-// membership granted by someone else survives and is reported as a
-// permanent error rather than counted as revoked).
+// Revoke runs REVOKE role FROM user if user (the receipt's database role)
+// is a direct member, and checks afterwards that the membership is gone
+// (PostgreSQL 16+ revokes only grants made by the current role unless told
+// GRANTED BY; a membership granted by someone else survives and is
+// reported as a permanent error rather than counted as revoked). A role
+// that no longer exists has no membership left. A record without a
+// receipt maps the person's email to a role name; a name that does not
+// exist is a permanent error wrapping access.ErrUnknownUser.
 func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	return c.change(ctx, "revoke", g)
-}
-
-// Check reports whether the user is a direct member of the role.
-func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
-	var member bool
-	err := c.session(ctx, "check", g, func(ctx context.Context, conn *pgx.Conn, what, role, user string) error {
-		var err error
-		member, err = isMember(ctx, conn, role, user)
-		return c.classify(ctx, what+": read pg_auth_members", err)
-	})
-	return member, err
-}
-
-func (c *Connector) change(ctx context.Context, op string, g access.Grant) error {
-	return c.session(ctx, op, g, func(ctx context.Context, conn *pgx.Conn, what, role, user string) error {
-		member, err := isMember(ctx, conn, role, user)
-		if err != nil {
-			return c.classify(ctx, what+": read pg_auth_members", err)
+	op := c.op("revoke", g)
+	role, err := c.role(op, g)
+	if err != nil {
+		return err
+	}
+	user, legacy := "", g.Receipt == nil || g.Receipt.UserID == ""
+	switch {
+	case !legacy:
+		user = g.Receipt.UserID
+	case g.Receipt != nil:
+		return nil // the grant changed nothing
+	default:
+		if user, err = DatabaseUser(c.mapping, g.User); err != nil {
+			return access.PermanentError(fmt.Errorf("%s: %w", op, err))
 		}
-		if member == (op == "grant") {
-			return nil // already so
-		}
-		r, u := pgx.Identifier{role}.Sanitize(), pgx.Identifier{user}.Sanitize()
-		stmt := "GRANT " + r + " TO " + u
-		if op == "revoke" {
-			stmt = "REVOKE " + r + " FROM " + u
-		}
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			return c.classify(ctx, fmt.Sprintf("%s: %s", what, stmt), err)
-		}
-		member, err = isMember(ctx, conn, role, user)
-		if err != nil {
-			return c.classify(ctx, what+": read pg_auth_members", err)
-		}
-		switch {
-		case op == "grant" && !member:
-			return access.RetryableError(fmt.Errorf("%s: %s succeeded but pg_auth_members shows no membership", what, stmt), 0)
-		case op == "revoke" && member:
-			return access.PermanentError(fmt.Errorf("%s: %s left the membership in place (granted by another role? on PostgreSQL 16+ REVOKE removes only the connector's own grants; remove it with REVOKE ... GRANTED BY)", what, stmt))
-		}
+	}
+	s := &session{c: c, op: op}
+	defer s.close()
+	conn, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	roleOK, userOK, err := c.exist(ctx, op, conn, role, user)
+	switch {
+	case err != nil:
+		return err
+	case !userOK && legacy:
+		return c.unknown(op, g, user)
+	case !roleOK || !userOK:
+		// Dropped since the grant: no membership is left.
+		c.intents.Forget(ctx, g.ID)
 		return nil
-	})
+	}
+	if _, err := c.change(ctx, op, conn, role, user, false); err != nil {
+		return err
+	}
+	c.intents.Forget(ctx, g.ID)
+	return nil
 }
 
-// session connects, validates the grant's role and user, and runs fn.
-func (c *Connector) session(ctx context.Context, op string, g access.Grant,
-	fn func(ctx context.Context, conn *pgx.Conn, what, role, user string) error) error {
-	what := fmt.Sprintf("postgres_role %s: %s %s for %s", c.name, op, g.ID, person(g.User))
-	role, err := roleParam(g.Params)
+// Check reports whether the user (the receipt's role, or the mapped one)
+// is a direct member of the role.
+func (c *Connector) Check(ctx context.Context, g access.Grant) (bool, error) {
+	op := c.op("check", g)
+	role, err := c.role(op, g)
 	if err != nil {
-		return access.PermanentError(fmt.Errorf("%s: grant parameter %w", what, err))
+		return false, err
 	}
-	user, err := DatabaseUser(c.mapping, g.User)
+	user := ""
+	if g.Receipt != nil && g.Receipt.UserID != "" {
+		user = g.Receipt.UserID
+	} else if user, err = DatabaseUser(c.mapping, g.User); err != nil {
+		return false, access.PermanentError(fmt.Errorf("%s: %w", op, err))
+	}
+	s := &session{c: c, op: op}
+	defer s.close()
+	conn, err := s.open(ctx)
 	if err != nil {
-		return access.PermanentError(fmt.Errorf("%s: %w", what, err))
+		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	if err := ctx.Err(); err != nil {
-		return access.RetryableError(fmt.Errorf("%s: %w", what, err), 0)
+	roleOK, userOK, err := c.exist(ctx, op, conn, role, user)
+	switch {
+	case err != nil:
+		return false, err
+	case !roleOK:
+		return false, access.PermanentError(fmt.Errorf("%s: PostgreSQL role %s does not exist", op, role))
+	case !userOK:
+		return false, nil
 	}
-	conn, err := pgx.ConnectConfig(ctx, c.conn)
+	member, err := isMember(ctx, conn, role, user)
+	return member, c.classify(ctx, op+": read pg_auth_members", err)
+}
+
+// change grants (add) or revokes role for user unless already so, and
+// verifies the result in pg_auth_members. It returns the statement it ran
+// ("" if none).
+func (c *Connector) change(ctx context.Context, op string, conn *pgx.Conn, role, user string, add bool) (string, error) {
+	member, err := isMember(ctx, conn, role, user)
 	if err != nil {
-		return c.classify(ctx, fmt.Sprintf("%s: connect to %s", what, c.where()), err)
+		return "", c.classify(ctx, op+": read pg_auth_members", err)
 	}
-	defer func() {
-		// A fresh context: closing must not be skipped because ctx ended.
-		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
-		defer ccancel()
-		_ = conn.Close(cctx)
-	}()
-	var roleOK, userOK bool
+	if member == add {
+		return "", nil // already so
+	}
+	r, u := pgx.Identifier{role}.Sanitize(), pgx.Identifier{user}.Sanitize()
+	stmt := "GRANT " + r + " TO " + u
+	if !add {
+		stmt = "REVOKE " + r + " FROM " + u
+	}
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return "", c.classify(ctx, fmt.Sprintf("%s: %s", op, stmt), err)
+	}
+	member, err = isMember(ctx, conn, role, user)
+	if err != nil {
+		return "", c.classify(ctx, op+": read pg_auth_members", err)
+	}
+	switch {
+	case add && !member:
+		return "", access.RetryableError(fmt.Errorf("%s: %s succeeded but pg_auth_members shows no membership", op, stmt), 0)
+	case !add && member:
+		return "", access.PermanentError(fmt.Errorf("%s: %s left the membership in place (granted by another role? on PostgreSQL 16+ REVOKE removes only the connector's own grants; remove it with REVOKE ... GRANTED BY)", op, stmt))
+	}
+	return stmt, nil
+}
+
+func (c *Connector) op(verb string, g access.Grant) string {
+	return connectors.Op("postgres_role", c.name, verb, g)
+}
+
+// role reads the role grant parameter for op.
+func (c *Connector) role(op string, g access.Grant) (string, error) {
+	role, err := grantParams.Get(op, g.Params, ParamRole)
+	if err != nil {
+		return "", err
+	}
+	return role, nil
+}
+
+// unknown is the permanent error for a person whose mapped database role
+// does not exist.
+func (c *Connector) unknown(op string, g access.Grant, user string) error {
+	return access.PermanentError(fmt.Errorf("%s: no database user %s for %s in %s: %w", op, user, g.User.Email, system(g), access.ErrUnknownUser))
+}
+
+// exist reports whether role and user exist in pg_roles.
+func (c *Connector) exist(ctx context.Context, op string, conn *pgx.Conn, role, user string) (roleOK, userOK bool, err error) {
 	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
 		EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2)`, role, user).Scan(&roleOK, &userOK)
+	return roleOK, userOK, c.classify(ctx, op+": read pg_roles", err)
+}
+
+// session is one operation's connection, opened on first use and closed
+// by close; its timeout bounds the whole operation.
+type session struct {
+	c      *Connector
+	op     string
+	conn   *pgx.Conn
+	cancel context.CancelFunc
+}
+
+func (s *session) open(ctx context.Context) (*pgx.Conn, error) {
+	if s.conn != nil {
+		return s.conn, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, access.RetryableError(fmt.Errorf("%s: %w", s.op, err), 0)
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.c.timeout)
+	conn, err := pgx.ConnectConfig(cctx, s.c.conn)
 	if err != nil {
-		return c.classify(ctx, what+": read pg_roles", err)
+		err = s.c.classify(cctx, fmt.Sprintf("%s: connect to %s", s.op, s.c.where()), err)
+		cancel()
+		return nil, err
 	}
-	if !roleOK {
-		return access.PermanentError(fmt.Errorf("%s: PostgreSQL role %s does not exist", what, role))
+	s.conn, s.cancel = conn, cancel
+	return conn, nil
+}
+
+func (s *session) close() {
+	if s.conn == nil {
+		return
 	}
-	if !userOK {
-		return access.PermanentError(fmt.Errorf("%s: no database user %s for %s in %s", what, user, g.User.Email, system(g)))
-	}
-	return fn(ctx, conn, what, role, user)
+	// A fresh context: closing must not be skipped because ctx ended.
+	cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+	defer ccancel()
+	_ = s.conn.Close(cctx)
+	s.cancel()
 }
 
 // isMember reads pg_auth_members for a direct membership (any grantor).
@@ -390,6 +544,9 @@ func (c *Connector) classify(ctx context.Context, what string, err error) error 
 	if strings.HasPrefix(pe.Code, "28") {
 		msg = fmt.Errorf("%s: the server rejected the connector's credentials: %s (SQLSTATE %s)", what, pe.Message, pe.Code)
 	}
+	if pe.Code == "25006" {
+		msg = fmt.Errorf("%s: the server is read-only (a hot standby, as after a failover): %s (SQLSTATE %s); retried, and target_session_attrs=read-write in the DSN avoids standbys", what, pe.Message, pe.Code)
+	}
 	if RetryableCode(pe.Code) {
 		return access.RetryableError(msg, 0)
 	}
@@ -399,9 +556,11 @@ func (c *Connector) classify(ctx context.Context, what string, err error) error 
 // RetryableCode reports whether a SQLSTATE is worth retrying: classes 08
 // (connection exception), 53 (insufficient resources), 57 (operator
 // intervention: admin/crash shutdown, cannot connect now), 58 (system
-// error), and 40001 / 40P01 (serialization failure, deadlock).
+// error), 40001 / 40P01 (serialization failure, deadlock) and 25006
+// (read-only transaction: connected to a standby, as after a failover).
 func RetryableCode(code string) bool {
-	if code == "40001" || code == "40P01" {
+	switch code {
+	case "40001", "40P01", "25006":
 		return true
 	}
 	switch {
@@ -418,12 +577,4 @@ func system(g access.Grant) string {
 		return g.System
 	}
 	return "the database"
-}
-
-// person names the person in errors (owners must know whom it concerns).
-func person(p access.Person) string {
-	if p.Email != "" {
-		return p.SlackID + " (" + p.Email + ")"
-	}
-	return p.SlackID
 }

@@ -3,13 +3,20 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -24,7 +31,7 @@ func build(t *testing.T, raw map[string]any) *postgres.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
 	reg.Add(postgres.Type, postgres.Factory)
-	c, err := reg.Build("warehouse", postgres.Type, raw, connectors.Env{})
+	c, err := reg.Build("warehouse", postgres.Type, raw, connectors.Env{State: &connectortest.State{}})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -64,14 +71,31 @@ func wantClass(t *testing.T, err error, want access.ErrorClass, contains ...stri
 
 func TestConformance(t *testing.T) {
 	p := testsvc.StartPostgres(t)
+	// The person is the database role "alice" (email_local_part mapping).
+	// DeleteUser drops it, so New puts it back. The connector reaches the
+	// server through a proxy that can refuse the next connection the way a
+	// server does (faultProxy).
+	fp := newFaultProxy(t, p)
 	conformance.Run(t, conformance.Harness{
 		New: func(t *testing.T) access.Connector {
-			p.Exec(t, "REVOKE analyst_ro FROM alice")
-			return build(t, dsnConfig(p))
+			p.Exec(t, `DO $$ BEGIN
+				IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'alice') THEN CREATE ROLE alice LOGIN; END IF;
+			END $$`, "REVOKE analyst_ro FROM alice")
+			return build(t, map[string]any{"dsn": fp.dsn, "timeout": "10s"})
 		},
-		Grant:       func(t *testing.T) access.Grant { return grantFor("alice", "analyst_ro") },
-		HasAccess:   func(t *testing.T, g access.Grant) bool { return p.IsMember(t, "analyst_ro", "alice") },
-		UnknownUser: func(t *testing.T) access.Grant { return grantFor("nobody", "analyst_ro") },
+		FailNext:     func(t *testing.T, status int) { fp.FailNext(status) },
+		Grant:        func(t *testing.T) access.Grant { return grantFor("alice", "analyst_ro") },
+		HasAccess:    func(t *testing.T, g access.Grant) bool { return p.IsMember(t, "analyst_ro", "alice") },
+		UnknownUser:  func(t *testing.T) access.Grant { return grantFor("nobody", "analyst_ro") },
+		TargetUserID: func(t *testing.T, g access.Grant) string { return "alice" },
+		// The person's email changes to alice.smith@: the database role
+		// that has the access is still "alice" (its name is the target's
+		// identity), while the mapping of the new email gives
+		// "alice.smith", which does not exist. The revoke by receipt must
+		// act on "alice".
+		ChangeEmail: func(t *testing.T, g access.Grant) string { return "Alice.Smith@Example.com" },
+		PreGrant:    func(t *testing.T, g access.Grant) { p.Exec(t, "GRANT analyst_ro TO alice") },
+		DeleteUser:  func(t *testing.T, g access.Grant) { p.Exec(t, "DROP ROLE alice") },
 	})
 }
 
@@ -134,13 +158,26 @@ func TestGrantRevoke(t *testing.T) {
 		}
 	})
 	t.Run("UserNotFound", func(t *testing.T) {
-		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("mallory", "analyst_ro"))), access.Permanent,
-			"no database user mallory for Mallory@Example.com")
+		err := connectortest.ErrOf(c.Grant(ctx, grantFor("mallory", "analyst_ro")))
+		wantClass(t, err, access.Permanent, "no database user mallory for Mallory@Example.com")
+		if !errors.Is(err, access.ErrUnknownUser) {
+			t.Fatalf("%v does not wrap ErrUnknownUser", err)
+		}
+		// Without a receipt the revoke cannot tell a renamed person from
+		// one who never had access: permanent, never "removed".
+		err = c.Revoke(ctx, grantFor("mallory", "analyst_ro"))
+		wantClass(t, err, access.Permanent, "no database user mallory")
+		if !errors.Is(err, access.ErrUnknownUser) {
+			t.Fatalf("%v does not wrap ErrUnknownUser", err)
+		}
 	})
 	t.Run("RoleNotFound", func(t *testing.T) {
 		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("bob", "analyst_xx"))), access.Permanent,
 			"PostgreSQL role analyst_xx does not exist")
-		wantClass(t, c.Revoke(ctx, grantFor("bob", "analyst_xx")), access.Permanent, "does not exist")
+		// A role that does not exist has no members: nothing to revoke.
+		if err := c.Revoke(ctx, grantFor("bob", "analyst_xx")); err != nil {
+			t.Fatalf("revoke of a role that does not exist = %v", err)
+		}
 	})
 	t.Run("MissingRoleParam", func(t *testing.T) {
 		wantClass(t, connectortest.ErrOf(c.Grant(ctx, grantFor("bob", ""))), access.Permanent, postgres.ParamRole)
@@ -277,7 +314,7 @@ func TestUnresponsiveServer(t *testing.T) {
 
 func TestRetryableCode(t *testing.T) {
 	for code, want := range map[string]bool{
-		"57P01": true, "53300": true, "40001": true, "40P01": true, "08006": true, "57P03": true,
+		"57P01": true, "53300": true, "40001": true, "40P01": true, "08006": true, "57P03": true, "25006": true,
 		"42501": false, "42704": false, "28P01": false, "42601": false, "0LP01": false,
 	} {
 		if got := postgres.RetryableCode(code); got != want {
@@ -313,7 +350,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := connectors.NewRegistry()
 			reg.Add(postgres.Type, postgres.Factory)
-			env := connectors.Env{ReadFile: func(string) ([]byte, error) { return []byte("postgres://u:pw@h/db"), nil }}
+			env := connectors.Env{State: &connectortest.State{}, ReadFile: func(string) ([]byte, error) { return []byte("postgres://u:pw@h/db"), nil }}
 			_, err := reg.Build("warehouse", postgres.Type, tc.raw(), env)
 			switch {
 			case tc.want == "" && err != nil:
@@ -326,4 +363,148 @@ func TestConfigValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadOnlyStandbyIsRetryable: after a failover the address may lead
+// to a standby for a while, where GRANT fails with SQLSTATE 25006
+// (read_only_sql_transaction). The same happens on a primary in
+// default_transaction_read_only mode, which is how it is reproduced here,
+// on the real server. It must be retried, never a final grant_failed.
+func TestReadOnlyStandbyIsRetryable(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	ro := p.DSN + "&options=" + strings.ReplaceAll(url.QueryEscape("-c default_transaction_read_only=on"), "+", "%20")
+	c := build(t, map[string]any{"dsn": ro})
+	g := grantFor("alice", "analyst_ro")
+	_, err := c.Grant(t.Context(), g)
+	wantClass(t, err, access.Retryable, "25006", "read-only")
+	if p.IsMember(t, "analyst_ro", "alice") {
+		t.Fatal("alice became a member on a read-only server")
+	}
+	// The failover completes: the same connector state, a writable server.
+	p.Exec(t, "GRANT analyst_ro TO bob")
+	rw := build(t, dsnConfig(p))
+	rc, err := rw.Grant(t.Context(), g)
+	if err != nil || rc.PreExisting || rc.UserID != "alice" {
+		t.Fatalf("grant after the failover = %+v, %v", rc, err)
+	}
+	g.Receipt = &rc
+	wantClass(t, c.Revoke(t.Context(), g), access.Retryable, "25006")
+	if err := rw.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReceiptNamesTheRole(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	raw := dsnConfig(p)
+	raw["user_mapping"] = "analyst_{{local}}"
+	p.Exec(t, `CREATE ROLE analyst_dave LOGIN`)
+	c := build(t, raw)
+	g := grantFor("dave", "analyst_ro")
+	rc, err := c.Grant(t.Context(), g)
+	if err != nil || rc.UserID != "analyst_dave" || rc.PreExisting || !strings.Contains(rc.Note, "GRANT") {
+		t.Fatalf("receipt = %+v, %v", rc, err)
+	}
+	// The person's email changes, so the mapping now gives another name:
+	// the revoke acts on the role the receipt names.
+	g.Receipt = &rc
+	g.User.Email, g.User.CurrentEmail = "David@Example.com", "David@Example.com"
+	if err := c.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	if p.IsMember(t, "analyst_ro", "analyst_dave") {
+		t.Fatal("membership left")
+	}
+	// Dropped since: nothing is left to revoke.
+	rc, err = c.Grant(t.Context(), grantFor("dave", "analyst_ro"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Exec(t, "DROP ROLE analyst_dave")
+	g.Receipt = &rc
+	if err := c.Revoke(t.Context(), g); err != nil {
+		t.Fatalf("revoke of a dropped role = %v", err)
+	}
+}
+
+func TestPreExistingMembership(t *testing.T) {
+	p := testsvc.StartPostgres(t)
+	p.Exec(t, "GRANT analyst_ro TO carol")
+	c := build(t, dsnConfig(p))
+	rc, err := c.Grant(t.Context(), grantFor("carol", "analyst_ro"))
+	if err != nil || !rc.PreExisting || rc.UserID != "carol" {
+		t.Fatalf("receipt = %+v, %v; want PreExisting", rc, err)
+	}
+}
+
+// faultProxy is a TCP proxy in front of the test server that answers the
+// next connection, when told to, with the server's own refusal for the
+// HTTP status the conformance suite names: 503 → FATAL 57P03
+// cannot_connect_now ("the database system is starting up", a server
+// starting or recovering), 429 → FATAL 53300 too_many_connections, 403 →
+// FATAL 28P01 invalid_password, other statuses → FATAL 28000. The refusal
+// is sent as an ErrorResponse to the startup message, as PostgreSQL does
+// (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP).
+type faultProxy struct {
+	connectortest.Faults
+	dsn string
+}
+
+func newFaultProxy(t *testing.T, p *testsvc.Postgres) *faultProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &faultProxy{}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	upstream := net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { fp.serve(c, upstream) })
+		}
+	})
+	u, err := url.Parse(p.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = ln.Addr().String()
+	fp.dsn = u.String()
+	return fp
+}
+
+func (fp *faultProxy) serve(c net.Conn, upstream string) {
+	defer c.Close()
+	if status, ok := fp.Take(); ok {
+		code, msg := "28000", "injected refusal"
+		switch status {
+		case http.StatusServiceUnavailable:
+			code, msg = "57P03", "the database system is starting up"
+		case http.StatusTooManyRequests:
+			code, msg = "53300", "sorry, too many clients already"
+		case http.StatusForbidden:
+			code, msg = "28P01", `password authentication failed for user "accessbot"`
+		}
+		be := pgproto3.NewBackend(c, c)
+		if _, err := be.ReceiveStartupMessage(); err != nil {
+			return
+		}
+		be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+		_ = be.Flush()
+		return
+	}
+	up, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
 }

@@ -7,7 +7,42 @@ import (
 	"strings"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
 )
+
+// apiNameRE matches a Salesforce API name (record Ids match idRE).
+var apiNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// grantParams are the two parameters, of which exactly one is set.
+var grantParams = connectors.Params{
+	{Key: ParamPermissionSet, What: "the permission set's API name or Id", Optional: true, Check: name("0PS", "0PG", ParamPermissionSetGroup)},
+	{Key: ParamPermissionSetGroup, What: "the group's DeveloperName or Id", Optional: true, Check: name("0PG", "0PS", ParamPermissionSet)},
+}
+
+// name checks one parameter's value: an API name, or an Id with prefix;
+// an Id with other's prefix belongs in the other parameter.
+func name(prefix, otherPrefix, other string) func(string) error {
+	return func(v string) error {
+		switch {
+		case !apiNameRE.MatchString(v) && !idRE.MatchString(v):
+			return fmt.Errorf("%q is neither an API name nor a record Id (%s…)", v, prefix)
+		case strings.HasPrefix(v, otherPrefix) && idRE.MatchString(v):
+			return fmt.Errorf("%q is an Id of the other kind (%s…); use %s", v, otherPrefix, other)
+		}
+		return nil
+	}
+}
+
+// exactlyOne is the rule the two parameters share; "" when it holds.
+func exactlyOne(ps, psg string) error {
+	switch {
+	case ps == "" && psg == "":
+		return fmt.Errorf("%s: required (or %s; set exactly one)", ParamPermissionSet, ParamPermissionSetGroup)
+	case ps != "" && psg != "":
+		return fmt.Errorf("%s: set only one of %s and %s", ParamPermissionSetGroup, ParamPermissionSet, ParamPermissionSetGroup)
+	}
+	return nil
+}
 
 // CheckParams checks a role's grant parameters without contacting
 // Salesforce: exactly one of permission_set and permission_set_group, each
@@ -15,40 +50,21 @@ import (
 // Id of the right kind (0PS… for a permission set, 0PG… for a group).
 // Unknown keys are errors, with a did-you-mean.
 func (c *Connector) CheckParams(params map[string]string) error {
-	_, _, err := permissionSet(params)
-	return errors.Join(append(access.UnknownParams(params, ParamPermissionSet, ParamPermissionSetGroup), err)...)
+	err := grantParams.CheckParams(params)
+	return errors.Join(err, exactlyOne(strings.TrimSpace(params[ParamPermissionSet]), strings.TrimSpace(params[ParamPermissionSetGroup])))
 }
 
-// permissionSet returns the permission_set and permission_set_group grant
-// parameters, trimmed and checked (exactly one is set); Grant, Revoke,
-// Check and CheckParams all read them through here. Errors start with the
-// key.
-func permissionSet(params map[string]string) (ps, psg string, err error) {
-	ps, psg = strings.TrimSpace(params[ParamPermissionSet]), strings.TrimSpace(params[ParamPermissionSetGroup])
-	switch {
-	case ps == "" && psg == "":
-		return "", "", fmt.Errorf("%s: required (or %s; set exactly one)", ParamPermissionSet, ParamPermissionSetGroup)
-	case ps != "" && psg != "":
-		return "", "", fmt.Errorf("%s: set only one of %s and %s", ParamPermissionSetGroup, ParamPermissionSet, ParamPermissionSetGroup)
-	case ps != "":
-		err = checkName(ParamPermissionSet, ps, "0PS", "0PG", ParamPermissionSetGroup)
-	default:
-		err = checkName(ParamPermissionSetGroup, psg, "0PG", "0PS", ParamPermissionSet)
+// readParams returns the permission_set and permission_set_group grant
+// parameters, checked (exactly one is set), for op; Grant, Revoke and
+// Check read them through here.
+func readParams(op string, params map[string]string) (ps, psg string, err error) {
+	v, err := grantParams.Read(op, params)
+	if err != nil {
+		return "", "", err
 	}
-	return ps, psg, err
-}
-
-// apiNameRE matches a Salesforce API name (record Ids match idRE).
-var apiNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
-
-// checkName checks one parameter's value: an API name, or an Id with
-// prefix; an Id with other's prefix belongs in the other parameter.
-func checkName(key, v, prefix, otherPrefix, other string) error {
-	switch {
-	case !apiNameRE.MatchString(v) && !idRE.MatchString(v):
-		return fmt.Errorf("%s: %q is neither an API name nor a record Id (%s…)", key, v, prefix)
-	case strings.HasPrefix(v, otherPrefix) && idRE.MatchString(v):
-		return fmt.Errorf("%s: %q is an Id of the other kind (%s…); use %s", key, v, otherPrefix, other)
+	ps, psg = v[ParamPermissionSet], v[ParamPermissionSetGroup]
+	if err := exactlyOne(ps, psg); err != nil {
+		return "", "", access.PermanentError(fmt.Errorf("%s: grant parameter %w", op, err))
 	}
-	return nil
+	return ps, psg, nil
 }

@@ -6,12 +6,14 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,15 +45,28 @@ var testKey, testKeyPEM = func() (*rsa.PrivateKey, string) {
 
 // fakeSalesforce is an httptest Salesforce org written from the OAuth JWT
 // bearer flow and REST API documentation (see the package doc): the token
-// endpoint verifies the RS256 assertion (iss, sub, aud, exp ≤ 3 min) and
-// answers access_token + instance_url, or 400 invalid_grant; REST errors
-// are arrays of {message, errorCode, fields}; a small SOQL evaluator
-// (SELECT … FROM … WHERE F = 'lit' AND …) that honours backslash escapes
-// and rejects a malformed literal with MALFORMED_QUERY.
+// endpoint verifies the RS256 assertion (iss, sub, exp ≤ 3 min) and its
+// audience, which must be one string, https://login.salesforce.com for a
+// production org, https://test.salesforce.com for a sandbox, or one of the
+// org's Experience Cloud sites, else 400 {"error":"invalid_grant",
+// "error_description":"audience is invalid"} (help page
+// xcloud.remoteaccess_oauth_jwt_flow.htm; omniphx/forrest#302 shows the
+// answer to a My Domain audience); it answers access_token + instance_url.
+// A sandbox's usernames carry the sandbox suffix and its emails end in
+// ".invalid" ("Sandbox Setup Considerations"). REST errors are arrays of
+// {message, errorCode, fields}; an org without API access answers every
+// REST call 403 API_DISABLED_FOR_ORG; a small SOQL evaluator (SELECT … FROM
+// … WHERE F = 'lit' AND …) honours backslash escapes and rejects a
+// malformed literal with MALFORMED_QUERY. Users are never deleted in
+// Salesforce, only deactivated, and keep their assignments.
 type fakeSalesforce struct {
 	srv   *httptest.Server
 	clock *connectortest.Clock
 	mu    sync.Mutex
+
+	sandbox     bool     // usernames carry ".uat", emails ".invalid"
+	communities []string // Experience Cloud site URLs, valid audiences
+	apiDisabled bool     // the edition has no API access
 
 	tokens        map[string]bool
 	nextTok       int
@@ -99,6 +114,42 @@ func newFake(t *testing.T, clock *connectortest.Clock) *fakeSalesforce {
 	return f
 }
 
+// newSandbox is newFake for a sandbox named uat: usernames get ".uat",
+// emails ".invalid", as a sandbox copy of production does.
+func newSandbox(t *testing.T, clock *connectortest.Clock) *fakeSalesforce {
+	f := newFake(t, clock)
+	f.sandbox = true
+	for _, u := range f.users {
+		u["Username"] = u["Username"].(string) + ".uat"
+		u["Email"] = u["Email"].(string) + ".invalid"
+	}
+	return f
+}
+
+// rename changes a user's username and email, as when the person's email
+// changes and the org uses emails as usernames.
+func (f *fakeSalesforce) rename(id, email string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u["Id"] == id {
+			u["Username"], u["Email"] = email, email
+		}
+	}
+}
+
+// deactivate deactivates a user (Salesforce never deletes users); their
+// assignments stay.
+func (f *fakeSalesforce) deactivate(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u["Id"] == id {
+			u["IsActive"] = false
+		}
+	}
+}
+
 func sfErr(w http.ResponseWriter, status int, code, msg string, fields ...string) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
@@ -138,6 +189,10 @@ func (f *fakeSalesforce) serve(w http.ResponseWriter, r *http.Request) {
 	path, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
 	if !ok {
 		sfErr(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
+		return
+	}
+	if f.apiDisabled {
+		sfErr(w, http.StatusForbidden, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this Organization.")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -218,9 +273,13 @@ func (f *fakeSalesforce) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := jwt.MapClaims{}
+	sub := testUsername
+	if f.sandbox {
+		sub += ".uat"
+	}
 	_, err := jwt.ParseWithClaims(r.PostForm.Get("assertion"), claims, func(*jwt.Token) (any, error) { return &testKey.PublicKey, nil },
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(f.clock.Now), jwt.WithExpirationRequired(),
-		jwt.WithIssuer(testClientID), jwt.WithSubject(testUsername), jwt.WithAudience(f.srv.URL))
+		jwt.WithIssuer(testClientID))
 	if err != nil {
 		deny("invalid assertion")
 		return
@@ -229,8 +288,16 @@ func (f *fakeSalesforce) token(w http.ResponseWriter, r *http.Request) {
 		deny("expiration too far in the future")
 		return
 	}
-	if aud, ok := claims["aud"].(string); !ok || aud != f.srv.URL {
-		deny("audience must be a string")
+	want := "https://login.salesforce.com"
+	if f.sandbox {
+		want = "https://test.salesforce.com"
+	}
+	if aud, ok := claims["aud"].(string); !ok || aud != want && !slices.Contains(f.communities, aud) {
+		deny("audience is invalid")
+		return
+	}
+	if s, _ := claims["sub"].(string); s != sub {
+		deny("user hasn't approved this consumer")
 		return
 	}
 	f.nextTok++
@@ -404,7 +471,7 @@ func build(t *testing.T, f *fakeSalesforce, retryMax int, extra map[string]any) 
 	for k, v := range extra {
 		raw[k] = v
 	}
-	c, err := reg.Build("crm", salesforce.Type, raw, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), Clock: f.clock})
+	c, err := reg.Build("crm", salesforce.Type, raw, connectors.Env{HTTP: connectortest.FastHTTP(retryMax), Clock: f.clock, State: &connectortest.State{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,6 +515,15 @@ func TestConformance(t *testing.T) {
 		FailNext: func(_ *testing.T, status int) {
 			cur.failNext(status, fmt.Sprintf(`[{"message":"injected","errorCode":"INJECTED_%d","fields":[]}]`, status))
 		},
+		TargetUserID: func(*testing.T, access.Grant) string { return alice },
+		ChangeEmail: func(*testing.T, access.Grant) string {
+			cur.rename(alice, "alice.smith@example.com")
+			return "alice.smith@example.com"
+		},
+		PreGrant: func(*testing.T, access.Grant) { cur.add(assignment{Assignee: alice, PermSet: salesOps}) },
+		// Salesforce never deletes users; a deactivated one keeps the
+		// assignment, which the revoke by receipt still removes.
+		DeleteUser: func(*testing.T, access.Grant) { cur.deactivate(alice) },
 	})
 }
 
@@ -576,19 +652,22 @@ func TestRevokeAlreadyGone(t *testing.T) {
 	if n := f.count("DELETE"); n != 1 {
 		t.Fatalf("%d DELETEs, want 1", n)
 	}
-	// Unknown and deactivated users: revoke is done.
+	// A record without a receipt whose email nobody has: never "done".
 	g := psGrant("AR-1", "Sales_Ops")
 	g.User.Email = "nobody@example.com"
-	mustOK(t, c.Revoke(t.Context(), g))
+	err := c.Revoke(t.Context(), g)
+	if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("legacy revoke of an unknown email = %v, want permanent ErrUnknownUser", err)
+	}
 }
 
 func TestDeactivatedAndAmbiguousUsers(t *testing.T) {
 	f := newFake(t, connectortest.NewClock(now))
 	c := build(t, f, -1, map[string]any{"user_field": "Email"})
 	for _, tc := range []struct{ email, want string }{
-		{"old@example.com", "no active Salesforce user"},
+		{"old@example.com", "Salesforce user 005000000000003AAA (U0ALICE01 (old@example.com)) is deactivated"},
 		{"twin@example.com", "2 Salesforce users"},
-		{"nobody@example.com", "no active Salesforce user with Email \"nobody@example.com\""},
+		{"nobody@example.com", `nobody with email "nobody@example.com" in Salesforce org`},
 	} {
 		g := psGrant("AR-1", "Sales_Ops")
 		g.User.Email = tc.email
@@ -734,7 +813,7 @@ func TestConfig(t *testing.T) {
 		{"bad login url", base("login_url", "login.salesforce.com"), "connectors.crm.login_url: must be"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := reg.Build("crm", salesforce.Type, tt.raw, connectors.Env{})
+			_, err := reg.Build("crm", salesforce.Type, tt.raw, connectors.Env{State: &connectortest.State{}})
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -748,5 +827,212 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("error leaks the key: %v", err)
 			}
 		})
+	}
+}
+
+func TestAudience(t *testing.T) {
+	reg := connectors.NewRegistry()
+	reg.Add(salesforce.Type, salesforce.Factory)
+	base := map[string]any{"client_id": testClientID, "username": testUsername, "private_key": testKeyPEM}
+	with := func(kv ...string) map[string]any {
+		m := map[string]any{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		raw  map[string]any
+		want string // "" for ok
+	}{
+		{"default", base, ""},
+		{"My Domain token host, default audience", with("login_url", "https://acme.my.salesforce.com"), ""},
+		{"My Domain as audience", with("audience", "https://acme.my.salesforce.com"), `connectors.crm.audience: must not be the My Domain URL: Salesforce answers "audience is invalid"`},
+		{"login with slash", with("audience", "https://login.salesforce.com/"), "connectors.crm.audience: must be exactly"},
+		{"plain http", with("audience", "http://login.salesforce.com"), "connectors.crm.audience: must be https://login.salesforce.com"},
+		{"community", with("audience", "https://acme.my.site.com/partners"), ""},
+		{"legacy sandbox My Domain", with("login_url", "https://acme--uat.my.salesforce.com"), "connectors.crm.audience: required with this sandbox My Domain login_url"},
+		{"legacy sandbox My Domain with audience", with("login_url", "https://acme--uat.my.salesforce.com", "audience", "https://test.salesforce.com"), ""},
+		{"suffix", with("username_suffix", ".uat"), ""},
+		{"bad suffix", with("username_suffix", "uat"), `connectors.crm.username_suffix: must be a dot and the sandbox name`},
+		{"suffix with Email", with("username_suffix", ".uat", "user_field", "Email"), "connectors.crm.username_suffix: only with user_field Username"},
+	} {
+		_, err := reg.Build("crm", salesforce.Type, tc.raw, connectors.Env{State: &connectortest.State{}})
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+
+	// What the token endpoint is sent, for each login URL.
+	for _, tc := range []struct{ login, aud string }{
+		{"https://login.salesforce.com", "https://login.salesforce.com"},
+		{"https://acme.my.salesforce.com", "https://login.salesforce.com"},
+		{"https://test.salesforce.com", "https://test.salesforce.com"},
+		{"https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"},
+	} {
+		var got string
+		tok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.ParseForm()
+			claims := jwt.MapClaims{}
+			jwt.ParseWithClaims(r.PostForm.Get("assertion"), claims, func(*jwt.Token) (any, error) { return &testKey.PublicKey, nil })
+			got, _ = claims["aud"].(string)
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"audience is invalid"}`)
+		}))
+		raw := with("login_url", tc.login, "token_url", tok.URL+"/services/oauth2/token")
+		c, err := reg.Build("crm", salesforce.Type, raw, connectors.Env{HTTP: connectortest.FastHTTP(-1), State: &connectortest.State{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+		tok.Close()
+		if got != tc.aud {
+			t.Errorf("login_url %s: aud %q, want %q", tc.login, got, tc.aud)
+		}
+		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "audience is invalid") {
+			t.Errorf("login_url %s: refused JWT: %v", tc.login, err)
+		}
+	}
+}
+
+func TestSandboxUsernames(t *testing.T) {
+	f := newSandbox(t, connectortest.NewClock(now))
+	// Without the suffix neither the integration user nor the person is
+	// found: the JWT's sub is refused.
+	c := build(t, f, -1, map[string]any{"audience": "https://test.salesforce.com"})
+	_, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "sandbox suffix") {
+		t.Fatalf("sandbox without suffixes: %v", err)
+	}
+	// The production audience is refused by a sandbox.
+	c = build(t, f, -1, map[string]any{"username": testUsername + ".uat", "username_suffix": ".uat"})
+	if _, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops")); err == nil || !strings.Contains(err.Error(), "audience is invalid") {
+		t.Fatalf("sandbox with the login audience: %v", err)
+	}
+	c = build(t, f, -1, map[string]any{"username": testUsername + ".uat", "username_suffix": ".uat", "audience": "https://test.salesforce.com"})
+	rc, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	if err != nil || rc.UserID != alice {
+		t.Fatalf("sandbox grant = %+v, %v", rc, err)
+	}
+	// With user_field Email the sandbox's ".invalid" emails match nobody.
+	c = build(t, f, -1, map[string]any{"username": testUsername + ".uat", "user_field": "Email", "audience": "https://test.salesforce.com"})
+	if _, err := c.Grant(t.Context(), psGrant("AR-2", "Sales_Ops")); !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("sandbox grant by Email = %v, want ErrUnknownUser", err)
+	}
+}
+
+func sfData(t *testing.T, rc access.Receipt) salesforce.Data {
+	t.Helper()
+	var d salesforce.Data
+	if err := json.Unmarshal(rc.Data, &d); err != nil {
+		t.Fatalf("receipt data %s: %v", rc.Data, err)
+	}
+	return d
+}
+
+func TestReceipt(t *testing.T) {
+	f := newFake(t, connectortest.NewClock(now))
+	c := build(t, f, -1, nil)
+	g := psGrant("AR-1", "Sales_Ops")
+	rc, err := c.Grant(t.Context(), g)
+	mustOK(t, err)
+	d := sfData(t, rc)
+	if rc.UserID != alice || rc.PreExisting || !rc.Backstop.Equal(g.ExpiresAt) || d.PermissionSetID != salesOps || !strings.HasPrefix(d.AssignmentID, "0Pa") {
+		t.Fatalf("receipt = %+v (%s)", rc, rc.Data)
+	}
+	// Renamed meanwhile; a new process; the revoke deletes the assignment
+	// by its ID, with no query at all.
+	f.rename(alice, "alice.smith@example.com")
+	c = build(t, f, -1, nil)
+	queries := f.count("GET")
+	g.Receipt = &rc
+	mustOK(t, c.Revoke(t.Context(), g))
+	if f.find(alice, salesOps, "") != nil {
+		t.Fatal("assignment left")
+	}
+	if n := f.count("GET") - queries; n != 0 {
+		t.Fatalf("revoke by receipt ran %d queries", n)
+	}
+}
+
+func TestPreExistingAssignmentIsExtended(t *testing.T) {
+	f := newFake(t, connectortest.NewClock(now))
+	early := now.Add(time.Hour)
+	f.add(assignment{Assignee: alice, PermSet: salesOps, Expiration: &early})
+	c := build(t, f, -1, nil)
+	g := psGrant("AR-1", "Sales_Ops") // until now+2h
+	rc, err := c.Grant(t.Context(), g)
+	mustOK(t, err)
+	if !rc.PreExisting || rc.Previous != early.Format(time.RFC3339) || !rc.Backstop.Equal(g.ExpiresAt) || !strings.Contains(rc.Note, "moved") {
+		t.Fatalf("receipt = %+v", rc)
+	}
+	if a := f.find(alice, salesOps, ""); a.Expiration == nil || !a.Expiration.Equal(g.ExpiresAt) {
+		t.Fatalf("expiration %v, want %v", a.Expiration, g.ExpiresAt)
+	}
+}
+
+func TestLostCreateAnswer(t *testing.T) {
+	lose := func(f *fakeSalesforce, alsoTheLook bool) {
+		posted := false
+		f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+			switch {
+			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/PermissionSetAssignment"):
+				f.add(assignment{Assignee: alice, PermSet: salesOps})
+				posted = true
+			case alsoTheLook && posted && r.Method == http.MethodGet:
+				f.setHook(nil)
+			default:
+				return false
+			}
+			sfErr(w, http.StatusServiceUnavailable, "SERVER_UNAVAILABLE", "Server unavailable")
+			return true
+		})
+	}
+	t.Run("the look finds it", func(t *testing.T) {
+		f := newFake(t, connectortest.NewClock(now))
+		c := build(t, f, -1, map[string]any{"set_expiration": false})
+		lose(f, false)
+		rc, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+		mustOK(t, err)
+		if rc.PreExisting || sfData(t, rc).AssignmentID == "" {
+			t.Fatalf("receipt = %+v (%s): the assignment made by the lost create is this grant's", rc, rc.Data)
+		}
+	})
+	t.Run("the look fails too", func(t *testing.T) {
+		f := newFake(t, connectortest.NewClock(now))
+		c := build(t, f, -1, map[string]any{"set_expiration": false})
+		lose(f, true)
+		g := psGrant("AR-1", "Sales_Ops")
+		rc, err := c.Grant(t.Context(), g)
+		if class, _ := access.Classify(err); err == nil || class != access.Retryable || !rc.Changed() || rc.UserID != alice {
+			t.Fatalf("grant = %+v, %v; want retryable with a partial receipt", rc, err)
+		}
+		// The retry is the same grant: the assignment is its own.
+		rc2, err := c.Grant(t.Context(), g)
+		mustOK(t, err)
+		if rc2.PreExisting {
+			t.Fatalf("retried grant's receipt %+v is PreExisting", rc2)
+		}
+		// Or the lifecycle gives up and rolls back with the partial receipt.
+		g.Receipt, g.Rollback = &rc, true
+		mustOK(t, c.Revoke(t.Context(), g))
+		if f.find(alice, salesOps, "") != nil {
+			t.Fatal("rollback left the assignment")
+		}
+	})
+}
+
+func TestAPIDisabledForOrg(t *testing.T) {
+	f := newFake(t, connectortest.NewClock(now))
+	f.apiDisabled = true
+	c := build(t, f, 2, nil)
+	_, err := c.Grant(t.Context(), psGrant("AR-1", "Sales_Ops"))
+	var ae *salesforce.APIError
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !errors.As(err, &ae) || ae.Code != "API_DISABLED_FOR_ORG" || !strings.Contains(err.Error(), "edition") {
+		t.Fatalf("org without API access: %v", err)
 	}
 }

@@ -9,9 +9,11 @@
 // "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>", where key is the
 // base64-decoded part of the configured "whsec_…" secret, so receivers can
 // verify with any Standard Webhooks library. webhook-id is
-// "<grant id>.<grant|revoke>": stable across every retry of one operation,
-// inner and outer, so receivers can deduplicate; Idempotency-Key repeats it,
-// which is also what lets the shared HTTP client retry the POST.
+// "<installation>.<request id>.<grant|revoke>": unique per accessbot
+// installation (the store's installation ID, see NewFactory) and stable
+// across every retry of one operation, inner and outer, so receivers can
+// deduplicate; Idempotency-Key repeats it, which is also what lets the
+// shared HTTP client retry the POST.
 //
 // The body is Payload: DESIGN.md §6's fields, plus "ticket" ({"ref",
 // "title", "url", "status"}; only ref is always there) when the role
@@ -21,6 +23,16 @@
 // are done too; 408, 425, 429, 5xx and transport errors are retryable
 // (Retry-After honoured up to the client's cap, then handed to the
 // lifecycle's outer loop); any other 4xx is permanent.
+//
+// Receipts (DESIGN.md §6 "Receipts"): a 2xx answer to access.grant may
+// carry {"receipt": {...}}, a JSON object of at most access.MaxReceiptBytes
+// (compacted); it becomes Receipt.Data and is sent back as "receipt" in the
+// body of the matching access.revoke. The revoke's "user" is the identity
+// the grant used, with "current_email" when the person's email changed
+// since.
+//
+// Nothing of the URL, the extra headers or the secret appears in an error:
+// errors name the connector, the operation and the receiver's status.
 package webhook
 
 import (
@@ -35,6 +47,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,8 +94,8 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("url: required"))
-	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, errors.New("url: must be an absolute http:// or https:// URL"))
+	} else if err := checkURL(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("url: %w", err))
 	}
 	if c.Secret == "" && c.SecretFile == "" {
 		errs = append(errs, errors.New("secret: required (or secret_file)"))
@@ -103,6 +117,23 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkURL accepts an absolute https URL, or plain http to a loopback
+// host (a receiver on the same machine): anywhere else the signed bodies,
+// people's emails and any header credentials would travel in clear text.
+// A query string is allowed (some platforms put a token there); errors
+// never echo the URL.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("must be an absolute https:// URL (the value is not shown)")
+	}
+	u.RawQuery, u.ForceQuery = "", false // allowed here, unlike for API bases
+	if err := connectors.CheckBaseURL(u.String()); err != nil {
+		return fmt.Errorf("%w; plain http is accepted only for localhost (the value is not shown)", err)
+	}
+	return nil
 }
 
 func validHeaderName(k string) bool {
@@ -134,13 +165,17 @@ func DecodeSecret(s string) ([]byte, error) {
 // Connector posts grants and revokes to one URL. It is safe for
 // concurrent use.
 type Connector struct {
-	name    string
-	url     string
-	key     []byte
-	timeout time.Duration
-	headers map[string]string
-	http    connectors.Doer
-	clock   access.Clock
+	name         string
+	installation string
+	url          string
+	key          []byte
+	timeout      time.Duration
+	headers      map[string]string
+	http         connectors.Doer
+	clock        access.Clock
+	// hidden are the strings no error may contain: the URL and its parts,
+	// the header values and the secret.
+	hidden []string
 }
 
 var (
@@ -154,9 +189,29 @@ func (c *Connector) CheckParams(params map[string]string) error {
 	return access.CheckParamNames(params)
 }
 
-// Factory builds a webhook connector from its configuration block; it has
-// the connectors.Factory signature.
+// NewFactory returns the factory of webhook connectors for one accessbot
+// installation: installation is the store's installation ID, made when
+// the store is created and kept by `store migrate`, which prefixes every
+// webhook-id and Idempotency-Key (DESIGN.md §6). It must not be empty or
+// contain a dot, which separates the parts of webhook-id.
+func NewFactory(installation string) connectors.Factory {
+	return func(name string, cfg connectors.Config) (access.Connector, error) {
+		return build(name, cfg, installation)
+	}
+}
+
+// Factory builds a webhook connector without an installation ID, for
+// checking configuration only (`accessbot validate`): the connector it
+// returns refuses every delivery with a permanent error, since its
+// webhook-id could not be unique per installation. Programs that deliver
+// use NewFactory.
 func Factory(name string, cfg connectors.Config) (access.Connector, error) {
+	return build(name, cfg, "")
+}
+
+var _ connectors.Factory = Factory
+
+func build(name string, cfg connectors.Config, installation string) (access.Connector, error) {
 	var c Config
 	if err := cfg.Decode(&c); err != nil {
 		return nil, err
@@ -169,6 +224,9 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connectors.%s.secret: %w", name, err)
 	}
+	if strings.Contains(installation, ".") {
+		return nil, fmt.Errorf("connectors.%s: the installation ID must not contain a dot", name)
+	}
 	timeout := c.Timeout.Std()
 	if timeout == 0 {
 		timeout = 10 * time.Second
@@ -177,28 +235,57 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
 	}
 	return &Connector{
-		name: name, url: c.URL, key: key, timeout: timeout, headers: c.Headers,
-		http: cfg.HTTP, clock: cfg.Clock,
+		name: name, installation: installation, url: c.URL, key: key, timeout: timeout, headers: c.Headers,
+		http: cfg.HTTP, clock: cfg.Clock, hidden: hiddenWords(c.URL, c.Headers, secret),
 	}, nil
 }
 
-var _ connectors.Factory = Factory
-
-// Grant implements access.Connector. It returns an empty receipt: this
-// connector does not yet record what it changed.
-func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
-	return access.Receipt{}, c.applyGrant(ctx, g)
+// hiddenWords lists what errors must never show, longest first so that a
+// URL is replaced whole before its host.
+func hiddenWords(rawURL string, headers map[string]string, secret string) []string {
+	words := []string{rawURL, secret, strings.TrimPrefix(secret, secretPrefix)}
+	if u, err := url.Parse(rawURL); err == nil {
+		words = append(words, u.Host, u.Hostname(), u.RawQuery)
+		if u.EscapedPath() != "" && u.EscapedPath() != "/" {
+			words = append(words, u.EscapedPath(), u.Path)
+		}
+		if u.User != nil {
+			words = append(words, u.User.String())
+		}
+	}
+	for _, v := range headers {
+		words = append(words, v)
+	}
+	words = slices.DeleteFunc(words, func(w string) bool { return len(w) < 4 })
+	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(words)
 }
 
 // Grant posts an access.grant event; 2xx means the receiver applied it.
-func (c *Connector) applyGrant(ctx context.Context, g access.Grant) error {
-	return c.send(ctx, "grant", g)
+// The receipt carries the receiver's own receipt object, if it sent one,
+// as Data. A retryable failure after the request may have reached the
+// receiver comes with a receipt whose Note says so (Changed is true), so
+// that the lifecycle's rollback reaches the receiver; a permanent answer
+// (4xx) means nothing was applied and comes with the zero receipt.
+func (c *Connector) Grant(ctx context.Context, g access.Grant) (access.Receipt, error) {
+	body, err := c.send(ctx, "grant", g)
+	if err != nil {
+		if class, _ := access.Classify(err); class == access.Retryable && c.installation != "" && ctx.Err() == nil {
+			// No answer, or a 408/425/429/5xx: the receiver may have
+			// applied the grant. Say so, so that a grant that finally
+			// fails is taken back (invariant 9).
+			return access.Receipt{Note: "the receiver may have applied the grant (no clear answer)"}, err
+		}
+		return access.Receipt{}, err
+	}
+	return c.receipt(g, body)
 }
 
-// Revoke posts an access.revoke event; 2xx, 404 and 410 mean the access
-// is gone.
+// Revoke posts an access.revoke event carrying the grant's receipt; 2xx,
+// 404 and 410 mean the access is gone.
 func (c *Connector) Revoke(ctx context.Context, g access.Grant) error {
-	return c.send(ctx, "revoke", g)
+	_, err := c.send(ctx, "revoke", g)
+	return err
 }
 
 // Payload is the JSON body of every request (DESIGN.md §6).
@@ -213,6 +300,9 @@ type Payload struct {
 	ApprovedBy []string          `json:"approved_by"`
 	GrantedAt  string            `json:"granted_at"` // RFC 3339, UTC
 	ExpiresAt  string            `json:"expires_at"` // RFC 3339, UTC
+	// Receipt is, on access.revoke, the receipt object the receiver
+	// answered the grant with; absent when it sent none.
+	Receipt json.RawMessage `json:"receipt,omitempty"`
 	// Ticket is the request's ticket, present only when its role requires
 	// one (the runbook's ticket:).
 	Ticket *Ticket `json:"ticket,omitempty"`
@@ -227,14 +317,20 @@ type Ticket struct {
 	Status string `json:"status,omitempty"`
 }
 
-// User is the person in a Payload.
+// User is the person in a Payload: on access.revoke, the identity the
+// grant used.
 type User struct {
 	SlackID string `json:"slack_id"`
 	Email   string `json:"email"`
 	Name    string `json:"name"` // Slack real name
+	// CurrentEmail is set on access.revoke when the person's email
+	// changed since the grant (Email is then the address at grant time).
+	CurrentEmail string `json:"current_email,omitempty"`
 }
 
-// NewPayload builds the body for op ("grant" or "revoke").
+// NewPayload builds the body for op ("grant" or "revoke"). For a revoke it
+// carries g.Receipt's Data as "receipt" and g.User.CurrentEmail as
+// user.current_email when it differs from the email the grant used.
 func NewPayload(op string, g access.Grant) Payload {
 	p := Payload{
 		Type: "access." + op, GrantID: g.ID, System: g.System, Role: g.Role,
@@ -253,6 +349,14 @@ func NewPayload(op string, g access.Grant) Payload {
 	}
 	if p.ApprovedBy == nil {
 		p.ApprovedBy = []string{}
+	}
+	if op == "revoke" {
+		if ce := g.User.CurrentEmail; ce != "" && !strings.EqualFold(ce, g.User.Email) {
+			p.User.CurrentEmail = ce
+		}
+		if g.Receipt != nil && len(g.Receipt.Data) > 0 && json.Valid(g.Receipt.Data) {
+			p.Receipt = json.RawMessage(g.Receipt.Data)
+		}
 	}
 	return p
 }
@@ -273,20 +377,56 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-func (c *Connector) send(ctx context.Context, op string, g access.Grant) error {
+// MessageID returns the webhook-id (and Idempotency-Key) of operation op
+// ("grant" or "revoke") of request id in installation:
+// "<installation>.<request id>.<op>".
+func MessageID(installation, id, op string) string {
+	return installation + "." + id + "." + op
+}
+
+// AnswerError is a non-2xx answer from the receiver (wrapped in an
+// access.ConnectorError). Its text names the connector, the operation and
+// the status, with at most a short sanitised excerpt of the receiver's
+// message; never the URL, headers or secret.
+type AnswerError struct {
+	Op         string
+	StatusCode int
+	Message    string
+}
+
+func (e *AnswerError) Error() string {
+	s := fmt.Sprintf("%s: the receiver answered %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden {
+		s += " (it rejected the request: check the connector's secret and headers)"
+	}
+	if e.Message != "" {
+		s += fmt.Sprintf(": %q", e.Message)
+	}
+	return s
+}
+
+// maxAnswer bounds how much of a 2xx grant answer is read for a receipt.
+const maxAnswer = 64 << 10
+
+// send posts op for g and returns the body of a 2xx answer (up to
+// maxAnswer bytes; nil on revoke).
+func (c *Connector) send(ctx context.Context, op string, g access.Grant) ([]byte, error) {
 	what := fmt.Sprintf("webhook %s: %s %s for %s", c.name, op, g.ID, person(g.User))
-	if g.ID == "" || g.User.SlackID == "" {
-		return access.PermanentError(fmt.Errorf("%s: the grant has no ID or no person", what))
+	switch {
+	case g.ID == "" || g.User.SlackID == "":
+		return nil, access.PermanentError(fmt.Errorf("%s: the grant has no ID or no person", what))
+	case c.installation == "":
+		return nil, access.PermanentError(fmt.Errorf("%s: the connector was built without the installation ID that makes webhook-id unique (a start-up wiring bug; see webhook.NewFactory)", what))
 	}
 	body, err := json.Marshal(NewPayload(op, g))
 	if err != nil {
-		return access.PermanentError(fmt.Errorf("%s: encode body: %w", what, err))
+		return nil, access.PermanentError(fmt.Errorf("%s: encode body: %w", what, err))
 	}
-	id := g.ID + "." + op
+	id := MessageID(c.installation, g.ID, op)
 	ts := c.clock.Now().Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return access.PermanentError(fmt.Errorf("%s: build request: %w", what, err))
+		return nil, access.PermanentError(fmt.Errorf("%s: the request could not be built (check the connector's url)", what))
 	}
 	for k, v := range c.headers {
 		req.Header.Set(k, v)
@@ -298,17 +438,109 @@ func (c *Connector) send(ctx context.Context, op string, g access.Grant) error {
 	req.Header.Set("Idempotency-Key", id)
 
 	resp, err := c.http.Do(connectors.WithAttemptTimeout(ctx, c.timeout), req)
-	if err == nil {
-		done := resp.StatusCode >= 200 && resp.StatusCode <= 299 ||
-			op == "revoke" && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone)
-		if done {
-			// Drain a little so the connection can be reused.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			return nil
-		}
+	if err != nil {
+		connectors.Drain(resp)
+		return nil, access.RetryableError(c.transportError(ctx, what, err), 0)
 	}
-	return connectors.Classify(resp, err, what)
+	defer connectors.Drain(resp)
+	switch code := resp.StatusCode; {
+	case code >= 200 && code <= 299:
+		if op != "grant" {
+			return nil, nil
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		if err != nil {
+			// The receiver applied the grant (2xx); only its body is
+			// lost. Without it the receipt object is unknown: retry
+			// (webhook-id is the same, so the receiver can deduplicate).
+			return nil, access.RetryableError(fmt.Errorf("%s: the receiver answered %d but its body could not be read: %s", what, code, c.scrub(err.Error())), 0)
+		}
+		return b, nil
+	case op == "revoke" && (code == http.StatusNotFound || code == http.StatusGone):
+		return nil, nil
+	}
+	return nil, c.answerError(what, resp)
+}
+
+// answerError classifies a non-2xx answer (DESIGN.md §6): 408, 425, 429
+// and 5xx are retryable (Retry-After on 429 and 503), the rest permanent.
+func (c *Connector) answerError(what string, resp *http.Response) error {
+	e := &AnswerError{Op: what, StatusCode: resp.StatusCode}
+	// connectors.Classify extracts and sanitises the receiver's message;
+	// the request is left out so that no URL reaches the error.
+	probe := &http.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}
+	var se *connectors.StatusError
+	if errors.As(connectors.Classify(probe, nil, what), &se) {
+		e.Message = c.scrub(se.Message)
+	}
+	if !connectors.RetryableStatus(resp.StatusCode) {
+		return access.PermanentError(e)
+	}
+	var wait time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		wait, _ = connectors.ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now())
+	}
+	return access.RetryableError(e, wait)
+}
+
+// transportError describes a failure with no answer without the URL: the
+// cause's text is scrubbed of every hidden word and of addresses, and a
+// context error stays reachable with errors.Is.
+func (c *Connector) transportError(ctx context.Context, what string, err error) error {
+	cause := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause = ue.Err
+	}
+	msg := c.scrub(cause.Error())
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: no answer from the receiver: %s: %w", what, msg, cerr)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: no answer from the receiver in time: %w", what, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%s: no answer from the receiver: %s", what, msg)
+}
+
+// address matches IPv4 and bracketed IPv6 addresses with an optional
+// port, as dial errors print them.
+var address = regexp.MustCompile(`\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\[[0-9A-Fa-f:.%]+\](?::\d+)?`)
+
+// scrub removes every hidden word and address from s.
+func (c *Connector) scrub(s string) string {
+	for _, w := range c.hidden {
+		s = strings.ReplaceAll(s, w, "[receiver]")
+	}
+	return address.ReplaceAllString(s, "[receiver]")
+}
+
+// receipt makes the grant's receipt from the body of a 2xx answer. A body
+// that is not a JSON object, or has no "receipt" (or a null one), gives a
+// receipt without Data. A "receipt" that is not an object of at most
+// access.MaxReceiptBytes breaks the contract: the grant was applied, so
+// the error is permanent and comes with a receipt that records the change,
+// which makes the lifecycle take it back (invariant 9).
+func (c *Connector) receipt(g access.Grant, body []byte) (access.Receipt, error) {
+	rc := access.Receipt{Note: "the receiver applied the grant"}
+	var answer struct {
+		Receipt json.RawMessage `json:"receipt"`
+	}
+	if len(bytes.TrimSpace(body)) == 0 || json.Unmarshal(body, &answer) != nil {
+		return rc, nil // not a JSON object: nothing in it is ours to read
+	}
+	raw := bytes.TrimSpace(answer.Receipt)
+	if len(raw) == 0 || string(raw) == "null" {
+		return rc, nil
+	}
+	var compact bytes.Buffer
+	if raw[0] != '{' || json.Compact(&compact, raw) != nil || compact.Len() > access.MaxReceiptBytes {
+		rc.Note = "the receiver applied the grant, but its receipt was refused"
+		return rc, access.PermanentError(fmt.Errorf("webhook %s: grant %s for %s: the receiver's answer carries a \"receipt\" that is not a JSON object of at most %d bytes (DESIGN.md §6); the grant is taken back",
+			c.name, g.ID, person(g.User), access.MaxReceiptBytes))
+	}
+	rc.Data = compact.Bytes()
+	rc.Note = "the receiver applied the grant and sent a receipt"
+	return rc, nil
 }
 
 // person names the person in errors (owners must know whom it concerns).

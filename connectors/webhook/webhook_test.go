@@ -168,10 +168,13 @@ func exampleGrant() access.Grant {
 	}
 }
 
+// testInstallation is the store's installation ID the tests wire in.
+const testInstallation = "inst7f3a"
+
 func build(t *testing.T, url string, http connectors.Doer, clock access.Clock) access.Connector {
 	t.Helper()
 	reg := connectors.NewRegistry()
-	reg.Add("webhook", webhook.Factory)
+	reg.Add("webhook", webhook.NewFactory(testInstallation))
 	c, err := reg.Build("automation", "webhook", map[string]any{
 		"type": "webhook", "url": url, "secret": testSecret, "timeout": "5s",
 		"headers": map[string]any{"X-Api-Key": "k1"},
@@ -239,8 +242,8 @@ func TestRequestMatchesDesign(t *testing.T) {
 	for i, op := range []string{"grant", "revoke"} {
 		h := d[i].Header
 		checks := map[string]string{
-			"webhook-id":        "AR-1042." + op,
-			"Idempotency-Key":   "AR-1042." + op,
+			"webhook-id":        testInstallation + ".AR-1042." + op,
+			"Idempotency-Key":   testInstallation + ".AR-1042." + op,
 			"webhook-timestamp": strconv.FormatInt(clock.Now().Unix(), 10),
 			"Content-Type":      "application/json",
 			"X-Api-Key":         "k1",
@@ -291,7 +294,7 @@ func TestIdempotencyKeyStableAcrossRetries(t *testing.T) {
 		t.Fatalf("%d deliveries, want 4", len(d))
 	}
 	for i, x := range d {
-		if x.Header.Get("webhook-id") != "AR-1042.grant" || x.Header.Get("Idempotency-Key") != "AR-1042.grant" {
+		if want := testInstallation + ".AR-1042.grant"; x.Header.Get("webhook-id") != want || x.Header.Get("Idempotency-Key") != want {
 			t.Errorf("delivery %d: webhook-id %q, Idempotency-Key %q", i, x.Header.Get("webhook-id"), x.Header.Get("Idempotency-Key"))
 		}
 		if string(x.Body) != string(d[0].Body) {
@@ -420,6 +423,8 @@ func TestConfig(t *testing.T) {
 		{"secret file", map[string]any{"url": "https://h.example/x", "secret_file": secretFile}, nil},
 		{"missing url", map[string]any{"secret": testSecret}, []string{"connectors.hook.url: required"}},
 		{"bad scheme", map[string]any{"url": "ftp://h.example", "secret": testSecret}, []string{"connectors.hook.url: must be"}},
+		{"plain http", map[string]any{"url": "http://h.example/x", "secret": testSecret}, []string{"connectors.hook.url: must be an https:// URL; plain http is accepted only for localhost"}},
+		{"plain http to localhost", map[string]any{"url": "http://127.0.0.1:9/x", "secret": testSecret}, nil},
 		{"missing secret", map[string]any{"url": "https://h.example"}, []string{"connectors.hook.secret: required"}},
 		{"secret without prefix", map[string]any{"url": "https://h.example", "secret": "SUPERSECRETVALUE"},
 			[]string{"connectors.hook.secret: must start with"}},

@@ -42,9 +42,20 @@ const (
 // reference (users, users search, group memberships, security and auth,
 // rate limits; see the package doc): Basic "{email}/token:{token}" auth
 // answering 401 {"error":"Couldn't authenticate you"}; search by
-// "email:…"; PUT users/{id}.json validating custom_role_id (422
-// RecordInvalid); group memberships with 201, 204, 404 RecordNotFound and
-// 422 RecordInvalid/DuplicateValue; 429 with Retry-After.
+// "email:…"; GET users/{id}.json (404 RecordNotFound once deleted); PUT
+// users/{id}.json validating custom_role_id (422 RecordInvalid); group
+// memberships with 201, 204, 404 RecordNotFound and 422
+// RecordInvalid/DuplicateValue; 429 with Retry-After.
+//
+// Plans: custom_role_id exists only for agents on Enterprise plans
+// ("A custom role if the user is an agent on the Enterprise plan or
+// above", https://developer.zendesk.com/api-reference/ticketing/users/users/#json-format;
+// https://support.zendesk.com/hc/en-us/articles/4408882153882). The
+// reference does not say what a PUT of custom_role_id does on a lower
+// plan; this fake, with enterprise false, answers 200 and leaves the role
+// null, the least helpful answer, so that a connector must check the role
+// it gets back. An agent downgraded to end user loses custom role and
+// group memberships, as in Admin Center.
 type fakeZendesk struct {
 	connectortest.Faults // requests seen, failures to answer next
 
@@ -57,6 +68,8 @@ type fakeZendesk struct {
 	members map[int64][2]int64 // membership ID → (user, group)
 	nextID  int64
 	hook    func(w http.ResponseWriter, r *http.Request) bool
+	// notEnterprise makes the account a plan without custom roles.
+	notEnterprise bool
 }
 
 type fakeUser struct {
@@ -122,6 +135,14 @@ func (f *fakeZendesk) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.TrimSuffix(path, ".json"), "/")
 	switch {
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "users" && parts[1] != "search":
+		id, _ := strconv.ParseInt(parts[1], 10, 64)
+		u := f.users[id]
+		if u == nil {
+			zerr(w, http.StatusNotFound, `{"error":"RecordNotFound","description":"Not found"}`)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"user": f.userJSON(u)})
 	case r.Method == http.MethodGet && path == "users/search.json":
 		email, _ := strings.CutPrefix(r.URL.Query().Get("query"), "email:")
 		out := []map[string]any{}
@@ -147,7 +168,7 @@ func (f *fakeZendesk) serve(w http.ResponseWriter, r *http.Request) {
 			zerr(w, http.StatusBadRequest, `{"error":"Unprocessable Entity"}`)
 			return
 		}
-		if cr := body.User.CustomRoleID; cr != nil {
+		if cr := body.User.CustomRoleID; cr != nil && !f.notEnterprise {
 			if !f.roles[*cr] || u.Role == "end-user" {
 				zerr(w, http.StatusUnprocessableEntity, `{"error":"RecordInvalid","description":"Record validation errors","details":{"custom_role_id":[{"description":"Custom role is invalid"}]}}`)
 				return
@@ -210,7 +231,7 @@ func (f *fakeZendesk) serve(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeZendesk) userJSON(u *fakeUser) map[string]any {
 	var cr any
-	if u.CustomRoleID != 0 {
+	if u.CustomRoleID != 0 && !f.notEnterprise {
 		cr = u.CustomRoleID
 	}
 	return map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "custom_role_id": cr, "suspended": false, "active": true}
@@ -244,6 +265,37 @@ func (f *fakeZendesk) addMember(userID, group int64) {
 	defer f.mu.Unlock()
 	f.nextID++
 	f.members[f.nextID] = [2]int64{userID, group}
+}
+
+func (f *fakeZendesk) setEmail(id int64, email string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[id].Email = email
+}
+
+// deleteUser deletes a user as Admin Center does: gone from search and
+// GET, memberships with it.
+func (f *fakeZendesk) deleteUser(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.users, id)
+	for mid, m := range f.members {
+		if m[0] == id {
+			delete(f.members, mid)
+		}
+	}
+}
+
+// downgrade makes an agent an end user: no custom role, no groups.
+func (f *fakeZendesk) downgrade(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[id].Role, f.users[id].CustomRoleID = "end-user", 0
+	for mid, m := range f.members {
+		if m[0] == id {
+			delete(f.members, mid)
+		}
+	}
 }
 
 func (f *fakeZendesk) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
@@ -325,48 +377,107 @@ func mustOK(t *testing.T, err error) {
 
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		params map[string]string
-		has    func(f *fakeZendesk) bool
+		name     string
+		params   map[string]string
+		has      func(f *fakeZendesk) bool
+		pregrant func(f *fakeZendesk)
 	}{
 		{"role and group", map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)},
-			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead && f.member(1001, groupBilling) }},
+			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead && f.member(1001, groupBilling) },
+			func(f *fakeZendesk) { f.setRole(1001, roleLead); f.addMember(1001, groupBilling) }},
 		{"role", map[string]string{"custom_role_id": strconv.Itoa(roleLead)},
-			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead }},
+			func(f *fakeZendesk) bool { return f.roleOf(1001) == roleLead },
+			func(f *fakeZendesk) { f.setRole(1001, roleLead) }},
 		{"group", map[string]string{"group_id": strconv.Itoa(groupBilling)},
-			func(f *fakeZendesk) bool { return f.member(1001, groupBilling) }},
+			func(f *fakeZendesk) bool { return f.member(1001, groupBilling) },
+			func(f *fakeZendesk) { f.addMember(1001, groupBilling) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cur *fakeZendesk
-			conformance.Run(t, conformance.Harness{
+			h := conformance.Harness{
 				New: func(t *testing.T) access.Connector {
 					cur = newFake(t)
 					return build(t, cur, newState(), -1)
 				},
-				Grant:     func(*testing.T) access.Grant { return grant("AR-1", tc.params) },
-				HasAccess: func(*testing.T, access.Grant) bool { return tc.has(cur) },
+				Grant: func(*testing.T) access.Grant { return grant("AR-1", tc.params) },
+				HasAccess: func(*testing.T, access.Grant) bool {
+					cur.mu.Lock()
+					gone := cur.users[1001] == nil
+					cur.mu.Unlock()
+					return !gone && tc.has(cur)
+				},
 				UnknownUser: func(*testing.T) access.Grant {
 					g := grant("AR-1", tc.params)
 					g.User = access.Person{SlackID: "U0NOBODY1", Email: "nobody@example.com", Name: "Nobody"}
 					return g
 				},
-				FailNext: func(_ *testing.T, status int) { cur.FailNext(status) },
-			})
+				TargetUserID: func(*testing.T, access.Grant) string { return "1001" },
+				ChangeEmail: func(*testing.T, access.Grant) string {
+					cur.setEmail(1001, "alice.smith@example.com")
+					return "alice.smith@example.com"
+				},
+				PreGrant:   func(*testing.T, access.Grant) { tc.pregrant(cur) },
+				DeleteUser: func(*testing.T, access.Grant) { cur.deleteUser(1001) },
+				FailNext:   func(_ *testing.T, status int) { cur.FailNext(status) },
+			}
+			if tc.name == "role and group" {
+				// The role is set first; the group add is then refused for
+				// good (a group deleted meanwhile: 422, and not a member).
+				h.FailSecondCall = func(*testing.T) {
+					cur.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+						if r.Method != http.MethodPost {
+							return false
+						}
+						cur.setHook(nil)
+						zerr(w, http.StatusUnprocessableEntity, `{"error":"RecordInvalid","description":"Record validation errors","details":{"group":[{"description":"Group is invalid"}]}}`)
+						return true
+					})
+				}
+			}
+			conformance.Run(t, h)
 		})
 	}
 }
 
-func TestPreviousRoleRestored(t *testing.T) {
+// grantOK grants g and returns the receipt, failing the test on an error.
+func grantOK(t *testing.T, c access.Connector, g access.Grant) access.Receipt {
+	t.Helper()
+	rc, err := c.Grant(t.Context(), g)
+	mustOK(t, err)
+	return rc
+}
+
+// revokeWith revokes g with the receipt rc, as the lifecycle does.
+func revokeWith(t *testing.T, c access.Connector, g access.Grant, rc access.Receipt) {
+	t.Helper()
+	g.Receipt = &rc
+	mustOK(t, c.Revoke(t.Context(), g))
+}
+
+func data(t *testing.T, rc access.Receipt) zendesk.Data {
+	t.Helper()
+	var d zendesk.Data
+	if err := json.Unmarshal(rc.Data, &d); err != nil {
+		t.Fatalf("receipt data %s: %v", rc.Data, err)
+	}
+	return d
+}
+
+func TestReceiptRestoresPreviousRole(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
+	g := leadGrant("AR-1")
+	rc := grantOK(t, c, g)
 	if got := f.roleOf(1001); got != roleLead {
 		t.Fatalf("role after grant = %d, want %d", got, roleLead)
 	}
-	if got := st.keys(); !slices.Contains(got, "prev-role/AR-1") {
-		t.Fatalf("state after grant = %v, want prev-role/AR-1", got)
+	if rc.UserID != "1001" || rc.Previous != strconv.Itoa(roleStaff) || rc.PreExisting || data(t, rc).CustomRoleID != roleLead {
+		t.Fatalf("receipt = %+v (%s)", rc, rc.Data)
 	}
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
+	if strings.Contains(rc.Note, "@") || rc.Note == "" {
+		t.Fatalf("note %q", rc.Note)
+	}
+	revokeWith(t, c, g, rc)
 	if got := f.roleOf(1001); got != roleStaff {
 		t.Fatalf("role after revoke = %d, want the previous %d", got, roleStaff)
 	}
@@ -378,29 +489,73 @@ func TestPreviousRoleRestored(t *testing.T) {
 	}
 	// Revoking again is done and changes nothing.
 	f.setRole(1001, roleByHand)
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
+	revokeWith(t, c, g, rc)
 	if got := f.roleOf(1001); got != roleByHand {
 		t.Fatalf("a repeated revoke changed the role to %d", got)
 	}
 }
 
-func TestPreviousRoleSurvivesRestart(t *testing.T) {
+func TestEmailChangedAfterGrant(t *testing.T) {
+	params := map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)}
 	f, st := newFake(t), newState()
-	mustOK(t, connectortest.ErrOf(build(t, f, st, -1).Grant(t.Context(), leadGrant("AR-1"))))
-	// A new process: a new connector instance over the same durable state.
-	mustOK(t, build(t, f, st, -1).Revoke(t.Context(), leadGrant("AR-1")))
+	c := build(t, f, st, -1)
+	g := grant("AR-1", params)
+	rc := grantOK(t, c, g)
+	f.setEmail(1001, "alice.smith@example.com")
+	// A new process over the same state: the receipt is all it has.
+	c = build(t, f, st, -1)
+	searches := f.Count("GET /api/v2/users/search")
+	revokeWith(t, c, g, rc)
+	if f.roleOf(1001) != roleStaff || f.member(1001, groupBilling) {
+		t.Fatalf("access left after revoke by receipt: role %d, member %v", f.roleOf(1001), f.member(1001, groupBilling))
+	}
+	if f.Count("GET /api/v2/users/search") != searches {
+		t.Fatal("revoke by receipt searched users by email")
+	}
+}
+
+func TestLegacyRevokeOfUnknownEmailIsPermanent(t *testing.T) {
+	f, st := newFake(t), newState()
+	c := build(t, f, st, -1)
+	g := leadGrant("AR-1")
+	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
+	f.setEmail(1001, "alice.smith@example.com")
+	// A new process, with no cached lookups; no receipt: a record from
+	// before receipts.
+	err := build(t, f, st, -1).Revoke(t.Context(), g)
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("legacy revoke of a renamed agent = %v, want permanent ErrUnknownUser", err)
+	}
+	if f.roleOf(1001) != roleLead {
+		t.Fatal("role changed")
+	}
+}
+
+func TestLegacyRecordRestoresPreviousRole(t *testing.T) {
+	// What the connector stored before receipts existed: prev-role/<grant>
+	// and agent/<user>.
+	f, st := newFake(t), newState()
+	f.setRole(1001, roleLead)
+	rec := `{"user_id":1001,"prev_custom_role_id":200,"custom_role_id":300,"grant_id":"AR-1"}`
+	mustOK(t, st.Put(t.Context(), "prev-role/AR-1", []byte(rec)))
+	mustOK(t, st.Put(t.Context(), "agent/1001", []byte(rec)))
+	c := build(t, f, st, -1)
+	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
 	if got := f.roleOf(1001); got != roleStaff {
-		t.Fatalf("role after revoke in a new instance = %d, want %d", got, roleStaff)
+		t.Fatalf("role after legacy revoke = %d, want %d", got, roleStaff)
+	}
+	if got := st.keys(); len(got) != 0 {
+		t.Fatalf("state = %v, want empty", got)
 	}
 }
 
 func TestRoleChangedByHandIsLeftAlone(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
+	rc := grantOK(t, c, leadGrant("AR-1"))
 	f.setRole(1001, roleByHand)
 	puts := f.Count("PUT")
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
+	revokeWith(t, c, leadGrant("AR-1"), rc)
 	if got := f.roleOf(1001); got != roleByHand {
 		t.Fatalf("role = %d, want the hand-set %d kept", got, roleByHand)
 	}
@@ -412,26 +567,53 @@ func TestRoleChangedByHandIsLeftAlone(t *testing.T) {
 	}
 }
 
+func TestDowngradedOrDeletedAgent(t *testing.T) {
+	params := map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)}
+	for name, change := range map[string]func(f *fakeZendesk){
+		"downgraded to end user": func(f *fakeZendesk) { f.downgrade(1001) },
+		"deleted":                func(f *fakeZendesk) { f.deleteUser(1001) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, st := newFake(t), newState()
+			c := build(t, f, st, -1)
+			rc := grantOK(t, c, grant("AR-1", params))
+			change(f)
+			puts := f.Count("PUT")
+			revokeWith(t, c, grant("AR-1", params), rc)
+			if f.Count("PUT") != puts {
+				t.Fatal("revoke tried to restore a role the user no longer can have")
+			}
+			if got := st.keys(); len(got) != 0 {
+				t.Fatalf("state = %v, want empty", got)
+			}
+		})
+	}
+}
+
 func TestRoleAlreadyHeld(t *testing.T) {
-	// The agent had the role before accessbot: no change at grant, and
-	// revoke leaves it (it was theirs).
+	// The agent had the role before accessbot: no change at grant, and the
+	// receipt says so (the lifecycle never revokes pre-existing access).
 	f, st := newFake(t), newState()
 	f.setRole(1001, roleLead)
 	c := build(t, f, st, -1)
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
+	rc := grantOK(t, c, leadGrant("AR-1"))
+	if !rc.PreExisting || rc.Previous != "" || !data(t, rc).RolePreExisting {
+		t.Fatalf("receipt = %+v (%s), want PreExisting", rc, rc.Data)
+	}
+	// Were it revoked anyway, nothing changes.
+	revokeWith(t, c, leadGrant("AR-1"), rc)
 	if n := f.Count("PUT"); n != 0 {
 		t.Fatalf("%d PUTs, want 0", n)
 	}
 	if got := f.roleOf(1001); got != roleLead {
 		t.Fatalf("role = %d, want %d", got, roleLead)
 	}
+	if got := st.keys(); len(got) != 0 {
+		t.Fatalf("state = %v, want empty", got)
+	}
 }
 
-func TestGrantRetryKeepsTruePreviousRole(t *testing.T) {
-	// The PUT failed after the record was written; the retry must not
-	// record the (unchanged) role again, nor, after a success it did not
-	// see, the temporary role as the previous one.
+func TestLostAnswerIsResolvedByLookingAgain(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
 	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
@@ -443,44 +625,85 @@ func TestGrantRetryKeepsTruePreviousRole(t *testing.T) {
 		}
 		return false
 	})
-	if _, err := c.Grant(t.Context(), leadGrant("AR-1")); err == nil {
-		t.Fatal("grant with a lost answer returned nil")
+	rc := grantOK(t, c, leadGrant("AR-1"))
+	if rc.Previous != strconv.Itoa(roleStaff) || rc.PreExisting {
+		t.Fatalf("receipt = %+v, want previous %d", rc, roleStaff)
 	}
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
+	revokeWith(t, c, leadGrant("AR-1"), rc)
+	if got := f.roleOf(1001); got != roleStaff {
+		t.Fatalf("role after revoke = %d, want %d", got, roleStaff)
+	}
+}
+
+func TestGrantRetryKeepsTruePreviousRole(t *testing.T) {
+	// The PUT's answer is lost and so is the look that follows: the grant
+	// fails with a receipt saying the role may have changed. The retry
+	// must record the role from before, not the temporary one.
+	f, st := newFake(t), newState()
+	c := build(t, f, st, -1)
+	put := false
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodPut:
+			f.setRole(1001, roleLead)
+			put = true
+		case put && r.Method == http.MethodGet && r.URL.Path == "/api/v2/users/1001.json":
+			f.setHook(nil)
+		default:
+			return false
+		}
+		zerr(w, http.StatusBadGateway, `{"error":"bad gateway"}`)
+		return true
+	})
+	rc, err := c.Grant(t.Context(), leadGrant("AR-1"))
+	if class, _ := access.Classify(err); err == nil || class != access.Retryable || !rc.Changed() || rc.Previous != strconv.Itoa(roleStaff) {
+		t.Fatalf("grant with lost answers = %+v, %v; want retryable with a partial receipt", rc, err)
+	}
+	rc = grantOK(t, c, leadGrant("AR-1"))
+	if rc.PreExisting || rc.Previous != strconv.Itoa(roleStaff) {
+		t.Fatalf("retried grant's receipt = %+v, want previous %d", rc, roleStaff)
+	}
+	revokeWith(t, c, leadGrant("AR-1"), rc)
 	if got := f.roleOf(1001); got != roleStaff {
 		t.Fatalf("role after revoke = %d, want %d", got, roleStaff)
 	}
 }
 
 func TestOverlappingGrantsOfOneRole(t *testing.T) {
-	// accessbot sends one revoke, for the grant that ends last; it must
-	// restore the role from before the first grant.
-	f, st := newFake(t), newState()
-	c := build(t, f, st, -1)
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-2"))))
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-2")))
-	if got := f.roleOf(1001); got != roleStaff {
-		t.Fatalf("role after the last revoke = %d, want %d", got, roleStaff)
+	// accessbot sends one revoke, for the grant that ends last, with that
+	// grant's receipt; it must restore the role from before the first.
+	for _, last := range []string{"AR-1", "AR-2"} {
+		t.Run("last "+last, func(t *testing.T) {
+			f, st := newFake(t), newState()
+			c := build(t, f, st, -1)
+			rcs := map[string]access.Receipt{"AR-1": grantOK(t, c, leadGrant("AR-1"))}
+			rcs["AR-2"] = grantOK(t, c, leadGrant("AR-2"))
+			if rc := rcs["AR-2"]; rc.PreExisting || rc.Previous != strconv.Itoa(roleStaff) {
+				t.Fatalf("overlapping grant's receipt = %+v, want previous %d, not pre-existing", rc, roleStaff)
+			}
+			revokeWith(t, c, leadGrant(last), rcs[last])
+			if got := f.roleOf(1001); got != roleStaff {
+				t.Fatalf("role after the last revoke = %d, want %d", got, roleStaff)
+			}
+			if got := st.keys(); len(got) != 0 {
+				t.Fatalf("stale records %v", got)
+			}
+		})
 	}
 }
 
 func TestSecondTemporaryRoleRefused(t *testing.T) {
 	f, st := newFake(t), newState()
 	c := build(t, f, st, -1)
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-1"))))
-	_, err := c.Grant(t.Context(), grant("AR-2", map[string]string{"custom_role_id": strconv.Itoa(roleBilling)}))
-	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "AR-1") {
-		t.Fatalf("second temporary role: %v", err)
+	rc := grantOK(t, c, leadGrant("AR-1"))
+	rc2, err := c.Grant(t.Context(), grant("AR-2", map[string]string{"custom_role_id": strconv.Itoa(roleBilling)}))
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "AR-1") || rc2.Changed() {
+		t.Fatalf("second temporary role: %+v, %v", rc2, err)
 	}
 	if got := f.roleOf(1001); got != roleLead {
 		t.Fatalf("role = %d, want %d", got, roleLead)
 	}
-	if slices.Contains(st.keys(), "prev-role/AR-2") {
-		t.Fatal("refused grant left a record")
-	}
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-1")))
+	revokeWith(t, c, leadGrant("AR-1"), rc)
 	if got := f.roleOf(1001); got != roleStaff {
 		t.Fatalf("role = %d, want %d", got, roleStaff)
 	}
@@ -490,12 +713,83 @@ func TestStateWriteFailureChangesNothing(t *testing.T) {
 	f, st := newFake(t), newState()
 	st.failPut = true
 	c := build(t, f, st, -1)
-	_, err := c.Grant(t.Context(), leadGrant("AR-1"))
-	if class, _ := access.Classify(err); err == nil || class != access.Retryable {
-		t.Fatalf("grant with failing state: %v", err)
+	rc, err := c.Grant(t.Context(), leadGrant("AR-1"))
+	if class, _ := access.Classify(err); err == nil || class != access.Retryable || rc.Changed() {
+		t.Fatalf("grant with failing state: %+v, %v", rc, err)
 	}
 	if got := f.roleOf(1001); got != roleStaff || f.Count("PUT") != 0 {
-		t.Fatalf("role changed to %d although the previous role could not be stored", got)
+		t.Fatalf("role changed to %d although the record could not be stored", got)
+	}
+}
+
+func TestNonEnterprisePlan(t *testing.T) {
+	// No custom roles below Enterprise: custom_role_id is null, so there
+	// is nothing to restore, and the grant is refused before any change.
+	f, st := newFake(t), newState()
+	f.notEnterprise = true
+	c := build(t, f, st, -1)
+	rc, err := c.Grant(t.Context(), leadGrant("AR-1"))
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "Enterprise") || rc.Changed() {
+		t.Fatalf("grant on a plan without custom roles = %+v, %v", rc, err)
+	}
+	if f.Count("PUT") != 0 {
+		t.Fatal("PUT sent")
+	}
+	// The account was downgraded after the agent got a role: the PUT is
+	// answered 200 without the role; the connector notices.
+	f2, st2 := newFake(t), newState()
+	f2.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut {
+			f2.mu.Lock()
+			f2.notEnterprise = true
+			f2.mu.Unlock()
+		}
+		return false
+	})
+	rc, err = build(t, f2, st2, -1).Grant(t.Context(), leadGrant("AR-1"))
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), "kept") || rc.Changed() {
+		t.Fatalf("grant with the role ignored = %+v, %v", rc, err)
+	}
+	if got := st2.keys(); len(got) != 0 {
+		t.Fatalf("state = %v after a refused change", got)
+	}
+}
+
+func TestSecondCallFailsPermanently(t *testing.T) {
+	// Role, then group: the group add is refused for good. The grant
+	// returns the partial receipt, and the rollback puts the role back.
+	params := map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)}
+	f, st := newFake(t), newState()
+	c := build(t, f, st, -1)
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost {
+			zerr(w, http.StatusForbidden, `{"error":"Forbidden","description":"You do not have access to this page. Please contact the account owner of this help desk for further help."}`)
+			return true
+		}
+		return false
+	})
+	g := grant("AR-1", params)
+	rc, err := c.Grant(t.Context(), g)
+	if class, _ := access.Classify(err); err == nil || class != access.Permanent {
+		t.Fatalf("grant = %v, want permanent", err)
+	}
+	if !rc.Changed() || rc.UserID != "1001" || rc.Previous != strconv.Itoa(roleStaff) || data(t, rc).MembershipID != 0 {
+		t.Fatalf("partial receipt = %+v (%s)", rc, rc.Data)
+	}
+	if f.roleOf(1001) != roleLead {
+		t.Fatal("the first call was not applied (test setup)")
+	}
+	f.setHook(nil)
+	g.Receipt, g.Rollback = &rc, true
+	mustOK(t, c.Revoke(t.Context(), g))
+	if f.roleOf(1001) != roleStaff || f.member(1001, groupBilling) {
+		t.Fatalf("after rollback: role %d, member %v", f.roleOf(1001), f.member(1001, groupBilling))
+	}
+	if !f.member(1001, groupTier1) {
+		t.Fatal("rollback removed another membership")
+	}
+	if got := st.keys(); len(got) != 0 {
+		t.Fatalf("state = %v, want empty", got)
 	}
 }
 
@@ -504,8 +798,11 @@ func TestGroupMembership(t *testing.T) {
 	t.Run("other memberships survive", func(t *testing.T) {
 		f := newFake(t)
 		c := build(t, f, newState(), -1)
-		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
-		mustOK(t, c.Revoke(t.Context(), grant("AR-1", params)))
+		rc := grantOK(t, c, grant("AR-1", params))
+		if d := data(t, rc); d.MembershipID == 0 || d.GroupID != groupBilling || rc.PreExisting {
+			t.Fatalf("receipt = %+v (%s)", rc, rc.Data)
+		}
+		revokeWith(t, c, grant("AR-1", params), rc)
 		if !f.member(1001, groupTier1) || !f.member(1002, groupBilling) || f.member(1001, groupBilling) {
 			t.Fatal("memberships wrong after grant and revoke")
 		}
@@ -514,9 +811,29 @@ func TestGroupMembership(t *testing.T) {
 		f := newFake(t)
 		f.addMember(1001, groupBilling)
 		c := build(t, f, newState(), -1)
-		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
+		rc := grantOK(t, c, grant("AR-1", params))
 		if n := f.Count("POST"); n != 0 {
 			t.Fatalf("%d POSTs, want 0", n)
+		}
+		if !rc.PreExisting || !data(t, rc).GroupPreExisting {
+			t.Fatalf("receipt = %+v, want PreExisting", rc)
+		}
+		revokeWith(t, c, grant("AR-1", params), rc) // were it revoked anyway
+		if !f.member(1001, groupBilling) {
+			t.Fatal("revoke removed a membership the agent had before")
+		}
+	})
+	t.Run("role new, group pre-existing", func(t *testing.T) {
+		both := map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupTier1)}
+		f, st := newFake(t), newState()
+		c := build(t, f, st, -1)
+		rc := grantOK(t, c, grant("AR-1", both))
+		if rc.PreExisting || !data(t, rc).GroupPreExisting {
+			t.Fatalf("receipt = %+v (%s)", rc, rc.Data)
+		}
+		revokeWith(t, c, grant("AR-1", both), rc)
+		if f.roleOf(1001) != roleStaff || !f.member(1001, groupTier1) {
+			t.Fatal("revoke must restore the role and keep the old membership")
 		}
 	})
 	t.Run("concurrent add answers 422", func(t *testing.T) {
@@ -528,23 +845,44 @@ func TestGroupMembership(t *testing.T) {
 			}
 			return false
 		})
-		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
-		if f.Count("POST") != 1 {
-			t.Fatal("no POST")
+		rc := grantOK(t, c, grant("AR-1", params))
+		if f.Count("POST") != 1 || !rc.PreExisting {
+			t.Fatalf("receipt %+v after a 422 for someone else's add", rc)
+		}
+	})
+	t.Run("create answer lost", func(t *testing.T) {
+		f := newFake(t)
+		c := build(t, f, newState(), -1)
+		f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodPost {
+				f.setHook(nil)
+				f.addMember(1001, groupBilling)
+				zerr(w, http.StatusServiceUnavailable, `{"error":"unavailable"}`)
+				return true
+			}
+			return false
+		})
+		rc := grantOK(t, c, grant("AR-1", params))
+		if d := data(t, rc); d.MembershipID == 0 || rc.PreExisting {
+			t.Fatalf("receipt = %+v (%s): the membership made by the lost create is ours", rc, rc.Data)
+		}
+		revokeWith(t, c, grant("AR-1", params), rc)
+		if f.member(1001, groupBilling) {
+			t.Fatal("membership left")
 		}
 	})
 	t.Run("invalid group is permanent", func(t *testing.T) {
 		f := newFake(t)
 		c := build(t, f, newState(), -1)
-		_, err := c.Grant(t.Context(), grant("AR-1", map[string]string{"group_id": "999"}))
-		if class, _ := access.Classify(err); err == nil || class != access.Permanent {
-			t.Fatalf("invalid group: %v", err)
+		rc, err := c.Grant(t.Context(), grant("AR-1", map[string]string{"group_id": "999"}))
+		if class, _ := access.Classify(err); err == nil || class != access.Permanent || rc.Changed() {
+			t.Fatalf("invalid group: %+v, %v", rc, err)
 		}
 	})
 	t.Run("membership deleted meanwhile", func(t *testing.T) {
 		f := newFake(t)
 		c := build(t, f, newState(), -1)
-		mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), grant("AR-1", params))))
+		rc := grantOK(t, c, grant("AR-1", params))
 		f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodDelete {
 				zerr(w, http.StatusNotFound, `{"error":"RecordNotFound","description":"Not found"}`)
@@ -552,7 +890,7 @@ func TestGroupMembership(t *testing.T) {
 			}
 			return false
 		})
-		mustOK(t, c.Revoke(t.Context(), grant("AR-1", params)))
+		revokeWith(t, c, grant("AR-1", params), rc)
 	})
 }
 
@@ -562,17 +900,19 @@ func TestUnknownAndNonAgentUsers(t *testing.T) {
 	for _, email := range []string{"nobody@example.com", "customer@example.com"} {
 		g := leadGrant("AR-1")
 		g.User.Email = email
-		_, err := c.Grant(t.Context(), g)
-		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), email) {
-			t.Errorf("grant for %s: %v", email, err)
+		rc, err := c.Grant(t.Context(), g)
+		if class, _ := access.Classify(err); err == nil || class != access.Permanent || !strings.Contains(err.Error(), email) || rc.Changed() {
+			t.Errorf("grant for %s: %+v, %v", email, rc, err)
+		}
+		if email == "nobody@example.com" && !errors.Is(err, access.ErrUnknownUser) {
+			t.Errorf("unknown person: %v does not wrap ErrUnknownUser", err)
 		}
 	}
-	// Revoke for a user deleted since the grant: done, record forgotten.
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), leadGrant("AR-2"))))
-	f.mu.Lock()
-	delete(f.users, 1001)
-	f.mu.Unlock()
-	mustOK(t, c.Revoke(t.Context(), leadGrant("AR-2")))
+	// Revoke by receipt for a user deleted since the grant: done, record
+	// forgotten.
+	rc := grantOK(t, c, leadGrant("AR-2"))
+	f.deleteUser(1001)
+	revokeWith(t, c, leadGrant("AR-2"), rc)
 	if got := st.keys(); len(got) != 0 {
 		t.Fatalf("state = %v, want empty", got)
 	}
@@ -583,9 +923,9 @@ func TestRateLimitAndServerErrorsThenSuccess(t *testing.T) {
 	c := build(t, f, st, 3)
 	g := grant("AR-1", map[string]string{"custom_role_id": strconv.Itoa(roleLead), "group_id": strconv.Itoa(groupBilling)})
 	f.FailNext(http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusTooManyRequests)
-	mustOK(t, connectortest.ErrOf(c.Grant(t.Context(), g)))
+	rc := grantOK(t, c, g)
 	f.FailNext(http.StatusServiceUnavailable, http.StatusTooManyRequests)
-	mustOK(t, c.Revoke(t.Context(), g))
+	revokeWith(t, c, g, rc)
 	if f.roleOf(1001) != roleStaff || f.member(1001, groupBilling) {
 		t.Fatal("wrong end state")
 	}
@@ -665,7 +1005,7 @@ func TestConfig(t *testing.T) {
 		want  string
 	}{
 		{"ok", ok, newState(), ""},
-		{"no state", ok, nil, "connectors.support: the zendesk connector needs durable state"},
+		{"no state", ok, nil, "connectors.support: built without durable state"},
 		{"no subdomain", with("subdomain", nil), newState(), "connectors.support.subdomain: required"},
 		{"host as subdomain", with("subdomain", "acme.zendesk.com"), newState(), "connectors.support.subdomain: must be the bare subdomain"},
 		{"both", with("base_url", "https://help.acme.example/api/v2"), newState(), "set only one"},

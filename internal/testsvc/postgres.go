@@ -60,6 +60,7 @@ type Postgres struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logs    *syncBuffer
+	opts    PostgresOptions
 }
 
 // StartPostgres runs initdb into t.TempDir() and starts postgres on a free
@@ -76,6 +77,23 @@ type Postgres struct {
 // environment variable is set.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
+	return StartPostgresWith(t, PostgresOptions{})
+}
+
+// PostgresOptions tunes StartPostgresWith.
+type PostgresOptions struct {
+	// Durable keeps fsync, full_page_writes and synchronous_commit on, as
+	// in production (benchmarks of durable writes). Off by default: a
+	// throwaway cluster need not survive a power cut.
+	Durable bool
+	// Settings are extra server settings ("shared_buffers=256MB",
+	// "max_connections=100"), applied after the defaults.
+	Settings []string
+}
+
+// StartPostgresWith is StartPostgres with options.
+func StartPostgresWith(t testing.TB, o PostgresOptions) *Postgres {
+	t.Helper()
 	dirs, _ := filepath.Glob(PostgresBinGlob)
 	slices.SortFunc(dirs, func(a, b string) int { return pgVersion(a) - pgVersion(b) })
 	if len(dirs) == 0 {
@@ -84,6 +102,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	p := &Postgres{
 		bin: dirs[len(dirs)-1], Host: "127.0.0.1", Database: PostgresDatabase,
 		User: PostgresConnectorUser, Password: PostgresConnectorPassword,
+		opts: o,
 	}
 	for _, b := range []string{"initdb", "postgres", "pg_ctl"} {
 		if _, err := os.Stat(filepath.Join(p.bin, b)); err != nil {
@@ -174,10 +193,16 @@ func (p *Postgres) start(t testing.TB, port int, sockDir string, last bool) bool
 	p.Port = port
 	p.exited = make(chan struct{})
 	p.logs = &syncBuffer{}
-	// fsync off: a throwaway cluster need not survive a power cut.
-	p.cmd = p.command("postgres", "-D", p.dataDir, "-p", strconv.Itoa(port), "-k", sockDir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-		"-c", "synchronous_commit=off", "-c", "max_connections=30", "-c", "shared_buffers=16MB")
+	args := []string{"-D", p.dataDir, "-p", strconv.Itoa(port), "-k", sockDir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=30", "-c", "shared_buffers=16MB"}
+	if !p.opts.Durable {
+		// fsync off: a throwaway cluster need not survive a power cut.
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off")
+	}
+	for _, s := range p.opts.Settings {
+		args = append(args, "-c", s)
+	}
+	p.cmd = p.command("postgres", args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("testsvc: start postgres: %v", err)

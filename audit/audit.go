@@ -1,4 +1,11 @@
-package store
+// Package audit holds accessbot's audit record, its canonical JSON, the
+// hash chain and its verification, shared by every store and by
+// `accessbot audit verify`, so that an exported JSON Lines file is verified
+// by exactly the code that wrote the chain. Standard library only.
+//
+// The format is fixed: records written by any earlier accessbot must keep
+// verifying (TestGoldenChain pins the bytes).
+package audit
 
 import (
 	"bufio"
@@ -13,20 +20,16 @@ import (
 	"time"
 )
 
-// This file holds the audit record and its hash chain. It does not depend
-// on bbolt, so that an exported JSON Lines file is verified by exactly the
-// code that wrote the chain (accessbot audit verify).
-
 // ZeroHash is the prev_hash of the first record of a chain: 64 zeros.
 const ZeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
 // ErrChainBroken is wrapped by every *ChainError.
 var ErrChainBroken = errors.New("audit chain broken")
 
-// AuditRecord is one entry of the append-only, hash-chained audit log. Each
+// Record is one entry of the append-only, hash-chained audit log. Each
 // history entry of every request produces one (event, actor, outcome = the
 // state the entry led to); other events (config_loaded) are appended with
-// Store.AppendAudit.
+// a store's AppendAudit.
 //
 // Hash is the hex SHA-256 of the record's canonical JSON without the hash
 // field (see CanonicalJSON); PrevHash is the previous record's Hash, or
@@ -36,11 +39,11 @@ var ErrChainBroken = errors.New("audit chain broken")
 // is covered through its own hash: ReasonHash and NoteHash are the hex
 // SHA-256 of Reason and Note ("" for empty text), and the chain hash covers
 // those, not the text. So a record whose text was removed by retention
-// (Store.ApplyRetention: text blanked, Redacted set, hashes kept) still
+// (a store's ApplyRetention: text blanked, Redacted set, hashes kept) still
 // links into the chain, while a record whose text is present must match
 // its hashes (VerifyChain). Redacted itself is not covered: blanking text
 // is allowed by design, altering it is not.
-type AuditRecord struct {
+type Record struct {
 	Seq        uint64    `json:"seq"`
 	Time       time.Time `json:"time"` // UTC
 	Event      string    `json:"event"`
@@ -60,9 +63,9 @@ type AuditRecord struct {
 	Hash     string `json:"hash"`
 }
 
-// auditBody is what the hash covers: AuditRecord without Hash, Redacted
+// recordBody is what the hash covers: Record without Hash, Redacted
 // and the free text itself, in the same field order.
-type auditBody struct {
+type recordBody struct {
 	Seq        uint64    `json:"seq"`
 	Time       time.Time `json:"time"`
 	Event      string    `json:"event"`
@@ -82,8 +85,8 @@ type auditBody struct {
 // reason_hash, outcome, note_hash, prev_hash in that order, every key
 // present, no whitespace, no HTML escaping, time in RFC 3339 with
 // nanoseconds in UTC.
-func (r AuditRecord) CanonicalJSON() []byte {
-	b := auditBody{r.Seq, r.Time.UTC(), r.Event, r.Actor, r.Subject, r.System, r.Role,
+func (r Record) CanonicalJSON() []byte {
+	b := recordBody{r.Seq, r.Time.UTC(), r.Event, r.Actor, r.Subject, r.System, r.Role,
 		r.RequestID, r.ReasonHash, r.Outcome, r.NoteHash, r.PrevHash}
 	return marshalCompact(b)
 }
@@ -98,11 +101,11 @@ func TextHash(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// redact blanks the record's free text, keeping its hashes, so that the
+// Redact blanks the record's free text, keeping its hashes, so that the
 // chain still verifies. It reports whether anything was removed. The note
 // of a record about no request (config_loaded, digest_posted) is the bot's
 // own text, not personal data, and is kept.
-func (r *AuditRecord) redact() bool {
+func (r *Record) Redact() bool {
 	changed := false
 	if r.Reason != "" {
 		r.Reason, changed = "", true
@@ -117,14 +120,14 @@ func (r *AuditRecord) redact() bool {
 }
 
 // ComputeHash returns the hex SHA-256 of CanonicalJSON.
-func (r AuditRecord) ComputeHash() string {
+func (r Record) ComputeHash() string {
 	sum := sha256.Sum256(r.CanonicalJSON())
 	return hex.EncodeToString(sum[:])
 }
 
-// seal sets Seq, PrevHash and Hash so that r follows a record with the
+// Seal sets Seq, PrevHash and Hash so that r follows a record with the
 // given seq and hash (0 and ZeroHash for the first record).
-func (r *AuditRecord) seal(prevSeq uint64, prevHash string) {
+func (r *Record) Seal(prevSeq uint64, prevHash string) {
 	r.Seq = prevSeq + 1
 	r.Time = r.Time.UTC()
 	r.PrevHash = prevHash
@@ -134,7 +137,7 @@ func (r *AuditRecord) seal(prevSeq uint64, prevHash string) {
 
 // MarshalLine returns the record as one JSON line (with hash), as written to
 // the audit mirror and by exports.
-func (r AuditRecord) MarshalLine() []byte {
+func (r Record) MarshalLine() []byte {
 	r.Time = r.Time.UTC()
 	return append(marshalCompact(r), '\n')
 }
@@ -145,7 +148,7 @@ func marshalCompact(v any) []byte {
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		// Only strings, integers and times: cannot fail.
-		panic(fmt.Sprintf("store: marshal audit record: %v", err))
+		panic(fmt.Sprintf("audit: marshal record: %v", err))
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
@@ -173,7 +176,7 @@ func (e *ChainError) Unwrap() error { return ErrChainBroken }
 // alone). It returns the number of records that verified and, at
 // the first broken record, a *ChainError (wrapping ErrChainBroken); an error
 // yielded by records is returned as is. An empty chain verifies.
-func VerifyChain(records iter.Seq2[AuditRecord, error]) (n int, err error) {
+func VerifyChain(records iter.Seq2[Record, error]) (n int, err error) {
 	prevSeq, prevHash := uint64(0), ZeroHash
 	for rec, err := range records {
 		if err != nil {
@@ -212,8 +215,8 @@ func short(h string) string {
 // ReadJSONLines yields the audit records of a JSON Lines stream (one record
 // per line, blank lines skipped), for VerifyChain. A line that does not
 // decode yields a *ChainError with Problem "malformed" and stops.
-func ReadJSONLines(r io.Reader) iter.Seq2[AuditRecord, error] {
-	return func(yield func(AuditRecord, error) bool) {
+func ReadJSONLines(r io.Reader) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 0, 64*1024), 16<<20) // a record holds user text; 16 MiB is far above any
 		line := 0
@@ -223,9 +226,9 @@ func ReadJSONLines(r io.Reader) iter.Seq2[AuditRecord, error] {
 			if len(b) == 0 {
 				continue
 			}
-			var rec AuditRecord
+			var rec Record
 			if err := json.Unmarshal(b, &rec); err != nil {
-				yield(AuditRecord{}, &ChainError{Index: line - 1, Problem: "malformed", Detail: fmt.Sprintf("line %d: %v", line, err)})
+				yield(Record{}, &ChainError{Index: line - 1, Problem: "malformed", Detail: fmt.Sprintf("line %d: %v", line, err)})
 				return
 			}
 			if !yield(rec, nil) {
@@ -233,7 +236,7 @@ func ReadJSONLines(r io.Reader) iter.Seq2[AuditRecord, error] {
 			}
 		}
 		if err := sc.Err(); err != nil {
-			yield(AuditRecord{}, fmt.Errorf("read audit lines: %w", err))
+			yield(Record{}, fmt.Errorf("read audit lines: %w", err))
 		}
 	}
 }
