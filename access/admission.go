@@ -19,12 +19,29 @@ import (
 // refuse); for a break-glass request CheckBreakGlass instead (no
 // windows).
 func (s *Service) check(ctx context.Context, in SubmitInput, now time.Time) (*System, *Role, time.Duration, error) {
+	asker := onBehalf(in)
 	if in.BreakGlass {
+		if asker != "" {
+			return nil, nil, 0, refuse(ErrForbidden, Error{Code: CodeBreakGlassNotAllowed, System: in.System, Role: in.Role, Value: "on_behalf"})
+		}
 		return s.rb.CheckBreakGlass(ctx, s.cfg.Directory, in)
 	}
+	if asker != "" {
+		if err := s.beneficiaryKnown(ctx, in.Requester); err != nil {
+			return nil, nil, 0, err
+		}
+	}
 	sys, role, d, err := s.rb.CheckRequest(ctx, s.cfg.Directory, in)
+	if asker != "" {
+		err = forBeneficiary(err, in.Requester)
+	}
 	if err != nil {
 		return nil, nil, 0, err
+	}
+	if asker != "" {
+		if err := s.rb.CheckOnBehalf(ctx, s.cfg.Directory, sys, role, asker, in.Requester); err != nil {
+			return nil, nil, 0, err
+		}
 	}
 	if err := s.rb.WindowStatus(role, now).Refusal(sys, role); err != nil {
 		return nil, nil, 0, err
@@ -80,6 +97,9 @@ func sentences(notes []string) []string {
 // ticket justified the access (TicketFromNote reads it back).
 func requestNote(r *Request) string {
 	var parts []string
+	if r.RequestedBy != "" {
+		parts = append(parts, "on behalf of "+r.Requester+", asked by "+r.RequestedBy)
+	}
 	if r.Extends != "" {
 		parts = append(parts, "extends "+r.Extends)
 	}

@@ -24,6 +24,11 @@ type ExplainInput struct {
 	// CheckBreakGlass's verdict instead of the role's requesters, and no
 	// approval steps.
 	BreakGlass bool
+	// RequestedBy, when set and not Requester, explains a request made by
+	// RequestedBy on behalf of Requester (`for @person …`): Requester is
+	// the beneficiary, RequestedBy must be allowed by the role's
+	// on_behalf, and neither is asked to approve.
+	RequestedBy string
 }
 
 // Explanation is what the policy decides for one request and why, built by
@@ -39,10 +44,15 @@ type ExplainInput struct {
 // (SourceExplanation notes and StepExplanation.Excluded), on-behalf
 // requests (a Beneficiary beside Requester).
 type Explanation struct {
-	Requester string    `json:"requester"`
-	System    string    `json:"system"` // system ID; empty when there is no such system
-	Role      string    `json:"role"`   // role ID; empty when there is no such role
-	Now       time.Time `json:"now"`
+	Requester string `json:"requester"`
+	// RequestedBy is the person asking on Requester's behalf ("" when
+	// Requester asks); OnBehalf then says whether the role's on_behalf
+	// lets them.
+	RequestedBy string    `json:"requested_by,omitempty"`
+	OnBehalf    *bool     `json:"on_behalf,omitempty"`
+	System      string    `json:"system"` // system ID; empty when there is no such system
+	Role        string    `json:"role"`   // role ID; empty when there is no such role
+	Now         time.Time `json:"now"`
 
 	// Allowed is true when the request would be accepted (Refusal nil).
 	Allowed bool `json:"allowed"`
@@ -126,7 +136,8 @@ type StepExplanation struct {
 	// empty when the step cannot be satisfied (Error).
 	Approvers []string `json:"approvers"`
 	// Excluded are people a source named who may not approve this
-	// request: the requester (never an approver of their own request).
+	// request: the requester (never an approver of their own request),
+	// and the person who asked on their behalf.
 	Excluded []string `json:"excluded,omitempty"`
 	// Error is the step's refusal, when even the fallbacks are too few.
 	Error string `json:"error,omitempty"`
@@ -154,12 +165,27 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 	if in.BreakGlass {
 		return rb.explainBreakGlass(ctx, dir, in)
 	}
-	ex := &Explanation{Requester: in.Requester, Now: in.Now}
+	asker := onBehalf(SubmitInput{Requester: in.Requester, RequestedBy: in.RequestedBy})
+	ex := &Explanation{Requester: in.Requester, RequestedBy: asker, Now: in.Now}
 	ex.Duration.Requested = in.Duration
 	var rules []RuleMatch
 	sys, role, d, refusal := rb.checkPolicy(ctx, dir, SubmitInput{Requester: in.Requester, System: in.System, Role: in.Role, Duration: in.Duration}, &rules)
 	if refusal != nil && !isPolicyError(refusal) {
 		return nil, refusal
+	}
+	if asker != "" {
+		refusal = forBeneficiary(refusal, in.Requester)
+		if sys != nil && role != nil {
+			err := rb.CheckOnBehalf(ctx, dir, sys, role, asker, in.Requester)
+			if err != nil && !isPolicyError(err) {
+				return nil, err
+			}
+			ok := err == nil
+			ex.OnBehalf = &ok
+			if refusal == nil {
+				refusal = err
+			}
+		}
 	}
 	ex.Requesters = rules
 	for _, r := range rules {
@@ -188,15 +214,17 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 	if !ex.Auto {
 		for i := range role.Approval.Steps {
 			tr := &stepTrace{}
-			st, err := rb.resolveStep(ctx, dir, sys, role, i, in.Requester, nil, tr)
+			st, err := rb.resolveStep(ctx, dir, sys, role, i, in.Requester, askerList(asker), tr)
 			if err != nil && !isPolicyError(err) {
 				return nil, err
 			}
 			se := StepExplanation{Number: i + 1, Min: max(role.Approval.Steps[i].Min, 1), Sources: tr.sources,
 				Fallback: st.Fallback, Approvers: st.Approvers}
 			for _, s := range tr.sources {
-				if contains(s.People, in.Requester) && !contains(se.Excluded, in.Requester) {
-					se.Excluded = append(se.Excluded, in.Requester)
+				for _, who := range append([]string{in.Requester}, askerList(asker)...) {
+					if contains(s.People, who) && !contains(se.Excluded, who) {
+						se.Excluded = append(se.Excluded, who)
+					}
 				}
 			}
 			if err != nil {

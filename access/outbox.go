@@ -76,6 +76,9 @@ func (s *Service) plan(r *Request, t tell, now time.Time) []Notice {
 	default:
 		out = append(out, mk(ForRequester, r.Requester))
 	}
+	if askerTold(r, t.kind) { // behalf.go: the person who asked for the requester
+		out = append(out, mk(ForRequester, r.RequestedBy))
+	}
 	return out
 }
 

@@ -21,9 +21,14 @@ type Request struct {
 	Seq       uint64 `json:"seq"` // the number in ID, from the store's sequence
 	Version   uint64 `json:"version"`
 	State     State  `json:"state"`
-	Requester string `json:"requester"` // Slack user ID
-	System    string `json:"system"`
-	Role      string `json:"role"`
+	Requester string `json:"requester"` // Slack user ID: the person who gets the access
+	// RequestedBy is the person who asked for Requester (`/access for
+	// @person …`, the role's on_behalf:), "" when Requester asked. Every
+	// rule about "the requester" keeps meaning the person who gets the
+	// access; RequestedBy is told too, may cancel, and may never approve.
+	RequestedBy string `json:"requested_by,omitempty"`
+	System      string `json:"system"`
+	Role        string `json:"role"`
 	// Duration is how long access lasts once granted (the clock starts at grant).
 	Duration time.Duration `json:"duration"`
 	Reason   string        `json:"reason,omitempty"`
@@ -234,11 +239,12 @@ func (r *Request) Current() (Step, bool) {
 	return r.Steps[r.CurrentStep], true
 }
 
-// IsParty reports whether user takes part in r: the requester, an approver
+// IsParty reports whether user takes part in r: the requester (or the
+// person who asked for them), an approver
 // of any step (or one who decided), an owner of its system or an admin.
 // Refusals to anyone else reveal nothing about the request.
 func (r *Request) IsParty(rb *Runbook, user string) bool {
-	if user == r.Requester || rb.IsAdmin(user) {
+	if user == r.Requester || user == r.RequestedBy && user != "" || rb.IsAdmin(user) {
 		return true
 	}
 	if sys := rb.Systems[r.System]; sys != nil && sys.IsOwner(user) {

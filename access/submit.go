@@ -25,6 +25,11 @@ type SubmitInput struct {
 	// BreakGlass asks for the role's break-glass access: granted at once
 	// without approval (CheckBreakGlass says who may, for how long).
 	BreakGlass bool
+	// RequestedBy, when set and not Requester, is the person asking on
+	// Requester's behalf (the role's on_behalf: says who may;
+	// CheckOnBehalf). Requester is the beneficiary: the requesters rules,
+	// the grant and the duplicate check are theirs.
+	RequestedBy string
 }
 
 // CleanText removes what a person cannot see from user text: format
@@ -119,7 +124,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	}
 
 	r := &Request{
-		Requester: person, System: sys.ID, Role: role.ID, Duration: d,
+		Requester: person, RequestedBy: onBehalf(in), System: sys.ID, Role: role.ID, Duration: d,
 		Reason: CleanText(in.Reason), Extends: in.Extends, Entitlement: ent, CreatedAt: now.UTC(),
 	}
 	if in.BreakGlass {
@@ -143,7 +148,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		// adm.Steps are the role's own Approval.Steps (Admit), which
 		// ResolveStep indexes.
 		for i := range adm.Steps {
-			st, err := s.rb.ResolveStep(ctx, s.cfg.Directory, sys, role, i, person)
+			// Neither the beneficiary nor the person who asked for them
+			// approves it.
+			st, err := s.rb.ResolveStepExcluding(ctx, s.cfg.Directory, sys, role, i, person, askerOf(r))
 			if err != nil {
 				return nil, err
 			}
@@ -154,7 +161,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			r.RemindAt = now.Add(role.ReminderAfter).UTC()
 		}
 	}
-	if err := Apply(r, Transition{Event: EventRequested, Actor: person, At: now, Note: requestNote(r)}); err != nil {
+	if err := Apply(r, Transition{Event: EventRequested, Actor: r.asker(), At: now, Note: requestNote(r)}); err != nil {
 		return nil, err
 	}
 	tells := []tell{{kind: NoticeSubmitted}}
@@ -172,7 +179,8 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "request submitted", LogRequest, r.ID, "system", r.System, "role", r.Role, "auto", r.Auto, "auto_by", r.AutoBy)
+	s.log.InfoContext(ctx, "request submitted", LogRequest, r.ID, "system", r.System, "role", r.Role, "auto", r.Auto, "auto_by", r.AutoBy,
+		"requested_by", r.RequestedBy)
 	return r, nil
 }
 

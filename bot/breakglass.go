@@ -115,7 +115,7 @@ func (b *Bot) runbookRequest(ctx context.Context, cmd slack.SlashCommand, c Comm
 	if c.BreakGlass {
 		return b.openBreakGlassModal(ctx, cmd, c)
 	}
-	return textReply("%s", HelpText(b.cfg.Command))
+	return b.requestFor(ctx, cmd, c) // behalf.go
 }
 
 // revokeNow is an owner's "Revoke now" on a break-glass review: the

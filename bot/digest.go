@@ -62,6 +62,9 @@ func DigestMessage(d access.Digest, v View) (fallback string, blocks []slack.Blo
 		section("*" + counts + "*"),
 	}
 	role := func(r *access.Request) string {
+		if r.RequestedBy != "" && r.RequestedBy != r.Requester {
+			return fmt.Sprintf("*%s* %s (asked by %s) · %s", r.ID, mention(r.Requester), mention(r.RequestedBy), Escape(r.Role))
+		}
 		return fmt.Sprintf("*%s* %s · %s", r.ID, mention(r.Requester), Escape(r.Role))
 	}
 	add := func(title string, rs []*access.Request, line func(r *access.Request) string) {

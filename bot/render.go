@@ -172,7 +172,11 @@ func button(actionID, text, value, style string) *slack.ButtonBlockElement {
 // long, and why. User text is escaped and truncated.
 func RequestSummary(r *access.Request, v View) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* asks for *%s* for *%s*", mention(r.Requester), v.roleTitle(r), access.FormatDuration(r.Duration))
+	if r.RequestedBy != "" && r.RequestedBy != r.Requester {
+		fmt.Fprintf(&b, "*%s* asks on behalf of *%s* for *%s* for *%s*", mention(r.RequestedBy), mention(r.Requester), v.roleTitle(r), access.FormatDuration(r.Duration))
+	} else {
+		fmt.Fprintf(&b, "*%s* asks for *%s* for *%s*", mention(r.Requester), v.roleTitle(r), access.FormatDuration(r.Duration))
+	}
 	if r.Extends != "" {
 		fmt.Fprintf(&b, " (extends %s)", r.Extends)
 	}
@@ -343,6 +347,9 @@ func contains(xs []string, x string) bool {
 // RequesterMessage renders the DM the requester gets for a notice.
 func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 	r := n.Request
+	if n.To != "" && n.To == r.RequestedBy && n.To != r.Requester {
+		return askerMessage(n, v) // behalf.go: the person who asked for the requester
+	}
 	loc := v.loc()
 	title := v.roleTitle(r)
 	var text string
@@ -440,6 +447,9 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 	}
 	if n.Kind == access.NoticeSubmitted {
 		text = withTicketAndNotes(text, r)
+		if a := askedBy(r); a != "" {
+			text = a + "\n" + text
+		}
 	}
 	return textMessage(text, "requester:"+r.ID, actions)
 }
@@ -494,6 +504,9 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 		actions = append(actions, button(ActionConfirm, "Done", r.ID, "primary"))
 	default:
 		text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
+	}
+	if a := askedBy(r); a != "" {
+		text += "\n" + a
 	}
 	return textMessage(text, "owner:"+r.ID, actions)
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,6 +27,7 @@ import (
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slackemu"
 	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/memory"
 )
 
 // policyRunbook is testRunbook with the lookup connectors (their URLs the
@@ -76,6 +78,7 @@ func policyRunbook(pdURL, jiraURL string) string {
         approval: { steps: [ { approvers: [manager] }, { approvers: [owners] } ] }
         max_duration: 4h
         break_glass: { max_duration: 1h, requesters: [team:support] }
+        on_behalf: [manager]
       ticketed:
         description: Customer data exports
         grant: { group_id: 00g1ticket }
@@ -507,6 +510,90 @@ func TestE2EBreakGlass(t *testing.T) {
 	}
 	e.settleOutbox()
 	e.noFailures()
+}
+
+// ---- on behalf of someone ----
+
+func TestE2EOnBehalf(t *testing.T) {
+	e, _, _ := startPolicyEnv(t)
+
+	// Refused at once, nothing created.
+	for _, tc := range []struct{ user, text, want string }{
+		{"U0DAVE001", "for <@U0ALICE01|alice> ops console 2h onboarding", "You may not request ops console for <@U0ALICE01>; on behalf of someone, it may be requested by manager"},
+		{"U0BOB0001", "for <@U0MALLO01|mallory> ops console 2h onboarding", "<@U0MALLO01> may not have ops console; it is for team:support."},
+		{"U0BOB0001", "for <@U0NOBODY1> ops console 2h onboarding", "There is no Slack user “U0NOBODY1”"},
+		{"U0BOB0001", "for <@U0ALICE01|alice> ops console", "A request for someone else is made in one line"},
+		{"U0BOB0001", "for alice ops console 2h x", "“alice” is not a Slack user: mention the person"},
+		{"U0BOB0001", "for <@U0ALICE01|alice> ops ticketed 2h SUP-1", "ops ticketed cannot be requested for someone else"},
+	} {
+		if out := e.ack(tc.user, tc.text); !strings.Contains(out, tc.want) {
+			t.Errorf("%s: /access %s → %q, want %q", tc.user, tc.text, out, tc.want)
+		}
+	}
+	e.noRequest("AR-1001")
+
+	// Bob, Alice's manager, asks for her (Slack sends the mention as
+	// <@U…|name>).
+	out := e.ack("U0BOB0001", "for <@U0ALICE01|alice> ops console 2h onboarding")
+	if !strings.Contains(out, "Request *AR-1001* for <@U0ALICE01>") || !strings.Contains(out, "waiting for <@U0ERIN001>, <@U0OSCAR01>") {
+		t.Fatalf("ack %q", out)
+	}
+	r := e.waitState("AR-1001", access.StatePending)
+	if r.Requester != "U0ALICE01" || r.RequestedBy != "U0BOB0001" || r.Entitlement.Person != "U0ALICE01" {
+		t.Fatalf("requester %s, requested by %s, entitlement for %s", r.Requester, r.RequestedBy, r.Entitlement.Person)
+	}
+	// Bob is the manager step's candidate and asked: never an approver.
+	for i, st := range r.Steps {
+		if slices.Contains(st.Approvers, "U0BOB0001") || slices.Contains(st.Approvers, "U0ALICE01") {
+			t.Fatalf("step %d asks %v", i+1, st.Approvers)
+		}
+	}
+	if recs := e.auditRecords("AR-1001"); len(recs) == 0 || recs[0].Actor != "U0BOB0001" || recs[0].Subject != "U0ALICE01" ||
+		recs[0].Note != "on behalf of U0ALICE01, asked by U0BOB0001" {
+		t.Fatalf("requested audit record %+v", recs)
+	}
+	// Both are told, and both names are on every copy.
+	e.dmWith("U0ALICE01", "Requested for <@U0ALICE01> by <@U0BOB0001>.")
+	e.dmWith("U0BOB0001", "Request *AR-1001* for <@U0ALICE01>")
+	e.waitRefs("AR-1001", 3) // Erin, Oscar, the audit channel
+	for _, m := range e.approvalCopies("AR-1001") {
+		if !strings.Contains(body(m), "*<@U0BOB0001>* asks on behalf of *<@U0ALICE01>*") {
+			t.Errorf("copy in %s: %s", m.Channel, body(m))
+		}
+	}
+	for _, m := range e.emu.Messages("U0BOB0001") {
+		if slices.ContainsFunc(m.Buttons(), func(b slackemu.Button) bool { return b.ActionID == bot.ActionApprove }) {
+			t.Fatalf("Bob was asked to approve: %s", body(m))
+		}
+	}
+	// The person who asked cannot approve it.
+	_, err := e.app.Service.Decide(context.Background(), "AR-1001", "U0BOB0001", true, "", access.AnyStep)
+	var ae *access.Error
+	if !errors.As(err, &ae) || ae.Code != access.CodeOwnRequest {
+		t.Fatalf("Bob approving: %v", err)
+	}
+
+	// Erin approves step 1; step 2 goes to the other owner (one person's
+	// approval counts for one step); Oscar approves: Alice gets it.
+	e.click("U0ERIN001", "Approve")
+	e.eventually("step 2", func() bool { return e.request("AR-1001").CurrentStep == 1 })
+	e.waitDMs("U0OSCAR01", 2) // step 1's copy, then step 2's request
+	e.click("U0OSCAR01", "Approve")
+	e.waitState("AR-1001", access.StateActive)
+	if m := e.conns["crm_idp"].Members(memory.ParamsKey(map[string]string{"group_id": "00g1console"})); !slices.Equal(m, []string{"U0ALICE01"}) {
+		t.Fatalf("members %v, want Alice only", m)
+	}
+	e.dmWith("U0ALICE01", "you now have")
+	e.dmWith("U0BOB0001", "<@U0ALICE01> now has")
+	e.settleOutbox()
+	for _, f := range e.emu.Failures() {
+		t.Errorf("Slack failure: %+v", f)
+	}
+	for _, c := range e.emu.Calls("") {
+		if c.Error != "" && !(c.Method == "users.info" && c.Error == "user_not_found") { // U0NOBODY1, above
+			t.Errorf("%s failed: %s", c.Method, c.Error)
+		}
+	}
 }
 
 // ---- vendor fakes ----

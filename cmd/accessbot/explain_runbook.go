@@ -48,3 +48,27 @@ func describeBreakGlass(ex *access.Explanation) string {
 	}
 	return "no break_glass.requesters rule matches them (" + strings.Join(rules, "; ") + ")"
 }
+
+// writeExtras prints what issue #16 added to an explanation: whether the
+// person asking on someone's behalf may, and break-glass availability.
+func (o *offline) writeExtras(w io.Writer, ex *access.Explanation) {
+	if ex.OnBehalf != nil {
+		var who []string
+		if sys := o.rb.Systems[ex.System]; sys != nil && sys.Roles[ex.Role] != nil {
+			for _, s := range sys.Roles[ex.Role].OnBehalf {
+				who = append(who, s.String())
+			}
+		}
+		rules := "nobody (the role has no on_behalf)"
+		if len(who) > 0 {
+			rules = strings.Join(who, ", ")
+		}
+		verdict := "may not"
+		if *ex.OnBehalf {
+			verdict = "may"
+		}
+		fmt.Fprintf(w, "\nOn behalf: %s %s ask for %s (on_behalf: %s; manager means %s's manager)\n",
+			o.show(ex.RequestedBy), verdict, o.show(ex.Requester), rules, o.show(ex.Requester))
+	}
+	o.writeBreakGlass(w, ex)
+}

@@ -315,9 +315,20 @@ func runCase(off *offline, c policyCase) caseResult {
 		res.Err = fmt.Errorf("request: %w", err)
 		return res
 	}
+	asker := ""
+	if cmd.For != "" {
+		// `for PERSON …`: as asks on PERSON's behalf; PERSON is the
+		// requester the policy judges.
+		ben, err := off.person(cmd.For, true)
+		if err != nil {
+			res.Err = fmt.Errorf("request: for: %w", err)
+			return res
+		}
+		who, asker = ben, who
+	}
 	ex, err := off.rb.Explain(context.Background(), off.dir, access.ExplainInput{
 		Requester: who, System: cmd.System, Role: cmd.Role, Duration: cmd.Duration, Reason: cmd.Reason, Now: time.Now(),
-		BreakGlass: cmd.BreakGlass,
+		BreakGlass: cmd.BreakGlass, RequestedBy: asker,
 	})
 	if err != nil {
 		res.Err = err
