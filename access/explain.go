@@ -40,9 +40,10 @@ type ExplainInput struct {
 // Policy features added later extend it with fields of their own, each
 // filled in by Explain from the function the lifecycle calls:
 // break-glass availability (BreakGlass), time-window status at Now
-// (Window), people removed from a step by separation of duties
+// (Window, not yet), people removed from a step by separation of duties
 // (SourceExplanation notes and StepExplanation.Excluded), on-behalf
-// requests (a Beneficiary beside Requester).
+// requests (RequestedBy and OnBehalf; Requester is then the beneficiary,
+// whom the requester rules judge).
 type Explanation struct {
 	Requester string `json:"requester"`
 	// RequestedBy is the person asking on Requester's behalf ("" when

@@ -195,6 +195,9 @@ type Grant struct {
 	// BreakGlass is set for a break-glass grant (Request.BreakGlass):
 	// nobody approved it.
 	BreakGlass bool
+	// RequestedBy is the Slack user ID of the person who asked for User
+	// (Request.RequestedBy), "" when User asked.
+	RequestedBy string
 }
 
 // Person is a Slack user as the directory knows them.

@@ -15,9 +15,12 @@
 // deduplicate; Idempotency-Key repeats it, which is also what lets the
 // shared HTTP client retry the POST.
 //
-// The body is Payload: DESIGN.md §6's fields, plus "ticket" ({"ref",
-// "title", "url", "status"}; only ref is always there) when the role
-// requires a ticket reference (the runbook's ticket:).
+// The body is Payload: DESIGN.md §6's fields, plus, only when they apply,
+// "ticket" ({"ref", "title", "url", "status"}; only ref is always there)
+// when the role requires a ticket reference (the runbook's ticket:),
+// "break_glass": true for access taken without approval (break_glass:),
+// and "requested_by" (a Slack user ID) for a request made on the user's
+// behalf (on_behalf:).
 //
 // Answers: any 2xx is done; on revoke 404 and 410 mean "already gone" and
 // are done too; 408, 425, 429, 5xx and transport errors are retryable
@@ -306,6 +309,12 @@ type Payload struct {
 	// Ticket is the request's ticket, present only when its role requires
 	// one (the runbook's ticket:).
 	Ticket *Ticket `json:"ticket,omitempty"`
+	// BreakGlass is true, and present only, for access taken by breaking
+	// the glass (the runbook's break_glass:): nobody approved it.
+	BreakGlass bool `json:"break_glass,omitempty"`
+	// RequestedBy is the Slack user ID of the person who asked for user
+	// (the runbook's on_behalf:), present only then.
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // Ticket is the ticket in a Payload: ref always; title, url and status
@@ -347,6 +356,7 @@ func NewPayload(op string, g access.Grant) Payload {
 	if t := g.Ticket; t != nil && t.Ref != "" {
 		p.Ticket = &Ticket{Ref: t.Ref, Title: t.Title, URL: t.URL, Status: t.Status}
 	}
+	p.BreakGlass, p.RequestedBy = g.BreakGlass, g.RequestedBy
 	if p.ApprovedBy == nil {
 		p.ApprovedBy = []string{}
 	}

@@ -511,3 +511,23 @@ func TestTicketInBody(t *testing.T) {
 		t.Errorf("the ticket is not last, after the fields of DESIGN.md §6: %s", d[0].Body)
 	}
 }
+
+// break_glass and requested_by appear only when they apply.
+func TestBreakGlassAndOnBehalfInBody(t *testing.T) {
+	g := exampleGrant()
+	plain, err := json.Marshal(webhook.NewPayload("grant", g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain), "break_glass") || strings.Contains(string(plain), "requested_by") {
+		t.Errorf("an ordinary grant carries them: %s", plain)
+	}
+	g.BreakGlass, g.RequestedBy, g.ApprovedBy = true, "U0BOB0001", nil
+	body, err := json.Marshal(webhook.NewPayload("revoke", g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(body), `"break_glass":true,"requested_by":"U0BOB0001"}`) || !strings.Contains(string(body), `"approved_by":[]`) {
+		t.Errorf("body %s", body)
+	}
+}
