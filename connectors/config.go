@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,10 +170,22 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes d as a duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// Redacted is a string that never prints: fmt and JSON show "[redacted]".
-// Use it for secret fields of config structs so that printing a config
-// cannot leak them.
+// Redacted is the one secret type of the program (connector blocks and
+// cmd's Secret alike): a string that never prints. fmt (%v, %s, %#v),
+// encoding/json, text encoders and log/slog all show "[redacted]", so a
+// secret cannot leak by being logged or formatted by accident; Reveal
+// returns the value for the one place that needs it. Use it for secret
+// fields of config structs.
 type Redacted string
+
+// Reveal returns the secret's value.
+func (r Redacted) Reveal() string { return string(r) }
+
+// MarshalText redacts text encoders.
+func (r Redacted) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// LogValue redacts log/slog.
+func (r Redacted) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // String returns "[redacted]" (or "" when empty).
 func (r Redacted) String() string {
@@ -181,8 +195,8 @@ func (r Redacted) String() string {
 	return "[redacted]"
 }
 
-// GoString is String, so %#v does not leak either.
-func (r Redacted) GoString() string { return r.String() }
+// GoString is String, quoted, so %#v does not leak either.
+func (r Redacted) GoString() string { return strconv.Quote(r.String()) }
 
 // MarshalJSON writes the redacted form.
 func (r Redacted) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }

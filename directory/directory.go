@@ -70,7 +70,6 @@ type entry struct {
 	at    time.Time
 	value any
 	ready chan struct{} // closed when a fetch in flight finishes
-	err   error
 }
 
 var (
@@ -96,10 +95,10 @@ func New(slack Slack, o Options) *Directory {
 	return &Directory{slack: slack, opts: o, entries: map[string]*entry{}}
 }
 
-// cached returns the value under key if it is young enough for ctx (ttl
-// outside decisions, DecisionTTL for them), else fetches it; concurrent
-// callers of one key share a fetch. A failed fetch is returned and not
-// cached.
+// cached returns the value under key if it is younger than the bound for
+// ctx (ttl outside decisions, DecisionTTL for them), else fetches it;
+// concurrent callers of one key share a fetch. A failed fetch is returned
+// and not cached.
 func (d *Directory) cached(ctx context.Context, key string, ttl time.Duration, fetch func() (any, error)) (any, error) {
 	if access.IsFresh(ctx) {
 		ttl = d.opts.DecisionTTL
@@ -118,20 +117,27 @@ func (d *Directory) cached(ctx context.Context, key string, ttl time.Duration, f
 				return nil, ctx.Err()
 			}
 			continue // look again: the fetch may have been for an older bound
-		case e != nil && e.err == nil && now.Sub(e.at) <= ttl && (ttl > 0 || now.Equal(e.at)):
+		case e != nil && now.Sub(e.at) < ttl:
 			d.mu.Unlock()
 			return e.value, nil
 		}
+		prev := e
 		mine := &entry{ready: make(chan struct{})}
 		d.entries[key] = mine
 		d.mu.Unlock()
 		v, err := fetch()
 		d.mu.Lock()
-		mine.at, mine.value, mine.err = now, v, err
+		mine.at, mine.value = now, v
 		close(mine.ready)
 		mine.ready = nil
 		if err != nil {
-			delete(d.entries, key)
+			// A failure is not cached, and does not evict the older
+			// answer, still good for callers with a longer bound.
+			if prev != nil {
+				d.entries[key] = prev
+			} else {
+				delete(d.entries, key)
+			}
 		}
 		d.mu.Unlock()
 		return v, err

@@ -490,6 +490,19 @@ func (s *Server) SendEvent(userID string, event json.RawMessage) (*Envelope, err
 	return s.sendEventLocked(userID, ev), nil
 }
 
+// UserChanged replaces a user (deactivating, renaming, changing a
+// profile field) and sends the app Slack's user_change event with the
+// user's new object, as Slack does to apps subscribed to it (users:read;
+// docs.slack.dev/reference/events/user_change).
+func (s *Server) UserChanged(u User) *Envelope {
+	s.AddUser(u)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := map[string]any{"type": "user_change", "user": s.userJSON(s.users[u.ID]),
+		"cache_ts": s.clock.Now().Unix(), "event_ts": s.newTS()}
+	return s.sendEventLocked(u.ID, ev)
+}
+
 func (s *Server) sendEventLocked(userID string, ev map[string]any) *Envelope {
 	now := s.clock.Now()
 	payload := map[string]any{

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/connectors"
 )
 
 // Config is the loaded, validated configuration file (DESIGN.md §2). Every
@@ -125,32 +125,12 @@ type ConnectorConfig struct {
 	Raw map[string]any
 }
 
-// Secret is a credential. fmt, encoding/json and log/slog all print it as
-// "[redacted]", so a Secret cannot leak by being logged or formatted by
-// accident; Reveal returns the value for the one place that needs it.
-type Secret string
+// Secret is a credential: the program's one secret type,
+// connectors.Redacted (it prints as "[redacted]" everywhere; Reveal
+// returns the value).
+type Secret = connectors.Redacted
 
 const redacted = "[redacted]"
-
-// Reveal returns the secret's value.
-func (s Secret) Reveal() string { return string(s) }
-
-// String returns "[redacted]", or "" for an empty secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString redacts %#v.
-func (s Secret) GoString() string { return strconv.Quote(s.String()) }
-
-// MarshalText redacts encoding/json and similar encoders.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// LogValue redacts log/slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Problem is one thing wrong with the configuration: Path is the key path
 // (systems.crm.roles.viewer.max_duration, requesters[0]); Message says what
