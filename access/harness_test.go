@@ -36,18 +36,18 @@ type fakeConnector struct {
 	log   *eventLog
 	clock Clock
 
-	mu         sync.Mutex
-	GrantFunc  func(g Grant) error // nil: succeed
+	mu        sync.Mutex
+	GrantFunc func(g Grant) error // nil: succeed
 	// ReceiptFunc, when set, gives the receipt Grant returns (with
 	// GrantFunc's error, if any): a partial receipt on failure.
 	ReceiptFunc func(g Grant) Receipt
 	lastRevoke  Grant
-	RevokeFunc func(g Grant) error // nil: succeed
-	grants     int
-	revokes    int
-	lastGrant  Grant
-	members    map[string]bool // memberKey → has access at the target
-	revokeAt   []time.Time     // clock times of Revoke calls
+	RevokeFunc  func(g Grant) error // nil: succeed
+	grants      int
+	revokes     int
+	lastGrant   Grant
+	members     map[string]bool // memberKey → has access at the target
+	revokeAt    []time.Time     // clock times of Revoke calls
 }
 
 var _ Connector = (*fakeConnector)(nil)

@@ -348,9 +348,7 @@ func (s *Service) settle(ctx context.Context, id string, outs []noticeOutcome) e
 		return err
 	}
 	s.arm(r)
-	if at := r.NextDeadline(); !at.IsZero() && !at.After(now) && len(dueNotices(r, now)) > 0 {
-		s.Enqueue(r.ID)
-	}
+	s.dispatch(r)
 	return nil
 }
 

@@ -142,7 +142,7 @@ func TestDecisionRefusedWhenDirectoryDown(t *testing.T) {
 // approval go to someone else.
 func TestOffboard(t *testing.T) {
 	h := newHarness(t)
-	active := h.activeViewer()                                                      // alice holds crm viewer
+	active := h.activeViewer()                                                       // alice holds crm viewer
 	pending := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "admin"}) // waits for two owners
 	waiting := h.submit(SubmitInput{Requester: dave, System: "crm", Role: "viewer"}) // waits for bob
 	if err := h.svc.Offboard(h.ctx, alice, "deactivated in Slack"); err != nil {

@@ -269,8 +269,22 @@ func (r *Request) IsParty(rb *Runbook, user string) bool {
 }
 
 // NextDeadline is the earliest time at which something must happen to r
-// without anyone clicking: the one deadline the store indexes. Zero means none.
+// without anyone clicking: the one deadline the store indexes (its state's
+// deadline, or an undelivered notice). Zero means none.
 func (r *Request) NextDeadline() time.Time {
+	min := r.StateDeadline()
+	for _, n := range r.Outbox {
+		if !n.Due.IsZero() && (min.IsZero() || n.Due.Before(min)) {
+			min = n.Due
+		}
+	}
+	return min
+}
+
+// StateDeadline is NextDeadline without the outbox: when the lifecycle
+// itself must act (reminder, timeout, grant or revoke attempt, expiry
+// warning, expiry, task reminder). Zero means none.
+func (r *Request) StateDeadline() time.Time {
 	var ts []time.Time
 	switch r.State {
 	case StatePending:
@@ -281,9 +295,6 @@ func (r *Request) NextDeadline() time.Time {
 		ts = []time.Time{r.WarnAt, r.ExpiresAt}
 	case StateRevoking:
 		ts = []time.Time{r.NextAttemptAt, r.ConfirmAt}
-	}
-	for _, n := range r.Outbox {
-		ts = append(ts, n.Due)
 	}
 	var min time.Time
 	for _, t := range ts {

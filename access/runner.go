@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 )
@@ -26,9 +27,14 @@ type Job struct {
 // are caches; the store is the truth). Safe to call from a timer callback.
 func (s *Service) Enqueue(id string) {
 	select {
-	case s.queue <- id:
+	case s.queue <- queued{id, s.cfg.WallClock()}:
 		return
 	default:
+	}
+	// Try again shortly rather than only at the next reconcile pass: a
+	// dropped expiry must not wait half a minute.
+	if s.cfg.Scheduler != nil {
+		s.cfg.Scheduler.Arm(id, s.clock.Now().Add(s.cfg.ProbeInterval))
 	}
 	// Log the first drop and then every 1000th, not one line per request
 	// of a mass expiry.
@@ -37,10 +43,44 @@ func (s *Service) Enqueue(id string) {
 	}
 }
 
-// QueueFree reports how many more requests the work queue takes now: the
-// Slack adapter refuses new submissions ("busy") when it is nearly full,
-// so that every request accepted is also completed promptly.
-func (s *Service) QueueFree() int { return cap(s.queue) - len(s.queue) }
+// Busy reports whether the lifecycle is beyond what it can sustain: due
+// work (grants, expiries, revokes, timeouts) waits in the work queue
+// longer than OverloadLag on average (a moving average that decays with a
+// half-life of OverloadLag when nothing is queued), or the queue is nearly
+// full. The Slack adapter then refuses new requests at once ("busy, try
+// again in a moment", nothing created), so that expiries keep their pace
+// and every request accepted completes: overload is bounded and visible,
+// never a stall.
+func (s *Service) Busy() bool {
+	if cap(s.queue)-len(s.queue) < cap(s.queue)/8 {
+		return true
+	}
+	return s.averageWait(s.cfg.WallClock()) > s.cfg.OverloadLag
+}
+
+// observeWait folds one queue wait into the moving average (weight 1/16).
+func (s *Service) observeWait(w time.Duration) {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	now := s.cfg.WallClock()
+	avg := s.decayedLocked(now)
+	s.waitAvg, s.waitSeen = avg+(w-avg)/16, now
+}
+
+// averageWait is the moving average of queue waits, decayed to now.
+func (s *Service) averageWait(now time.Time) time.Duration {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	return s.decayedLocked(now)
+}
+
+func (s *Service) decayedLocked(now time.Time) time.Duration {
+	if s.waitSeen.IsZero() || s.waitAvg <= 0 {
+		return max(s.waitAvg, 0)
+	}
+	halves := float64(now.Sub(s.waitSeen)) / float64(s.cfg.OverloadLag)
+	return time.Duration(float64(s.waitAvg) * math.Pow(0.5, halves))
+}
 
 // Feed puts every request whose deadline has passed into the worker pool,
 // waiting while the queue is full, so that a mass expiry (every 8 h grant
@@ -54,7 +94,7 @@ func (s *Service) Feed(ctx context.Context) error {
 			return false
 		}
 		select {
-		case s.queue <- d.ID:
+		case s.queue <- queued{d.ID, s.cfg.WallClock()}:
 			return true
 		case <-ctx.Done():
 			return false
@@ -77,7 +117,7 @@ func (s *Service) Arm(ctx context.Context) (int, error) {
 		n++
 		if !d.At.After(now) {
 			select {
-			case s.queue <- d.ID:
+			case s.queue <- queued{d.ID, s.cfg.WallClock()}:
 			default:
 				left++
 			}
@@ -123,8 +163,9 @@ func (s *Service) Run(ctx context.Context, ready chan<- struct{}) error {
 				select {
 				case <-ctx.Done():
 					return
-				case id := <-s.queue:
-					s.work(ctx, id)
+				case q := <-s.queue:
+					s.observeWait(s.cfg.WallClock().Sub(q.at))
+					s.work(ctx, q.id)
 				}
 			}
 		})

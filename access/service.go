@@ -44,6 +44,7 @@ const (
 	DefaultMaxBatch         = 20
 	DefaultSenderWorkers    = 8
 	DefaultReconcileEvery   = 30 * time.Second
+	DefaultOverloadLag      = 2 * time.Second
 )
 
 // ServiceConfig wires a Service. Runbook and Store are required; the rest
@@ -93,6 +94,9 @@ type ServiceConfig struct {
 	// Workers and Queue size the bounded worker pool for due work
 	// (defaults 8 and 4096).
 	Workers, Queue int
+	// OverloadLag is how late due work may start, on average, before the
+	// service says it is Busy and new requests are refused (default 2 s).
+	OverloadLag time.Duration
 	// ReconcileEvery is the period of the reconcile pass (wall time,
 	// default 30 s).
 	ReconcileEvery time.Duration
@@ -167,7 +171,7 @@ type Service struct {
 	gateMu sync.Mutex
 	gates  map[string]*gate // per-connector probe limiter
 
-	queue    chan string
+	queue    chan queued
 	dropped  atomic.Int64 // Enqueue calls that found the queue full
 	flightMu sync.Mutex
 	inflight map[string]bool // id → queued again while running
@@ -176,6 +180,17 @@ type Service struct {
 	running atomic.Bool // Run is serving
 
 	gone sync.Map // user ID → time: offboarded people, never asked to approve again
+
+	waitMu   sync.Mutex
+	waitAvg  time.Duration // moving average of the work queue's wait, for Busy
+	waitSeen time.Time     // wall time of the last sample
+}
+
+// queued is one request ID in the work queue, with the wall time it was
+// queued (Busy measures how long work waits).
+type queued struct {
+	id string
+	at time.Time
 }
 
 type entLock struct {
@@ -214,6 +229,7 @@ func NewService(cfg ServiceConfig) *Service {
 	def(&cfg.ConfirmReminder, DefaultConfirmReminder)
 	def(&cfg.NoticeRetryCap, DefaultNoticeRetryCap)
 	def(&cfg.ReconcileEvery, DefaultReconcileEvery)
+	def(&cfg.OverloadLag, DefaultOverloadLag)
 	if cfg.PaceInterval == 0 {
 		cfg.PaceInterval = DefaultPaceInterval
 	}
@@ -237,7 +253,7 @@ func NewService(cfg ServiceConfig) *Service {
 	return &Service{
 		cfg: cfg, rb: cfg.Runbook, src: SourcesOf(cfg.Connectors), store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, obs: cfg.Observer,
 		ents: map[string]*entLock{}, gates: map[string]*gate{},
-		queue: make(chan string, cfg.Queue), inflight: map[string]bool{},
+		queue: make(chan queued, cfg.Queue), inflight: map[string]bool{},
 	}
 }
 

@@ -89,9 +89,26 @@ func (s *Service) committed(ctx context.Context, r *Request, from int) {
 		s.log.InfoContext(ctx, "transition", LogRequest, r.ID, LogEvent, string(h.Event), "from", string(h.From), "to", string(h.To), "actor", h.Actor)
 	}
 	s.arm(r)
-	if at := r.NextDeadline(); !at.IsZero() && !at.After(s.clock.Now()) {
+	s.dispatch(r)
+}
+
+// dispatch hands what is due now for r to whoever does it: lifecycle work
+// (a grant, a revoke) to the workers; notices alone straight to the paced
+// sender while it runs, without a worker's round trip.
+func (s *Service) dispatch(r *Request) {
+	now := s.clock.Now()
+	if at := r.StateDeadline(); !at.IsZero() && !at.After(now) {
 		s.Enqueue(r.ID)
+		return
 	}
+	if len(dueNotices(r, now)) == 0 {
+		return
+	}
+	if s.running.Load() && s.out != nil && !s.cfg.InlineDelivery {
+		s.out.offer(r, now)
+		return
+	}
+	s.Enqueue(r.ID)
 }
 
 func (s *Service) arm(r *Request) {

@@ -35,7 +35,8 @@ func (b *Bot) requestFor(ctx context.Context, cmd slack.SlashCommand, c Command)
 	if c.For == cmd.UserID {
 		c.For = "" // for oneself: an ordinary request
 	}
-	if b.svc.QueueFree() < busyMargin {
+	if b.svc.Busy() {
+		b.mx.Busy()
 		return textReply("%s", b.errorText(access.ErrBusy))
 	}
 	in := access.SubmitInput{Requester: cmd.UserID, System: c.System, Role: c.Role, Duration: c.Duration, Reason: c.Reason}

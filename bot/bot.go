@@ -67,6 +67,8 @@ type Metrics interface {
 	Ack(kind string, d time.Duration)
 	// Panic counts a recovered panic in a handler or loop.
 	Panic(where string)
+	// Busy counts a request refused because the lifecycle was at capacity.
+	Busy()
 }
 
 type nopMetrics struct{}
@@ -77,6 +79,7 @@ func (nopMetrics) Reconnect()                {}
 func (nopMetrics) Connected(bool)            {}
 func (nopMetrics) Ack(string, time.Duration) {}
 func (nopMetrics) Panic(string)              {}
+func (nopMetrics) Busy()                     {}
 
 // Lifecycle is what the bot asks of the request lifecycle
 // (*access.Service). Every method that acts for a person takes that
@@ -94,9 +97,9 @@ type Lifecycle interface {
 	PendingFor(ctx context.Context, user string) ([]*access.Request, error)
 	LiveIn(ctx context.Context, system string) ([]*access.Request, error)
 	CanSeeSystem(user, system string) bool
-	// QueueFree is how much more work the lifecycle takes now; the bot
-	// answers "busy" to new requests when it is nearly full.
-	QueueFree() int
+	// Busy says the lifecycle is beyond what it can sustain: the bot then
+	// answers new requests "busy, try again in a moment" at once.
+	Busy() bool
 	// Offboard ends what a deactivated person holds and waits for;
 	// Reinstate forgets it (reactivated); Recheck re-evaluates the
 	// pending requests of someone whose profile changed.

@@ -269,7 +269,8 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 				return nil
 			}
 		}
-		if b.svc.QueueFree() < busyMargin {
+		if b.svc.Busy() {
+			b.mx.Busy()
 			return textReply("%s", b.errorText(access.ErrBusy))
 		}
 		r, err := b.svc.Submit(ctx, in)
@@ -306,12 +307,6 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	}
 	return textReply("%s", HelpText(b.cfg.Command))
 }
-
-// busyMargin is how much room the lifecycle's work queue must have left
-// for a new request to be accepted: beyond it the bot answers "busy, try
-// again in a moment" at once, within the ack budget, and nothing is
-// created, so that every request it accepted completes promptly.
-const busyMargin = 64
 
 // submittedText answers a request just made: its state, then its ticket
 // and what the admission policy had to say (submitAckWhy, notesText).
@@ -475,7 +470,8 @@ func (b *Bot) interaction(ctx context.Context, req socketmode.Request, cb slack.
 func (b *Bot) submitModal(ctx context.Context, cb slack.InteractionCallback) *reply {
 	st := stateFromView(&cb.View)
 	user := cb.User.ID
-	if b.svc.QueueFree() < busyMargin {
+	if b.svc.Busy() {
+		b.mx.Busy()
 		return &reply{viewErrors: map[string]string{BlockReason: stripMrkdwn(b.errorText(access.ErrBusy))}}
 	}
 	if _, err := b.svc.Submit(ctx, st.input(user)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -225,4 +226,43 @@ func TestE2EPanicIsRecovered(t *testing.T) {
 	if r := e.request("AR-1001"); r.State != access.StateApproved {
 		t.Errorf("AR-1001 is %s, want approved (its grant is retried)", r.State)
 	}
+}
+
+// busyLifecycle says the lifecycle is at capacity.
+type busyLifecycle struct{ bot.Lifecycle }
+
+func (busyLifecycle) Busy() bool { return true }
+
+// TestE2EBusyIsAnsweredAtOnce: beyond what it can sustain, the bot answers
+// a new request "busy, try again in a moment" in the ack, creates nothing,
+// and counts it; everything else (list) still works.
+func TestE2EBusyIsAnsweredAtOnce(t *testing.T) {
+	e := startEnv(t, "", func(o *AppOptions) {
+		o.WrapLifecycle = func(l bot.Lifecycle) bot.Lifecycle { return busyLifecycle{l} }
+	})
+	envl := e.emu.SlashCommand("U0ALICE01", e.emu.DMChannel("U0ALICE01"), "/access", "analytics viewer 1h")
+	ack, err := envl.WaitAck(3 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ack.Payload), "very busy") || ack.Latency > 2*time.Second {
+		t.Fatalf("ack after %s: %s", ack.Latency, ack.Payload)
+	}
+	if rs, _ := e.app.Store.List(context.Background(), access.Filter{}); len(rs) != 0 {
+		t.Fatalf("%d requests created while busy", len(rs))
+	}
+	if out := e.command("U0ALICE01", "list"); !strings.Contains(out, "no active grants") {
+		t.Errorf("list while busy: %s", out)
+	}
+	if !strings.Contains(scrape(t, e.app.Metrics), "accessbot_requests_refused_busy_total 1") {
+		t.Error("the refusal was not counted")
+	}
+}
+
+// scrape returns the metrics page.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }

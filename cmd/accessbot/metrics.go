@@ -36,6 +36,7 @@ type Metrics struct {
 	noticeFailed    *prometheus.CounterVec
 	noticeCoalesced prometheus.Counter
 	outboxQueued    prometheus.Gauge
+	busy            prometheus.Counter
 }
 
 var (
@@ -81,6 +82,9 @@ func NewMetrics() *Metrics {
 		Help: "Message updates skipped because an earlier update already showed the latest state."})
 	m.outboxQueued = prometheus.NewGauge(prometheus.GaugeOpts{Name: "accessbot_outbox_queued",
 		Help: "Notices due and waiting in the paced sender (Slack allows about one message per second per channel)."})
+	m.busy = prometheus.NewCounter(prometheus.CounterOpts{Name: "accessbot_requests_refused_busy_total",
+		Help: "New requests answered \"busy, try again in a moment\" because due work was running late (overload)."})
+	m.reg.MustRegister(m.busy)
 	m.reg.MustRegister(m.transitions, m.approvalLatency, m.connectorCall, m.connectorFail, m.revocationLag, m.revoking,
 		m.slackCalls, m.slackRateLimit, m.reconnects, m.connected, m.ackLatency,
 		m.panics, m.noticeDelivered, m.noticeDelay, m.noticeFailed, m.noticeCoalesced, m.outboxQueued,
@@ -171,3 +175,6 @@ func (m *Metrics) Connected(up bool) {
 func (m *Metrics) Ack(kind string, d time.Duration) {
 	m.ackLatency.WithLabelValues(kind).Observe(d.Seconds())
 }
+
+// Busy implements bot.Metrics.
+func (m *Metrics) Busy() { m.busy.Inc() }
