@@ -60,7 +60,7 @@ func (s *Service) Check(ctx context.Context, in SubmitInput) (*System, *Role, ti
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) {
 	sys, role, d, err := s.Check(ctx, in)
 	if err != nil {
-		return nil, err
+		return nil, policyOrDirectory(err)
 	}
 	now := s.clock.Now()
 	person := in.Requester
@@ -104,7 +104,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		for i := range role.Approval.Steps {
 			st, err := s.rb.ResolveStep(ctx, s.cfg.Directory, sys, role, i, person)
 			if err != nil {
-				return nil, err
+				return nil, policyOrDirectory(err)
 			}
 			r.Steps = append(r.Steps, st)
 		}
@@ -187,4 +187,16 @@ func canonicalID(id string) string {
 		return FormatID(seq)
 	}
 	return id
+}
+
+// policyOrDirectory passes a refusal through and turns any other error of
+// a policy evaluation (Slack or the identity provider could not be asked)
+// into the CodeDirectory refusal: the person is told to try again, and
+// nothing was created.
+func policyOrDirectory(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return directoryDown("", err)
 }
