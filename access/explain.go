@@ -78,6 +78,10 @@ type Explanation struct {
 
 	// Auto is true for approval: auto: granted with no human, no steps.
 	Auto bool `json:"auto"`
+	// Distinct is true when one person's approval counts for one step
+	// only (separation of duties, the default; approval.distinct: false
+	// turns it off).
+	Distinct bool `json:"distinct"`
 	// Steps are the approval steps in order, with who would be asked.
 	Steps []StepExplanation `json:"steps,omitempty"`
 
@@ -142,6 +146,12 @@ type StepExplanation struct {
 	Excluded []string `json:"excluded,omitempty"`
 	// Error is the step's refusal, when even the fallbacks are too few.
 	Error string `json:"error,omitempty"`
+	// Shared are people also asked in an earlier step. Under separation
+	// of duties (the default) one person's approval counts for one step
+	// only: if they approve an earlier step, this step asks IfShared
+	// approve earlier instead (after fallbacks).
+	Shared          []string `json:"shared,omitempty"`
+	IfSharedEarlier []string `json:"if_shared_earlier,omitempty"`
 }
 
 // SourceExplanation is one approver source of a step and the people it
@@ -212,6 +222,8 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 		refusal = checkReason(sys, role, in.Reason)
 	}
 	ex.Auto = role.Approval.Auto
+	ex.Distinct = !role.Approval.SameApprover
+	var earlier []string
 	if !ex.Auto {
 		for i := range role.Approval.Steps {
 			tr := &stepTrace{}
@@ -234,6 +246,12 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 					refusal = err // Submit refuses it with this error
 				}
 			}
+			for _, p := range st.Approvers {
+				if contains(earlier, p) {
+					se.Shared = append(se.Shared, p)
+				}
+			}
+			earlier = append(earlier, st.Approvers...)
 			ex.Steps = append(ex.Steps, se)
 		}
 	}

@@ -70,11 +70,14 @@ func TestExplainAllowedWithFallback(t *testing.T) {
 			Max: 8 * time.Hour, MaxFrom: "defaults.max_duration",
 			ApprovalTimeout: 24 * time.Hour, ApprovalTimeoutFrom: "built-in default"},
 		ReasonRequired: true, ReasonFrom: "built-in default",
+		Distinct: true,
 		Steps: []StepExplanation{
 			{Number: 1, Min: 1, Sources: []SourceExplanation{{Source: "manager", People: []string{}, Note: "Slack profile field Xf0MANAGER is empty or names nobody"}},
 				Fallback: "owners", Approvers: []string{"U0CAROL01", "U0ERIN001"}},
+			// Separation of duties: the owner who approves step 1 is not
+			// asked for step 2.
 			{Number: 2, Min: 1, Sources: []SourceExplanation{{Source: "owners", People: []string{"U0CAROL01", "U0ERIN001"}}},
-				Approvers: []string{"U0CAROL01", "U0ERIN001"}},
+				Approvers: []string{"U0CAROL01", "U0ERIN001"}, Shared: []string{"U0CAROL01", "U0ERIN001"}},
 		},
 	}
 	if diff := cmp.Diff(want, ex); diff != "" {

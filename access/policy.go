@@ -156,7 +156,10 @@ func deactivated(ctx context.Context, dir Directory, user string) bool {
 	if dir == nil {
 		return false
 	}
-	p, err := dir.Person(ctx, user)
+	// Display freshness is enough here: deactivations arrive as events
+	// (offboarding), and a click is checked fresh on its own; a fresh
+	// users.info per candidate of a 50-person team would be a burst.
+	p, err := dir.Person(notFresh{ctx}, user)
 	return err == nil && p.Deactivated
 }
 
@@ -320,3 +323,13 @@ func appendPeople(dst, add []string, exclude string) []string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// notFresh is ctx without the Fresh mark.
+type notFresh struct{ context.Context }
+
+func (c notFresh) Value(k any) any {
+	if k == (freshKey{}) {
+		return nil
+	}
+	return c.Context.Value(k)
+}

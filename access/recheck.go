@@ -23,6 +23,9 @@ const DefaultRecheckEvery = 5 * time.Minute
 // decision: nothing is decided on data older than its bound.
 func directoryDown(id string, err error) error {
 	e := refusef(ErrUnavailable, CodeDirectory, "accessbot cannot check the directory right now, so nothing was decided for %s; please try again in a moment.", id)
+	if id == "" {
+		e.Message = "accessbot cannot check the directory right now, so nothing was created; please try again in a moment."
+	}
 	e.Request = id
 	return errors.Join(e, err)
 }

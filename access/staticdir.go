@@ -89,6 +89,22 @@ func (d *StaticDirectory) ProfileField(_ context.Context, user, _ string) (strin
 	return d.byID[user].Manager, nil
 }
 
+// IdPManager implements ManagerDirectory: the person's Manager stands for
+// the identity provider's record too (directory.managers.source), so that
+// a case file's people section drives tests of such runbooks offline.
+func (d *StaticDirectory) IdPManager(ctx context.Context, user string) (string, error) {
+	return d.personRef(ctx, d.byID[user].Manager)
+}
+
+// personRef turns a people-section manager (a user ID or an email) into a
+// user ID.
+func (d *StaticDirectory) personRef(ctx context.Context, v string) (string, error) {
+	if v == "" || !strings.Contains(v, "@") {
+		return v, nil
+	}
+	return d.UserByEmail(ctx, v)
+}
+
 // UsergroupMembers returns the IDs of the people listing group, sorted.
 func (d *StaticDirectory) UsergroupMembers(_ context.Context, group string) ([]string, error) {
 	var out []string

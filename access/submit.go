@@ -84,7 +84,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	now := s.clock.Now()
 	sys, role, d, err := s.check(ctx, in, now)
 	if err != nil {
-		return nil, err
+		return nil, policyOrDirectory(err)
 	}
 	if in.BreakGlass && in.Extends != "" {
 		// Extend never asks for it: an extension is an ordinary request.
@@ -152,7 +152,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			// approves it.
 			st, err := s.rb.ResolveStepExcluding(ctx, s.cfg.Directory, sys, role, i, person, askerOf(r))
 			if err != nil {
-				return nil, err
+				return nil, policyOrDirectory(err)
 			}
 			r.Steps = append(r.Steps, st)
 		}
@@ -232,4 +232,16 @@ func canonicalID(id string) string {
 		return FormatID(seq)
 	}
 	return id
+}
+
+// policyOrDirectory passes a refusal through and turns any other error of
+// a policy evaluation (Slack or the identity provider could not be asked)
+// into the CodeDirectory refusal: the person is told to try again, and
+// nothing was created.
+func policyOrDirectory(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return directoryDown("", err)
 }

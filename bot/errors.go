@@ -139,7 +139,10 @@ func (b *Bot) refusalText(e *access.Error) string {
 	case access.CodeOtherStep:
 		return fmt.Sprintf("You already approved step %d of *%s*. One person's approval counts for one step only, so someone else must approve this step.", e.Step, e.Request)
 	case access.CodeDirectory:
-		return fmt.Sprintf("accessbot cannot check the directory right now, so nothing was decided for *%s*. Please try again in a moment.", e.Request)
+		if e.Request == "" {
+			return "accessbot cannot check the directory (Slack or the identity provider) right now, so nothing was created. Please try again in a moment."
+		}
+		return fmt.Sprintf("accessbot cannot check the directory (Slack or the identity provider) right now, so nothing was decided for *%s*. Please try again in a moment.", e.Request)
 	case access.CodeBreakGlassNotAllowed:
 		switch {
 		case e.Value == "on_behalf":

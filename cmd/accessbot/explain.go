@@ -371,6 +371,9 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 		return
 	}
 	fmt.Fprintln(w, "\nApproval steps, in order (one deny ends the request):")
+	if !ex.Distinct {
+		fmt.Fprintln(w, "  (approval.distinct: false: one person may approve several steps)")
+	}
 	for _, st := range ex.Steps {
 		var srcs []string
 		for _, s := range st.Sources {
@@ -402,6 +405,10 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 			continue
 		}
 		fmt.Fprintf(w, "    asks: %s\n", o.showAll(st.Approvers))
+		if len(st.Shared) > 0 && ex.Distinct {
+			fmt.Fprintf(w, "    separation of duties: %s also asked in an earlier step; whoever of them approves it is not asked here (too few left: the owners, then the admins)\n",
+				o.showAll(st.Shared))
+		}
 	}
 }
 
