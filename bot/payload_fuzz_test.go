@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,11 +43,21 @@ func (fuzzConnector) Grant(context.Context, access.Grant) (access.Receipt, error
 }
 func (fuzzConnector) Revoke(context.Context, access.Grant) error { return nil }
 
+// panicCounter counts recovered panics: the handlers recover them (the
+// bot keeps serving), so the fuzz property "no panic" reads this count.
+type panicCounter struct {
+	nopMetrics
+	n atomic.Int64
+}
+
+func (p *panicCounter) Panic(string) { p.n.Add(1) }
+
 // fuzzBot is a Bot wired for fuzzing, with its acks recorded.
 type fuzzBot struct {
-	b   *Bot
-	emu *slackemu.Server
-	tr  *http.Transport
+	panics *panicCounter
+	b      *Bot
+	emu    *slackemu.Server
+	tr     *http.Transport
 
 	mu   sync.Mutex
 	acks map[string]int
@@ -80,8 +91,9 @@ func newFuzzBot(f *testing.F) *fuzzBot {
 	f.Cleanup(func() { st.Close() })
 	rb := testRunbook(&testing.T{})
 	rb.Teams = map[string]access.Team{"support": {Members: []string{"U0ALICE01", "U0CAROL01", "U0BOB0001"}}}
-	fb := &fuzzBot{emu: emu, tr: tr, acks: map[string]int{}}
+	fb := &fuzzBot{emu: emu, tr: tr, acks: map[string]int{}, panics: &panicCounter{}}
 	b := New(Config{
+		Metrics:  fb.panics,
 		AppToken: emu.AppToken(), BotToken: emu.BotToken(), APIURL: emu.APIURL(), Runbook: rb,
 		HTTPClient: &http.Client{Transport: tr, Timeout: 5 * time.Second},
 		Sleep:      func(ctx context.Context, d time.Duration) error { return ctx.Err() },
@@ -131,6 +143,9 @@ func (fb *fuzzBot) run(t *testing.T, typ string, payload []byte) {
 		fb.b.dispatch(ctx, socketmode.Event{Type: socketmode.EventTypeErrorBadMessage, Data: &socketmode.ErrorBadMessage{Cause: err, Message: frame}})
 	} else {
 		fb.b.handleEnvelope(ctx, evt, req, time.Now())
+	}
+	if p := fb.panics.n.Swap(0); p != 0 {
+		t.Fatalf("envelope %s (%s %q): a handler panicked (recovered, %d time(s)); see the log for the stack", id, typ, payload, p)
 	}
 	fb.mu.Lock()
 	n := fb.acks[id]
@@ -248,6 +263,12 @@ func FuzzEventsAPI(f *testing.F) {
 	f.Add([]byte(`{"type":"app_rate_limited"}`))
 	f.Add([]byte(`{"type":"event_callback","event":null}`))
 	f.Add([]byte(`{"type":"event_callback","event":{"type":"app_home_opened","user":7}}`))
+	// user_change: acted on only after users.info confirms it (a forged
+	// "deleted" for a user Slack says is active offboards nobody).
+	for _, u := range []string{"U0ALICE01", "U0NOBODY1", ""} {
+		f.Add([]byte(fmt.Sprintf(`{"type":"event_callback","event":{"type":"user_change","user":{"id":%q,"deleted":true}}}`, u)))
+	}
+	f.Add([]byte(`{"type":"event_callback","event":{"type":"user_change","user":null}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`"`))
 	f.Fuzz(func(t *testing.T, payload []byte) { fb.run(t, socketmode.RequestTypeEventsAPI, payload) })
