@@ -39,7 +39,7 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 	if cur.State != StatePending {
 		return nil, AlreadyDecided(cur)
 	}
-	if actor == cur.Requester {
+	if actor == cur.Requester || actor == cur.RequestedBy {
 		return nil, refuse(ErrForbidden, Error{Code: CodeOwnRequest, Request: cur.ID})
 	}
 	wasApprover := cur.IsApprover(actor)
@@ -151,7 +151,7 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Request, error
 	}
 	now := s.clock.Now()
 	return s.transition(ctx, cur.ID, func(r *Request) ([]tell, error) {
-		if actor != r.Requester && !s.rb.IsAdmin(actor) {
+		if actor != r.Requester && actor != r.RequestedBy && !s.rb.IsAdmin(actor) {
 			return nil, refuse(ErrForbidden, Error{Code: CodeOnlyRequester, Request: r.ID, Value: "cancel"})
 		}
 		if r.State != StatePending {

@@ -22,6 +22,9 @@ type Digest struct {
 	// AutoApproved were approved by the runbook (approval: auto) in the
 	// period; Extended are extensions (Request.Extends) granted in it.
 	AutoApproved, Extended []*Request
+	// BreakGlass were taken by breaking the glass in the period (granted
+	// without approval): the owners review them.
+	BreakGlass []*Request
 
 	// Snapshot at BuildDigest's now. Active hold access (soonest to end
 	// first); Waiting are pending approval (longest waiting first).
@@ -62,7 +65,7 @@ func BuildDigest(system string, from, to time.Time, reqs []*Request, now time.Ti
 		r  *Request
 		at time.Time
 	}
-	var granted, denied, timedOut, expired, revoked, auto, extended, late []item
+	var granted, denied, timedOut, expired, revoked, auto, extended, late, breakGlass []item
 	asked := map[string]int{}
 	in := func(t time.Time) bool { return !t.Before(from) && t.Before(to) }
 	for _, r := range reqs {
@@ -84,6 +87,8 @@ func BuildDigest(system string, from, to time.Time, reqs []*Request, now time.Ti
 				if r.Auto {
 					auto = append(auto, item{r, h.At})
 				}
+			case EventBreakGlass:
+				breakGlass = append(breakGlass, item{r, h.At})
 			case EventGranted:
 				granted = append(granted, item{r, h.At})
 				if r.Extends != "" {
@@ -130,6 +135,7 @@ func BuildDigest(system string, from, to time.Time, reqs []*Request, now time.Ti
 	d.Granted, d.Denied, d.TimedOut = newestFirst(granted), newestFirst(denied), newestFirst(timedOut)
 	d.Expired, d.Revoked = newestFirst(expired), newestFirst(revoked)
 	d.AutoApproved, d.Extended, d.LateRevocations = newestFirst(auto), newestFirst(extended), newestFirst(late)
+	d.BreakGlass = newestFirst(breakGlass)
 
 	byTime := func(xs []*Request, key func(*Request) time.Time) {
 		sort.SliceStable(xs, func(i, j int) bool {
@@ -164,6 +170,6 @@ func BuildDigest(system string, from, to time.Time, reqs []*Request, now time.Ti
 // nobody holding access or waiting, no revocation failing.
 func (d Digest) Quiet() bool {
 	return len(d.Granted)+len(d.Denied)+len(d.TimedOut)+len(d.Expired)+len(d.Revoked)+
-		len(d.AutoApproved)+len(d.Extended)+len(d.Active)+len(d.Waiting)+
+		len(d.AutoApproved)+len(d.Extended)+len(d.BreakGlass)+len(d.Active)+len(d.Waiting)+
 		len(d.FailedRevocations)+len(d.LateRevocations)+len(d.TopRequesters) == 0
 }

@@ -11,7 +11,7 @@
 //	pending ──deny──────────────► denied
 //	   │ ────cancel────────────► cancelled
 //	   │ ────approval_timeout──► timed_out
-//	   │ approve (last step met)
+//	   │ approve (last step met) · break_glass (no step)
 //	   ▼
 //	approved ──grant fails for good──► grant_failed
 //	   │ grant applied (expires_at = granted_at + duration)
@@ -26,6 +26,14 @@
 // entitlement are counted (invariant 5), the old grant ends without removing
 // access the extension still covers.
 //
+// The runbook's admission policy runs before a request exists (admission.go):
+// time windows, ticket references and on-call approval refuse it or decide
+// how it is approved. A break-glass request (breakglass.go) goes from
+// pending to approved by the requester alone, and an extension of it is an
+// ordinary request. A request made on someone's behalf (behalf.go) is the
+// beneficiary's (Requester); the person who asked (RequestedBy) approves
+// no step of it.
+//
 // # Invariants
 //
 //  1. One transition table, one write path: every change of state is
@@ -33,7 +41,8 @@
 //     which persists the request, its history entry, an audit record and
 //     the notices it causes in one transaction, then arms the next
 //     deadline. A new request is created in its first allowed state in one
-//     write (approval: auto is created approved).
+//     write (approval: auto, an on-call requester and break-glass are
+//     created approved).
 //  2. Durable first, effects after: the transition that authorises an effect
 //     (grant, revoke, message) is committed before the effect runs, on the
 //     service's workers (never a Slack handler), and only the worker that

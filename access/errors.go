@@ -69,6 +69,14 @@ const (
 	CodeDirectory     Code = "directory_down" // the directory could not be asked; nothing was decided
 	CodeStaleStep     Code = "stale_step"     // Request, Step (the message's, 1-based), N (the current step, 1-based)
 	CodeOtherStep     Code = "other_step"     // Request, Step (1-based): the clicker approved another step already
+	// Break-glass (the role's break_glass:).
+	CodeBreakGlassNotAllowed Code = "break_glass_not_allowed" // System, Role; Allowed = break-glass requesters (empty: the role has no break_glass); Value "extend" with Request: an extension is never break-glass
+	CodeBreakGlassTooLong    Code = "break_glass_too_long"    // System, Role, Duration, Limit (the break-glass maximum)
+	CodeBreakGlassReason     Code = "break_glass_reason"      // System, Role (a break-glass request always needs a reason)
+	// Requests on behalf of someone (the role's on_behalf:).
+	CodeOnBehalfNotAllowed     Code = "on_behalf_not_allowed"    // System, Role, Value (the beneficiary); Allowed = on_behalf sources (empty: the role has none)
+	CodeBeneficiaryNotEligible Code = "beneficiary_not_eligible" // System, Role, Value (the beneficiary); Allowed = the role's requesters
+	CodeUnknownPerson          Code = "unknown_person"           // Value (the Slack user ID named), N2 = 1 when deactivated
 )
 
 // Error is a refusal meant for the person who caused it. Kind is one of
@@ -183,6 +191,33 @@ func plainText(e *Error) string {
 		return fmt.Sprintf("Step %d of %s needs %d approver(s) other than the requester, but only %d can be found (including the system owners and admins).", e.Step, what, e.N, e.N2)
 	case CodeBusy:
 		return "accessbot is very busy right now; nothing was changed. Please try again in a moment."
+	case CodeOnBehalfNotAllowed:
+		if len(e.Allowed) == 0 {
+			return fmt.Sprintf("%s cannot be requested for someone else.", what)
+		}
+		return fmt.Sprintf("You may not request %s for %s; on behalf of someone, it may be requested by %s.", what, e.Value, strings.Join(e.Allowed, ", "))
+	case CodeBeneficiaryNotEligible:
+		return fmt.Sprintf("%s may not have %s; it is for %s.", e.Value, what, strings.Join(e.Allowed, ", "))
+	case CodeUnknownPerson:
+		if e.N2 == 1 {
+			return fmt.Sprintf("%s's account is deactivated.", e.Value)
+		}
+		return fmt.Sprintf("There is no Slack user %s.", e.Value)
+	case CodeBreakGlassNotAllowed:
+		if e.Value == "on_behalf" {
+			return "Break-glass is only for yourself: the person who breaks the glass is the one who gets the access."
+		}
+		if e.Value == "extend" {
+			return fmt.Sprintf("%s cannot be extended by breaking the glass: an extension is an ordinary request that needs %s's approval.", e.Request, what)
+		}
+		if len(e.Allowed) == 0 {
+			return fmt.Sprintf("%s has no break-glass access; request it the usual way.", what)
+		}
+		return fmt.Sprintf("You may not break the glass on %s; break-glass is for %s. Request it the usual way.", what, strings.Join(e.Allowed, ", "))
+	case CodeBreakGlassTooLong:
+		return fmt.Sprintf("%s is longer than break-glass allows for %s, which is %s.", FormatDuration(e.Duration), what, FormatDuration(e.Limit))
+	case CodeBreakGlassReason:
+		return fmt.Sprintf("Breaking the glass on %s needs a reason: say what the emergency is.", what)
 	case CodeIneligible:
 		return fmt.Sprintf("%s has ended: the requester may no longer request it.", e.Request)
 	case CodeStaleStep:

@@ -20,6 +20,15 @@ type ExplainInput struct {
 	// Now is the time the request would be made at. Nothing depends on it
 	// yet; time windows will (DESIGN.md issue 16).
 	Now time.Time
+	// BreakGlass explains a break-glass request (`--break-glass`):
+	// CheckBreakGlass's verdict instead of the role's requesters, and no
+	// approval steps.
+	BreakGlass bool
+	// RequestedBy, when set and not Requester, explains a request made by
+	// RequestedBy on behalf of Requester (`for @person …`): Requester is
+	// the beneficiary, RequestedBy must be allowed by the role's
+	// on_behalf, and neither is asked to approve.
+	RequestedBy string
 }
 
 // Explanation is what the policy decides for one request and why, built by
@@ -31,14 +40,20 @@ type ExplainInput struct {
 // Policy features added later extend it with fields of their own, each
 // filled in by Explain from the function the lifecycle calls:
 // break-glass availability (BreakGlass), time-window status at Now
-// (Window), people removed from a step by separation of duties
+// (Window, not yet), people removed from a step by separation of duties
 // (SourceExplanation notes and StepExplanation.Excluded), on-behalf
-// requests (a Beneficiary beside Requester).
+// requests (RequestedBy and OnBehalf; Requester is then the beneficiary,
+// whom the requester rules judge).
 type Explanation struct {
-	Requester string    `json:"requester"`
-	System    string    `json:"system"` // system ID; empty when there is no such system
-	Role      string    `json:"role"`   // role ID; empty when there is no such role
-	Now       time.Time `json:"now"`
+	Requester string `json:"requester"`
+	// RequestedBy is the person asking on Requester's behalf ("" when
+	// Requester asks); OnBehalf then says whether the role's on_behalf
+	// lets them.
+	RequestedBy string    `json:"requested_by,omitempty"`
+	OnBehalf    *bool     `json:"on_behalf,omitempty"`
+	System      string    `json:"system"` // system ID; empty when there is no such system
+	Role        string    `json:"role"`   // role ID; empty when there is no such role
+	Now         time.Time `json:"now"`
 
 	// Allowed is true when the request would be accepted (Refusal nil).
 	Allowed bool `json:"allowed"`
@@ -69,6 +84,26 @@ type Explanation struct {
 	Distinct bool `json:"distinct"`
 	// Steps are the approval steps in order, with who would be asked.
 	Steps []StepExplanation `json:"steps,omitempty"`
+
+	// BreakGlass is the role's break-glass availability for Requester;
+	// nil when the role has no break_glass.
+	BreakGlass *BreakGlassExplanation `json:"break_glass,omitempty"`
+}
+
+// BreakGlassExplanation says whether Requester may break the glass on the
+// role, by which rule, and for how long at most.
+type BreakGlassExplanation struct {
+	// Requested is set when the explained request itself breaks the
+	// glass (ExplainInput.BreakGlass): Allowed and Refusal of the
+	// Explanation are then CheckBreakGlass's, and there are no steps.
+	Requested   bool          `json:"requested,omitempty"`
+	Allowed     bool          `json:"allowed"` // Requester is one of the break-glass requesters
+	MatchedRule string        `json:"matched_rule,omitempty"`
+	Requesters  []RuleMatch   `json:"requesters"`
+	MaxDuration time.Duration `json:"max_duration"`
+	// Notify are the approvers of the role's steps, who are told of a
+	// break-glass grant besides the owners and the audit channel.
+	Notify []string `json:"notify,omitempty"`
 }
 
 // RuleMatch is one requester rule's verdict.
@@ -106,7 +141,8 @@ type StepExplanation struct {
 	// empty when the step cannot be satisfied (Error).
 	Approvers []string `json:"approvers"`
 	// Excluded are people a source named who may not approve this
-	// request: the requester (never an approver of their own request).
+	// request: the requester (never an approver of their own request),
+	// and the person who asked on their behalf.
 	Excluded []string `json:"excluded,omitempty"`
 	// Error is the step's refusal, when even the fallbacks are too few.
 	Error string `json:"error,omitempty"`
@@ -137,12 +173,30 @@ type SourceExplanation struct {
 // Steps are resolved even when the requester may not ask, to show who
 // approves for those who may.
 func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) (*Explanation, error) {
-	ex := &Explanation{Requester: in.Requester, Now: in.Now}
+	if in.BreakGlass {
+		return rb.explainBreakGlass(ctx, dir, in)
+	}
+	asker := onBehalf(SubmitInput{Requester: in.Requester, RequestedBy: in.RequestedBy})
+	ex := &Explanation{Requester: in.Requester, RequestedBy: asker, Now: in.Now}
 	ex.Duration.Requested = in.Duration
 	var rules []RuleMatch
 	sys, role, d, refusal := rb.checkPolicy(ctx, dir, SubmitInput{Requester: in.Requester, System: in.System, Role: in.Role, Duration: in.Duration}, &rules)
 	if refusal != nil && !isPolicyError(refusal) {
 		return nil, refusal
+	}
+	if asker != "" {
+		refusal = forBeneficiary(refusal, in.Requester)
+		if sys != nil && role != nil {
+			err := rb.CheckOnBehalf(ctx, dir, sys, role, asker, in.Requester)
+			if err != nil && !isPolicyError(err) {
+				return nil, err
+			}
+			ok := err == nil
+			ex.OnBehalf = &ok
+			if refusal == nil {
+				refusal = err
+			}
+		}
 	}
 	ex.Requesters = rules
 	for _, r := range rules {
@@ -173,15 +227,17 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 	if !ex.Auto {
 		for i := range role.Approval.Steps {
 			tr := &stepTrace{}
-			st, err := rb.resolveStep(ctx, dir, sys, role, i, in.Requester, nil, tr)
+			st, err := rb.resolveStep(ctx, dir, sys, role, i, in.Requester, askerList(asker), tr)
 			if err != nil && !isPolicyError(err) {
 				return nil, err
 			}
 			se := StepExplanation{Number: i + 1, Min: max(role.Approval.Steps[i].Min, 1), Sources: tr.sources,
 				Fallback: st.Fallback, Approvers: st.Approvers}
 			for _, s := range tr.sources {
-				if contains(s.People, in.Requester) && !contains(se.Excluded, in.Requester) {
-					se.Excluded = append(se.Excluded, in.Requester)
+				for _, who := range append([]string{in.Requester}, askerList(asker)...) {
+					if contains(s.People, who) && !contains(se.Excluded, who) {
+						se.Excluded = append(se.Excluded, who)
+					}
 				}
 			}
 			if err != nil {
@@ -199,6 +255,11 @@ func (rb *Runbook) Explain(ctx context.Context, dir Directory, in ExplainInput) 
 			ex.Steps = append(ex.Steps, se)
 		}
 	}
+	bg, err := rb.breakGlassAvailability(ctx, dir, sys, role, in.Requester)
+	if err != nil {
+		return nil, err
+	}
+	ex.BreakGlass = bg
 	ex.setRefusal(refusal)
 	return ex, nil
 }

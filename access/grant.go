@@ -215,7 +215,7 @@ func (s *Service) grantSpec(ctx context.Context, r *Request, now time.Time) (Gra
 		exp = s.expiryFor(ctx, r, now)
 	}
 	return Grant{ID: r.ID, System: r.System, Role: r.Role, Params: cloneMap(r.Entitlement.Params), User: p,
-		Reason: r.Reason, ApprovedBy: r.ApprovedBy(), GrantedAt: now.UTC(), ExpiresAt: exp.UTC()}, nil
+		Reason: r.Reason, ApprovedBy: r.ApprovedBy(), GrantedAt: now.UTC(), ExpiresAt: exp.UTC(), Ticket: r.Ticket, BreakGlass: r.BreakGlass, RequestedBy: r.RequestedBy}, nil
 }
 
 // person looks a Slack user up in the directory (just the ID without one).

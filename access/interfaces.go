@@ -188,6 +188,16 @@ type Grant struct {
 	// compensating revoke, invariant 9), as opposed to an expiry or a
 	// revocation of access that was granted.
 	Rollback bool
+	// Ticket is the request's ticket (Request.Ticket), nil when its role
+	// requires none; connectors that report to other systems (webhook)
+	// pass it on.
+	Ticket *Ticket
+	// BreakGlass is set for a break-glass grant (Request.BreakGlass):
+	// nobody approved it.
+	BreakGlass bool
+	// RequestedBy is the Slack user ID of the person who asked for User
+	// (Request.RequestedBy), "" when User asked.
+	RequestedBy string
 }
 
 // Person is a Slack user as the directory knows them.
@@ -267,6 +277,7 @@ const (
 	NoticeRevokeRecovered NoticeKind = "revoke_recovered" // owners: the failing revoke finally succeeded
 	NoticeRolledBack      NoticeKind = "rolled_back"      // owners: a half-applied grant was undone
 	NoticeTask            NoticeKind = "task"             // owners: a manual grant/removal to do, with Done
+	NoticeBreakGlass      NoticeKind = "break_glass"      // owners (review, Revoke now), the role's approvers and the audit channel: granted without approval
 	NoticeIneligible      NoticeKind = "ineligible"       // requester and owners: ended, the requester may no longer request it (why)
 	NoticeOffboarded      NoticeKind = "offboarded"       // owners: a deactivated person's grant is being removed
 	NoticeUpdate          NoticeKind = "update"           // nobody told: bring one posted copy (Notice.Ref) up to date

@@ -50,6 +50,20 @@ func (s *Service) plan(r *Request, t tell, now time.Time) []Notice {
 		if t.kind == NoticeApprovalNeeded && s.rb.AuditChannel != "" && !hasRef(r, RefAudit) && !pending(r, ForAudit) {
 			out = append(out, mk(ForAudit, s.rb.AuditChannel))
 		}
+	case NoticeBreakGlass:
+		// The owners (their channel, else each owner) get the review
+		// with Revoke now; every approver of the role and the audit
+		// channel get an information copy.
+		targets := s.rb.OwnerTargets(r.System)
+		owners()
+		for _, a := range r.Broadcast {
+			if !contains(targets, a) {
+				out = append(out, mk(ForApprover, a))
+			}
+		}
+		if s.rb.AuditChannel != "" && !hasRef(r, RefAudit) {
+			out = append(out, mk(ForAudit, s.rb.AuditChannel))
+		}
 	case NoticeRevokeFailing, NoticeRevokeRecovered, NoticeRolledBack, NoticeTask:
 		owners()
 	case NoticeGrantFailed, NoticeAccessKept, NoticeIneligible:
@@ -61,6 +75,9 @@ func (s *Service) plan(r *Request, t tell, now time.Time) []Notice {
 		// planned by planUpdates only
 	default:
 		out = append(out, mk(ForRequester, r.Requester))
+	}
+	if askerTold(r, t.kind) { // behalf.go: the person who asked for the requester
+		out = append(out, mk(ForRequester, r.RequestedBy))
 	}
 	return out
 }
@@ -130,7 +147,7 @@ func RefOutdated(ref MessageRef, r *Request) bool {
 		return false
 	}
 	switch ref.Kind {
-	case RefApproval, RefAudit:
+	case RefApproval, RefAudit, RefReview:
 		return ref.Rev < r.Rev
 	case RefWarning:
 		return r.State != StateActive

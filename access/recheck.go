@@ -43,6 +43,8 @@ func (s *Service) exclusions(r *Request, i int, extra []string) []string {
 		}
 		out = append(out, extra...)
 	}
+	out = append(out, askerOf(r)...) // never the person who asked for the requester
+
 	s.gone.Range(func(k, _ any) bool {
 		out = append(out, k.(string))
 		return true
@@ -79,7 +81,7 @@ func (s *Service) eligible(ctx context.Context, r *Request) (bool, error) {
 	if err != nil {
 		return false, nil // the role is gone from the runbook
 	}
-	ok, err := s.rb.MayRequest(Fresh(ctx), s.cfg.Directory, r.Requester, role)
+	ok, err := s.mayStillRequest(Fresh(ctx), r, role) // behalf.go: break-glass and on-behalf rules too
 	if err != nil {
 		return false, directoryDown(r.ID, err)
 	}

@@ -21,14 +21,40 @@ type Request struct {
 	Seq       uint64 `json:"seq"` // the number in ID, from the store's sequence
 	Version   uint64 `json:"version"`
 	State     State  `json:"state"`
-	Requester string `json:"requester"` // Slack user ID
-	System    string `json:"system"`
-	Role      string `json:"role"`
+	Requester string `json:"requester"` // Slack user ID: the person who gets the access
+	// RequestedBy is the person who asked for Requester (`/access for
+	// @person …`, the role's on_behalf:), "" when Requester asked. Every
+	// rule about "the requester" keeps meaning the person who gets the
+	// access; RequestedBy is told too, may cancel, and may never approve.
+	RequestedBy string `json:"requested_by,omitempty"`
+	System      string `json:"system"`
+	Role        string `json:"role"`
 	// Duration is how long access lasts once granted (the clock starts at grant).
 	Duration time.Duration `json:"duration"`
 	Reason   string        `json:"reason,omitempty"`
 	Extends  string        `json:"extends,omitempty"` // ID of the grant this one extends
-	Auto     bool          `json:"auto,omitempty"`    // approved by approval: auto
+	// Auto is set when the request was approved without a human (approval:
+	// auto, or the requester was on call); AutoBy says which, as recorded
+	// in the audit note: "approval: auto", "on call: pagerduty:P1ABC2D".
+	Auto   bool   `json:"auto,omitempty"`
+	AutoBy string `json:"auto_by,omitempty"`
+
+	// Ticket is the request's ticket when its role requires one (ticket:),
+	// as the ticket system reported it at submission (only Ref when the
+	// role does not verify tickets). Shown on every copy, sent in the
+	// webhook body and exported with the audit records.
+	Ticket *Ticket `json:"ticket,omitempty"`
+	// Notes are what the requester was told, at submission, about how the
+	// request was handled beyond "sent to …" (the on-call check, a time
+	// window, an unverified ticket), each a plain sentence.
+	Notes []string `json:"notes,omitempty"`
+	// BreakGlass is set for a break-glass request: approved at once by
+	// the requester (EventBreakGlass), never by an approval step.
+	// Broadcast are the people told of it besides the system owners and
+	// the audit channel: every approver the role's steps resolved to,
+	// at submission.
+	BreakGlass bool     `json:"break_glass,omitempty"`
+	Broadcast  []string `json:"broadcast,omitempty"`
 
 	// Entitlement is what the grant gives; fixed at creation.
 	Entitlement Entitlement `json:"entitlement"`
@@ -115,6 +141,7 @@ const (
 	RefAudit    = "audit"    // the audit channel's information copy
 	RefWarning  = "warning"  // the requester's expiry warning
 	RefTask     = "task"     // a manual connector's task for the owners
+	RefReview   = "review"   // the owners' break-glass review, with Revoke now
 )
 
 // MessageRef locates one posted copy of a request's messages in Slack, so
@@ -212,11 +239,12 @@ func (r *Request) Current() (Step, bool) {
 	return r.Steps[r.CurrentStep], true
 }
 
-// IsParty reports whether user takes part in r: the requester, an approver
+// IsParty reports whether user takes part in r: the requester (or the
+// person who asked for them), an approver
 // of any step (or one who decided), an owner of its system or an admin.
 // Refusals to anyone else reveal nothing about the request.
 func (r *Request) IsParty(rb *Runbook, user string) bool {
-	if user == r.Requester || rb.IsAdmin(user) {
+	if user == r.Requester || user == r.RequestedBy && user != "" || rb.IsAdmin(user) {
 		return true
 	}
 	if sys := rb.Systems[r.System]; sys != nil && sys.IsOwner(user) {
@@ -291,6 +319,12 @@ func (r *Request) Clone() *Request {
 		c.Steps[i] = s
 	}
 	c.Decisions = append([]Decision(nil), r.Decisions...)
+	if r.Ticket != nil {
+		t := *r.Ticket
+		c.Ticket = &t
+	}
+	c.Notes = cloneStrings(r.Notes)
+	c.Broadcast = cloneStrings(r.Broadcast)
 	c.Messages = append([]MessageRef(nil), r.Messages...)
 	c.History = append([]HistoryEntry(nil), r.History...)
 	if r.Receipt != nil {
@@ -315,6 +349,15 @@ func (r *Request) Clone() *Request {
 		c.Outbox[i] = n
 	}
 	return &c
+}
+
+// cloneStrings copies xs, keeping nil nil (so that a clone equals its
+// original).
+func cloneStrings(xs []string) []string {
+	if xs == nil {
+		return nil
+	}
+	return append([]string{}, xs...)
 }
 
 func cloneMap(m map[string]string) map[string]string {

@@ -79,7 +79,7 @@ func (s *Service) revoke(ctx context.Context, r *Request) error {
 // profile stands in for the identity.
 func (s *Service) revokeSpec(ctx context.Context, r *Request) (Grant, error) {
 	g := Grant{ID: r.ID, System: r.System, Role: r.Role, Params: cloneMap(r.Entitlement.Params),
-		Reason: r.Reason, ApprovedBy: r.ApprovedBy(), GrantedAt: r.GrantedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC()}
+		Reason: r.Reason, ApprovedBy: r.ApprovedBy(), GrantedAt: r.GrantedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Ticket: r.Ticket, BreakGlass: r.BreakGlass, RequestedBy: r.RequestedBy}
 	if r.Receipt != nil {
 		rc := *r.Receipt
 		g.Receipt = &rc

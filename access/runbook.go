@@ -79,6 +79,17 @@ type Role struct {
 	// Ticket, when set, requires a ticket reference on every request
 	// (`ticket: { pattern, verify }`); see CheckTicket.
 	Ticket *TicketPolicy
+
+	// BreakGlass, when set, lets its requesters take the role at once,
+	// without approval, for at most its MaxDuration
+	// (`break_glass: { max_duration, requesters }`); see CheckBreakGlass.
+	BreakGlass *BreakGlassPolicy
+
+	// OnBehalf are who may request the role for someone else
+	// (`on_behalf: [manager, team:it]`), in the approver-source grammar:
+	// manager means the beneficiary's manager; owners the system's
+	// owners. Empty: nobody may. See CheckOnBehalf.
+	OnBehalf []Source
 }
 
 // RoleOrigin records where each of a role's merged durations and its

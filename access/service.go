@@ -54,7 +54,7 @@ type ServiceConfig struct {
 	Store      Store
 	Directory  Directory
 	Notifier   Notifier
-	Connectors map[string]Connector // by connector instance name
+	Connectors map[string]Connector // by connector instance name; lookup connectors too (SourcesOf)
 	Scheduler  Scheduler            // nil: deadlines are found by the reconcile pass only
 	Clock      Clock
 	Logger     *slog.Logger
@@ -159,6 +159,7 @@ func (NopObserver) Panic(string)                                       {}
 type Service struct {
 	cfg   ServiceConfig
 	rb    *Runbook
+	src   Sources // the lookup connectors among Connectors (on-call, tickets)
 	store Store
 	clock Clock
 	log   *slog.Logger
@@ -250,7 +251,7 @@ func NewService(cfg ServiceConfig) *Service {
 		cfg.WallClock = time.Now
 	}
 	return &Service{
-		cfg: cfg, rb: cfg.Runbook, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, obs: cfg.Observer,
+		cfg: cfg, rb: cfg.Runbook, src: SourcesOf(cfg.Connectors), store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, obs: cfg.Observer,
 		ents: map[string]*entLock{}, gates: map[string]*gate{},
 		queue: make(chan queued, cfg.Queue), inflight: map[string]bool{},
 	}

@@ -73,6 +73,10 @@ const (
 	// EventRollingBack: a grant failed after changing something at the
 	// target; a compensating revoke removes what it left (invariant 9).
 	EventRollingBack Event = "rolling_back"
+	// EventBreakGlass: the requester broke the glass (the role's
+	// break_glass:): approved at once, without any approval step, and
+	// told to the owners, the role's approvers and the audit channel.
+	EventBreakGlass Event = "break_glass"
 	// EventIneligible: a re-check found the requester no longer allowed to
 	// request it; the request ends before any grant.
 	EventIneligible Event = "ineligible"
@@ -90,6 +94,7 @@ var table = map[State]map[Event]State{
 		EventApprovalRecorded: StatePending,
 		EventStepApproved:     StatePending,
 		EventApproved:         StateApproved,
+		EventBreakGlass:       StateApproved,
 		EventDenied:           StateDenied,
 		EventCancelled:        StateCancelled,
 		EventTimedOut:         StateTimedOut,

@@ -15,6 +15,7 @@ var allEvents = []Event{
 	EventCancelled, EventTimedOut, EventReminded, EventGranted, EventGrantAttemptFailed,
 	EventGrantFailed, EventWarned, EventExpiring, EventRevoking, EventDone,
 	EventRevokeAttemptFailed, EventExpired, EventRevoked, EventNoted, EventRollingBack,
+	EventBreakGlass,
 	EventIneligible, EventReassigned,
 }
 
@@ -30,6 +31,8 @@ func wantTable() map[State]map[Event]State {
 			EventCancelled: StateCancelled,
 			EventTimedOut:  StateTimedOut,
 			EventApproved:  StateApproved,
+			// the requester broke the glass: approved with no step (issue 16)
+			EventBreakGlass: StateApproved,
 			// bookkeeping
 			EventApprovalRecorded: StatePending,
 			EventStepApproved:     StatePending,

@@ -18,6 +18,18 @@ type SubmitInput struct {
 	Duration  time.Duration // 0: the role default
 	Reason    string
 	Extends   string // request ID of the active grant this extends
+	// Ticket is an explicit ticket reference (the request form's ticket
+	// field); "" means the reference is looked for in Reason. Only roles
+	// with a ticket policy use it.
+	Ticket string
+	// BreakGlass asks for the role's break-glass access: granted at once
+	// without approval (CheckBreakGlass says who may, for how long).
+	BreakGlass bool
+	// RequestedBy, when set and not Requester, is the person asking on
+	// Requester's behalf (the role's on_behalf: says who may;
+	// CheckOnBehalf). Requester is the beneficiary: the requesters rules,
+	// the grant and the duplicate check are theirs.
+	RequestedBy string
 }
 
 // CleanText removes what a person cannot see from user text: format
@@ -44,25 +56,40 @@ func CleanText(s string) string {
 
 // Check validates in against the runbook without creating anything: the
 // system and role exist, the person may request it, the duration is within
-// the maximum and the reason is present when required. It returns the
-// system, role and effective duration, or an *Error saying what is allowed.
+// the maximum, the reason is present when required, and the role's time
+// windows allow a request now (a refusal says when the next one opens).
+// It returns the system, role and effective duration, or an *Error
+// saying what is allowed. The ticket and on-call checks need the reason
+// and a lookup; Submit makes them.
 func (s *Service) Check(ctx context.Context, in SubmitInput) (*System, *Role, time.Duration, error) {
-	return s.rb.CheckRequest(ctx, s.cfg.Directory, in) // check.go; shared with Explain
+	return s.check(ctx, in, s.clock.Now()) // admission.go; the policy part is shared with Explain
 }
 
 // Submit creates a request. It refuses, with an *Error and without creating
-// anything, a request the runbook does not allow, and one for a system and
-// role the person already holds or has pending (Error.Existing names that
-// request) unless it is an extension of it. Approvers of every step are
-// resolved now. A role with approval: auto is created already approved, in
-// the same single write, and granted by the workers; other requests are
-// created pending with their approvers' messages in the outbox.
+// anything, a request the runbook does not allow (Check), one for a system
+// and role the person already holds or has pending (Error.Existing names
+// that request) unless it is an extension of it, and one the role's
+// admission policy refuses (Runbook.Admit: outside its time windows with
+// outside_window: refuse; a missing, malformed, unknown or closed ticket;
+// a ticket system that cannot be asked). Admit may call the role's
+// lookup connectors (ticket, on-call), bounded by their own timeouts.
+//
+// A request the policy approves without a human (approval: auto, or the
+// requester on call) is created already approved, in the same single
+// write, with the reason in its audit note, and granted by the workers;
+// other requests are created pending, approvers of every step resolved
+// now and their messages in the outbox. The ticket and what the requester
+// must be told about the admission (Request.Notes) are stored with it.
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) {
-	sys, role, d, err := s.Check(ctx, in)
+	now := s.clock.Now()
+	sys, role, d, err := s.check(ctx, in, now)
 	if err != nil {
 		return nil, policyOrDirectory(err)
 	}
-	now := s.clock.Now()
+	if in.BreakGlass && in.Extends != "" {
+		// Extend never asks for it: an extension is an ordinary request.
+		return nil, refuse(ErrForbidden, Error{Code: CodeBreakGlassNotAllowed, System: sys.ID, Role: role.ID, Request: canonicalID(in.Extends), Value: "extend"})
+	}
 	person := in.Requester
 	ent := Entitlement{Connector: sys.Connector, Params: cloneMap(role.Grant), Person: person}
 	// One submission per person at a time, so that the duplicate check
@@ -97,12 +124,33 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	}
 
 	r := &Request{
-		Requester: person, System: sys.ID, Role: role.ID, Duration: d,
+		Requester: person, RequestedBy: onBehalf(in), System: sys.ID, Role: role.ID, Duration: d,
 		Reason: CleanText(in.Reason), Extends: in.Extends, Entitlement: ent, CreatedAt: now.UTC(),
 	}
-	if !role.Approval.Auto {
-		for i := range role.Approval.Steps {
-			st, err := s.rb.ResolveStep(ctx, s.cfg.Directory, sys, role, i, person)
+	if in.BreakGlass {
+		tells, err := s.breakGlass(ctx, sys, role, r, in, now)
+		if err != nil {
+			return nil, err
+		}
+		if r, err = s.create(ctx, r, tells); err != nil {
+			return nil, err
+		}
+		s.log.WarnContext(ctx, "break glass: granted without approval", LogRequest, r.ID, "system", r.System, "role", r.Role,
+			"requester", r.Requester, "duration", r.Duration.String())
+		return r, nil
+	}
+	adm, err := s.admit(ctx, sys, role, in, now)
+	if err != nil {
+		return nil, err
+	}
+	r.Ticket, r.Notes = adm.Ticket, sentences(adm.Notes)
+	if !adm.Auto {
+		// adm.Steps are the role's own Approval.Steps (Admit), which
+		// ResolveStep indexes.
+		for i := range adm.Steps {
+			// Neither the beneficiary nor the person who asked for them
+			// approves it.
+			st, err := s.rb.ResolveStepExcluding(ctx, s.cfg.Directory, sys, role, i, person, askerOf(r))
 			if err != nil {
 				return nil, policyOrDirectory(err)
 			}
@@ -113,13 +161,13 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			r.RemindAt = now.Add(role.ReminderAfter).UTC()
 		}
 	}
-	if err := Apply(r, Transition{Event: EventRequested, Actor: person, At: now, Note: noteExtends(in.Extends)}); err != nil {
+	if err := Apply(r, Transition{Event: EventRequested, Actor: r.asker(), At: now, Note: requestNote(r)}); err != nil {
 		return nil, err
 	}
 	tells := []tell{{kind: NoticeSubmitted}}
-	if role.Approval.Auto {
-		r.Auto = true
-		if err := Apply(r, Transition{Event: EventApproved, Actor: ActorAuto, At: now, Note: "approval: auto"}); err != nil {
+	if adm.Auto {
+		r.Auto, r.AutoBy = true, adm.AutoBy
+		if err := Apply(r, Transition{Event: EventApproved, Actor: ActorAuto, At: now, Note: adm.AutoBy}); err != nil {
 			return nil, err
 		}
 		r.DecidedAt = now.UTC()
@@ -131,20 +179,16 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "request submitted", LogRequest, r.ID, "system", r.System, "role", r.Role, "auto", r.Auto)
+	s.log.InfoContext(ctx, "request submitted", LogRequest, r.ID, "system", r.System, "role", r.Role, "auto", r.Auto, "auto_by", r.AutoBy,
+		"requested_by", r.RequestedBy)
 	return r, nil
 }
 
-func noteExtends(id string) string {
-	if id == "" {
-		return ""
-	}
-	return "extends " + id
-}
-
 // Extend asks for more time on an active grant: a new request for the same
-// system and role, approved per the role's policy (at once for approval:
-// auto), whose grant overlaps the old one (invariant 5).
+// system and role, admitted and approved per the role's policy (at once
+// for approval: auto), whose grant overlaps the old one (invariant 5). It
+// keeps the grant's ticket unless the new reason names another; the
+// ticket is checked again.
 func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration, reason string) (*Request, error) {
 	r, err := s.getFor(ctx, id, actor)
 	if err != nil {
@@ -159,7 +203,8 @@ func (s *Service) Extend(ctx context.Context, id, actor string, d time.Duration,
 	if CleanText(reason) == "" {
 		reason = r.Reason
 	}
-	return s.Submit(ctx, SubmitInput{Requester: actor, System: r.System, Role: r.Role, Duration: d, Reason: reason, Extends: r.ID})
+	return s.Submit(ctx, SubmitInput{Requester: actor, System: r.System, Role: r.Role, Duration: d, Reason: reason, Extends: r.ID,
+		Ticket: extensionTicket(s.role(r), r, reason)})
 }
 
 // getFor reads request id for actor: a request that does not exist, and

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -34,6 +35,13 @@ type Command struct {
 	Reason   string
 	ID       string // request ID for cancel / revoke / extend
 	Since    string // audit: a duration ("7d") or a date (2026-11-01)
+	// BreakGlass is the --break-glass flag of a request: take the role's
+	// break-glass access (a confirmation form opens first).
+	BreakGlass bool
+	// For is the person a request is made for (`for @person …`): their
+	// Slack user ID from a mention (<@U…|name>), else the word as
+	// written (which the bot refuses, and accessbot test resolves).
+	For string
 }
 
 // maxCommandRunes bounds the command text we parse; Slack itself limits
@@ -52,7 +60,26 @@ func ParseCommand(text string) (Command, error) {
 		return Command{}, inputErrorf("That command is too long (over %d characters).", maxCommandRunes)
 	}
 	text = unescapeSlack(strings.TrimSpace(text))
+	text, breakGlass := cutBreakGlass(text)
 	fields := strings.Fields(text)
+	if strings.EqualFold(firstField(fields), "for") {
+		return parseFor(text, breakGlass)
+	}
+	c, err := parseRest(text, fields)
+	if err != nil {
+		return Command{}, err
+	}
+	if breakGlass {
+		if c.Verb != VerbRequest && c.Verb != VerbModal || c.System == "" {
+			return Command{}, inputErrorf("`--break-glass` goes with a request: `SYSTEM ROLE DURATION REASON --break-glass`, e.g. `crm admin 30m production is down --break-glass`.")
+		}
+		c.BreakGlass = true
+	}
+	return c, nil
+}
+
+// parseRest parses a command without its flags and "for" prefix.
+func parseRest(text string, fields []string) (Command, error) {
 	if len(fields) == 0 {
 		return Command{Verb: VerbModal}, nil
 	}
@@ -150,6 +177,8 @@ func HelpText(cmd string) string {
 	return fmt.Sprintf("*%[1]s* asks for temporary access, approved in Slack and removed on time.\n"+
 		"• `%[1]s` opens the request form\n"+
 		"• `%[1]s SYSTEM ROLE DURATION REASON…` requests directly, e.g. `%[1]s crm viewer 2h ticket 4411`\n"+
+		"• `%[1]s for @person SYSTEM ROLE DURATION REASON…` asks for someone else, where the runbook allows it\n"+
+		"• `%[1]s SYSTEM ROLE DURATION REASON… --break-glass`: emergency access without approval, where the runbook allows it (you confirm first; everyone responsible is told)\n"+
 		"• `%[1]s list`: your active grants and pending requests\n"+
 		"• `%[1]s pending`: requests waiting for your approval\n"+
 		"• `%[1]s systems`: what you may request, for how long, and who approves\n"+
@@ -161,3 +190,59 @@ func HelpText(cmd string) string {
 // quote shows a piece of user input in a message: escaped, shortened,
 // between quotation marks.
 func quote(s string) string { return "“" + Escape(Truncate(s, 80)) + "”" }
+
+func firstField(fields []string) string {
+	if len(fields) == 0 {
+		return ""
+	}
+	return fields[0]
+}
+
+// breakGlassFlag matches the --break-glass flag as a word anywhere in the
+// text. Clients that "smarten" typing (macOS, iOS) turn "--" into an en or
+// em dash, so those count too.
+var breakGlassFlag = regexp.MustCompile(`(?i)(^|\s)(--|—|–)break-?glass(\s|$)`)
+
+// cutBreakGlass removes the --break-glass flag from text and reports
+// whether it was there.
+func cutBreakGlass(text string) (string, bool) {
+	if !breakGlassFlag.MatchString(text) {
+		return text, false
+	}
+	for breakGlassFlag.MatchString(text) {
+		text = breakGlassFlag.ReplaceAllString(text, " ")
+	}
+	return strings.TrimSpace(text), true
+}
+
+// slackMention is a user mention as Slack sends it in slash command text
+// when the command escapes users (should_escape: true in the manifest;
+// slack-protocol.md §4.5): <@U123> or <@U123|name>.
+var slackMention = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(\|[^>]*)?>$`)
+
+// parseFor parses `for @person SYSTEM ROLE [DURATION] [REASON]`: a request
+// made for someone else.
+func parseFor(text string, breakGlass bool) (Command, error) {
+	usage := "Usage: `for @person SYSTEM ROLE DURATION REASON`, e.g. `for @alice crm viewer 2h onboarding`."
+	fields := strings.Fields(text)
+	if len(fields) < 3 {
+		return Command{}, inputErrorf("Who and what? %s", usage)
+	}
+	who := fields[1]
+	if m := slackMention.FindStringSubmatch(who); m != nil {
+		who = m[1]
+	}
+	rest := restAfter(text, 2)
+	c, err := parseRest(rest, strings.Fields(rest))
+	if err != nil {
+		return Command{}, err
+	}
+	if c.Verb != VerbRequest && c.Verb != VerbModal {
+		return Command{}, inputErrorf("%s is not a request. %s", quote(firstField(strings.Fields(rest))), usage)
+	}
+	if breakGlass {
+		return Command{}, inputErrorf("Break-glass is only for yourself: the person who breaks the glass is the one who gets the access.")
+	}
+	c.For = who
+	return c, nil
+}

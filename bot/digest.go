@@ -62,6 +62,9 @@ func DigestMessage(d access.Digest, v View) (fallback string, blocks []slack.Blo
 		section("*" + counts + "*"),
 	}
 	role := func(r *access.Request) string {
+		if r.RequestedBy != "" && r.RequestedBy != r.Requester {
+			return fmt.Sprintf("*%s* %s (asked by %s) · %s", r.ID, mention(r.Requester), mention(r.RequestedBy), Escape(r.Role))
+		}
 		return fmt.Sprintf("*%s* %s · %s", r.ID, mention(r.Requester), Escape(r.Role))
 	}
 	add := func(title string, rs []*access.Request, line func(r *access.Request) string) {
@@ -76,7 +79,14 @@ func DigestMessage(d access.Digest, v View) (fallback string, blocks []slack.Blo
 	add(":warning: Late revocations", d.LateRevocations, func(r *access.Request) string {
 		return fmt.Sprintf("%s · ended %s, removed %s", role(r), FormatTime(r.ExpiresAt, loc), FormatTime(r.EndedAt, loc))
 	})
-	if len(d.FailedRevocations)+len(d.LateRevocations) > 0 {
+	add(":rotating_light: Break glass: taken without approval, review them", d.BreakGlass, func(r *access.Request) string {
+		s := fmt.Sprintf("%s · %s · %s · _%s_", role(r), access.FormatDuration(r.Duration), strings.ReplaceAll(string(r.State), "_", " "), safe(orNone(r.Reason), digestUserText))
+		if r.Ticket != nil {
+			s += " · " + safe(r.Ticket.Ref, 40)
+		}
+		return s
+	})
+	if len(d.FailedRevocations)+len(d.LateRevocations)+len(d.BreakGlass) > 0 {
 		blocks = append(blocks, slack.NewDividerBlock())
 	}
 	add(":hourglass_flowing_sand: Waiting for approval", d.Waiting, func(r *access.Request) string {
@@ -147,8 +157,9 @@ func digestCounts(d access.Digest) string {
 	add(len(d.Waiting), "waiting")
 	add(len(d.FailedRevocations), "failed "+plural(len(d.FailedRevocations), "revocation"))
 	add(len(d.LateRevocations), "late "+plural(len(d.LateRevocations), "revocation"))
+	add(len(d.BreakGlass), "break-glass")
 	for i, p := range parts {
-		if strings.Contains(p, "revocation") {
+		if strings.Contains(p, "revocation") || strings.Contains(p, "break-glass") {
 			parts[i] = "⚠ " + p
 		}
 	}

@@ -143,6 +143,32 @@ func (b *Bot) refusalText(e *access.Error) string {
 			return "accessbot cannot check the directory (Slack or the identity provider) right now, so nothing was created. Please try again in a moment."
 		}
 		return fmt.Sprintf("accessbot cannot check the directory (Slack or the identity provider) right now, so nothing was decided for *%s*. Please try again in a moment.", e.Request)
+	case access.CodeBreakGlassNotAllowed:
+		switch {
+		case e.Value == "on_behalf":
+			return "Break-glass is only for yourself: the person who breaks the glass is the one who gets the access."
+		case e.Value == "extend":
+			return fmt.Sprintf("*%s* cannot be extended by breaking the glass: an extension is an ordinary request that needs %s's approval (%s).", e.Request, what, cmd("extend "+e.Request+" DURATION"))
+		case len(e.Allowed) == 0:
+			return fmt.Sprintf("%s has no break-glass access; request it the usual way.", what)
+		}
+		return fmt.Sprintf("You may not break the glass on %s; break-glass is for %s. Request it the usual way.", what, Escape(strings.Join(e.Allowed, ", ")))
+	case access.CodeBreakGlassTooLong:
+		return fmt.Sprintf("%s is longer than break-glass allows for %s, which is %s.", access.FormatDuration(e.Duration), what, access.FormatDuration(e.Limit))
+	case access.CodeBreakGlassReason:
+		return fmt.Sprintf("Breaking the glass on %s needs a reason: say what the emergency is.", what)
+	case access.CodeOnBehalfNotAllowed:
+		if len(e.Allowed) == 0 {
+			return fmt.Sprintf("%s cannot be requested for someone else; %s can ask for it themselves.", what, mention(e.Value))
+		}
+		return fmt.Sprintf("You may not request %s for %s; on behalf of someone, it may be requested by %s (manager means their manager).", what, mention(e.Value), Escape(strings.Join(e.Allowed, ", ")))
+	case access.CodeBeneficiaryNotEligible:
+		return fmt.Sprintf("%s may not have %s; it is for %s.", mention(e.Value), what, Escape(strings.Join(e.Allowed, ", ")))
+	case access.CodeUnknownPerson:
+		if e.N2 == 1 {
+			return fmt.Sprintf("%s's account is deactivated, so nobody may request access for them.", mention(e.Value))
+		}
+		return fmt.Sprintf("There is no Slack user %s: mention the person (type @ and pick them from the list).", quote(e.Value))
 	}
 	return ""
 }

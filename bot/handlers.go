@@ -242,6 +242,9 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	if err != nil {
 		return textReply("%s\n`%s help` shows the usage.", b.errorText(err), b.cfg.Command)
 	}
+	if c.BreakGlass || c.For != "" {
+		return b.runbookRequest(ctx, cmd, c) // breakglass.go, behalf.go
+	}
 	user := cmd.UserID
 	switch c.Verb {
 	case VerbHelp:
@@ -305,7 +308,11 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) *reply {
 	return textReply("%s", HelpText(b.cfg.Command))
 }
 
-func submittedText(r *access.Request) string {
+// submittedText answers a request just made: its state, then its ticket
+// and what the admission policy had to say (submitAckWhy, notesText).
+func submittedText(r *access.Request) string { return withTicketAndNotes(submittedState(r), r) }
+
+func submittedState(r *access.Request) string {
 	switch r.State {
 	case access.StatePending:
 		st, ok := r.Current()
@@ -317,7 +324,7 @@ func submittedText(r *access.Request) string {
 		return fmt.Sprintf("*%s*: approved automatically and granted until %s.", r.ID, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
 	case access.StateApproved:
 		if r.Auto {
-			return fmt.Sprintf("*%s*: approved automatically (the runbook needs no approval for %s %s); granting it now. You will get a DM when the access is in place.", r.ID, Escape(r.System), Escape(r.Role))
+			return fmt.Sprintf("*%s*: approved automatically (%s); granting it now. You will get a DM when the access is in place.", r.ID, submitAckWhy(r))
 		}
 		return fmt.Sprintf("*%s*: approved; being granted.", r.ID)
 	case access.StateGrantFailed:
@@ -467,7 +474,7 @@ func (b *Bot) submitModal(ctx context.Context, cb slack.InteractionCallback) *re
 		b.mx.Busy()
 		return &reply{viewErrors: map[string]string{BlockReason: stripMrkdwn(b.errorText(access.ErrBusy))}}
 	}
-	if _, err := b.svc.Submit(ctx, access.SubmitInput{Requester: user, System: st.System, Role: st.Role, Duration: st.Duration, Reason: st.Reason}); err != nil {
+	if _, err := b.svc.Submit(ctx, st.input(user)); err != nil {
 		return &reply{viewErrors: b.fieldErrors(err)}
 	}
 	return nil
@@ -542,6 +549,8 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 		}
 	case ActionConfirm:
 		_, err = b.svc.Confirm(ctx, id, user)
+	case ActionRevokeNow:
+		answer, err = b.revokeNow(ctx, id, user)
 	case ActionRequestAccess:
 		err = b.openRequestModal(ctx, cb.TriggerID, user, modalState{})
 	case ActionSystemSelect, ActionRoleSelect:
@@ -574,7 +583,7 @@ func (b *Bot) refreshModal(ctx context.Context, cb slack.InteractionCallback, a 
 	if len(eligible) == 0 {
 		return inputErrorf("There is nothing you may request.")
 	}
-	view := RequestModal(b.rb, eligible, st)
+	view := b.requestModal(ctx, cb.User.ID, eligible, st)
 	return b.call(ctx, "views.update", func(ctx context.Context) error {
 		_, err := b.api.UpdateViewContext(ctx, view, "", cb.View.Hash, cb.View.ID)
 		if isSlackError(err, "hash_conflict") {

@@ -21,7 +21,23 @@ type modalState struct {
 	Role     string        `json:"r,omitempty"`
 	Duration time.Duration `json:"d,omitempty"`
 	Reason   string        `json:"-"`
+	Ticket   string        `json:"-"` // the ticket field, for roles with a ticket policy
 	Channel  string        `json:"c,omitempty"`
+	// BreakGlassMode is the break-glass confirmation form (`--break-glass`):
+	// one system and role, durations up to the break-glass maximum, a
+	// required reason and a required confirmation box.
+	BreakGlassMode bool `json:"b,omitempty"`
+	// BreakGlassRoles are the "system/role" pairs the person may break
+	// the glass on: the ordinary form offers the box for those.
+	BreakGlassRoles map[string]bool `json:"-"`
+	// BreakGlass is set when the confirmation box is ticked.
+	BreakGlass bool `json:"-"`
+}
+
+// input is the submission the form's state asks for, made by user.
+func (st modalState) input(user string) access.SubmitInput {
+	return access.SubmitInput{Requester: user, System: st.System, Role: st.Role, Duration: st.Duration, Reason: st.Reason,
+		Ticket: st.Ticket, BreakGlass: st.BreakGlass}
 }
 
 // durationChoices are the durations offered in the modal, filtered to the
@@ -79,6 +95,14 @@ func RequestModal(rb *access.Runbook, eligible map[string][]string, st modalStat
 	}
 	sys := rb.Systems[st.System]
 	role := sys.Roles[st.Role]
+	if st.BreakGlassMode && role.BreakGlass != nil {
+		// The form's limits are the break-glass ones.
+		capped := *role
+		capped.MaxDuration = min(role.MaxDuration, role.BreakGlass.MaxDuration)
+		capped.DefaultDuration = min(role.DefaultDuration, capped.MaxDuration)
+		capped.ReasonRequired = true
+		role = &capped
+	}
 	if st.Duration <= 0 || st.Duration > role.MaxDuration {
 		st.Duration = role.DefaultDuration
 	}
@@ -140,6 +164,13 @@ func RequestModal(rb *access.Runbook, eligible map[string][]string, st modalStat
 	}
 	reasonBlock := slack.NewInputBlock(BlockReason, slack.NewTextBlockObject(slack.PlainTextType, reasonLabel, false, false), nil, reason)
 	reasonBlock.Optional = !role.ReasonRequired
+	inputs := []slack.Block{reasonBlock}
+	if tb := ticketBlock(role, st.Ticket); tb != nil {
+		inputs = append(inputs, tb)
+	}
+	if bb := breakGlassBlock(sys, role, st); bb != nil {
+		inputs = append(inputs, bb)
+	}
 
 	approval := "approved automatically"
 	if !role.Approval.Auto {
@@ -154,22 +185,26 @@ func RequestModal(rb *access.Runbook, eligible map[string][]string, st modalStat
 		approval = "approved by " + strings.Join(steps, ", then ")
 	}
 	info := fmt.Sprintf("*%s · %s*: up to %s, %s.", Escape(sys.DisplayName()), Escape(role.ID), access.FormatDuration(role.MaxDuration), Escape(approval))
+	title, submit := "Request access", "Request"
+	if st.BreakGlassMode {
+		info = breakGlassInfo(sys, role)
+		title, submit = "Break glass", "Break glass now"
+	}
 
-	meta, _ := json.Marshal(modalState{System: st.System, Role: st.Role, Duration: st.Duration, Channel: st.Channel})
+	meta, _ := json.Marshal(modalState{System: st.System, Role: st.Role, Duration: st.Duration, Channel: st.Channel, BreakGlassMode: st.BreakGlassMode})
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      CallbackRequest,
-		Title:           slack.NewTextBlockObject(slack.PlainTextType, "Request access", false, false),
-		Submit:          slack.NewTextBlockObject(slack.PlainTextType, "Request", false, false),
+		Title:           slack.NewTextBlockObject(slack.PlainTextType, title, false, false),
+		Submit:          slack.NewTextBlockObject(slack.PlainTextType, submit, false, false),
 		Close:           slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
 		PrivateMetadata: string(meta),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
+		Blocks: slack.Blocks{BlockSet: append([]slack.Block{
 			slack.NewInputBlock(BlockSystem, slack.NewTextBlockObject(slack.PlainTextType, "System", false, false), nil, sysSel).WithDispatchAction(true),
 			slack.NewInputBlock(BlockRole, slack.NewTextBlockObject(slack.PlainTextType, "Role", false, false), nil, roleSel).WithDispatchAction(true),
 			contextBlock(info),
 			slack.NewInputBlock(BlockDuration, slack.NewTextBlockObject(slack.PlainTextType, "Duration", false, false), nil, durSel),
-			reasonBlock,
-		}},
+		}, inputs...)},
 	}
 }
 
@@ -218,6 +253,14 @@ func stateFromView(v *slack.View) modalState {
 	if a, ok := get(BlockReason, ActionReason); ok {
 		st.Reason = a.Value
 	}
+	if a, ok := get(BlockTicket, ActionTicket); ok {
+		st.Ticket = a.Value
+	}
+	if a, ok := get(BlockBreakGlass, ActionBreakGlass); ok {
+		for _, o := range a.SelectedOptions {
+			st.BreakGlass = st.BreakGlass || o.Value == breakGlassConfirm
+		}
+	}
 	return st
 }
 
@@ -235,6 +278,17 @@ func (b *Bot) fieldErrors(err error) map[string]string {
 			block = BlockDuration
 		case access.CodeUnknownSystem:
 			block = BlockSystem
+		case access.CodeTicket, access.CodeUnavailable:
+			// Only roles with a ticket policy refuse these, and their
+			// form has the ticket field.
+			block = BlockTicket
+		case access.CodeBreakGlassTooLong:
+			block = BlockDuration
+		case access.CodeBreakGlassReason:
+			block = BlockReason
+		case access.CodeBreakGlassNotAllowed:
+			// Refused only when the box was ticked, so the form has it.
+			block = BlockBreakGlass
 		}
 	}
 	return map[string]string{block: Truncate(stripMrkdwn(b.errorText(err)), 2000)}
@@ -295,7 +349,7 @@ func (b *Bot) openRequestModal(ctx context.Context, triggerID, user string, st m
 			}
 		}
 	}
-	view := RequestModal(b.rb, eligible, st)
+	view := b.requestModal(ctx, user, eligible, st)
 	return b.call(ctx, "views.open", func(ctx context.Context) error {
 		_, err := b.api.OpenViewContext(ctx, triggerID, view)
 		return err

@@ -20,6 +20,7 @@ const (
 	refAudit    = access.RefAudit
 	refWarning  = access.RefWarning
 	refTask     = access.RefTask
+	refReview   = access.RefReview
 )
 
 // Deliver implements access.Notifier: it sends the notices, all for one
@@ -116,6 +117,9 @@ func (b *Bot) deliverOne(ctx context.Context, to string, n access.Notice) access
 		if n.Kind == access.NoticeTask {
 			return access.Delivered{Ref: &access.MessageRef{Kind: refTask, Channel: ch, TS: ts, Op: n.Op}}
 		}
+		if n.Kind == access.NoticeBreakGlass {
+			return access.Delivered{Ref: &access.MessageRef{Kind: refReview, Channel: ch, TS: ts}}
+		}
 		return access.Delivered{}
 	default:
 		fallback, blocks := RequesterMessage(n, v)
@@ -145,6 +149,8 @@ func (b *Bot) updateCopy(ctx context.Context, n access.Notice, v View) error {
 		fallback, blocks = ApprovalMessage(r, v, "")
 	case refWarning:
 		fallback, blocks = WarningDone(r, v)
+	case refReview:
+		fallback, blocks = BreakGlassReview(r, v)
 	case refTask:
 		what := "granted"
 		switch {

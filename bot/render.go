@@ -38,6 +38,9 @@ const (
 	ActionDuration      = "duration_select"
 	ActionReason        = "reason_input"
 	ActionDenyReason    = "deny_reason_input"
+	ActionTicket        = "ticket_input"
+	ActionBreakGlass    = "break_glass_confirm"
+	ActionRevokeNow     = "access_revoke_now" // owners: revoke a break-glass grant from its review
 )
 
 // View callback IDs and input block IDs (errors are keyed by block ID:
@@ -50,6 +53,8 @@ const (
 	BlockDuration   = "duration"
 	BlockReason     = "reason"
 	BlockDenyReason = "deny_reason"
+	BlockTicket     = "ticket"
+	BlockBreakGlass = "break_glass"
 )
 
 // Escape escapes user-supplied text for mrkdwn: only &, < and > (Slack's
@@ -167,7 +172,11 @@ func button(actionID, text, value, style string) *slack.ButtonBlockElement {
 // long, and why. User text is escaped and truncated.
 func RequestSummary(r *access.Request, v View) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* asks for *%s* for *%s*", mention(r.Requester), v.roleTitle(r), access.FormatDuration(r.Duration))
+	if r.RequestedBy != "" && r.RequestedBy != r.Requester {
+		fmt.Fprintf(&b, "*%s* asks on behalf of *%s* for *%s* for *%s*", mention(r.RequestedBy), mention(r.Requester), v.roleTitle(r), access.FormatDuration(r.Duration))
+	} else {
+		fmt.Fprintf(&b, "*%s* asks for *%s* for *%s*", mention(r.Requester), v.roleTitle(r), access.FormatDuration(r.Duration))
+	}
 	if r.Extends != "" {
 		fmt.Fprintf(&b, " (extends %s)", r.Extends)
 	}
@@ -193,13 +202,19 @@ func RequestSummary(r *access.Request, v View) string {
 		reason = "(no reason given)"
 	}
 	fmt.Fprintf(&b, "*Reason:* %s", safe(reason, limitReason))
+	if t := TicketText(r.Ticket); t != "" {
+		fmt.Fprintf(&b, "\n*Ticket:* %s", t)
+	}
 	return b.String()
 }
 
 // stepLine describes the approval steps and where the request is.
 func stepLine(r *access.Request) string {
 	if r.Auto {
-		return "Approval: automatic (runbook: `approval: auto`)"
+		return autoLine(r)
+	}
+	if r.BreakGlass {
+		return "Approval: none, *break glass* (runbook: `break_glass`)"
 	}
 	var parts []string
 	for i, st := range r.Steps {
@@ -271,7 +286,10 @@ func Outcome(r *access.Request, v View) string {
 
 func approvedBy(r *access.Request) string {
 	if r.Auto {
-		return "the runbook (automatic)"
+		return autoWhy(r)
+	}
+	if r.BreakGlass {
+		return mention(r.Requester) + " breaking the glass (no approval)"
 	}
 	ids := r.ApprovedBy()
 	if len(ids) == 0 {
@@ -301,6 +319,10 @@ func ApprovalMessage(r *access.Request, v View, viewer string) (string, []slack.
 		contextBlock(fmt.Sprintf("%s · %s", r.ID, stepLine(r))),
 		section(Outcome(r, v)),
 	}
+	if r.BreakGlass {
+		blocks = append([]slack.Block{section(breakGlassBanner(r))}, blocks...)
+		fallback = "Break glass: " + fallback
+	}
 	if viewer != "" && r.State == access.StatePending && r.IsApprover(viewer) && !contains(r.Approvals(r.CurrentStep), viewer) {
 		approve := button(ActionApprove, "Approve", r.ID, "primary")
 		approve.Confirm = slack.NewConfirmationBlockObject(
@@ -325,14 +347,25 @@ func contains(xs []string, x string) bool {
 // RequesterMessage renders the DM the requester gets for a notice.
 func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 	r := n.Request
+	if n.To != "" && n.To == r.RequestedBy && n.To != r.Requester {
+		return askerMessage(n, v) // behalf.go: the person who asked for the requester
+	}
 	loc := v.loc()
 	title := v.roleTitle(r)
 	var text string
 	var actions []slack.BlockElement
 	switch n.Kind {
 	case access.NoticeSubmitted:
+		if r.BreakGlass {
+			text = breakGlassSubmitted(r, title)
+			break
+		}
 		if r.Auto {
-			text = fmt.Sprintf("Your request *%s* for *%s* (%s) is approved automatically by the runbook; granting it now.", r.ID, title, access.FormatDuration(r.Duration))
+			by := "the runbook"
+			if strings.HasPrefix(r.AutoBy, "on call: ") {
+				by = autoWhy(r)
+			}
+			text = fmt.Sprintf("Your request *%s* for *%s* (%s) is approved automatically by %s; granting it now.", r.ID, title, access.FormatDuration(r.Duration), by)
 			break
 		}
 		if len(r.Steps) == 0 {
@@ -387,6 +420,9 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		text = fmt.Sprintf(":no_entry: *%s* for *%s* has ended without a grant: you may no longer request it (%s). Ask an admin if this is wrong.", r.ID, title, safe(n.Text, 300))
 	case access.NoticeExpiryWarning:
 		text = fmt.Sprintf(":hourglass: *%s*: your *%s* access ends at *%s*. Extend it by %s (subject to approval), or give it back now.", r.ID, title, FormatTime(r.ExpiresAt, loc), access.FormatDuration(r.Duration))
+		if r.BreakGlass {
+			text += " You broke the glass for it: an extension is an ordinary request that needs the role's approval."
+		}
 		actions = append(actions, button(ActionExtend, "Extend "+access.FormatDuration(r.Duration), r.ID, "primary"), button(ActionDone, "I'm done", r.ID, ""))
 	case access.NoticeRevokeDelayed:
 		text = fmt.Sprintf(":warning: *%s*: removing your *%s* access is taking longer than it should; accessbot keeps trying and the owners know. You may still have access until it is removed.", r.ID, title)
@@ -408,6 +444,12 @@ func RequesterMessage(n access.Notice, v View) (string, []slack.Block) {
 		}
 	default:
 		text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
+	}
+	if n.Kind == access.NoticeSubmitted {
+		text = withTicketAndNotes(text, r)
+		if a := askedBy(r); a != "" {
+			text = a + "\n" + text
+		}
 	}
 	return textMessage(text, "requester:"+r.ID, actions)
 }
@@ -448,6 +490,8 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 		text = fmt.Sprintf(":door: *Offboarding*: %s was %s; their *%s* (%s) is being removed now.", mention(r.Requester), safe(n.Text, 200), title, r.ID)
 	case access.NoticeRevokeRecovered:
 		text = fmt.Sprintf(":white_check_mark: *Revocation recovered* for *%s*: %s's *%s* access has now been removed.", r.ID, mention(r.Requester), title)
+	case access.NoticeBreakGlass:
+		return BreakGlassReview(r, v)
 	case access.NoticeTask:
 		if n.Op == "grant" {
 			text = fmt.Sprintf(":clipboard: *Task*: grant *%s* to %s until %s (%s, approved by %s). Click *Done* once it is in place; the grant counts from then.", title, mention(r.Requester), FormatTime(v.Now.Add(r.Duration), loc), r.ID, approvedBy(r))
@@ -460,6 +504,9 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 		actions = append(actions, button(ActionConfirm, "Done", r.ID, "primary"))
 	default:
 		text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
+	}
+	if a := askedBy(r); a != "" {
+		text += "\n" + a
 	}
 	return textMessage(text, "owner:"+r.ID, actions)
 }

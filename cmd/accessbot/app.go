@@ -385,7 +385,7 @@ func (a *App) auditExport(ctx context.Context, system string, since time.Time) (
 	if err != nil {
 		return "", nil, err
 	}
-	content, err := encodeAudit(recs, "csv")
+	content, err := encodeAudit(recs, "csv", storeTickets(ctx, a.Store.Get, recs))
 	if err != nil {
 		return "", nil, err
 	}

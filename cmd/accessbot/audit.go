@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,29 +19,48 @@ import (
 	"github.com/accessbot/accessbot/store"
 )
 
-// auditColumns is the CSV header of an audit export.
-var auditColumns = []string{"seq", "time", "event", "actor", "subject", "system", "role", "request_id", "reason", "outcome", "note", "redacted", "reason_hash", "note_hash", "prev_hash", "hash"}
+// auditColumns is the CSV header of an audit export. ticket and
+// ticket_url are the request's ticket (not part of the hashed record):
+// they come last, so that the record's own columns keep their places.
+var auditColumns = []string{"seq", "time", "event", "actor", "subject", "system", "role", "request_id", "reason", "outcome", "note", "redacted", "reason_hash", "note_hash", "prev_hash", "hash", "ticket", "ticket_url"}
 
 // encodeAudit writes records as "csv" or "jsonl" (one record per line, the
 // same lines the audit file holds, so an export of a JSON Lines file
-// verifies if it is unfiltered).
-func encodeAudit(recs []audit.Record, format string) ([]byte, error) {
+// verifies if it is unfiltered). tickets, if not nil, gives the ticket of
+// a record's request: the CSV's ticket columns, and a "ticket" key
+// ({"ref", "title", "url", "status"}) appended to the JSON line of a
+// record whose request has one. The key is outside the hashed record
+// (audit.Record.CanonicalJSON), so such lines still verify.
+func encodeAudit(recs []audit.Record, format string, tickets ticketOf) ([]byte, error) {
+	if tickets == nil {
+		tickets = func(string) *access.Ticket { return nil }
+	}
 	var buf bytes.Buffer
 	switch format {
 	case "jsonl", "json":
 		for _, r := range recs {
-			buf.Write(r.MarshalLine())
-			if b := buf.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
-				buf.WriteByte('\n')
+			line := bytes.TrimRight(r.MarshalLine(), "\n")
+			if t := tickets(r.RequestID); t != nil && bytes.HasSuffix(line, []byte("}")) {
+				tj, err := json.Marshal(t)
+				if err != nil {
+					return nil, err
+				}
+				line = append(append(append(line[:len(line)-1:len(line)-1], `,"ticket":`...), tj...), '}')
 			}
+			buf.Write(line)
+			buf.WriteByte('\n')
 		}
 	case "csv":
 		w := csv.NewWriter(&buf)
 		_ = w.Write(auditColumns)
 		for _, r := range recs {
+			var ref, link string
+			if t := tickets(r.RequestID); t != nil {
+				ref, link = t.Ref, t.URL
+			}
 			_ = w.Write([]string{strconv.FormatUint(r.Seq, 10), r.Time.UTC().Format(time.RFC3339Nano), r.Event, r.Actor, r.Subject,
 				r.System, r.Role, r.RequestID, csvSafe(r.Reason), r.Outcome, csvSafe(r.Note), strconv.FormatBool(r.Redacted),
-				r.ReasonHash, r.NoteHash, r.PrevHash, r.Hash})
+				r.ReasonHash, r.NoteHash, r.PrevHash, r.Hash, csvSafe(ref), csvSafe(link)})
 		}
 		w.Flush()
 		if err := w.Error(); err != nil {
@@ -50,6 +70,46 @@ func encodeAudit(recs []audit.Record, format string) ([]byte, error) {
 		return nil, fmt.Errorf("unknown format %q; use csv or jsonl", format)
 	}
 	return buf.Bytes(), nil
+}
+
+// ticketOf returns the ticket of a request by ID, nil when it has none (or
+// it is unknown).
+type ticketOf func(requestID string) *access.Ticket
+
+// storeTickets reads tickets from the requests in st (each request once),
+// falling back to the ticket reference recorded in the audit note of the
+// request's first record (notes): a request deleted from the store, or an
+// export from an audit file that holds no requests.
+func storeTickets(ctx context.Context, get func(ctx context.Context, id string) (*access.Request, error), recs []audit.Record) ticketOf {
+	fromNotes := map[string]*access.Ticket{}
+	for _, r := range recs {
+		if r.Event != string(access.EventRequested) || r.RequestID == "" {
+			continue
+		}
+		if ref := access.TicketFromNote(r.Note); ref != "" {
+			fromNotes[r.RequestID] = &access.Ticket{Ref: ref}
+		}
+	}
+	seen := map[string]*access.Ticket{}
+	return func(id string) *access.Ticket {
+		if id == "" {
+			return nil
+		}
+		if t, ok := seen[id]; ok {
+			return t
+		}
+		var t *access.Ticket
+		if get != nil {
+			if r, err := get(ctx, id); err == nil && r.Ticket != nil {
+				t = r.Ticket
+			}
+		}
+		if t == nil {
+			t = fromNotes[id]
+		}
+		seen[id] = t
+		return t
+	}
 }
 
 // csvSafe defuses spreadsheet formula injection in user-supplied text
@@ -177,6 +237,7 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 			(system == "" || r.System == system) && (person == "" || r.Subject == person || r.Actor == person)
 	}
 	var recs []audit.Record
+	var get func(context.Context, string) (*access.Request, error)
 	switch {
 	case file != "" && config != "":
 		return errors.New("use either --file or --config, not both")
@@ -227,6 +288,7 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 			return fmt.Errorf("%w (stop the bot first, or export from audit.file with --file)", err)
 		}
 		defer st.Close()
+		get = st.Get
 		err = st.AuditRecords(context.Background(), func(r audit.Record) bool {
 			if keep(r) {
 				recs = append(recs, r)
@@ -237,7 +299,8 @@ func runExport(file, config, format string, from, to time.Time, system, person, 
 			return err
 		}
 	}
-	data, err := encodeAudit(recs, format)
+	tickets := storeTickets(context.Background(), get, recs)
+	data, err := encodeAudit(recs, format, tickets)
 	if err != nil {
 		return err
 	}

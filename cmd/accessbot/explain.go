@@ -29,8 +29,10 @@ func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) str
 	fs, config := newFlags("explain", stderr)
 	peopleFile := fs.String("people", "", "YAML file with a people: section (a test case file will do): managers and user groups the runbook only knows at run time")
 	as := fs.String("as", "", "the requester: a Slack user ID, or an email from the runbook or the people file (required)")
+	breakGlass := fs.Bool("break-glass", false, "explain breaking the glass (the role's break_glass:) instead of an ordinary request")
+	forWho := fs.String("for", "", "explain a request --as makes on behalf of this person (the role's on_behalf:): a Slack user ID or email")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot explain [--config FILE] [--people FILE] --as PERSON SYSTEM ROLE [DURATION]")
+		fmt.Fprintln(fs.Output(), "usage: accessbot explain [--config FILE] [--people FILE] [--break-glass | --for PERSON] --as PERSON SYSTEM ROLE [DURATION]")
 		fs.PrintDefaults()
 	}
 	pos, code, done := parseInterleaved(fs, args)
@@ -58,8 +60,17 @@ func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) str
 		fmt.Fprintf(stderr, "accessbot explain: --as: %v\n", err)
 		return exitBadUse
 	}
+	asker := ""
+	if *forWho != "" {
+		ben, err := off.person(*forWho, false)
+		if err != nil {
+			fmt.Fprintf(stderr, "accessbot explain: --for: %v\n", err)
+			return exitBadUse
+		}
+		who, asker = ben, who
+	}
 	ex, err := off.rb.Explain(context.Background(), off.dir, access.ExplainInput{
-		Requester: who, System: pos[0], Role: pos[1], Duration: d, Now: time.Now(),
+		Requester: who, System: pos[0], Role: pos[1], Duration: d, Now: time.Now(), BreakGlass: *breakGlass, RequestedBy: asker,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "accessbot explain: %v\n", err)
@@ -199,6 +210,15 @@ func newOffline(cfg *Config, people []access.StaticPerson) (*offline, error) {
 					}
 				}
 			}
+			var more []access.Source
+			if r.BreakGlass != nil {
+				more = append(more, r.BreakGlass.Requesters...)
+			}
+			for _, s := range append(more, r.OnBehalf...) {
+				if s.Kind == access.SourceUser {
+					name(s.Ref)
+				}
+			}
 		}
 	}
 	for _, p := range people {
@@ -282,10 +302,17 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 	if sys := o.rb.Systems[ex.System]; sys != nil && sys.Name != "" {
 		target += " (" + sys.Name + ")"
 	}
-	fmt.Fprintf(w, "%s asking for %s\n", o.show(ex.Requester), target)
+	if ex.RequestedBy != "" {
+		fmt.Fprintf(w, "%s asking on behalf of %s for %s\n", o.show(ex.RequestedBy), o.show(ex.Requester), target)
+	} else {
+		fmt.Fprintf(w, "%s asking for %s\n", o.show(ex.Requester), target)
+	}
+	bgRequested := ex.BreakGlass != nil && ex.BreakGlass.Requested
 	if ex.Allowed {
 		verdict := "ALLOWED"
-		if ex.Auto {
+		if bgRequested {
+			verdict += ", granted at once by breaking the glass (no approval; the owners, the role's approvers and the audit channel are told)"
+		} else if ex.Auto {
 			verdict += ", granted at once with no human (approval: auto)"
 		} else {
 			verdict += fmt.Sprintf(", after %d approval step(s)", len(ex.Steps))
@@ -300,7 +327,11 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 	if ex.Role == "" {
 		return
 	}
-	fmt.Fprintln(w, "\nWho may request (any rule):")
+	if bgRequested {
+		fmt.Fprintln(w, "\nWho may break the glass (any rule of break_glass.requesters):")
+	} else {
+		fmt.Fprintln(w, "\nWho may request (any rule):")
+	}
 	if len(ex.Requesters) == 0 {
 		fmt.Fprintln(w, "  no rules: nobody may")
 	}
@@ -322,7 +353,7 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 	}
 	fmt.Fprintf(w, "  default %s  from %s\n", access.FormatDuration(du.Default), orDash(du.DefaultFrom))
 	fmt.Fprintf(w, "  max     %s  from %s\n", access.FormatDuration(du.Max), orDash(du.MaxFrom))
-	if !ex.Auto {
+	if !ex.Auto && !bgRequested {
 		fmt.Fprintf(w, "  pending requests time out after %s  from %s\n", access.FormatDuration(du.ApprovalTimeout), orDash(du.ApprovalTimeoutFrom))
 	}
 	reason := "optional"
@@ -330,6 +361,11 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 		reason = "required"
 	}
 	fmt.Fprintf(w, "  reason  %s  from %s\n", reason, orDash(ex.ReasonFrom))
+	defer o.writeExtras(w, ex) // explain_runbook.go
+	if bgRequested {
+		fmt.Fprintln(w, "\nApproval: none (break glass; audited, flagged in the digest, the owners may revoke it at once)")
+		return
+	}
 	if ex.Auto {
 		fmt.Fprintln(w, "\nApproval: auto (no human; audited and in the digest)")
 		return
@@ -352,7 +388,11 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 			fmt.Fprintln(w, line)
 		}
 		if len(st.Excluded) > 0 {
-			fmt.Fprintf(w, "    not asked: %s (the requester never approves their own request)\n", o.showAll(st.Excluded))
+			why := "the requester never approves their own request"
+			if ex.RequestedBy != "" {
+				why = "neither the requester nor the person who asked for them approves it"
+			}
+			fmt.Fprintf(w, "    not asked: %s (%s)\n", o.showAll(st.Excluded), why)
 		}
 		switch st.Fallback {
 		case "owners":

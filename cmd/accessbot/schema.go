@@ -113,6 +113,12 @@ var rootSchema = object(map[string]*node{
 				"pattern": scalarNode(),
 				"verify":  scalarNode(),
 			}),
+			// Break-glass and requests on behalf of someone (issue #16).
+			"break_glass": object(map[string]*node{
+				"max_duration": scalarNode(),
+				"requesters":   listOf(scalarNode()),
+			}),
+			"on_behalf": listOf(scalarNode()),
 		}))),
 	})),
 })

@@ -71,6 +71,16 @@ func writeSummary(w io.Writer, cfg *Config) {
 				}
 				fmt.Fprintf(w, "    ticket:          required, matching %s; %s\n", tp.Pattern, check)
 			}
+			if bg := r.BreakGlass; bg != nil {
+				fmt.Fprintf(w, "    break glass:     %s, at most %s, without approval\n", describePrincipals(bg.Requesters, rb), access.FormatDuration(bg.MaxDuration))
+			}
+			if len(r.OnBehalf) > 0 {
+				var who []string
+				for _, s := range r.OnBehalf {
+					who = append(who, s.String())
+				}
+				fmt.Fprintf(w, "    on behalf:       %s may ask for someone else\n", strings.Join(who, ", "))
+			}
 			reason := "optional"
 			if r.ReasonRequired {
 				reason = "required"

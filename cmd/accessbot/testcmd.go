@@ -28,7 +28,7 @@ import (
 var (
 	caseFileKeys = []string{"people", "cases"}
 	caseKeys     = []string{"name", "as", "request", "expect"}
-	expectKeys   = []string{"allowed", "auto", "steps", "not_approvers", "max_duration", "error"}
+	expectKeys   = []string{"allowed", "auto", "steps", "not_approvers", "max_duration", "error", "break_glass"}
 )
 
 // policyCase is one case of a case file, as written.
@@ -51,6 +51,10 @@ type expectation struct {
 	NotApprovers []string
 	MaxDuration  *time.Duration
 	Error        *string
+	// BreakGlass: may the person break the glass on the role (its
+	// break_glass: requesters); with --break-glass in the request,
+	// allowed is break-glass's verdict.
+	BreakGlass *bool
 }
 
 // caseResult is a case's outcome: Failures are the expectations the
@@ -245,7 +249,7 @@ func readExpect(n *yaml.Node, path string, line int) (expectation, []fileProblem
 		}
 		return &b
 	}
-	e.Allowed, e.Auto = boolean("allowed"), boolean("auto")
+	e.Allowed, e.Auto, e.BreakGlass = boolean("allowed"), boolean("auto"), boolean("break_glass")
 	if v := mapValue(n, "steps"); v != nil {
 		e.StepsSet = true
 		e.Steps = [][]string{}
@@ -311,8 +315,20 @@ func runCase(off *offline, c policyCase) caseResult {
 		res.Err = fmt.Errorf("request: %w", err)
 		return res
 	}
+	asker := ""
+	if cmd.For != "" {
+		// `for PERSON …`: as asks on PERSON's behalf; PERSON is the
+		// requester the policy judges.
+		ben, err := off.person(cmd.For, true)
+		if err != nil {
+			res.Err = fmt.Errorf("request: for: %w", err)
+			return res
+		}
+		who, asker = ben, who
+	}
 	ex, err := off.rb.Explain(context.Background(), off.dir, access.ExplainInput{
 		Requester: who, System: cmd.System, Role: cmd.Role, Duration: cmd.Duration, Reason: cmd.Reason, Now: time.Now(),
+		BreakGlass: cmd.BreakGlass, RequestedBy: asker,
 	})
 	if err != nil {
 		res.Err = err
@@ -344,6 +360,12 @@ func runCase(off *offline, c policyCase) caseResult {
 			fail("auto: expected a grant with no human; %s", refusedOr())
 		case *want.Auto != got:
 			fail("auto: expected %v; the role has %s", *want.Auto, describeApprovalOf(ex))
+		}
+	}
+	if want.BreakGlass != nil && ex.Role != "" {
+		got := ex.BreakGlass != nil && ex.BreakGlass.Allowed
+		if *want.BreakGlass != got {
+			fail("break_glass: expected %v; %s", *want.BreakGlass, describeBreakGlass(ex))
 		}
 	}
 	if want.MaxDuration != nil && ex.Role != "" && *want.MaxDuration != ex.Duration.Max {

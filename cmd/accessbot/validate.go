@@ -116,7 +116,7 @@ func (l *loader) checkName(path, what, name string) {
 // one ("0h"), which the bot would answer as a bad duration.
 var durationShapeRe = regexp.MustCompile(`^([0-9.]+[smhd])+$`)
 
-var commandVerbs = []string{"help", "list", "pending", "systems", "cancel", "revoke", "extend", "audit"}
+var commandVerbs = []string{"help", "list", "pending", "systems", "cancel", "revoke", "extend", "audit", "for"}
 
 // checkReserved reports a system or role ID that `/access SYSTEM ROLE
 // DURATION …` could not tell apart from a subcommand or a duration.
@@ -682,6 +682,7 @@ func (l *loader) role(sys *access.System, id string, m map[string]any, cfg *Conf
 		ApprovalTimeout: p.from["approval_timeout"], ReminderAfter: p.from["reminder_after"],
 		ExpiryWarning: p.from["expiry_warning"], Reason: p.reasonP,
 	}
+	l.breakGlassAndBehalf(path, m, r, rb) // runbook_keys.go
 	if !r.Approval.Auto && r.ReminderAfter >= r.ApprovalTimeout {
 		l.warn(path, "reminder_after %s is not shorter than approval_timeout %s, so no reminder is ever sent",
 			access.FormatDuration(r.ReminderAfter), access.FormatDuration(r.ApprovalTimeout))

@@ -15,6 +15,13 @@
 // deduplicate; Idempotency-Key repeats it, which is also what lets the
 // shared HTTP client retry the POST.
 //
+// The body is Payload: DESIGN.md §6's fields, plus, only when they apply,
+// "ticket" ({"ref", "title", "url", "status"}; only ref is always there)
+// when the role requires a ticket reference (the runbook's ticket:),
+// "break_glass": true for access taken without approval (break_glass:),
+// and "requested_by" (a Slack user ID) for a request made on the user's
+// behalf (on_behalf:).
+//
 // Answers: any 2xx is done; on revoke 404 and 410 mean "already gone" and
 // are done too; 408, 425, 429, 5xx and transport errors are retryable
 // (Retry-After honoured up to the client's cap, then handed to the
@@ -299,6 +306,24 @@ type Payload struct {
 	// Receipt is, on access.revoke, the receipt object the receiver
 	// answered the grant with; absent when it sent none.
 	Receipt json.RawMessage `json:"receipt,omitempty"`
+	// Ticket is the request's ticket, present only when its role requires
+	// one (the runbook's ticket:).
+	Ticket *Ticket `json:"ticket,omitempty"`
+	// BreakGlass is true, and present only, for access taken by breaking
+	// the glass (the runbook's break_glass:): nobody approved it.
+	BreakGlass bool `json:"break_glass,omitempty"`
+	// RequestedBy is the Slack user ID of the person who asked for user
+	// (the runbook's on_behalf:), present only then.
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// Ticket is the ticket in a Payload: ref always; title, url and status
+// when the role's ticket.verify connector reported them at submission.
+type Ticket struct {
+	Ref    string `json:"ref"`
+	Title  string `json:"title,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Status string `json:"status,omitempty"`
 }
 
 // User is the person in a Payload: on access.revoke, the identity the
@@ -328,6 +353,10 @@ func NewPayload(op string, g access.Grant) Payload {
 	if p.Params == nil {
 		p.Params = map[string]string{}
 	}
+	if t := g.Ticket; t != nil && t.Ref != "" {
+		p.Ticket = &Ticket{Ref: t.Ref, Title: t.Title, URL: t.URL, Status: t.Status}
+	}
+	p.BreakGlass, p.RequestedBy = g.BreakGlass, g.RequestedBy
 	if p.ApprovedBy == nil {
 		p.ApprovedBy = []string{}
 	}

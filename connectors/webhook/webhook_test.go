@@ -466,3 +466,68 @@ func TestConfig(t *testing.T) {
 		})
 	}
 }
+
+// A request whose role requires a ticket carries it in the body, after
+// the fields of DESIGN.md §6, on grant and revoke alike; one without a
+// ticket has no "ticket" key at all (TestRequestMatchesDesign).
+func TestTicketInBody(t *testing.T) {
+	clock := connectortest.NewClock(time.Now().Truncate(time.Second))
+	r := newReceiver(t, clock.Now)
+	c := build(t, r.srv.URL, connectortest.FastHTTP(-1), clock)
+	g := exampleGrant()
+	g.Ticket = &access.Ticket{Ref: "SUP-12", Title: "Login <broken> & more", URL: "https://acme.atlassian.net/browse/SUP-12", Status: "In Progress"}
+	if _, err := c.Grant(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	g.Ticket = &access.Ticket{Ref: "4411"} // not verified: the reference only
+	if err := c.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	d := r.deliveries()
+	if len(d) != 2 {
+		t.Fatalf("%d deliveries, want 2", len(d))
+	}
+	var got [2]struct {
+		ExpiresAt string          `json:"expires_at"`
+		Ticket    json.RawMessage `json:"ticket"`
+	}
+	for i := range d {
+		if err := json.Unmarshal(d[i].Body, &got[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ticket map[string]string
+	if err := json.Unmarshal(got[0].Ticket, &ticket); err != nil {
+		t.Fatalf("grant ticket %s: %v", got[0].Ticket, err)
+	}
+	want := map[string]string{"ref": "SUP-12", "title": "Login <broken> & more", "url": "https://acme.atlassian.net/browse/SUP-12", "status": "In Progress"}
+	if fmt.Sprint(ticket) != fmt.Sprint(want) {
+		t.Errorf("grant ticket = %v, want %v", ticket, want)
+	}
+	if string(got[1].Ticket) != `{"ref":"4411"}` {
+		t.Errorf("revoke ticket = %s, want the reference only", got[1].Ticket)
+	}
+	if !strings.HasSuffix(string(d[0].Body), `"expires_at":"2026-11-29T12:00:00Z","ticket":`+string(got[0].Ticket)+"}") {
+		t.Errorf("the ticket is not last, after the fields of DESIGN.md §6: %s", d[0].Body)
+	}
+}
+
+// break_glass and requested_by appear only when they apply.
+func TestBreakGlassAndOnBehalfInBody(t *testing.T) {
+	g := exampleGrant()
+	plain, err := json.Marshal(webhook.NewPayload("grant", g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain), "break_glass") || strings.Contains(string(plain), "requested_by") {
+		t.Errorf("an ordinary grant carries them: %s", plain)
+	}
+	g.BreakGlass, g.RequestedBy, g.ApprovedBy = true, "U0BOB0001", nil
+	body, err := json.Marshal(webhook.NewPayload("revoke", g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(body), `"break_glass":true,"requested_by":"U0BOB0001"}`) || !strings.Contains(string(body), `"approved_by":[]`) {
+		t.Errorf("body %s", body)
+	}
+}
