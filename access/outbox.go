@@ -581,6 +581,15 @@ func (q *sender) safeDeliver(ctx context.Context, to string, batch []item) (errs
 // deliverNow delivers r's due notices inline, grouped by destination,
 // without pacing: the path of Reconcile when the sender is not running.
 func (s *Service) deliverNow(ctx context.Context, r *Request) {
+	// One inline delivery of a request at a time (a worker and a reconcile
+	// pass may both find its notices due): the second sees them settled.
+	unlock := s.lockEntitlement("deliver\x00" + r.ID)
+	defer unlock()
+	r, err := s.store.Get(ctx, r.ID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "read request for delivery", LogRequest, r.ID, LogError, err)
+		return
+	}
 	ns := dueNotices(r, s.clock.Now())
 	byTo := map[string][]item{}
 	var order []string

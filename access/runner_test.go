@@ -1,6 +1,7 @@
 package access
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,5 +33,30 @@ func TestBusy(t *testing.T) {
 	}
 	if !h.svc.Busy() {
 		t.Fatal("not busy with the queue nearly full")
+	}
+}
+
+// Notices delivered inline (no paced sender) by two goroutines at once —
+// a worker and a reconcile pass — reach people once.
+func TestInlineDeliveryIsNotDoubled(t *testing.T) {
+	h := newHarness(t, func(c *ServiceConfig) { c.InlineDelivery = true })
+	for i := range 20 {
+		r, err := h.svc.Submit(h.ctx, SubmitInput{Requester: alice, System: "crm", Role: "viewer", Reason: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = h.svc.HandleDue(h.ctx, r.ID) }()
+		}
+		wg.Wait()
+		if got := h.notes.kindsFor(r.ID, bob); len(got) != 1 {
+			t.Fatalf("round %d: bob got %v, want one approval DM", i, got)
+		}
+		if _, err := h.svc.Cancel(h.ctx, r.ID, alice); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
 	}
 }
