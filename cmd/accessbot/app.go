@@ -95,6 +95,7 @@ type App struct {
 	auditFile *os.File
 	listener  net.Listener
 	digests   *access.Digests // owners' digests: RunDigests
+	ready     chan struct{}   // closed once the lifecycle's jobs started and deadlines are armed
 }
 
 // newRegistry lists every connector type this build knows. ws holds the
@@ -134,7 +135,7 @@ func newRegistry(ws *slackconn.Workspace, installation string) *connectors.Regis
 // some system uses (failing on any configuration error), but connects to
 // nothing.
 func NewApp(cfg *Config, opts AppOptions) (*App, error) {
-	a := &App{Config: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, Connectors: map[string]access.Connector{}}
+	a := &App{Config: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, Connectors: map[string]access.Connector{}, ready: make(chan struct{})}
 	if a.clock == nil {
 		a.clock = access.ClockFunc(time.Now)
 	}
@@ -295,7 +296,7 @@ func (a *App) Run(ctx context.Context) error {
 	// The bot serves while the lifecycle arms what the store holds: a
 	// request created meanwhile is armed by its own transition, and its
 	// notices are in its outbox, so nothing races.
-	g.Go(func() error { return a.Service.Run(ctx, nil) })
+	g.Go(func() error { return a.Service.Run(ctx, a.ready) })
 	g.Go(func() error { return a.Bot.Run(ctx) })
 	if !a.opts.NoWheelRun {
 		g.Go(func() error { a.Wheel.Run(ctx, a.clock); return nil })
@@ -317,6 +318,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	return g.Wait()
 }
+
+// Ready is closed once Run has started the lifecycle: periodic jobs have
+// recorded where they start and every deadline in the store is armed.
+func (a *App) Ready() <-chan struct{} { return a.ready }
 
 // Addr is the operations listener's address, once Run has started it.
 func (a *App) Addr() string {

@@ -195,6 +195,11 @@ func (e *world) start(opts ...func(*AppOptions)) {
 	if err := e.emu.WaitConnects(connects+1, 10*time.Second); err != nil {
 		e.t.Fatalf("bot did not connect: %v", err)
 	}
+	select {
+	case <-app.Ready():
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("the lifecycle did not start")
+	}
 }
 
 // restart stops accessbot and starts it again on the same store.
