@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,6 +72,13 @@ func (a StaticAuth) Authorization(context.Context, bool) (string, error) { retur
 
 // Refreshable is false.
 func (StaticAuth) Refreshable() bool { return false }
+
+// BasicAuth is HTTP Basic authentication (RFC 7617) as a StaticAuth:
+// "Basic " and the base64 of user, a colon and password. Vendors that put
+// more in the user part (Zendesk's "{email}/token") pass it whole.
+func BasicAuth(user, password string) StaticAuth {
+	return StaticAuth("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
+}
 
 // API is one target's JSON API as a connector calls it: every request
 // goes through SendJSON with the instance's credentials, extra headers

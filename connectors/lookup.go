@@ -2,10 +2,8 @@ package connectors
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,7 +20,9 @@ import (
 // answer the policy's questions at submission (access.OnCallSource,
 // access.TicketSource). They are built by the same Registry, from the
 // same strict configuration blocks, so that validate checks them like any
-// other connector.
+// other connector. What they share is here: LookupOnly (the refusing
+// Grant and Revoke), Lookup (the GETs and their failures), LookupTimeout
+// and OnCallConfig (the keys no vendor changes) and OnCallCache.
 
 // LookupOnly gives a lookup connector the access.Connector methods the
 // Registry's Factory type requires. Grant and Revoke refuse with a
@@ -50,12 +50,19 @@ func (l LookupOnly) Revoke(context.Context, access.Grant) error {
 // LookupUnavailable, keeping the connector error's retry hint. A nil err
 // stays nil; an *access.LookupError is returned unchanged.
 func LookupError(vendor, what string, err error) error {
-	if err == nil {
-		return nil
+	var le *access.LookupError
+	if err == nil || errors.As(err, &le) {
+		return err
 	}
+	return lookupError(vendor, what, err)
+}
+
+// lookupError is LookupError for a non-nil err, returning the
+// *access.LookupError in err's chain when there is one.
+func lookupError(vendor, what string, err error) *access.LookupError {
 	var le *access.LookupError
 	if errors.As(err, &le) {
-		return err
+		return le
 	}
 	out := &access.LookupError{Vendor: vendor, What: what, Kind: access.LookupUnavailable, Err: err}
 	var se *StatusError
@@ -77,72 +84,155 @@ func LookupError(vendor, what string, err error) error {
 
 // RateLimitHint reads a vendor's rate-limit header holding a number of
 // seconds to wait (PagerDuty's ratelimit-reset, Opsgenie's
-// X-RateLimit-Period-In-Sec), falling back to Retry-After. It returns 0
-// when the response carries none.
-func RateLimitHint(resp *http.Response, header string, now time.Time) time.Duration {
-	if resp == nil {
-		return 0
-	}
-	if v := strings.TrimSpace(resp.Header.Get(header)); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			return time.Duration(min(n, 3600)) * time.Second
+// X-RateLimit-Period-In-Sec) from an answer's headers h, falling back to
+// Retry-After (seconds, or an HTTP date taken relative to now). It returns
+// 0 when the answer carries neither; a vendor's hint is capped at an hour.
+func RateLimitHint(h http.Header, header string, now time.Time) time.Duration {
+	if header != "" {
+		if v := strings.TrimSpace(h.Get(header)); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				return time.Duration(min(n, 3600)) * time.Second
+			}
 		}
 	}
-	d, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	d, _ := ParseRetryAfter(h.Get("Retry-After"), now)
 	return d
 }
 
-// LookupCall is one GET of a lookup connector, sent by GetLookup.
-type LookupCall struct {
-	Vendor string // "PagerDuty", for access.LookupError
-	What   string // what is looked up, "schedule P1ABC2D"
-	URL    string // the full URL without query
-	Query  url.Values
-	// Authorize sets credentials and vendor headers (it may replace the
-	// default Accept: application/json).
-	Authorize func(*http.Request)
+// DefaultLookupTimeout bounds one whole lookup of a connector whose
+// `timeout:` key is unset.
+const DefaultLookupTimeout = 5 * time.Second
+
+// LookupTimeout is the `timeout:` key of a lookup connector: embed it
+// (untagged) in the connector's config struct. Unlike Timeout, which
+// bounds each attempt of a call, it bounds one whole lookup, the shared
+// client's inner retries and every page included: the requester is
+// waiting for the answer.
+type LookupTimeout struct {
+	// Timeout bounds one whole lookup (default DefaultLookupTimeout).
+	Timeout Duration `json:"timeout"`
+}
+
+// Whole returns the configured timeout, or DefaultLookupTimeout.
+func (t LookupTimeout) Whole() time.Duration {
+	if t.Timeout <= 0 {
+		return DefaultLookupTimeout
+	}
+	return t.Timeout.Std()
+}
+
+// MaxOnCallTTL is the longest `cache_ttl` an on-call connector accepts: a
+// hand-over must be seen soon.
+const MaxOnCallTTL = 10 * time.Minute
+
+// OnCallConfig is the part of an on-call lookup connector's block that no
+// vendor changes: `api_url`, `timeout` (LookupTimeout) and `cache_ttl`.
+// Embed it (untagged) after the vendor's credentials and join its
+// Validate into the block's own; the vendor's default API root and what
+// api_url may point at instead (another service region) belong in the
+// vendor's Config comment.
+type OnCallConfig struct {
+	// APIURL replaces the vendor's API root: another service region, or a
+	// test server. An https URL (CheckBaseURL).
+	APIURL string `json:"api_url"`
+	LookupTimeout
+	// CacheTTL is how long an answer is reused (default DefaultOnCallTTL,
+	// at most MaxOnCallTTL).
+	CacheTTL Duration `json:"cache_ttl"`
+}
+
+// Validate checks api_url and cache_ttl; errors name keys relative to the
+// block.
+func (c *OnCallConfig) Validate() error {
+	var errs []error
+	if c.APIURL != "" {
+		if err := CheckBaseURL(c.APIURL); err != nil {
+			errs = append(errs, fmt.Errorf("api_url: %w", err))
+		}
+	}
+	if c.CacheTTL.Std() > MaxOnCallTTL {
+		errs = append(errs, errors.New("cache_ttl: at most 10m; an on-call hand-over must be seen soon"))
+	}
+	return errors.Join(errs...)
+}
+
+// Base returns api_url without trailing slashes, or def when it is unset.
+func (c *OnCallConfig) Base(def string) string {
+	if c.APIURL == "" {
+		return def
+	}
+	return TrimBase(c.APIURL)
+}
+
+// Lookup is how a lookup connector asks its vendor: GETs sent through
+// API.Send (so through SendJSON and the shared client, like every other
+// connector call), each failure an *access.LookupError naming Vendor and
+// what was looked up, so that the caller can fail closed with a reason
+// people understand. It is safe for concurrent use once built.
+type Lookup struct {
+	// Vendor names the vendor in messages for people ("PagerDuty").
+	Vendor string
+	// API is the vendor's API root, the shared client, the credentials
+	// (a StaticAuth: a 401 is final) and any vendor headers (a media
+	// type). Its per-attempt Timeout is normally left zero: Timeout below
+	// bounds the whole lookup.
+	API API
+	// Clock reads rate-limit hints given as HTTP dates.
+	Clock access.Clock
+	// Timeout bounds one whole lookup (Bound); DefaultLookupTimeout when
+	// zero.
+	Timeout time.Duration
 	// RateLimitHeader names the vendor's header holding the seconds to
 	// wait after a 429 (RateLimitHint); Retry-After is read as well.
 	RateLimitHeader string
-	// Out receives the decoded body of a 2xx answer when non-nil.
-	Out any
 }
 
-// GetLookup sends c through d and decodes a 2xx answer into c.Out. Every
-// failure is an *access.LookupError (see LookupError); a 429 carries the
-// vendor's rate-limit hint (at least a second) as RetryAfter, read at
-// now. The body is always drained and closed; at most 8 MiB is decoded.
-func GetLookup(ctx context.Context, d Doer, now time.Time, c LookupCall) error {
-	op := fmt.Sprintf("%s lookup of %s", c.Vendor, c.What)
-	req, err := NewJSONRequest(ctx, http.MethodGet, c.URL, c.Query, nil)
-	if err != nil {
-		return LookupError(c.Vendor, c.What, access.PermanentError(fmt.Errorf("%s: %w", op, err)))
+// Bound returns ctx limited to one whole lookup (Timeout): every GET of
+// the lookup, the shared client's retries of each and every page share
+// it. Call cancel when the lookup is done.
+func (l *Lookup) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := l.Timeout
+	if d <= 0 {
+		d = DefaultLookupTimeout
 	}
-	if c.Authorize != nil {
-		c.Authorize(req)
-	}
-	resp, err := d.Do(ctx, req)
-	if err != nil {
-		return LookupError(c.Vendor, c.What, Classify(resp, err, op))
-	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		hint := RateLimitHint(resp, c.RateLimitHeader, now)
-		le := LookupError(c.Vendor, c.What, Classify(resp, nil, op)).(*access.LookupError)
-		le.RetryAfter = max(hint, time.Second)
-		return le
-	}
-	if err := Classify(resp, nil, op); err != nil {
-		return LookupError(c.Vendor, c.What, err)
-	}
-	defer Drain(resp)
-	if c.Out == nil {
+	return context.WithTimeout(ctx, d)
+}
+
+// Get sends GET API.Base+path with the query q and decodes a 2xx answer
+// into out when it is non-nil (at most 8 MiB). Every failure is an
+// *access.LookupError for what (see LookupError); a 429 carries the
+// vendor's rate-limit hint, at least a second, as RetryAfter; a 2xx answer
+// that does not decode is LookupUnavailable. The body is always drained
+// and closed.
+func (l *Lookup) Get(ctx context.Context, what, path string, q url.Values, out any) error {
+	op := fmt.Sprintf("%s lookup of %s", l.Vendor, what)
+	var h http.Header
+	status, err := l.API.Send(ctx, JSONCall{
+		Op: op, Method: http.MethodGet, Path: path, Query: q, Out: out, Headers: &h,
+		BadAnswer: func(err error) error {
+			p := path
+			if u, perr := url.Parse(l.API.Base + path); perr == nil {
+				p = u.Path
+			}
+			return l.Fail(access.LookupUnavailable, what, fmt.Errorf("%s: unexpected answer to GET %s: %v", op, p, err))
+		},
+	})
+	if err == nil {
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(c.Out); err != nil {
-		return &access.LookupError{Vendor: c.Vendor, Kind: access.LookupUnavailable, What: c.What,
-			Err: fmt.Errorf("%s: unexpected answer to GET %s: %v", op, req.URL.Path, err)}
+	le := lookupError(l.Vendor, what, err)
+	if status == http.StatusTooManyRequests {
+		le.RetryAfter = max(RateLimitHint(h, l.RateLimitHeader, l.Clock.Now()), time.Second)
 	}
-	return nil
+	return le
+}
+
+// Fail returns the *access.LookupError of a lookup of what that failed
+// for a reason of the connector's own: a reference it cannot look up
+// (access.LookupInvalid, before any call), or an answer without what it
+// needs (access.LookupUnavailable).
+func (l *Lookup) Fail(kind access.LookupFailure, what string, err error) *access.LookupError {
+	return &access.LookupError{Vendor: l.Vendor, Kind: kind, What: what, Err: err}
 }
 
 // DefaultOnCallTTL is how long an on-call answer is reused: long enough
