@@ -8,10 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/accessbot/accessbot/access"
 )
@@ -20,9 +17,10 @@ import (
 // answer the policy's questions at submission (access.OnCallSource,
 // access.TicketSource). They are built by the same Registry, from the
 // same strict configuration blocks, so that validate checks them like any
-// other connector. What they share is here: LookupOnly (the refusing
-// Grant and Revoke), Lookup (the GETs and their failures), LookupTimeout
-// and OnCallConfig (the keys no vendor changes) and OnCallCache.
+// other connector. What every lookup connector shares is here:
+// LookupOnly (the refusing Grant and Revoke), Lookup (the GETs and their
+// failures) and LookupTimeout; what the on-call ones share is in
+// oncall.go.
 
 // LookupOnly gives a lookup connector the access.Connector methods the
 // Registry's Factory type requires. Grant and Revoke refuse with a
@@ -121,49 +119,6 @@ func (t LookupTimeout) Whole() time.Duration {
 	return t.Timeout.Std()
 }
 
-// MaxOnCallTTL is the longest `cache_ttl` an on-call connector accepts: a
-// hand-over must be seen soon.
-const MaxOnCallTTL = 10 * time.Minute
-
-// OnCallConfig is the part of an on-call lookup connector's block that no
-// vendor changes: `api_url`, `timeout` (LookupTimeout) and `cache_ttl`.
-// Embed it (untagged) after the vendor's credentials and join its
-// Validate into the block's own; the vendor's default API root and what
-// api_url may point at instead (another service region) belong in the
-// vendor's Config comment.
-type OnCallConfig struct {
-	// APIURL replaces the vendor's API root: another service region, or a
-	// test server. An https URL (CheckBaseURL).
-	APIURL string `json:"api_url"`
-	LookupTimeout
-	// CacheTTL is how long an answer is reused (default DefaultOnCallTTL,
-	// at most MaxOnCallTTL).
-	CacheTTL Duration `json:"cache_ttl"`
-}
-
-// Validate checks api_url and cache_ttl; errors name keys relative to the
-// block.
-func (c *OnCallConfig) Validate() error {
-	var errs []error
-	if c.APIURL != "" {
-		if err := CheckBaseURL(c.APIURL); err != nil {
-			errs = append(errs, fmt.Errorf("api_url: %w", err))
-		}
-	}
-	if c.CacheTTL.Std() > MaxOnCallTTL {
-		errs = append(errs, errors.New("cache_ttl: at most 10m; an on-call hand-over must be seen soon"))
-	}
-	return errors.Join(errs...)
-}
-
-// Base returns api_url without trailing slashes, or def when it is unset.
-func (c *OnCallConfig) Base(def string) string {
-	if c.APIURL == "" {
-		return def
-	}
-	return TrimBase(c.APIURL)
-}
-
 // Lookup is how a lookup connector asks its vendor: GETs sent through
 // API.Send (so through SendJSON and the shared client, like every other
 // connector call), each failure an *access.LookupError naming Vendor and
@@ -233,128 +188,4 @@ func (l *Lookup) Get(ctx context.Context, what, path string, q url.Values, out a
 // needs (access.LookupUnavailable).
 func (l *Lookup) Fail(kind access.LookupFailure, what string, err error) *access.LookupError {
 	return &access.LookupError{Vendor: l.Vendor, Kind: kind, What: what, Err: err}
-}
-
-// DefaultOnCallTTL is how long an on-call answer is reused: long enough
-// that a burst of requests asks the vendor once, short enough that a
-// hand-over is seen within a minute.
-const DefaultOnCallTTL = 60 * time.Second
-
-// maxRateLimitWait caps how long a vendor's rate-limit hint keeps
-// OnCallCache from asking again.
-const maxRateLimitWait = 5 * time.Minute
-
-// OnCallCache wraps an on-call lookup (fetch) with what every on-call
-// connector needs:
-//
-//   - answers are reused for TTL after they were fetched (on the injected
-//     clock) for any `at` within TTL of the instant they were fetched for;
-//   - concurrent lookups of one schedule and instant are coalesced into
-//     one call (golang.org/x/sync/singleflight), made with the first
-//     caller's ctx: if that caller gives up, the others see its error;
-//   - after an answer carrying a rate-limit hint (*access.LookupError with
-//     RetryAfter), no call is made until the hint has passed (capped at
-//     5 minutes): each lookup fails at once with that error, so a burst of
-//     requests does not hammer a vendor that asked us to slow down;
-//   - other failures are not cached: the next lookup asks again.
-//
-// It is safe for concurrent use.
-type OnCallCache struct {
-	fetch func(ctx context.Context, schedule string, at time.Time) ([]string, error)
-	clock access.Clock
-	ttl   time.Duration
-	cache *TTLCache[string, onCallEntry] // by schedule
-
-	group singleflight.Group
-	mu    sync.Mutex
-	// blockedUntil and blockErr hold the last rate-limit hint.
-	blockedUntil time.Time
-	blockErr     error
-}
-
-type onCallEntry struct {
-	at     time.Time // the instant the answer is for
-	emails []string
-}
-
-// NewOnCallCache returns a cache over fetch with entries fresh for ttl
-// (DefaultOnCallTTL when ttl <= 0), measured on clock.
-func NewOnCallCache(clock access.Clock, ttl time.Duration, fetch func(ctx context.Context, schedule string, at time.Time) ([]string, error)) *OnCallCache {
-	if ttl <= 0 {
-		ttl = DefaultOnCallTTL
-	}
-	return &OnCallCache{fetch: fetch, clock: clock, ttl: ttl, cache: NewTTLCache[string, onCallEntry](clock, ttl)}
-}
-
-// cached returns the fresh answer for schedule if it is for an instant
-// within TTL of at.
-func (c *OnCallCache) cached(schedule string, at time.Time) ([]string, bool) {
-	e, ok := c.cache.Get(schedule)
-	if !ok || absDuration(at.Sub(e.at)) >= c.ttl {
-		return nil, false
-	}
-	return e.emails, true
-}
-
-// OnCall returns the cached answer for schedule at at, or fetches it. The
-// returned slice is a copy the caller owns.
-func (c *OnCallCache) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
-	if emails, ok := c.cached(schedule, at); ok {
-		return append([]string(nil), emails...), nil
-	}
-	c.mu.Lock()
-	blocked, berr := c.clock.Now().Before(c.blockedUntil), c.blockErr
-	c.mu.Unlock()
-	if blocked {
-		return nil, berr
-	}
-	key := schedule + "\x00" + at.UTC().Truncate(time.Second).Format(time.RFC3339)
-	v, err, _ := c.group.Do(key, func() (any, error) {
-		// A call for this key may have finished between the check above
-		// and here: its answer is in the cache.
-		if emails, ok := c.cached(schedule, at); ok {
-			return emails, nil
-		}
-		now := c.clock.Now()
-		emails, err := c.fetch(ctx, schedule, at)
-		if err != nil {
-			var le *access.LookupError
-			if errors.As(err, &le) && le.RetryAfter > 0 {
-				c.mu.Lock()
-				c.blockedUntil = now.Add(min(le.RetryAfter, maxRateLimitWait))
-				c.blockErr = err
-				c.mu.Unlock()
-			}
-			return nil, err
-		}
-		c.cache.Put(schedule, onCallEntry{at: at, emails: emails})
-		return emails, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return append([]string(nil), v.([]string)...), nil
-}
-
-func absDuration(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
-// NormalizeEmails lower-cases and trims emails, dropping empty ones and
-// repeats, keeping the first-seen order.
-func NormalizeEmails(in []string) []string {
-	out := make([]string, 0, len(in))
-	seen := map[string]bool{}
-	for _, e := range in {
-		e = strings.ToLower(strings.TrimSpace(e))
-		if e == "" || seen[e] {
-			continue
-		}
-		seen[e] = true
-		out = append(out, e)
-	}
-	return out
 }

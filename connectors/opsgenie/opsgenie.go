@@ -83,12 +83,20 @@ func (c *Config) Validate() error {
 	return errors.Join(append(errs, c.OnCallConfig.Validate())...)
 }
 
+// api is Opsgenie's API as connectors.NewOnCall needs it (see the package
+// doc for the sources).
+var api = connectors.OnCallVendor{
+	Vendor: Vendor, DefaultAPIURL: DefaultAPIURL, SecretKey: "api_key",
+	Auth:            func(key string) connectors.Credentials { return connectors.StaticAuth("GenieKey " + key) },
+	RateLimitHeader: "X-RateLimit-Period-In-Sec",
+	Fetch:           fetch,
+}
+
 // Client looks up on-call people at Opsgenie. It is safe for concurrent
 // use.
 type Client struct {
 	connectors.LookupOnly
-	lookup *connectors.Lookup
-	cache  *connectors.OnCallCache
+	oncall *connectors.OnCall
 }
 
 var (
@@ -105,20 +113,11 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 
 // New is Factory returning the concrete type.
 func New(name string, cfg connectors.Config) (*Client, error) {
-	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
-		return nil, err
-	}
-	key, err := cfg.Secret("api_key")
+	oc, err := connectors.NewOnCall(cfg, &Config{}, api)
 	if err != nil {
 		return nil, err
 	}
-	cl := &Client{LookupOnly: connectors.LookupOnly{Type: Type}, lookup: &connectors.Lookup{
-		Vendor: Vendor, Clock: cfg.Clock, Timeout: c.Whole(), RateLimitHeader: "X-RateLimit-Period-In-Sec",
-		API: connectors.API{Base: c.Base(DefaultAPIURL), HTTP: cfg.HTTP, Auth: connectors.StaticAuth("GenieKey " + key)},
-	}}
-	cl.cache = connectors.NewOnCallCache(cfg.Clock, c.CacheTTL.Std(), cl.fetch)
-	return cl, nil
+	return &Client{LookupOnly: connectors.LookupOnly{Type: Type}, oncall: oc}, nil
 }
 
 var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -129,9 +128,9 @@ var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // LookupRejected for a refused key, LookupUnavailable otherwise.
 func (c *Client) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
 	if strings.TrimSpace(schedule) == "" {
-		return nil, c.lookup.Fail(access.LookupInvalid, "an unnamed schedule", errors.New("empty schedule"))
+		return nil, c.oncall.Fail(access.LookupInvalid, "an unnamed schedule", errors.New("empty schedule"))
 	}
-	return c.cache.OnCall(ctx, schedule, at)
+	return c.oncall.OnCall(ctx, schedule, at)
 }
 
 type onCallsAnswer struct {
@@ -145,9 +144,8 @@ type onCallsAnswer struct {
 	} `json:"data"`
 }
 
-func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]string, error) {
-	ctx, cancel := c.lookup.Bound(ctx)
-	defer cancel()
+// fetch asks Opsgenie through l who is on call on schedule at at.
+func fetch(ctx context.Context, l *connectors.Lookup, schedule string, at time.Time) ([]string, error) {
 	what := "schedule " + schedule
 	q := url.Values{"flat": {"true"}, "date": {at.UTC().Format("2006-01-02T15:04:05.000Z")}}
 	if uuidRe.MatchString(schedule) {
@@ -156,11 +154,11 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 		q.Set("scheduleIdentifierType", "name")
 	}
 	var ans onCallsAnswer
-	if err := c.lookup.Get(ctx, what, "/v2/schedules/"+url.PathEscape(schedule)+"/on-calls", q, &ans); err != nil {
+	if err := l.Get(ctx, what, "/v2/schedules/"+url.PathEscape(schedule)+"/on-calls", q, &ans); err != nil {
 		return nil, err
 	}
 	if ans.Data == nil {
-		return nil, c.lookup.Fail(access.LookupUnavailable, what, errors.New("answer without data"))
+		return nil, l.Fail(access.LookupUnavailable, what, errors.New("answer without data"))
 	}
 	if e := ans.Data.Parent.Enabled; e != nil && !*e {
 		return nil, nil // a disabled schedule puts nobody on call

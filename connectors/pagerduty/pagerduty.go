@@ -101,12 +101,21 @@ func (c *Config) Validate() error {
 	return errors.Join(append(errs, c.OnCallConfig.Validate())...)
 }
 
+// api is PagerDuty's API as connectors.NewOnCall needs it (see the package
+// doc for the sources).
+var api = connectors.OnCallVendor{
+	Vendor: Vendor, DefaultAPIURL: DefaultAPIURL, SecretKey: "token",
+	Auth:            func(token string) connectors.Credentials { return connectors.StaticAuth("Token token=" + token) },
+	Header:          http.Header{"Accept": {acceptV2}},
+	RateLimitHeader: "ratelimit-reset",
+	Fetch:           fetch,
+}
+
 // Client looks up on-call people at PagerDuty. It is safe for concurrent
 // use.
 type Client struct {
 	connectors.LookupOnly
-	lookup *connectors.Lookup
-	cache  *connectors.OnCallCache
+	oncall *connectors.OnCall
 }
 
 var (
@@ -123,21 +132,11 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 
 // New is Factory returning the concrete type.
 func New(name string, cfg connectors.Config) (*Client, error) {
-	var c Config
-	if err := cfg.DecodeHTTP(&c); err != nil {
-		return nil, err
-	}
-	token, err := cfg.Secret("token")
+	oc, err := connectors.NewOnCall(cfg, &Config{}, api)
 	if err != nil {
 		return nil, err
 	}
-	cl := &Client{LookupOnly: connectors.LookupOnly{Type: Type}, lookup: &connectors.Lookup{
-		Vendor: Vendor, Clock: cfg.Clock, Timeout: c.Whole(), RateLimitHeader: "ratelimit-reset",
-		API: connectors.API{Base: c.Base(DefaultAPIURL), HTTP: cfg.HTTP, Auth: connectors.StaticAuth("Token token=" + token),
-			Header: http.Header{"Accept": {acceptV2}}},
-	}}
-	cl.cache = connectors.NewOnCallCache(cfg.Clock, c.CacheTTL.Std(), cl.fetch)
-	return cl, nil
+	return &Client{LookupOnly: connectors.LookupOnly{Type: Type}, oncall: oc}, nil
 }
 
 // OnCall returns the emails of the people on call on schedule (a PagerDuty
@@ -146,10 +145,10 @@ func New(name string, cfg connectors.Config) (*Client, error) {
 // LookupRejected for a refused key, LookupUnavailable otherwise.
 func (c *Client) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
 	if schedule == "" || strings.ContainsAny(schedule, "/?#% ") {
-		return nil, c.lookup.Fail(access.LookupInvalid, fmt.Sprintf("schedule %q", schedule),
+		return nil, c.oncall.Fail(access.LookupInvalid, fmt.Sprintf("schedule %q", schedule),
 			errors.New("a PagerDuty schedule ID is letters and digits, like P1ABC2D"))
 	}
-	return c.cache.OnCall(ctx, schedule, at)
+	return c.oncall.OnCall(ctx, schedule, at)
 }
 
 // oncall is one entry of GET /oncalls with include[]=users.
@@ -173,16 +172,15 @@ type oncallsPage struct {
 	More    bool     `json:"more"`
 }
 
-// fetch asks PagerDuty, page by page, who is on call on schedule at at.
-func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]string, error) {
-	ctx, cancel := c.lookup.Bound(ctx)
-	defer cancel()
+// fetch asks PagerDuty through l, page by page, who is on call on
+// schedule at at.
+func fetch(ctx context.Context, l *connectors.Lookup, schedule string, at time.Time) ([]string, error) {
 	what := "schedule " + schedule
 	var emails []string
 	offset := 0
 	for page := 0; ; page++ {
 		if page == maxPages {
-			return nil, c.lookup.Fail(access.LookupUnavailable, what, fmt.Errorf("more than %d pages of on-calls for one instant", maxPages))
+			return nil, l.Fail(access.LookupUnavailable, what, fmt.Errorf("more than %d pages of on-calls for one instant", maxPages))
 		}
 		q := url.Values{}
 		q.Add("schedule_ids[]", schedule)
@@ -192,7 +190,7 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 		q.Set("limit", strconv.Itoa(pageLimit))
 		q.Set("offset", strconv.Itoa(offset))
 		var p oncallsPage
-		if err := c.lookup.Get(ctx, what, "/oncalls", q, &p); err != nil {
+		if err := l.Get(ctx, what, "/oncalls", q, &p); err != nil {
 			return nil, err
 		}
 		for _, e := range p.Oncalls {
@@ -203,7 +201,7 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 				continue
 			}
 			if e.User.Email == "" {
-				return nil, c.lookup.Fail(access.LookupUnavailable, what,
+				return nil, l.Fail(access.LookupUnavailable, what,
 					fmt.Errorf("on-call entry for user %s without an email (include[]=users not honoured)", e.User.ID))
 			}
 			emails = append(emails, e.User.Email)
@@ -217,7 +215,7 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 	if len(emails) == 0 {
 		// Nobody: a gap in the rota, or a schedule PagerDuty does not have
 		// (/oncalls filters silently). Only the schedule itself can tell.
-		if err := c.lookup.Get(ctx, what, "/schedules/"+url.PathEscape(schedule), url.Values{"time_zone": {"UTC"}}, nil); err != nil {
+		if err := l.Get(ctx, what, "/schedules/"+url.PathEscape(schedule), url.Values{"time_zone": {"UTC"}}, nil); err != nil {
 			return nil, err
 		}
 	}
