@@ -27,12 +27,7 @@ type Timeout struct {
 }
 
 // Attempt returns the configured timeout, or DefaultTimeout.
-func (t Timeout) Attempt() time.Duration {
-	if t.Timeout <= 0 {
-		return DefaultTimeout
-	}
-	return t.Timeout.Std()
-}
+func (t Timeout) Attempt() time.Duration { return t.Timeout.Or(DefaultTimeout) }
 
 // DecodeHTTP is the start of every HTTP connector's Factory: it decodes
 // the block into v strictly (Decode, then v's Validate) and checks that

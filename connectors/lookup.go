@@ -112,12 +112,7 @@ type LookupTimeout struct {
 }
 
 // Whole returns the configured timeout, or DefaultLookupTimeout.
-func (t LookupTimeout) Whole() time.Duration {
-	if t.Timeout <= 0 {
-		return DefaultLookupTimeout
-	}
-	return t.Timeout.Std()
-}
+func (t LookupTimeout) Whole() time.Duration { return t.Timeout.Or(DefaultLookupTimeout) }
 
 // Lookup is how a lookup connector asks its vendor: GETs sent through
 // API.Send (so through SendJSON and the shared client, like every other
@@ -146,11 +141,7 @@ type Lookup struct {
 // the lookup, the shared client's retries of each and every page share
 // it. Call cancel when the lookup is done.
 func (l *Lookup) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := l.Timeout
-	if d <= 0 {
-		d = DefaultLookupTimeout
-	}
-	return context.WithTimeout(ctx, d)
+	return context.WithTimeout(ctx, Duration(l.Timeout).Or(DefaultLookupTimeout))
 }
 
 // Get sends GET API.Base+path with the query q and decodes a 2xx answer

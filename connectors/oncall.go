@@ -3,7 +3,6 @@ package connectors
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -46,9 +45,7 @@ type OnCallConfig struct {
 func (c *OnCallConfig) Validate() error {
 	var errs []error
 	if c.APIURL != "" {
-		if err := CheckBaseURL(c.APIURL); err != nil {
-			errs = append(errs, fmt.Errorf("api_url: %w", err))
-		}
+		errs = append(errs, RequireBaseURL("api_url", c.APIURL, ""))
 	}
 	if c.CacheTTL.Std() > MaxOnCallTTL {
 		errs = append(errs, errors.New("cache_ttl: at most 10m; an on-call hand-over must be seen soon"))

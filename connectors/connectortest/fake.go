@@ -78,6 +78,25 @@ func WantLookupErr(t testing.TB, err error, kind access.LookupFailure, reason st
 	return le
 }
 
+// ConfigCases is a connector's table of configuration blocks and what
+// must come of each: Want is a part of the error the block must be
+// refused with, "" when it must build.
+type ConfigCases []struct {
+	Name string
+	Raw  map[string]any
+	Want string
+}
+
+// Check runs CheckBuild for each case, one subtest a case.
+func (cs ConfigCases) Check(t *testing.T, typ string, factory connectors.Factory, name string, env connectors.Env, secrets ...string) {
+	t.Helper()
+	for _, tt := range cs {
+		t.Run(tt.Name, func(t *testing.T) {
+			CheckBuild(t, typ, factory, name, tt.Raw, env, tt.Want, secrets...)
+		})
+	}
+}
+
 // CheckBuild builds raw as instance name of type typ in env (Build, so
 // with the registry's strict decoding) and checks the outcome: with want
 // "" the block must build, otherwise it must be refused with an error

@@ -35,7 +35,6 @@ package jira
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -70,12 +69,7 @@ type Config struct {
 
 // Validate checks c; errors name keys relative to the block.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.URL == "" {
-		errs = append(errs, errors.New("url: required: the Jira site, like https://acme.atlassian.net"))
-	} else if err := connectors.CheckBaseURL(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("url: %w", err))
-	}
+	errs := []error{connectors.RequireBaseURL("url", c.URL, "the Jira site, like https://acme.atlassian.net")}
 	cloud := c.Email != "" || c.APIToken != "" || c.APITokenFile != ""
 	dc := c.PersonalAccessToken != "" || c.PersonalAccessTokenFile != ""
 	switch {

@@ -247,11 +247,7 @@ func TestThroughThePolicy(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	env := connectortest.FakeEnv(connectortest.NewClock(now))
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string
-	}{
+	connectortest.ConfigCases{
 		{"cloud", map[string]any{"url": "https://acme.atlassian.net", "email": testEmail, "api_token": testToken}, ""},
 		{"data center", map[string]any{"url": "https://jira.acme.example/jira", "personal_access_token": testPAT}, ""},
 		{"no url", map[string]any{"email": testEmail, "api_token": testToken}, "connectors.jira.url: required"},
@@ -261,10 +257,5 @@ func TestConfig(t *testing.T) {
 		{"both", map[string]any{"url": "https://acme.atlassian.net", "email": testEmail, "api_token": testToken, "personal_access_token": testPAT}, "not both"},
 		{"http", map[string]any{"url": "http://acme.atlassian.net", "personal_access_token": testPAT}, "connectors.jira.url: must be an https:// URL"},
 		{"typo", map[string]any{"url": "https://acme.atlassian.net", "personal_access_token": testPAT, "timout": "5s"}, `did you mean "timeout"?`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			connectortest.CheckBuild(t, jira.Type, jira.Factory, "jira", tt.raw, env, tt.want, testToken, testPAT)
-		})
-	}
+	}.Check(t, jira.Type, jira.Factory, "jira", env, testToken, testPAT)
 }

@@ -352,20 +352,11 @@ func TestConcurrentLookupsShareOneCall(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	env := connectortest.FakeEnv(connectortest.NewClock(now))
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string
-	}{
+	connectortest.ConfigCases{
 		{"key", map[string]any{"api_key": testKey}, ""},
 		{"EU instance", map[string]any{"api_key": testKey, "api_url": "https://api.eu.opsgenie.com"}, ""},
 		{"no key", map[string]any{}, "connectors.og.api_key: required"},
 		{"typo", map[string]any{"api_key": testKey, "api_ur": "https://api.eu.opsgenie.com"}, `did you mean "api_url"?`},
 		{"not https", map[string]any{"api_key": testKey, "api_url": "http://api.eu.opsgenie.com"}, "connectors.og.api_url: must be an https:// URL"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			connectortest.CheckBuild(t, opsgenie.Type, opsgenie.Factory, "og", tt.raw, env, tt.want, testKey)
-		})
-	}
+	}.Check(t, opsgenie.Type, opsgenie.Factory, "og", env, testKey)
 }

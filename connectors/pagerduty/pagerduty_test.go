@@ -432,11 +432,7 @@ func TestConfig(t *testing.T) {
 			}
 			return nil, fmt.Errorf("open %s: no such file", name)
 		}}
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string // "" = builds
-	}{
+	connectortest.ConfigCases{
 		{"token", map[string]any{"token": testToken}, ""},
 		{"token file", map[string]any{"token_file": "/run/secrets/pd"}, ""},
 		{"EU region", map[string]any{"token": testToken, "api_url": "https://api.eu.pagerduty.com"}, ""},
@@ -445,12 +441,7 @@ func TestConfig(t *testing.T) {
 		{"plain http", map[string]any{"token": testToken, "api_url": "http://api.pagerduty.com"}, "connectors.pd.api_url: must be an https:// URL"},
 		{"typo", map[string]any{"token": testToken, "cache_tl": "1m"}, `connectors.pd.cache_tl: unknown key; did you mean "cache_ttl"?`},
 		{"long cache", map[string]any{"token": testToken, "cache_ttl": "1h"}, "connectors.pd.cache_ttl: at most 10m"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			connectortest.CheckBuild(t, pagerduty.Type, pagerduty.Factory, "pd", tt.raw, env, tt.want, testToken)
-		})
-	}
+	}.Check(t, pagerduty.Type, pagerduty.Factory, "pd", env, testToken)
 }
 
 func TestGrantsNothing(t *testing.T) {

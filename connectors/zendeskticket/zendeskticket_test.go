@@ -196,11 +196,7 @@ func TestThroughThePolicy(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	env := connectortest.FakeEnv(connectortest.NewClock(now))
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string
-	}{
+	connectortest.ConfigCases{
 		{"subdomain", map[string]any{"subdomain": "acme", "email": testEmail, "api_token": testToken}, ""},
 		{"base url", map[string]any{"base_url": "https://help.acme.example/api/v2", "email": testEmail, "api_token": testToken}, ""},
 		{"neither", map[string]any{"email": testEmail, "api_token": testToken}, "connectors.zd.subdomain: required"},
@@ -208,10 +204,5 @@ func TestConfig(t *testing.T) {
 		{"base url without /api/v2", map[string]any{"base_url": "https://help.acme.example", "email": testEmail, "api_token": testToken}, "must end with /api/v2"},
 		{"no token", map[string]any{"subdomain": "acme", "email": testEmail}, "connectors.zd.api_token: required"},
 		{"no email", map[string]any{"subdomain": "acme", "api_token": testToken}, "connectors.zd.email: required"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			connectortest.CheckBuild(t, zendeskticket.Type, zendeskticket.Factory, "zd", tt.raw, env, tt.want, testToken)
-		})
-	}
+	}.Check(t, zendeskticket.Type, zendeskticket.Factory, "zd", env, testToken)
 }
