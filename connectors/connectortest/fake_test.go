@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,19 +15,16 @@ import (
 
 // recorder is a testing.TB that records failures instead of failing, so
 // that the helpers' own checks can be tested. Fatal ends the goroutine, as
-// testing's does.
+// testing's does; run reads failed only after that goroutine ended.
 type recorder struct {
 	testing.TB
-	mu     sync.Mutex
 	failed []string
 }
 
 func (r *recorder) Helper() {}
 
 func (r *recorder) Errorf(format string, args ...any) {
-	r.mu.Lock()
 	r.failed = append(r.failed, fmt.Sprintf(format, args...))
-	r.mu.Unlock()
 }
 
 func (r *recorder) Fatalf(format string, args ...any) {
