@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,12 +27,7 @@ type Timeout struct {
 }
 
 // Attempt returns the configured timeout, or DefaultTimeout.
-func (t Timeout) Attempt() time.Duration {
-	if t.Timeout <= 0 {
-		return DefaultTimeout
-	}
-	return t.Timeout.Std()
-}
+func (t Timeout) Attempt() time.Duration { return t.Timeout.Or(DefaultTimeout) }
 
 // DecodeHTTP is the start of every HTTP connector's Factory: it decodes
 // the block into v strictly (Decode, then v's Validate) and checks that
@@ -71,6 +67,13 @@ func (a StaticAuth) Authorization(context.Context, bool) (string, error) { retur
 
 // Refreshable is false.
 func (StaticAuth) Refreshable() bool { return false }
+
+// BasicAuth is HTTP Basic authentication (RFC 7617) as a StaticAuth:
+// "Basic " and the base64 of user, a colon and password. Vendors that put
+// more in the user part (Zendesk's "{email}/token") pass it whole.
+func BasicAuth(user, password string) StaticAuth {
+	return StaticAuth("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
+}
 
 // API is one target's JSON API as a connector calls it: every request
 // goes through SendJSON with the instance's credentials, extra headers

@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 )
@@ -29,4 +30,22 @@ func CheckBaseURL(s string) error {
 		}
 	}
 	return errors.New("must be an https:// URL")
+}
+
+// RequireBaseURL is the check of a required base-URL key of a
+// connector's block: "KEY: required" (then ": " and hint, when given, to
+// say what belongs there) when value is empty, else CheckBaseURL's
+// verdict after "KEY: ". It returns nil for a good URL, so that Validate
+// can collect it with errors.Join.
+func RequireBaseURL(key, value, hint string) error {
+	if value == "" {
+		if hint != "" {
+			return fmt.Errorf("%s: required: %s", key, hint)
+		}
+		return fmt.Errorf("%s: required", key)
+	}
+	if err := CheckBaseURL(value); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package connectors
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestCheckBaseURL(t *testing.T) {
 	for s, ok := range map[string]bool{
@@ -18,6 +21,21 @@ func TestCheckBaseURL(t *testing.T) {
 	} {
 		if err := CheckBaseURL(s); (err == nil) != ok {
 			t.Errorf("CheckBaseURL(%q) = %v, want ok=%v", s, err, ok)
+		}
+	}
+}
+
+func TestRequireBaseURL(t *testing.T) {
+	for _, tt := range []struct{ value, hint, want string }{
+		{"https://acme.atlassian.net", "the site", ""},
+		{"", "the Jira site, like https://acme.atlassian.net", "url: required: the Jira site, like https://acme.atlassian.net"},
+		{"", "", "url: required"},
+		{"http://acme.atlassian.net", "the site", "url: must be an https:// URL"},
+		{"https://acme.atlassian.net/?x=1", "", "url: must be an absolute https:// URL without query"},
+	} {
+		err := RequireBaseURL("url", tt.value, tt.hint)
+		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
+			t.Errorf("RequireBaseURL(%q, %q) = %v, want %q", tt.value, tt.hint, err, tt.want)
 		}
 	}
 }

@@ -153,6 +153,14 @@ type Duration time.Duration
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
+// Or returns d as a time.Duration, or def when d is not set (zero).
+func (d Duration) Or(def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d.Std()
+}
+
 // UnmarshalJSON accepts only a duration string.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string

@@ -37,6 +37,9 @@
 //     never revoked) from the grant's own earlier attempt (a durable record
 //     written before the change), and returns partial receipts for
 //     rollback (invariant 9).
+//   - Lookup, LookupOnly, LookupTimeout, OnCallConfig, OnCallCache: the
+//     lookup connectors (on call, tickets), whose GETs go through API.Send
+//     like every other call and whose failures are *access.LookupError.
 //
 // # Retries
 //

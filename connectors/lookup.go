@@ -2,18 +2,13 @@ package connectors
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/accessbot/accessbot/access"
 )
@@ -22,7 +17,10 @@ import (
 // answer the policy's questions at submission (access.OnCallSource,
 // access.TicketSource). They are built by the same Registry, from the
 // same strict configuration blocks, so that validate checks them like any
-// other connector.
+// other connector. What every lookup connector shares is here:
+// LookupOnly (the refusing Grant and Revoke), Lookup (the GETs and their
+// failures) and LookupTimeout; what the on-call ones share is in
+// oncall.go.
 
 // LookupOnly gives a lookup connector the access.Connector methods the
 // Registry's Factory type requires. Grant and Revoke refuse with a
@@ -50,12 +48,19 @@ func (l LookupOnly) Revoke(context.Context, access.Grant) error {
 // LookupUnavailable, keeping the connector error's retry hint. A nil err
 // stays nil; an *access.LookupError is returned unchanged.
 func LookupError(vendor, what string, err error) error {
-	if err == nil {
-		return nil
+	var le *access.LookupError
+	if err == nil || errors.As(err, &le) {
+		return err
 	}
+	return lookupError(vendor, what, err)
+}
+
+// lookupError is LookupError for a non-nil err, returning the
+// *access.LookupError in err's chain when there is one.
+func lookupError(vendor, what string, err error) *access.LookupError {
 	var le *access.LookupError
 	if errors.As(err, &le) {
-		return err
+		return le
 	}
 	out := &access.LookupError{Vendor: vendor, What: what, Kind: access.LookupUnavailable, Err: err}
 	var se *StatusError
@@ -77,194 +82,101 @@ func LookupError(vendor, what string, err error) error {
 
 // RateLimitHint reads a vendor's rate-limit header holding a number of
 // seconds to wait (PagerDuty's ratelimit-reset, Opsgenie's
-// X-RateLimit-Period-In-Sec), falling back to Retry-After. It returns 0
-// when the response carries none.
-func RateLimitHint(resp *http.Response, header string, now time.Time) time.Duration {
-	if resp == nil {
-		return 0
-	}
-	if v := strings.TrimSpace(resp.Header.Get(header)); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			return time.Duration(min(n, 3600)) * time.Second
+// X-RateLimit-Period-In-Sec) from an answer's headers h, falling back to
+// Retry-After (seconds, or an HTTP date taken relative to now). It returns
+// 0 when the answer carries neither; a vendor's hint is capped at an hour.
+func RateLimitHint(h http.Header, header string, now time.Time) time.Duration {
+	if header != "" {
+		if v := strings.TrimSpace(h.Get(header)); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				return time.Duration(min(n, 3600)) * time.Second
+			}
 		}
 	}
-	d, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	d, _ := ParseRetryAfter(h.Get("Retry-After"), now)
 	return d
 }
 
-// LookupCall is one GET of a lookup connector, sent by GetLookup.
-type LookupCall struct {
-	Vendor string // "PagerDuty", for access.LookupError
-	What   string // what is looked up, "schedule P1ABC2D"
-	URL    string // the full URL without query
-	Query  url.Values
-	// Authorize sets credentials and vendor headers (it may replace the
-	// default Accept: application/json).
-	Authorize func(*http.Request)
+// DefaultLookupTimeout bounds one whole lookup of a connector whose
+// `timeout:` key is unset.
+const DefaultLookupTimeout = 5 * time.Second
+
+// LookupTimeout is the `timeout:` key of a lookup connector: embed it
+// (untagged) in the connector's config struct. Unlike Timeout, which
+// bounds each attempt of a call, it bounds one whole lookup, the shared
+// client's inner retries and every page included: the requester is
+// waiting for the answer.
+type LookupTimeout struct {
+	// Timeout bounds one whole lookup (default DefaultLookupTimeout).
+	Timeout Duration `json:"timeout"`
+}
+
+// Whole returns the configured timeout, or DefaultLookupTimeout.
+func (t LookupTimeout) Whole() time.Duration { return t.Timeout.Or(DefaultLookupTimeout) }
+
+// Lookup is how a lookup connector asks its vendor: GETs sent through
+// API.Send (so through SendJSON and the shared client, like every other
+// connector call), each failure an *access.LookupError naming Vendor and
+// what was looked up, so that the caller can fail closed with a reason
+// people understand. It is safe for concurrent use once built.
+type Lookup struct {
+	// Vendor names the vendor in messages for people ("PagerDuty").
+	Vendor string
+	// API is the vendor's API root, the shared client, the credentials
+	// (a StaticAuth: a 401 is final) and any vendor headers (a media
+	// type). Its per-attempt Timeout is normally left zero: Timeout below
+	// bounds the whole lookup.
+	API API
+	// Clock reads rate-limit hints given as HTTP dates.
+	Clock access.Clock
+	// Timeout bounds one whole lookup (Bound); DefaultLookupTimeout when
+	// zero.
+	Timeout time.Duration
 	// RateLimitHeader names the vendor's header holding the seconds to
 	// wait after a 429 (RateLimitHint); Retry-After is read as well.
 	RateLimitHeader string
-	// Out receives the decoded body of a 2xx answer when non-nil.
-	Out any
 }
 
-// GetLookup sends c through d and decodes a 2xx answer into c.Out. Every
-// failure is an *access.LookupError (see LookupError); a 429 carries the
-// vendor's rate-limit hint (at least a second) as RetryAfter, read at
-// now. The body is always drained and closed; at most 8 MiB is decoded.
-func GetLookup(ctx context.Context, d Doer, now time.Time, c LookupCall) error {
-	op := fmt.Sprintf("%s lookup of %s", c.Vendor, c.What)
-	req, err := NewJSONRequest(ctx, http.MethodGet, c.URL, c.Query, nil)
-	if err != nil {
-		return LookupError(c.Vendor, c.What, access.PermanentError(fmt.Errorf("%s: %w", op, err)))
-	}
-	if c.Authorize != nil {
-		c.Authorize(req)
-	}
-	resp, err := d.Do(ctx, req)
-	if err != nil {
-		return LookupError(c.Vendor, c.What, Classify(resp, err, op))
-	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		hint := RateLimitHint(resp, c.RateLimitHeader, now)
-		le := LookupError(c.Vendor, c.What, Classify(resp, nil, op)).(*access.LookupError)
-		le.RetryAfter = max(hint, time.Second)
-		return le
-	}
-	if err := Classify(resp, nil, op); err != nil {
-		return LookupError(c.Vendor, c.What, err)
-	}
-	defer Drain(resp)
-	if c.Out == nil {
+// Bound returns ctx limited to one whole lookup (Timeout): every GET of
+// the lookup, the shared client's retries of each and every page share
+// it. Call cancel when the lookup is done.
+func (l *Lookup) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, Duration(l.Timeout).Or(DefaultLookupTimeout))
+}
+
+// Get sends GET API.Base+path with the query q and decodes a 2xx answer
+// into out when it is non-nil (at most 8 MiB). Every failure is an
+// *access.LookupError for what (see LookupError); a 429 carries the
+// vendor's rate-limit hint, at least a second, as RetryAfter; a 2xx answer
+// that does not decode is LookupUnavailable. The body is always drained
+// and closed.
+func (l *Lookup) Get(ctx context.Context, what, path string, q url.Values, out any) error {
+	op := fmt.Sprintf("%s lookup of %s", l.Vendor, what)
+	var h http.Header
+	status, err := l.API.Send(ctx, JSONCall{
+		Op: op, Method: http.MethodGet, Path: path, Query: q, Out: out, Headers: &h,
+		BadAnswer: func(err error) error {
+			p := path
+			if u, perr := url.Parse(l.API.Base + path); perr == nil {
+				p = u.Path
+			}
+			return l.Fail(access.LookupUnavailable, what, fmt.Errorf("%s: unexpected answer to GET %s: %v", op, p, err))
+		},
+	})
+	if err == nil {
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(c.Out); err != nil {
-		return &access.LookupError{Vendor: c.Vendor, Kind: access.LookupUnavailable, What: c.What,
-			Err: fmt.Errorf("%s: unexpected answer to GET %s: %v", op, req.URL.Path, err)}
+	le := lookupError(l.Vendor, what, err)
+	if status == http.StatusTooManyRequests {
+		le.RetryAfter = max(RateLimitHint(h, l.RateLimitHeader, l.Clock.Now()), time.Second)
 	}
-	return nil
+	return le
 }
 
-// DefaultOnCallTTL is how long an on-call answer is reused: long enough
-// that a burst of requests asks the vendor once, short enough that a
-// hand-over is seen within a minute.
-const DefaultOnCallTTL = 60 * time.Second
-
-// maxRateLimitWait caps how long a vendor's rate-limit hint keeps
-// OnCallCache from asking again.
-const maxRateLimitWait = 5 * time.Minute
-
-// OnCallCache wraps an on-call lookup (fetch) with what every on-call
-// connector needs:
-//
-//   - answers are reused for TTL after they were fetched (on the injected
-//     clock) for any `at` within TTL of the instant they were fetched for;
-//   - concurrent lookups of one schedule and instant are coalesced into
-//     one call (golang.org/x/sync/singleflight), made with the first
-//     caller's ctx: if that caller gives up, the others see its error;
-//   - after an answer carrying a rate-limit hint (*access.LookupError with
-//     RetryAfter), no call is made until the hint has passed (capped at
-//     5 minutes): each lookup fails at once with that error, so a burst of
-//     requests does not hammer a vendor that asked us to slow down;
-//   - other failures are not cached: the next lookup asks again.
-//
-// It is safe for concurrent use.
-type OnCallCache struct {
-	fetch func(ctx context.Context, schedule string, at time.Time) ([]string, error)
-	clock access.Clock
-	ttl   time.Duration
-	cache *TTLCache[string, onCallEntry] // by schedule
-
-	group singleflight.Group
-	mu    sync.Mutex
-	// blockedUntil and blockErr hold the last rate-limit hint.
-	blockedUntil time.Time
-	blockErr     error
-}
-
-type onCallEntry struct {
-	at     time.Time // the instant the answer is for
-	emails []string
-}
-
-// NewOnCallCache returns a cache over fetch with entries fresh for ttl
-// (DefaultOnCallTTL when ttl <= 0), measured on clock.
-func NewOnCallCache(clock access.Clock, ttl time.Duration, fetch func(ctx context.Context, schedule string, at time.Time) ([]string, error)) *OnCallCache {
-	if ttl <= 0 {
-		ttl = DefaultOnCallTTL
-	}
-	return &OnCallCache{fetch: fetch, clock: clock, ttl: ttl, cache: NewTTLCache[string, onCallEntry](clock, ttl)}
-}
-
-// cached returns the fresh answer for schedule if it is for an instant
-// within TTL of at.
-func (c *OnCallCache) cached(schedule string, at time.Time) ([]string, bool) {
-	e, ok := c.cache.Get(schedule)
-	if !ok || absDuration(at.Sub(e.at)) >= c.ttl {
-		return nil, false
-	}
-	return e.emails, true
-}
-
-// OnCall returns the cached answer for schedule at at, or fetches it. The
-// returned slice is a copy the caller owns.
-func (c *OnCallCache) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
-	if emails, ok := c.cached(schedule, at); ok {
-		return append([]string(nil), emails...), nil
-	}
-	c.mu.Lock()
-	blocked, berr := c.clock.Now().Before(c.blockedUntil), c.blockErr
-	c.mu.Unlock()
-	if blocked {
-		return nil, berr
-	}
-	key := schedule + "\x00" + at.UTC().Truncate(time.Second).Format(time.RFC3339)
-	v, err, _ := c.group.Do(key, func() (any, error) {
-		// A call for this key may have finished between the check above
-		// and here: its answer is in the cache.
-		if emails, ok := c.cached(schedule, at); ok {
-			return emails, nil
-		}
-		now := c.clock.Now()
-		emails, err := c.fetch(ctx, schedule, at)
-		if err != nil {
-			var le *access.LookupError
-			if errors.As(err, &le) && le.RetryAfter > 0 {
-				c.mu.Lock()
-				c.blockedUntil = now.Add(min(le.RetryAfter, maxRateLimitWait))
-				c.blockErr = err
-				c.mu.Unlock()
-			}
-			return nil, err
-		}
-		c.cache.Put(schedule, onCallEntry{at: at, emails: emails})
-		return emails, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return append([]string(nil), v.([]string)...), nil
-}
-
-func absDuration(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
-// NormalizeEmails lower-cases and trims emails, dropping empty ones and
-// repeats, keeping the first-seen order.
-func NormalizeEmails(in []string) []string {
-	out := make([]string, 0, len(in))
-	seen := map[string]bool{}
-	for _, e := range in {
-		e = strings.ToLower(strings.TrimSpace(e))
-		if e == "" || seen[e] {
-			continue
-		}
-		seen[e] = true
-		out = append(out, e)
-	}
-	return out
+// Fail returns the *access.LookupError of a lookup of what that failed
+// for a reason of the connector's own: a reference it cannot look up
+// (access.LookupInvalid, before any call), or an answer without what it
+// needs (access.LookupUnavailable).
+func (l *Lookup) Fail(kind access.LookupFailure, what string, err error) *access.LookupError {
+	return &access.LookupError{Vendor: l.Vendor, Kind: kind, What: what, Err: err}
 }

@@ -27,6 +27,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -105,13 +106,19 @@ func Run(t *testing.T, h Harness) {
 		h.checkReceipt(t, g, r)
 		return r
 	}
+	// revoked revokes g and checks at the target that g's access is gone
+	// (use it for a g that names the person as the target knows them);
+	// after names the step in the failure ("after Revoke").
+	revoked := func(t *testing.T, c access.Connector, g access.Grant, after string) {
+		t.Helper()
+		mustRevoke(t, ctx, c, g)
+		h.wantAccess(t, g, false, after)
+	}
 
 	t.Run("GrantApplies", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
 		r := grant(t, c, g)
-		if !h.HasAccess(t, g) {
-			t.Fatal("after Grant, the target does not give access")
-		}
+		h.wantAccess(t, g, true, "after Grant")
 		if r.PreExisting {
 			t.Fatal("Grant of access the person did not have returned PreExisting")
 		}
@@ -124,9 +131,7 @@ func Run(t *testing.T, h Harness) {
 		// lost) is the same grant: the membership it finds is its own,
 		// not pre-existing access the revoke would have to leave.
 		r2 := grant(t, c, g)
-		if !h.HasAccess(t, g) {
-			t.Fatal("after granting twice, the target does not give access")
-		}
+		h.wantAccess(t, g, true, "after granting twice")
 		if r2.PreExisting || r2.UserID != r1.UserID {
 			t.Fatalf("the repeated Grant's receipt %+v differs from the first's %+v", r2, r1)
 		}
@@ -134,11 +139,7 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("RevokeRemoves", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
-		r := grant(t, c, g)
-		mustRevoke(t, ctx, c, withReceipt(g, r))
-		if h.HasAccess(t, g) {
-			t.Fatal("after Revoke, the target still gives access")
-		}
+		revoked(t, c, withReceipt(g, grant(t, c, g)), "after Revoke")
 	})
 
 	t.Run("LegacyRevokeRemoves", func(t *testing.T) {
@@ -146,79 +147,55 @@ func Run(t *testing.T, h Harness) {
 		// receipt and may find the person by email.
 		c, g := h.New(t), h.Grant(t)
 		grant(t, c, g)
-		mustRevoke(t, ctx, c, g)
-		if h.HasAccess(t, g) {
-			t.Fatal("after a Revoke without receipt, the target still gives access")
-		}
+		revoked(t, c, g, "after a Revoke without receipt")
 	})
 
 	t.Run("RevokeAbsentSucceeds", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
-		mustRevoke(t, ctx, c, g)
-		if h.HasAccess(t, g) {
-			t.Fatal("after revoking absent access, the target gives access")
-		}
+		revoked(t, c, g, "after revoking absent access")
 	})
 
 	t.Run("RevokeTwiceSucceeds", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
 		g = withReceipt(g, grant(t, c, g))
 		mustRevoke(t, ctx, c, g)
-		mustRevoke(t, ctx, c, g)
-		if h.HasAccess(t, g) {
-			t.Fatal("after revoking twice, the target still gives access")
-		}
+		revoked(t, c, g, "after revoking twice")
 	})
 
 	t.Run("RevokeUsesReceipt", func(t *testing.T) {
-		if h.TargetUserID == nil {
-			t.Skip("Harness.TargetUserID not set: the connector records no target-side user ID")
-		}
+		skipUnless(t, h.TargetUserID != nil, "Harness.TargetUserID not set: the connector records no target-side user ID")
 		c, g := h.New(t), h.Grant(t)
-		r := grant(t, c, g)
 		// The revoke must act on the receipt alone: an email the target
 		// has never heard of must not matter.
-		rg := withReceipt(g, r)
+		rg := withReceipt(g, grant(t, c, g))
 		rg.User.Email = "not-" + g.ID + "@unknown.invalid"
 		rg.User.CurrentEmail = rg.User.Email
 		mustRevoke(t, ctx, c, rg)
-		if h.HasAccess(t, g) {
-			t.Fatal("after a Revoke with the receipt (and an unknown email), the target still gives access")
-		}
+		h.wantAccess(t, g, false, "after a Revoke with the receipt (and an unknown email)")
 	})
 
 	t.Run("EmailChangedAfterGrant", func(t *testing.T) {
-		if h.ChangeEmail == nil {
-			t.Skip("Harness.ChangeEmail not set")
-		}
+		skipUnless(t, h.ChangeEmail != nil, "Harness.ChangeEmail not set")
 		c, g := h.New(t), h.Grant(t)
 		r := grant(t, c, g)
 		newEmail := h.ChangeEmail(t, g)
-		if !h.HasAccess(t, g) {
-			t.Fatal("ChangeEmail took the access away; it must only rename the person")
-		}
+		h.wantAccess(t, g, true, "after ChangeEmail (it must only rename the person)")
 		// A legacy revoke looks the old email up: it must remove the
 		// access or fail permanently with ErrUnknownUser, never report
 		// success while the access stays.
 		if err := c.Revoke(ctx, g); err != nil {
-			if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
-				t.Fatalf("Revoke without receipt after a rename: %s, want nil or a permanent error wrapping access.ErrUnknownUser", describe(err))
-			}
-		} else if h.HasAccess(t, g) {
-			t.Fatal("Revoke without receipt after a rename returned nil, but the target still gives access")
+			wantUnknownUser(t, "Revoke without receipt after a rename", err)
+		} else {
+			h.wantAccess(t, g, false, "after a Revoke without receipt after a rename returned nil")
 		}
 		rg := withReceipt(g, r)
 		rg.User.CurrentEmail = newEmail
 		mustRevoke(t, ctx, c, rg)
-		if h.HasAccess(t, g) {
-			t.Fatal("after a Revoke with the receipt, the renamed person still has access")
-		}
+		h.wantAccess(t, g, false, "after a Revoke with the receipt of a renamed person")
 	})
 
 	t.Run("PreExistingAccessIsReported", func(t *testing.T) {
-		if h.PreGrant == nil {
-			t.Skip("Harness.PreGrant not set")
-		}
+		skipUnless(t, h.PreGrant != nil, "Harness.PreGrant not set")
 		c, g := h.New(t), h.Grant(t)
 		h.PreGrant(t, g)
 		for i := range 2 { // the repeat must not turn it into ours
@@ -229,48 +206,31 @@ func Run(t *testing.T, h Harness) {
 		}
 		// The lifecycle never revokes pre-existing access; the grant must
 		// not have disturbed it either.
-		if !h.HasAccess(t, g) {
-			t.Fatal("after a Grant of pre-existing access, the target no longer gives it")
-		}
+		h.wantAccess(t, g, true, "after a Grant of pre-existing access")
 	})
 
 	t.Run("SecondCallFailsPermanently", func(t *testing.T) {
-		if h.FailSecondCall == nil {
-			t.Skip("Harness.FailSecondCall not set: the connector's grant is one change")
-		}
+		skipUnless(t, h.FailSecondCall != nil, "Harness.FailSecondCall not set: the connector's grant is one change")
 		c, g := h.New(t), h.Grant(t)
 		h.FailSecondCall(t)
 		r, err := c.Grant(ctx, g)
-		if err == nil {
-			t.Fatal("Grant whose second change was refused returned nil")
-		}
-		if class, _ := access.Classify(err); class != access.Permanent {
-			t.Fatalf("Grant whose second change was refused: %s, want permanent", describe(err))
-		}
+		wantClass(t, "Grant whose second change was refused", err, access.Permanent)
 		if !r.Changed() {
 			t.Fatalf("Grant failed after its first change but returned no partial receipt (%+v)", r)
 		}
 		h.checkReceipt(t, g, r)
 		rb := withReceipt(g, r)
 		rb.Rollback = true
-		mustRevoke(t, ctx, c, rb)
-		if h.HasAccess(t, g) {
-			t.Fatal("after the rollback Revoke, the target still gives access")
-		}
+		revoked(t, c, rb, "after the rollback Revoke")
 	})
 
 	t.Run("RevokeOfDeletedUser", func(t *testing.T) {
-		if h.DeleteUser == nil {
-			t.Skip("Harness.DeleteUser not set")
-		}
+		skipUnless(t, h.DeleteUser != nil, "Harness.DeleteUser not set")
 		c, g := h.New(t), h.Grant(t)
 		r := grant(t, c, g)
 		h.DeleteUser(t, g)
 		// The receipt's user is gone, and with it their access.
-		mustRevoke(t, ctx, c, withReceipt(g, r))
-		if h.HasAccess(t, g) {
-			t.Fatal("after the Revoke of a deleted user, the target still gives access")
-		}
+		revoked(t, c, withReceipt(g, r), "after the Revoke of a deleted user")
 	})
 
 	t.Run("CancelledContext", func(t *testing.T) {
@@ -289,9 +249,7 @@ func Run(t *testing.T, h Harness) {
 		}
 		// Whatever happened, the operation must still be repeatable.
 		g = withReceipt(g, grant(t, c, g))
-		if !h.HasAccess(t, g) {
-			t.Fatal("Grant after a cancelled Grant did not give access")
-		}
+		h.wantAccess(t, g, true, "after a Grant that followed a cancelled Grant")
 		start = time.Now()
 		if err := c.Revoke(cctx, g); err == nil {
 			t.Error("Revoke with a cancelled context returned nil")
@@ -299,24 +257,14 @@ func Run(t *testing.T, h Harness) {
 		if took := time.Since(start); took > prompt {
 			t.Errorf("Revoke with a cancelled context took %v", took)
 		}
-		mustRevoke(t, ctx, c, g)
-		if h.HasAccess(t, g) {
-			t.Fatal("Revoke after a cancelled Revoke left access")
-		}
+		revoked(t, c, g, "after a Revoke that followed a cancelled Revoke")
 	})
 
 	t.Run("UnknownUserIsPermanent", func(t *testing.T) {
-		if h.UnknownUser == nil {
-			t.Skip("Harness.UnknownUser not set")
-		}
+		skipUnless(t, h.UnknownUser != nil, "Harness.UnknownUser not set")
 		c, g := h.New(t), h.UnknownUser(t)
 		_, err := c.Grant(ctx, g)
-		if err == nil {
-			t.Fatal("Grant for an unknown person returned nil")
-		}
-		if class, _ := access.Classify(err); class != access.Permanent {
-			t.Errorf("Grant for an unknown person: class %v, want permanent: %v", class, err)
-		}
+		wantClass(t, "Grant for an unknown person", err, access.Permanent)
 		if h.TargetUserID != nil && !errors.Is(err, access.ErrUnknownUser) {
 			t.Errorf("Grant for an unknown person: error does not wrap access.ErrUnknownUser: %v", err)
 		}
@@ -330,22 +278,12 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("LegacyRevokeOfUnknownEmailIsPermanent", func(t *testing.T) {
-		switch {
-		case h.UnknownUser == nil:
-			t.Skip("Harness.UnknownUser not set")
-		case h.TargetUserID == nil:
-			t.Skip("Harness.TargetUserID not set: the connector does not resolve people by email")
-		}
+		skipUnless(t, h.UnknownUser != nil, "Harness.UnknownUser not set")
+		skipUnless(t, h.TargetUserID != nil, "Harness.TargetUserID not set: the connector does not resolve people by email")
 		// No receipt and nobody with that email: the person may have been
 		// renamed while the access lives on, so this is never "removed".
 		c, g := h.New(t), h.UnknownUser(t)
-		err := c.Revoke(ctx, g)
-		if err == nil {
-			t.Fatal("Revoke without receipt for an email the target does not know returned nil")
-		}
-		if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
-			t.Fatalf("Revoke without receipt for an unknown email: %s, want a permanent error wrapping access.ErrUnknownUser", describe(err))
-		}
+		wantUnknownUser(t, "Revoke without receipt for an email the target does not know", c.Revoke(ctx, g))
 	})
 
 	faults := []struct {
@@ -359,41 +297,24 @@ func Run(t *testing.T, h Harness) {
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			if h.FailNext == nil {
-				t.Skip("Harness.FailNext not set")
-			}
+			skipUnless(t, h.FailNext != nil, "Harness.FailNext not set")
 			c, g := h.New(t), h.Grant(t)
 			h.FailNext(t, f.status)
 			_, err := c.Grant(ctx, g)
-			if err == nil {
-				t.Fatalf("Grant with an injected %d returned nil", f.status)
-			}
-			if class, _ := access.Classify(err); class != f.want {
-				t.Fatalf("Grant with an injected %d: class %v, want %v: %v", f.status, class, f.want, err)
-			}
+			wantClass(t, fmt.Sprintf("Grant with an injected %d", f.status), err, f.want)
 			// The fault was one operation: trying again works.
 			g = withReceipt(g, grant(t, c, g))
-			if !h.HasAccess(t, g) {
-				t.Fatal("Grant after an injected failure did not give access")
-			}
+			h.wantAccess(t, g, true, "after a Grant that followed an injected failure")
 			h.FailNext(t, f.status)
-			err = c.Revoke(ctx, g)
-			if class, _ := access.Classify(err); err == nil || class != f.want {
-				t.Fatalf("Revoke with an injected %d: class %v, want %v: %v", f.status, class, f.want, err)
-			}
-			mustRevoke(t, ctx, c, g)
-			if h.HasAccess(t, g) {
-				t.Fatal("Revoke after an injected failure left access")
-			}
+			wantClass(t, fmt.Sprintf("Revoke with an injected %d", f.status), c.Revoke(ctx, g), f.want)
+			revoked(t, c, g, "after a Revoke that followed an injected failure")
 		})
 	}
 
 	t.Run("CheckerAgrees", func(t *testing.T) {
 		c, g := h.New(t), h.Grant(t)
 		ch, ok := c.(access.Checker)
-		if !ok {
-			t.Skip("connector does not implement access.Checker")
-		}
+		skipUnless(t, ok, "connector does not implement access.Checker")
 		agree := func(when string) {
 			t.Helper()
 			got, err := ch.Check(ctx, g)
@@ -410,6 +331,52 @@ func Run(t *testing.T, h Harness) {
 		mustRevoke(t, ctx, c, g)
 		agree("after Revoke")
 	})
+}
+
+// wantAccess checks at the target whether g's person has g's access;
+// after names the step that should have left it so ("after Grant").
+func (h Harness) wantAccess(t *testing.T, g access.Grant, want bool, after string) {
+	t.Helper()
+	if got := h.HasAccess(t, g); got != want {
+		if want {
+			t.Fatalf("%s, the target does not give access", after)
+		}
+		t.Fatalf("%s, the target still gives access", after)
+	}
+}
+
+// skipUnless skips the subtest, saying why, unless cond holds (the
+// harness hook or connector capability the case needs).
+func skipUnless(t *testing.T, cond bool, why string) {
+	t.Helper()
+	if !cond {
+		t.Skip(why)
+	}
+}
+
+// wantClass fails unless err is an error of class want; what names the
+// call ("Grant with an injected 503").
+func wantClass(t *testing.T, what string, err error, want access.ErrorClass) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s returned nil", what)
+	}
+	if class, _ := access.Classify(err); class != want {
+		t.Fatalf("%s: %s, want %v", what, describe(err), want)
+	}
+}
+
+// wantUnknownUser fails unless err is a permanent error wrapping
+// access.ErrUnknownUser: what a lookup by email that finds nobody must
+// give, never "done".
+func wantUnknownUser(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s returned nil", what)
+	}
+	if class, _ := access.Classify(err); class != access.Permanent || !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("%s: %s, want a permanent error wrapping access.ErrUnknownUser", what, describe(err))
+	}
 }
 
 // checkReceipt checks the rules every receipt follows (access.Receipt):

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/accessbot/accessbot/access"
@@ -44,29 +43,9 @@ func RunIdentity(t *testing.T, h IdentityHarness) {
 	if !isAC && !isML {
 		t.Fatalf("%T implements neither access.AccountChecker nor access.ManagerLookup", probe)
 	}
-	wantUnknown := func(t *testing.T, what string, err error) {
-		t.Helper()
-		if err == nil || !errors.Is(err, access.ErrUnknownUser) {
-			t.Fatalf("%s for a person the IdP does not know: %v, want an error wrapping access.ErrUnknownUser", what, err)
-		}
-		if class, _ := access.Classify(err); class != access.Permanent {
-			t.Fatalf("%s for an unknown person: %s, want permanent", what, describe(err))
-		}
-	}
-	wantOutage := func(t *testing.T, what string, err error) {
-		t.Helper()
-		if err == nil {
-			t.Fatalf("%s during an outage returned no error: an answer must never be made up", what)
-		}
-		if class, _ := access.Classify(err); class != access.Retryable {
-			t.Fatalf("%s during an outage: %s, want retryable", what, describe(err))
-		}
-	}
 
 	t.Run("AccountActive", func(t *testing.T) {
-		if !isAC {
-			t.Skip("connector does not implement access.AccountChecker")
-		}
+		skipUnless(t, isAC, "connector does not implement access.AccountChecker")
 		ac := h.New(t).(access.AccountChecker)
 		for _, tc := range []struct {
 			p    access.Person
@@ -81,23 +60,11 @@ func RunIdentity(t *testing.T, h IdentityHarness) {
 			}
 		}
 		_, err := ac.AccountActive(ctx, h.Unknown)
-		wantUnknown(t, "AccountActive", err)
-	})
-
-	t.Run("AccountActiveOutage", func(t *testing.T) {
-		if !isAC {
-			t.Skip("connector does not implement access.AccountChecker")
-		}
-		ac := h.New(t).(access.AccountChecker)
-		h.Outage(t)
-		_, err := ac.AccountActive(ctx, h.Managed)
-		wantOutage(t, "AccountActive", err)
+		wantUnknownUser(t, "AccountActive for a person the IdP does not know", err)
 	})
 
 	t.Run("Manager", func(t *testing.T) {
-		if !isML {
-			t.Skip("connector does not implement access.ManagerLookup")
-		}
+		skipUnless(t, isML, "connector does not implement access.ManagerLookup")
 		ml := h.New(t).(access.ManagerLookup)
 		got, err := ml.Manager(ctx, h.Managed)
 		if err != nil || got != h.ManagerEmail {
@@ -108,16 +75,35 @@ func RunIdentity(t *testing.T, h IdentityHarness) {
 			t.Fatalf("Manager(%s) with no manager on record = %q, %v; want \"\", nil", h.Unmanaged.Email, got, err)
 		}
 		_, err = ml.Manager(ctx, h.Unknown)
-		wantUnknown(t, "Manager", err)
+		wantUnknownUser(t, "Manager for a person the IdP does not know", err)
 	})
 
-	t.Run("ManagerOutage", func(t *testing.T) {
-		if !isML {
-			t.Skip("connector does not implement access.ManagerLookup")
-		}
-		ml := h.New(t).(access.ManagerLookup)
-		h.Outage(t)
-		_, err := ml.Manager(ctx, h.Managed)
-		wantOutage(t, "Manager", err)
-	})
+	// Both capabilities are asked about one person; what they answer
+	// differs, but an outage must look the same.
+	caps := []struct {
+		name, iface string
+		has         bool
+		ask         func(c access.Connector, p access.Person) error
+	}{
+		{"AccountActive", "access.AccountChecker", isAC, func(c access.Connector, p access.Person) error {
+			_, err := c.(access.AccountChecker).AccountActive(ctx, p)
+			return err
+		}},
+		{"Manager", "access.ManagerLookup", isML, func(c access.Connector, p access.Person) error {
+			_, err := c.(access.ManagerLookup).Manager(ctx, p)
+			return err
+		}},
+	}
+	for _, cp := range caps {
+		t.Run(cp.name+"Outage", func(t *testing.T) {
+			skipUnless(t, cp.has, "connector does not implement "+cp.iface)
+			c := h.New(t)
+			h.Outage(t)
+			err := cp.ask(c, h.Managed)
+			if err == nil {
+				t.Fatalf("%s during an outage returned no error: an answer must never be made up", cp.name)
+			}
+			wantClass(t, cp.name+" during an outage", err, access.Retryable)
+		})
+	}
 }

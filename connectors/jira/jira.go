@@ -34,14 +34,10 @@ package jira
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -66,18 +62,14 @@ type Config struct {
 	// PersonalAccessToken (or its file) authenticates to Data Center.
 	PersonalAccessToken     connectors.Redacted `json:"personal_access_token"`
 	PersonalAccessTokenFile string              `json:"personal_access_token_file"`
-	// Timeout bounds one lookup, inner retries included (default 5s).
-	Timeout connectors.Duration `json:"timeout"`
+	// LookupTimeout is the timeout key: it bounds one lookup, inner
+	// retries included (default 5s).
+	connectors.LookupTimeout
 }
 
 // Validate checks c; errors name keys relative to the block.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.URL == "" {
-		errs = append(errs, errors.New("url: required: the Jira site, like https://acme.atlassian.net"))
-	} else if err := connectors.CheckBaseURL(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("url: %w", err))
-	}
+	errs := []error{connectors.RequireBaseURL("url", c.URL, "the Jira site, like https://acme.atlassian.net")}
 	cloud := c.Email != "" || c.APIToken != "" || c.APITokenFile != ""
 	dc := c.PersonalAccessToken != "" || c.PersonalAccessTokenFile != ""
 	switch {
@@ -99,12 +91,8 @@ func (c *Config) Validate() error {
 // Client looks up Jira issues. It is safe for concurrent use.
 type Client struct {
 	connectors.LookupOnly
-	site    string // without trailing slash
-	api     string // site + /rest/api/3 (Cloud) or /rest/api/2 (Data Center)
-	auth    string // Authorization value; never printed
-	timeout time.Duration
-	http    connectors.Doer
-	clock   access.Clock
+	site   string // without trailing slash
+	lookup *connectors.Lookup
 }
 
 var (
@@ -122,32 +110,28 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 // New is Factory returning the concrete type.
 func New(name string, cfg connectors.Config) (*Client, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeHTTP(&c); err != nil {
 		return nil, err
 	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
-	}
-	cl := &Client{LookupOnly: connectors.LookupOnly{Type: Type}, site: strings.TrimRight(c.URL, "/"),
-		timeout: c.Timeout.Std(), http: cfg.HTTP, clock: cfg.Clock}
+	site := connectors.TrimBase(c.URL)
+	// The API root is site + /rest/api/3 (Cloud) or /rest/api/2 (Data
+	// Center, which has no v3).
+	api := connectors.API{HTTP: cfg.HTTP}
 	if c.PersonalAccessToken != "" || c.PersonalAccessTokenFile != "" {
 		pat, err := cfg.Secret("personal_access_token")
 		if err != nil {
 			return nil, err
 		}
-		cl.auth, cl.api = "Bearer "+pat, cl.site+"/rest/api/2"
+		api.Auth, api.Base = connectors.StaticAuth("Bearer "+pat), site+"/rest/api/2"
 	} else {
 		token, err := cfg.Secret("api_token")
 		if err != nil {
 			return nil, err
 		}
-		cl.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Email+":"+token))
-		cl.api = cl.site + "/rest/api/3"
+		api.Auth, api.Base = connectors.BasicAuth(c.Email, token), site+"/rest/api/3"
 	}
-	if cl.timeout <= 0 {
-		cl.timeout = 5 * time.Second
-	}
-	return cl, nil
+	return &Client{LookupOnly: connectors.LookupOnly{Type: Type}, site: site,
+		lookup: &connectors.Lookup{Vendor: Vendor, API: api, Clock: cfg.Clock, Timeout: c.Whole()}}, nil
 }
 
 // issueKey is a Jira issue key: a project key (a letter, then letters,
@@ -173,24 +157,17 @@ type issue struct {
 func (c *Client) Ticket(ctx context.Context, ref string) (access.Ticket, error) {
 	what := "ticket " + ref
 	if !issueKey.MatchString(ref) {
-		return access.Ticket{}, &access.LookupError{Vendor: Vendor, Kind: access.LookupInvalid, What: what,
-			Err: errors.New("a Jira issue key is a project key and a number, like SUP-123")}
+		return access.Ticket{}, c.lookup.Fail(access.LookupInvalid, what,
+			errors.New("a Jira issue key is a project key and a number, like SUP-123"))
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := c.lookup.Bound(ctx)
 	defer cancel()
 	var is issue
-	err := connectors.GetLookup(ctx, c.http, c.clock.Now(), connectors.LookupCall{
-		Vendor: Vendor, What: what, URL: c.api + "/issue/" + url.PathEscape(ref),
-		Query:     url.Values{"fields": {"status,summary"}},
-		Authorize: func(r *http.Request) { r.Header.Set("Authorization", c.auth) },
-		Out:       &is,
-	})
-	if err != nil {
+	if err := c.lookup.Get(ctx, what, "/issue/"+url.PathEscape(ref), url.Values{"fields": {"status,summary"}}, &is); err != nil {
 		return access.Ticket{}, err
 	}
 	if is.Fields.Status == nil {
-		return access.Ticket{}, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what,
-			Err: errors.New("issue answered without fields.status")}
+		return access.Ticket{}, c.lookup.Fail(access.LookupUnavailable, what, errors.New("issue answered without fields.status"))
 	}
 	key := is.Key
 	if key == "" {

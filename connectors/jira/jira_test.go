@@ -3,9 +3,7 @@ package jira_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -17,7 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accessbot/accessbot/access"
-	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/jira"
 )
@@ -63,15 +60,12 @@ func newFake(t *testing.T, cloud bool) *fakeJira {
 		},
 		hidden: map[string]bool{"SEC-9": true},
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.srv = connectortest.Serve(t, f.serve)
 	return f
 }
 
 func jiraErr(w http.ResponseWriter, status int, msgs ...string) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errorMessages": msgs, "errors": map[string]any{}})
+	connectortest.ReplyJSON(w, status, "application/json;charset=UTF-8", map[string]any{"errorMessages": msgs, "errors": map[string]any{}})
 }
 
 func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
@@ -83,9 +77,7 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 		want = "Basic " + base64.StdEncoding.EncodeToString([]byte(testEmail+":"+testToken))
 	}
 	if r.Header.Get("Authorization") != want {
-		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprint(w, "Client must be authenticated to access this resource.")
+		connectortest.Reply(w, http.StatusUnauthorized, "text/plain;charset=UTF-8", "Client must be authenticated to access this resource.")
 		return
 	}
 	if status, ok := f.Take(); ok {
@@ -102,9 +94,7 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/rest/api/2/issue/"):
 		key = strings.TrimPrefix(r.URL.Path, "/rest/api/2/issue/")
 	default:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, "<html><body>Oops, you've found a dead link.</body></html>")
+		connectortest.Reply(w, http.StatusNotFound, "text/html", "<html><body>Oops, you've found a dead link.</body></html>")
 		return
 	}
 	key = strings.ToUpper(key)
@@ -122,8 +112,7 @@ func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
 		fields["status"] = map[string]any{"name": is.status, "id": "10001",
 			"statusCategory": map[string]any{"key": is.category, "name": is.category, "id": 3}}
 	}
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	json.NewEncoder(w).Encode(map[string]any{"id": "10042", "key": key, "self": f.srv.URL + "/rest/api/3/issue/10042", "fields": fields})
+	connectortest.ReplyJSON(w, http.StatusOK, "application/json;charset=UTF-8", map[string]any{"id": "10042", "key": key, "self": f.srv.URL + "/rest/api/3/issue/10042", "fields": fields})
 }
 
 var now = time.Date(2026, 3, 30, 9, 0, 0, 0, time.UTC)
@@ -137,9 +126,7 @@ func build(t *testing.T, f *fakeJira, raw map[string]any) *jira.Client {
 		}
 	}
 	raw["url"] = f.srv.URL
-	c := connectortest.MustBuild(t, jira.Type, jira.Factory, "jira", raw,
-		connectors.Env{HTTP: connectortest.FastHTTP(-1), Clock: connectortest.NewClock(now)})
-	return c.(*jira.Client)
+	return connectortest.MustBuild(t, jira.Type, jira.Factory, "jira", raw, connectortest.FakeEnv(connectortest.NewClock(now))).(*jira.Client)
 }
 
 func TestTicketCloud(t *testing.T) {
@@ -189,15 +176,6 @@ func TestTicketDataCenter(t *testing.T) {
 	}
 }
 
-func lookupErr(t *testing.T, err error) *access.LookupError {
-	t.Helper()
-	var le *access.LookupError
-	if !errors.As(err, &le) {
-		t.Fatalf("error %v (%T) is not an *access.LookupError", err, err)
-	}
-	return le
-}
-
 func TestTicketFailures(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -229,10 +207,7 @@ func TestTicketFailures(t *testing.T) {
 			}
 			c := build(t, f, raw)
 			_, err := c.Ticket(context.Background(), tt.ref)
-			le := lookupErr(t, err)
-			if le.Kind != tt.kind || le.Reason() != tt.reason {
-				t.Errorf("kind %v reason %q, want %v %q", le.Kind, le.Reason(), tt.kind, tt.reason)
-			}
+			connectortest.WantLookupErr(t, err, tt.kind, tt.reason)
 			if n := f.Count(""); n != tt.calls {
 				t.Errorf("%d calls, want %d", n, tt.calls)
 			}
@@ -271,12 +246,8 @@ func TestThroughThePolicy(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	env := connectors.Env{HTTP: connectortest.FastHTTP(-1), Clock: connectortest.NewClock(now)}
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string
-	}{
+	env := connectortest.FakeEnv(connectortest.NewClock(now))
+	connectortest.ConfigCases{
 		{"cloud", map[string]any{"url": "https://acme.atlassian.net", "email": testEmail, "api_token": testToken}, ""},
 		{"data center", map[string]any{"url": "https://jira.acme.example/jira", "personal_access_token": testPAT}, ""},
 		{"no url", map[string]any{"email": testEmail, "api_token": testToken}, "connectors.jira.url: required"},
@@ -286,18 +257,5 @@ func TestConfig(t *testing.T) {
 		{"both", map[string]any{"url": "https://acme.atlassian.net", "email": testEmail, "api_token": testToken, "personal_access_token": testPAT}, "not both"},
 		{"http", map[string]any{"url": "http://acme.atlassian.net", "personal_access_token": testPAT}, "connectors.jira.url: must be an https:// URL"},
 		{"typo", map[string]any{"url": "https://acme.atlassian.net", "personal_access_token": testPAT, "timout": "5s"}, `did you mean "timeout"?`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectortest.Build(t, jira.Type, jira.Factory, "jira", tt.raw, env)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want %q", err, tt.want)
-			case err != nil && (strings.Contains(err.Error(), testToken) || strings.Contains(err.Error(), testPAT)):
-				t.Fatalf("error leaks a secret: %v", err)
-			}
-		})
-	}
+	}.Check(t, jira.Type, jira.Factory, "jira", env, testToken, testPAT)
 }

@@ -42,8 +42,6 @@ package opsgenie
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -62,19 +60,18 @@ const Vendor = "Opsgenie"
 // DefaultAPIURL is Opsgenie's API outside the EU.
 const DefaultAPIURL = "https://api.opsgenie.com"
 
-// Config is the `connectors.NAME` block of an opsgenie connector.
+// Config is the `connectors.NAME` block of an opsgenie connector. Its
+// api_url (connectors.OnCallConfig) replaces https://api.opsgenie.com:
+// the EU instance (https://api.eu.opsgenie.com) or a test server.
 type Config struct {
 	// APIKey is the key of an API integration allowed to read the
 	// schedule; or APIKeyFile names a file holding it.
 	APIKey     connectors.Redacted `json:"api_key"`
 	APIKeyFile string              `json:"api_key_file"`
-	// APIURL replaces https://api.opsgenie.com: the EU instance
-	// (https://api.eu.opsgenie.com) or a test server.
-	APIURL string `json:"api_url"`
-	// Timeout bounds one whole lookup, inner retries included (default 5s).
-	Timeout connectors.Duration `json:"timeout"`
-	// CacheTTL is how long an answer is reused (default 60s, at most 10m).
-	CacheTTL connectors.Duration `json:"cache_ttl"`
+	// OnCallConfig holds api_url, timeout (one whole lookup, inner
+	// retries included; default 5s) and cache_ttl (how long an answer is
+	// reused; default 60s, at most 10m).
+	connectors.OnCallConfig
 }
 
 // Validate checks c; errors name keys relative to the block.
@@ -83,27 +80,23 @@ func (c *Config) Validate() error {
 	if c.APIKey == "" && c.APIKeyFile == "" {
 		errs = append(errs, errors.New("api_key: required (or api_key_file): the key of an Opsgenie API integration"))
 	}
-	if c.APIURL != "" {
-		if err := connectors.CheckBaseURL(c.APIURL); err != nil {
-			errs = append(errs, fmt.Errorf("api_url: %w", err))
-		}
-	}
-	if c.CacheTTL.Std() > 10*time.Minute {
-		errs = append(errs, errors.New("cache_ttl: at most 10m; an on-call hand-over must be seen soon"))
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.OnCallConfig.Validate())...)
+}
+
+// api is Opsgenie's API as connectors.NewOnCall needs it (see the package
+// doc for the sources).
+var api = connectors.OnCallVendor{
+	Vendor: Vendor, DefaultAPIURL: DefaultAPIURL, SecretKey: "api_key",
+	Auth:            func(key string) connectors.Credentials { return connectors.StaticAuth("GenieKey " + key) },
+	RateLimitHeader: "X-RateLimit-Period-In-Sec",
+	Fetch:           fetch,
 }
 
 // Client looks up on-call people at Opsgenie. It is safe for concurrent
 // use.
 type Client struct {
 	connectors.LookupOnly
-	base    string
-	key     string // never printed
-	timeout time.Duration
-	http    connectors.Doer
-	clock   access.Clock
-	cache   *connectors.OnCallCache
+	oncall *connectors.OnCall
 }
 
 var (
@@ -120,33 +113,11 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 
 // New is Factory returning the concrete type.
 func New(name string, cfg connectors.Config) (*Client, error) {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return nil, err
-	}
-	key, err := cfg.Secret("api_key")
+	oc, err := connectors.NewOnCall(cfg, &Config{}, api)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
-	}
-	cl := &Client{
-		LookupOnly: connectors.LookupOnly{Type: Type},
-		base:       strings.TrimRight(c.APIURL, "/"),
-		key:        key,
-		timeout:    c.Timeout.Std(),
-		http:       cfg.HTTP,
-		clock:      cfg.Clock,
-	}
-	if cl.base == "" {
-		cl.base = DefaultAPIURL
-	}
-	if cl.timeout <= 0 {
-		cl.timeout = 5 * time.Second
-	}
-	cl.cache = connectors.NewOnCallCache(cfg.Clock, c.CacheTTL.Std(), cl.fetch)
-	return cl, nil
+	return &Client{LookupOnly: connectors.LookupOnly{Type: Type}, oncall: oc}, nil
 }
 
 var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -157,9 +128,9 @@ var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // LookupRejected for a refused key, LookupUnavailable otherwise.
 func (c *Client) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
 	if strings.TrimSpace(schedule) == "" {
-		return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupInvalid, What: "an unnamed schedule", Err: errors.New("empty schedule")}
+		return nil, c.oncall.Fail(access.LookupInvalid, "an unnamed schedule", errors.New("empty schedule"))
 	}
-	return c.cache.OnCall(ctx, schedule, at)
+	return c.oncall.OnCall(ctx, schedule, at)
 }
 
 type onCallsAnswer struct {
@@ -173,9 +144,8 @@ type onCallsAnswer struct {
 	} `json:"data"`
 }
 
-func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+// fetch asks Opsgenie through l who is on call on schedule at at.
+func fetch(ctx context.Context, l *connectors.Lookup, schedule string, at time.Time) ([]string, error) {
 	what := "schedule " + schedule
 	q := url.Values{"flat": {"true"}, "date": {at.UTC().Format("2006-01-02T15:04:05.000Z")}}
 	if uuidRe.MatchString(schedule) {
@@ -184,16 +154,11 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 		q.Set("scheduleIdentifierType", "name")
 	}
 	var ans onCallsAnswer
-	err := connectors.GetLookup(ctx, c.http, c.clock.Now(), connectors.LookupCall{
-		Vendor: Vendor, What: what, URL: c.base + "/v2/schedules/" + url.PathEscape(schedule) + "/on-calls", Query: q,
-		Authorize:       func(r *http.Request) { r.Header.Set("Authorization", "GenieKey "+c.key) },
-		RateLimitHeader: "X-RateLimit-Period-In-Sec", Out: &ans,
-	})
-	if err != nil {
+	if err := l.Get(ctx, what, "/v2/schedules/"+url.PathEscape(schedule)+"/on-calls", q, &ans); err != nil {
 		return nil, err
 	}
 	if ans.Data == nil {
-		return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what, Err: errors.New("answer without data")}
+		return nil, l.Fail(access.LookupUnavailable, what, errors.New("answer without data"))
 	}
 	if e := ans.Data.Parent.Enabled; e != nil && !*e {
 		return nil, nil // a disabled schedule puts nobody on call

@@ -2,8 +2,6 @@ package opsgenie_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accessbot/accessbot/access"
-	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/opsgenie"
 )
@@ -87,18 +84,15 @@ func newFake(t *testing.T, gate ...chan struct{}) *fakeOpsgenie {
 	if len(gate) > 0 {
 		f.gate = gate[0]
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.srv = connectortest.Serve(t, f.serve)
 	return f
 }
 
 func ogAnswer(w http.ResponseWriter, status int, body map[string]any) {
 	body["took"] = 0.012
 	body["requestId"] = "9ae63dd7-ed00-4c81-86f0-c4ffd33142c9"
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Request-Id", "9ae63dd7-ed00-4c81-86f0-c4ffd33142c9")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(body)
+	connectortest.ReplyJSON(w, status, "application/json", body)
 }
 
 func (f *fakeOpsgenie) serve(w http.ResponseWriter, r *http.Request) {
@@ -187,22 +181,8 @@ func (f *fakeOpsgenie) serve(w http.ResponseWriter, r *http.Request) {
 
 func build(t *testing.T, f *fakeOpsgenie, clock access.Clock, extra map[string]any) *opsgenie.Client {
 	t.Helper()
-	raw := map[string]any{"api_key": testKey, "api_url": f.srv.URL}
-	for k, v := range extra {
-		raw[k] = v
-	}
-	c := connectortest.MustBuild(t, opsgenie.Type, opsgenie.Factory, "og", raw,
-		connectors.Env{HTTP: connectortest.FastHTTP(-1), Clock: clock})
-	return c.(*opsgenie.Client)
-}
-
-func lookupErr(t *testing.T, err error) *access.LookupError {
-	t.Helper()
-	var le *access.LookupError
-	if !errors.As(err, &le) {
-		t.Fatalf("error %v (%T) is not an *access.LookupError", err, err)
-	}
-	return le
+	raw := connectortest.With(map[string]any{"api_key": testKey, "api_url": f.srv.URL}, extra)
+	return connectortest.MustBuild(t, opsgenie.Type, opsgenie.Factory, "og", raw, connectortest.FakeEnv(clock)).(*opsgenie.Client)
 }
 
 func TestOnCall(t *testing.T) {
@@ -287,9 +267,8 @@ func TestFailuresFailClosed(t *testing.T) {
 			if chk.OnCall {
 				t.Fatal("approved without a human although Opsgenie did not say so")
 			}
-			le := lookupErr(t, chk.Err)
-			if le.Kind != tt.kind || le.Reason() != tt.reason || le.RetryAfter != tt.retry {
-				t.Errorf("kind %v reason %q retry %v, want %v %q %v", le.Kind, le.Reason(), le.RetryAfter, tt.kind, tt.reason, tt.retry)
+			if le := connectortest.WantLookupErr(t, chk.Err, tt.kind, tt.reason); le.RetryAfter != tt.retry {
+				t.Errorf("retry %v, want %v", le.RetryAfter, tt.retry)
 			}
 			if !strings.Contains(chk.Note, tt.reason) {
 				t.Errorf("note %q does not say %q", chk.Note, tt.reason)
@@ -372,27 +351,12 @@ func TestConcurrentLookupsShareOneCall(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	env := connectors.Env{HTTP: connectortest.FastHTTP(-1), Clock: connectortest.NewClock(now)}
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string
-	}{
+	env := connectortest.FakeEnv(connectortest.NewClock(now))
+	connectortest.ConfigCases{
 		{"key", map[string]any{"api_key": testKey}, ""},
 		{"EU instance", map[string]any{"api_key": testKey, "api_url": "https://api.eu.opsgenie.com"}, ""},
 		{"no key", map[string]any{}, "connectors.og.api_key: required"},
 		{"typo", map[string]any{"api_key": testKey, "api_ur": "https://api.eu.opsgenie.com"}, `did you mean "api_url"?`},
 		{"not https", map[string]any{"api_key": testKey, "api_url": "http://api.eu.opsgenie.com"}, "connectors.og.api_url: must be an https:// URL"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectortest.Build(t, opsgenie.Type, opsgenie.Factory, "og", tt.raw, env)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want %q", err, tt.want)
-			}
-		})
-	}
+	}.Check(t, opsgenie.Type, opsgenie.Factory, "og", env, testKey)
 }

@@ -77,20 +77,19 @@ const (
 	maxPages  = 20
 )
 
-// Config is the `connectors.NAME` block of a pagerduty connector.
+// Config is the `connectors.NAME` block of a pagerduty connector. Its
+// api_url (connectors.OnCallConfig) replaces https://api.pagerduty.com:
+// the EU service region (https://api.eu.pagerduty.com) or a test server.
 type Config struct {
 	// Token is a REST API key (read-only is enough); or TokenFile names a
 	// file holding it.
 	Token     connectors.Redacted `json:"token"`
 	TokenFile string              `json:"token_file"`
-	// APIURL replaces https://api.pagerduty.com: the EU service region
-	// (https://api.eu.pagerduty.com) or a test server.
-	APIURL string `json:"api_url"`
-	// Timeout bounds one whole lookup, inner retries and pages included
-	// (default 5s): the requester is waiting.
-	Timeout connectors.Duration `json:"timeout"`
-	// CacheTTL is how long an answer is reused (default 60s, at most 10m).
-	CacheTTL connectors.Duration `json:"cache_ttl"`
+	// OnCallConfig holds api_url, timeout (one whole lookup, inner
+	// retries and pages included; default 5s: the requester is waiting)
+	// and cache_ttl (how long an answer is reused; default 60s, at most
+	// 10m).
+	connectors.OnCallConfig
 }
 
 // Validate checks c; errors name keys relative to the block.
@@ -99,27 +98,24 @@ func (c *Config) Validate() error {
 	if c.Token == "" && c.TokenFile == "" {
 		errs = append(errs, errors.New("token: required (or token_file): a PagerDuty REST API key; read-only is enough"))
 	}
-	if c.APIURL != "" {
-		if err := connectors.CheckBaseURL(c.APIURL); err != nil {
-			errs = append(errs, fmt.Errorf("api_url: %w", err))
-		}
-	}
-	if c.CacheTTL.Std() > 10*time.Minute {
-		errs = append(errs, errors.New("cache_ttl: at most 10m; an on-call hand-over must be seen soon"))
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.OnCallConfig.Validate())...)
+}
+
+// api is PagerDuty's API as connectors.NewOnCall needs it (see the package
+// doc for the sources).
+var api = connectors.OnCallVendor{
+	Vendor: Vendor, DefaultAPIURL: DefaultAPIURL, SecretKey: "token",
+	Auth:            func(token string) connectors.Credentials { return connectors.StaticAuth("Token token=" + token) },
+	Header:          http.Header{"Accept": {acceptV2}},
+	RateLimitHeader: "ratelimit-reset",
+	Fetch:           fetch,
 }
 
 // Client looks up on-call people at PagerDuty. It is safe for concurrent
 // use.
 type Client struct {
 	connectors.LookupOnly
-	base    string
-	token   string // never printed
-	timeout time.Duration
-	http    connectors.Doer
-	clock   access.Clock
-	cache   *connectors.OnCallCache
+	oncall *connectors.OnCall
 }
 
 var (
@@ -136,33 +132,11 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 
 // New is Factory returning the concrete type.
 func New(name string, cfg connectors.Config) (*Client, error) {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return nil, err
-	}
-	token, err := cfg.Secret("token")
+	oc, err := connectors.NewOnCall(cfg, &Config{}, api)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
-	}
-	cl := &Client{
-		LookupOnly: connectors.LookupOnly{Type: Type},
-		base:       strings.TrimRight(c.APIURL, "/"),
-		token:      token,
-		timeout:    c.Timeout.Std(),
-		http:       cfg.HTTP,
-		clock:      cfg.Clock,
-	}
-	if cl.base == "" {
-		cl.base = DefaultAPIURL
-	}
-	if cl.timeout <= 0 {
-		cl.timeout = 5 * time.Second
-	}
-	cl.cache = connectors.NewOnCallCache(cfg.Clock, c.CacheTTL.Std(), cl.fetch)
-	return cl, nil
+	return &Client{LookupOnly: connectors.LookupOnly{Type: Type}, oncall: oc}, nil
 }
 
 // OnCall returns the emails of the people on call on schedule (a PagerDuty
@@ -171,10 +145,10 @@ func New(name string, cfg connectors.Config) (*Client, error) {
 // LookupRejected for a refused key, LookupUnavailable otherwise.
 func (c *Client) OnCall(ctx context.Context, schedule string, at time.Time) ([]string, error) {
 	if schedule == "" || strings.ContainsAny(schedule, "/?#% ") {
-		return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupInvalid, What: fmt.Sprintf("schedule %q", schedule),
-			Err: errors.New("a PagerDuty schedule ID is letters and digits, like P1ABC2D")}
+		return nil, c.oncall.Fail(access.LookupInvalid, fmt.Sprintf("schedule %q", schedule),
+			errors.New("a PagerDuty schedule ID is letters and digits, like P1ABC2D"))
 	}
-	return c.cache.OnCall(ctx, schedule, at)
+	return c.oncall.OnCall(ctx, schedule, at)
 }
 
 // oncall is one entry of GET /oncalls with include[]=users.
@@ -198,22 +172,15 @@ type oncallsPage struct {
 	More    bool     `json:"more"`
 }
 
-func (c *Client) authorize(r *http.Request) {
-	r.Header.Set("Authorization", "Token token="+c.token)
-	r.Header.Set("Accept", acceptV2)
-}
-
-// fetch asks PagerDuty, page by page, who is on call on schedule at at.
-func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+// fetch asks PagerDuty through l, page by page, who is on call on
+// schedule at at.
+func fetch(ctx context.Context, l *connectors.Lookup, schedule string, at time.Time) ([]string, error) {
 	what := "schedule " + schedule
 	var emails []string
 	offset := 0
 	for page := 0; ; page++ {
 		if page == maxPages {
-			return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what,
-				Err: fmt.Errorf("more than %d pages of on-calls for one instant", maxPages)}
+			return nil, l.Fail(access.LookupUnavailable, what, fmt.Errorf("more than %d pages of on-calls for one instant", maxPages))
 		}
 		q := url.Values{}
 		q.Add("schedule_ids[]", schedule)
@@ -223,7 +190,7 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 		q.Set("limit", strconv.Itoa(pageLimit))
 		q.Set("offset", strconv.Itoa(offset))
 		var p oncallsPage
-		if err := c.get(ctx, "/oncalls", q, &p, what); err != nil {
+		if err := l.Get(ctx, what, "/oncalls", q, &p); err != nil {
 			return nil, err
 		}
 		for _, e := range p.Oncalls {
@@ -234,8 +201,8 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 				continue
 			}
 			if e.User.Email == "" {
-				return nil, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what,
-					Err: fmt.Errorf("on-call entry for user %s without an email (include[]=users not honoured)", e.User.ID)}
+				return nil, l.Fail(access.LookupUnavailable, what,
+					fmt.Errorf("on-call entry for user %s without an email (include[]=users not honoured)", e.User.ID))
 			}
 			emails = append(emails, e.User.Email)
 		}
@@ -248,17 +215,9 @@ func (c *Client) fetch(ctx context.Context, schedule string, at time.Time) ([]st
 	if len(emails) == 0 {
 		// Nobody: a gap in the rota, or a schedule PagerDuty does not have
 		// (/oncalls filters silently). Only the schedule itself can tell.
-		if err := c.get(ctx, "/schedules/"+url.PathEscape(schedule), url.Values{"time_zone": {"UTC"}}, nil, what); err != nil {
+		if err := l.Get(ctx, what, "/schedules/"+url.PathEscape(schedule), url.Values{"time_zone": {"UTC"}}, nil); err != nil {
 			return nil, err
 		}
 	}
 	return emails, nil
-}
-
-// get sends one GET through connectors.GetLookup.
-func (c *Client) get(ctx context.Context, path string, q url.Values, out any, what string) error {
-	return connectors.GetLookup(ctx, c.http, c.clock.Now(), connectors.LookupCall{
-		Vendor: Vendor, What: what, URL: c.base + path, Query: q,
-		Authorize: c.authorize, RateLimitHeader: "ratelimit-reset", Out: out,
-	})
 }

@@ -2,8 +2,6 @@ package pagerduty_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -67,21 +65,18 @@ func newFake(t *testing.T) *fakePagerDuty {
 		schedules: map[string]bool{"PSCHED1": true, "PEMPTY1": true, "POTHER1": true},
 		maxLimit:  100,
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.srv = connectortest.Serve(t, f.serve)
 	return f
 }
 
 func ptr(t time.Time) *time.Time { return &t }
 
 func pdError(w http.ResponseWriter, status, code int, msg string, details ...string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
 	body := map[string]any{"error": map[string]any{"message": msg, "code": code}}
 	if len(details) > 0 {
 		body["error"].(map[string]any)["errors"] = details
 	}
-	json.NewEncoder(w).Encode(body)
+	connectortest.ReplyJSON(w, status, "application/json; charset=utf-8", body)
 }
 
 func ref(typ, id string) map[string]any {
@@ -125,8 +120,7 @@ func (f *fakePagerDuty) serve(w http.ResponseWriter, r *http.Request) {
 			pdError(w, http.StatusNotFound, 2100, "Not Found")
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"schedule": map[string]any{"id": id, "type": "schedule", "name": "Rota " + id, "time_zone": "UTC"}})
+		connectortest.ReplyJSON(w, http.StatusOK, "application/json", map[string]any{"schedule": map[string]any{"id": id, "type": "schedule", "name": "Rota " + id, "time_zone": "UTC"}})
 	default:
 		pdError(w, http.StatusNotFound, 2100, "Not Found")
 	}
@@ -193,8 +187,7 @@ func (f *fakePagerDuty) listOncalls(w http.ResponseWriter, q url.Values) {
 	if offset < len(match) {
 		page = match[offset:min(offset+limit, len(match))]
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"oncalls": page, "limit": limit, "offset": offset,
+	connectortest.ReplyJSON(w, http.StatusOK, "application/json", map[string]any{"oncalls": page, "limit": limit, "offset": offset,
 		"more": offset+len(page) < len(match), "total": nil})
 }
 
@@ -202,22 +195,8 @@ var now = time.Date(2026, 3, 30, 9, 0, 0, 0, time.UTC)
 
 func build(t *testing.T, f *fakePagerDuty, clock access.Clock, extra map[string]any) *pagerduty.Client {
 	t.Helper()
-	raw := map[string]any{"token": testToken, "api_url": f.srv.URL}
-	for k, v := range extra {
-		raw[k] = v
-	}
-	c := connectortest.MustBuild(t, pagerduty.Type, pagerduty.Factory, "pd", raw,
-		connectors.Env{HTTP: connectortest.FastHTTP(-1), Clock: clock})
-	return c.(*pagerduty.Client)
-}
-
-func lookupErr(t *testing.T, err error) *access.LookupError {
-	t.Helper()
-	var le *access.LookupError
-	if !errors.As(err, &le) {
-		t.Fatalf("error %v (%T) is not an *access.LookupError", err, err)
-	}
-	return le
+	raw := connectortest.With(map[string]any{"token": testToken, "api_url": f.srv.URL}, extra)
+	return connectortest.MustBuild(t, pagerduty.Type, pagerduty.Factory, "pd", raw, connectortest.FakeEnv(clock)).(*pagerduty.Client)
 }
 
 func TestOnCall(t *testing.T) {
@@ -291,20 +270,14 @@ func TestUnknownSchedule(t *testing.T) {
 	f := newFake(t)
 	c := build(t, f, connectortest.NewClock(now), nil)
 	_, err := c.OnCall(context.Background(), "PNOPE01", now)
-	le := lookupErr(t, err)
-	if le.Kind != access.LookupNotFound {
-		t.Errorf("kind %v, want not found", le.Kind)
-	}
-	if want := "PagerDuty has no schedule PNOPE01 (or accessbot may not see it)"; le.Reason() != want {
-		t.Errorf("Reason() = %q, want %q", le.Reason(), want)
-	}
+	connectortest.WantLookupErr(t, err, access.LookupNotFound, "PagerDuty has no schedule PNOPE01 (or accessbot may not see it)")
 	// The requester is told, and humans decide.
 	chk := access.CheckOnCall(context.Background(), c, access.OnCallRule{Source: "pd", Schedule: "PNOPE01"},
 		access.Person{Email: "alice@example.com"}, now)
 	if chk.OnCall || chk.Err == nil || !strings.Contains(chk.Note, "PagerDuty has no schedule PNOPE01") || !strings.Contains(chk.Note, "The approvers are asked instead.") {
 		t.Errorf("check: %+v", chk)
 	}
-	if _, err := c.OnCall(context.Background(), "P/../x", now); lookupErr(t, err).Kind != access.LookupInvalid {
+	if _, err := c.OnCall(context.Background(), "P/../x", now); connectortest.LookupErr(t, err).Kind != access.LookupInvalid {
 		t.Errorf("a schedule ID with a slash was sent: %v", err)
 	}
 }
@@ -362,10 +335,7 @@ func TestFailuresFailClosed(t *testing.T) {
 			if chk.OnCall {
 				t.Fatal("approved without a human although PagerDuty did not say so")
 			}
-			le := lookupErr(t, chk.Err)
-			if le.Kind != tt.kind || le.Reason() != tt.reason {
-				t.Errorf("kind %v reason %q, want %v %q", le.Kind, le.Reason(), tt.kind, tt.reason)
-			}
+			connectortest.WantLookupErr(t, chk.Err, tt.kind, tt.reason)
 			if !strings.Contains(chk.Note, tt.reason) || strings.Contains(chk.Note, f.srv.URL) || strings.Contains(fmt.Sprint(chk.Err), testToken) {
 				t.Errorf("note %q", chk.Note)
 			}
@@ -388,12 +358,9 @@ func TestRateLimitedWaitsForReset(t *testing.T) {
 	c := build(t, f, clock, nil)
 	f.FailNext(http.StatusTooManyRequests)
 	_, err := c.OnCall(context.Background(), "PSCHED1", now)
-	le := lookupErr(t, err)
-	if le.Kind != access.LookupUnavailable || le.RetryAfter != 20*time.Second {
-		t.Fatalf("kind %v RetryAfter %v, want unavailable 20s (ratelimit-reset)", le.Kind, le.RetryAfter)
-	}
-	if le.Reason() != "PagerDuty is limiting how often accessbot may ask" {
-		t.Errorf("Reason() = %q", le.Reason())
+	le := connectortest.WantLookupErr(t, err, access.LookupUnavailable, "PagerDuty is limiting how often accessbot may ask")
+	if le.RetryAfter != 20*time.Second {
+		t.Fatalf("RetryAfter %v, want 20s (ratelimit-reset)", le.RetryAfter)
 	}
 	calls := f.Count("")
 	clock.Add(19 * time.Second)
@@ -465,11 +432,7 @@ func TestConfig(t *testing.T) {
 			}
 			return nil, fmt.Errorf("open %s: no such file", name)
 		}}
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string // "" = builds
-	}{
+	connectortest.ConfigCases{
 		{"token", map[string]any{"token": testToken}, ""},
 		{"token file", map[string]any{"token_file": "/run/secrets/pd"}, ""},
 		{"EU region", map[string]any{"token": testToken, "api_url": "https://api.eu.pagerduty.com"}, ""},
@@ -478,20 +441,7 @@ func TestConfig(t *testing.T) {
 		{"plain http", map[string]any{"token": testToken, "api_url": "http://api.pagerduty.com"}, "connectors.pd.api_url: must be an https:// URL"},
 		{"typo", map[string]any{"token": testToken, "cache_tl": "1m"}, `connectors.pd.cache_tl: unknown key; did you mean "cache_ttl"?`},
 		{"long cache", map[string]any{"token": testToken, "cache_ttl": "1h"}, "connectors.pd.cache_ttl: at most 10m"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectortest.Build(t, pagerduty.Type, pagerduty.Factory, "pd", tt.raw, env)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want %q", err, tt.want)
-			case err != nil && strings.Contains(err.Error(), testToken):
-				t.Fatalf("error leaks the token: %v", err)
-			}
-		})
-	}
+	}.Check(t, pagerduty.Type, pagerduty.Factory, "pd", env, testToken)
 }
 
 func TestGrantsNothing(t *testing.T) {

@@ -32,14 +32,11 @@ package zendeskticket
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -65,8 +62,9 @@ type Config struct {
 	// APIToken is the API token; or APITokenFile names a file holding it.
 	APIToken     connectors.Redacted `json:"api_token"`
 	APITokenFile string              `json:"api_token_file"`
-	// Timeout bounds one lookup, inner retries included (default 5s).
-	Timeout connectors.Duration `json:"timeout"`
+	// LookupTimeout is the timeout key: it bounds one lookup, inner
+	// retries included (default 5s).
+	connectors.LookupTimeout
 }
 
 var subdomainRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
@@ -102,12 +100,8 @@ func (c *Config) Validate() error {
 // Client looks up Zendesk tickets. It is safe for concurrent use.
 type Client struct {
 	connectors.LookupOnly
-	base    string // …/api/v2, without trailing slash
-	agent   string // https://host/agent/tickets/
-	auth    string // never printed
-	timeout time.Duration
-	http    connectors.Doer
-	clock   access.Clock
+	agent  string // https://host/agent/tickets/
+	lookup *connectors.Lookup
 }
 
 var (
@@ -125,33 +119,23 @@ func Factory(name string, cfg connectors.Config) (access.Connector, error) {
 // New is Factory returning the concrete type.
 func New(name string, cfg connectors.Config) (*Client, error) {
 	var c Config
-	if err := cfg.Decode(&c); err != nil {
+	if err := cfg.DecodeHTTP(&c); err != nil {
 		return nil, err
 	}
 	token, err := cfg.Secret("api_token")
 	if err != nil {
 		return nil, err
 	}
-	if cfg.HTTP == nil || cfg.Clock == nil {
-		return nil, fmt.Errorf("connectors.%s: built without an HTTP client or clock (use Registry.Build)", name)
-	}
-	base := strings.TrimRight(c.BaseURL, "/")
+	base := connectors.TrimBase(c.BaseURL) // …/api/v2
 	if base == "" {
 		base = "https://" + c.Subdomain + ".zendesk.com/api/v2"
 	}
-	cl := &Client{
+	return &Client{
 		LookupOnly: connectors.LookupOnly{Type: Type},
-		base:       base,
 		agent:      strings.TrimSuffix(base, "/api/v2") + "/agent/tickets/",
-		auth:       "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Email+"/token:"+token)),
-		timeout:    c.Timeout.Std(),
-		http:       cfg.HTTP,
-		clock:      cfg.Clock,
-	}
-	if cl.timeout <= 0 {
-		cl.timeout = 5 * time.Second
-	}
-	return cl, nil
+		lookup: &connectors.Lookup{Vendor: Vendor, Clock: cfg.Clock, Timeout: c.Whole(),
+			API: connectors.API{Base: base, HTTP: cfg.HTTP, Auth: connectors.BasicAuth(c.Email+"/token", token)}},
+	}, nil
 }
 
 var trailingDigits = regexp.MustCompile(`([0-9]+)$`)
@@ -172,25 +156,19 @@ func (c *Client) Ticket(ctx context.Context, ref string) (access.Ticket, error) 
 	m := trailingDigits.FindString(strings.TrimSpace(ref))
 	id, err := strconv.ParseInt(m, 10, 64)
 	if m == "" || err != nil || id <= 0 {
-		return access.Ticket{}, &access.LookupError{Vendor: Vendor, Kind: access.LookupInvalid, What: what,
-			Err: errors.New("a Zendesk ticket reference ends with the ticket number, like ZD-4411 or 4411")}
+		return access.Ticket{}, c.lookup.Fail(access.LookupInvalid, what,
+			errors.New("a Zendesk ticket reference ends with the ticket number, like ZD-4411 or 4411"))
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := c.lookup.Bound(ctx)
 	defer cancel()
+	num := strconv.FormatInt(id, 10)
 	var ans ticketAnswer
-	err = connectors.GetLookup(ctx, c.http, c.clock.Now(), connectors.LookupCall{
-		Vendor: Vendor, What: what, URL: c.base + "/tickets/" + strconv.FormatInt(id, 10),
-		Authorize: func(r *http.Request) { r.Header.Set("Authorization", c.auth) },
-		Out:       &ans,
-	})
-	if err != nil {
+	if err := c.lookup.Get(ctx, what, "/tickets/"+num, nil, &ans); err != nil {
 		return access.Ticket{}, err
 	}
 	if ans.Ticket == nil || ans.Ticket.Status == "" {
-		return access.Ticket{}, &access.LookupError{Vendor: Vendor, Kind: access.LookupUnavailable, What: what,
-			Err: errors.New("answer without ticket.status")}
+		return access.Ticket{}, c.lookup.Fail(access.LookupUnavailable, what, errors.New("answer without ticket.status"))
 	}
-	num := strconv.FormatInt(id, 10)
 	st := strings.ToLower(ans.Ticket.Status)
 	return access.Ticket{
 		Ref:    num,

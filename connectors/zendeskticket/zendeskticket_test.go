@@ -3,8 +3,6 @@ package zendeskticket_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accessbot/accessbot/access"
-	"github.com/accessbot/accessbot/connectors"
 	"github.com/accessbot/accessbot/connectors/connectortest"
 	"github.com/accessbot/accessbot/connectors/zendeskticket"
 )
@@ -57,15 +54,12 @@ func newFake(t *testing.T) *fakeZendesk {
 		deleted: map[int64]bool{4415: true},
 		denied:  map[int64]bool{4416: true},
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f.srv = connectortest.Serve(t, f.serve)
 	return f
 }
 
 func zerr(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	fmt.Fprint(w, body)
+	connectortest.Reply(w, status, "application/json; charset=utf-8", body)
 }
 
 func (f *fakeZendesk) serve(w http.ResponseWriter, r *http.Request) {
@@ -101,8 +95,7 @@ func (f *fakeZendesk) serve(w http.ResponseWriter, r *http.Request) {
 		zerr(w, http.StatusForbidden, `{"error":"Forbidden","description":"You do not have access to this page. Please contact the account owner of this help desk for further help."}`)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	json.NewEncoder(w).Encode(map[string]any{"ticket": map[string]any{
+	connectortest.ReplyJSON(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{"ticket": map[string]any{
 		"id": id, "url": f.srv.URL + "/api/v2/tickets/" + rest + ".json", "subject": tk[0], "status": tk[1],
 		"custom_status_id": 1, "requester_id": 20978392, "type": "incident",
 	}})
@@ -112,13 +105,8 @@ var now = time.Date(2026, 3, 30, 9, 0, 0, 0, time.UTC)
 
 func build(t *testing.T, f *fakeZendesk, extra map[string]any) *zendeskticket.Client {
 	t.Helper()
-	raw := map[string]any{"base_url": f.srv.URL + "/api/v2", "email": testEmail, "api_token": testToken}
-	for k, v := range extra {
-		raw[k] = v
-	}
-	c := connectortest.MustBuild(t, zendeskticket.Type, zendeskticket.Factory, "zd", raw,
-		connectors.Env{HTTP: connectortest.FastHTTP(-1), Clock: connectortest.NewClock(now)})
-	return c.(*zendeskticket.Client)
+	raw := connectortest.With(map[string]any{"base_url": f.srv.URL + "/api/v2", "email": testEmail, "api_token": testToken}, extra)
+	return connectortest.MustBuild(t, zendeskticket.Type, zendeskticket.Factory, "zd", raw, connectortest.FakeEnv(connectortest.NewClock(now))).(*zendeskticket.Client)
 }
 
 func TestTicket(t *testing.T) {
@@ -177,13 +165,7 @@ func TestTicketFailures(t *testing.T) {
 			}
 			c := build(t, f, extra)
 			_, err := c.Ticket(context.Background(), tt.ref)
-			var le *access.LookupError
-			if !errors.As(err, &le) {
-				t.Fatalf("error %v is not a LookupError", err)
-			}
-			if le.Kind != tt.kind || le.Reason() != tt.reason {
-				t.Errorf("kind %v reason %q, want %v %q", le.Kind, le.Reason(), tt.kind, tt.reason)
-			}
+			le := connectortest.WantLookupErr(t, err, tt.kind, tt.reason)
 			if tt.kind == access.LookupUnavailable && strings.Contains(tt.name, "429") && le.RetryAfter != 7*time.Second {
 				t.Errorf("RetryAfter %v, want 7s", le.RetryAfter)
 			}
@@ -213,12 +195,8 @@ func TestThroughThePolicy(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	env := connectors.Env{HTTP: connectortest.FastHTTP(-1), Clock: connectortest.NewClock(now)}
-	tests := []struct {
-		name string
-		raw  map[string]any
-		want string
-	}{
+	env := connectortest.FakeEnv(connectortest.NewClock(now))
+	connectortest.ConfigCases{
 		{"subdomain", map[string]any{"subdomain": "acme", "email": testEmail, "api_token": testToken}, ""},
 		{"base url", map[string]any{"base_url": "https://help.acme.example/api/v2", "email": testEmail, "api_token": testToken}, ""},
 		{"neither", map[string]any{"email": testEmail, "api_token": testToken}, "connectors.zd.subdomain: required"},
@@ -226,16 +204,5 @@ func TestConfig(t *testing.T) {
 		{"base url without /api/v2", map[string]any{"base_url": "https://help.acme.example", "email": testEmail, "api_token": testToken}, "must end with /api/v2"},
 		{"no token", map[string]any{"subdomain": "acme", "email": testEmail}, "connectors.zd.api_token: required"},
 		{"no email", map[string]any{"subdomain": "acme", "api_token": testToken}, "connectors.zd.email: required"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectortest.Build(t, zendeskticket.Type, zendeskticket.Factory, "zd", tt.raw, env)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want %q", err, tt.want)
-			}
-		})
-	}
+	}.Check(t, zendeskticket.Type, zendeskticket.Factory, "zd", env, testToken)
 }
