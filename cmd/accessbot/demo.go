@@ -35,7 +35,7 @@ var demoChannels = map[string]string{"C0AUDIT01": "access-audit", "C0CRMOWN1": "
 // real services swapped for local ones, and a scripted story on a
 // simulated clock, printed as people would see it (DESIGN.md §1).
 func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs, config := newFlags("demo", stderr)
+	fs, config := newFlags("demo", stdout, stderr)
 	fs.Lookup("config").DefValue = "config.example.yaml"
 	_ = fs.Set("config", "config.example.yaml")
 	if code, done := parseFlags(fs, args); done {

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,15 +25,11 @@ import (
 // runbook or people file, an unknown person, a malformed duration) exits 1
 // with one line per problem.
 func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs, config := newFlags("explain", stderr)
+	fs, config := newFlags("explain", stdout, stderr)
 	peopleFile := fs.String("people", "", "YAML file with a people: section (a test case file will do): managers and user groups the runbook only knows at run time")
 	as := fs.String("as", "", "the requester: a Slack user ID, or an email from the runbook or the people file (required)")
 	breakGlass := fs.Bool("break-glass", false, "explain breaking the glass (the role's break_glass:) instead of an ordinary request")
 	forWho := fs.String("for", "", "explain a request --as makes on behalf of this person (the role's on_behalf:): a Slack user ID or email")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot explain [--config FILE] [--people FILE] [--break-glass | --for PERSON] --as PERSON SYSTEM ROLE [DURATION]")
-		fs.PrintDefaults()
-	}
 	pos, code, done := parseInterleaved(fs, args)
 	if done {
 		return code
@@ -83,10 +78,10 @@ func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) str
 // parseInterleaved parses flags that may come before, between or after
 // positional arguments (the flag package stops at the first positional
 // one). It returns the positional arguments in order.
-func parseInterleaved(fs *flag.FlagSet, args []string) (pos []string, code int, done bool) {
+func parseInterleaved(fs *flagSet, args []string) (pos []string, code int, done bool) {
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
+		if help, err := fs.parse(args); err != nil {
+			if help {
 				return nil, exitOK, true
 			}
 			return nil, exitBadUse, true

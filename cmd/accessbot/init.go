@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -162,16 +161,11 @@ type initIO struct {
 }
 
 func runInit(args []string, stdout, stderr io.Writer, getenv func(string) string, tio initIO) int {
-	fs := flag.NewFlagSet("accessbot init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCmdFlags("init", stdout, stderr)
 	out := fs.String("out", "./config.yaml", "the runbook to write")
 	from := fs.String("from", "", "read the answers from this YAML file (- for standard input) instead of asking")
 	force := fs.Bool("force", false, "overwrite --out if it exists")
 	accessible := fs.Bool("accessible", false, "ask with plain line prompts (screen readers) instead of the full-screen form")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot init [--out FILE] [--from ANSWERS.yaml|-] [--force]")
-		fs.PrintDefaults()
-	}
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}

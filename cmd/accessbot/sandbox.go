@@ -61,7 +61,7 @@ func cmdSandbox(args []string, stdout, stderr io.Writer, getenv func(string) str
 // tweak, if set, adjusts the options after the flags (tests set Start and
 // Ready).
 func runSandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, tweak func(*sandboxOptions)) int {
-	fs, config := newFlags("sandbox", stderr)
+	fs, config := newFlags("sandbox", stdout, stderr)
 	fs.Lookup("config").DefValue = "config.example.yaml"
 	_ = fs.Set("config", "config.example.yaml")
 	var o sandboxOptions
@@ -224,6 +224,13 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 			return demoInputError{fmt.Errorf("--live %s: no system uses this connector", name)}
 		}
 	}
+	// People named by email (accessbot init writes admins and owners so)
+	// become the emulated workspace's Slack IDs, as run does before
+	// serving: otherwise an owner written as an email would never be
+	// asked to approve.
+	if err := resolveEmails(ctx, cfg.Runbook, app.Bot); err != nil {
+		return fmt.Errorf("look up the people named by email in the sandbox workspace: %w", err)
+	}
 	// A kept store may have run ahead of the wall clock: time never goes
 	// back.
 	if last, err := lastAuditTime(ctx, app.Store); err == nil && last.After(clock.Now()) {
@@ -329,7 +336,7 @@ func checkLive(cfg *Config, live []string) error {
 		}
 		for _, p := range cfg.MissingSecrets {
 			if n, ok := connectorOf(p); ok && n == name {
-				msg := "secret is empty; a --live connector needs it: set it with ${VAR}, a …_file twin, or the ACCESSBOT_ environment variable"
+				msg := cfg.missingSecretMessage(p) + "; a --live connector reaches its target and needs it"
 				if fp, ok := cfg.missingFile[p]; ok {
 					msg = fp.Message
 				}

@@ -74,12 +74,8 @@ func (r caseResult) ok() bool { return r.Err == nil && len(r.Failures) == 0 }
 // and what the runbook says; it exits 1 when any case fails or a file is
 // invalid (every problem listed with its path), 0 otherwise.
 func cmdTest(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs, config := newFlags("test", stderr)
+	fs, config := newFlags("test", stdout, stderr)
 	junitFile := fs.String("junit", "", "also write the results as JUnit XML to this file (for CI)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot test [--config FILE] [--junit FILE] CASES.yaml…")
-		fs.PrintDefaults()
-	}
 	files, code, done := parseInterleaved(fs, args)
 	if done {
 		return code

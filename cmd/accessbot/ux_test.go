@@ -1,0 +1,191 @@
+package main
+
+// Tests of what a new user meets first: run's start-up failures, the help
+// of every command, audit verify on an empty file.
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/bot/slackemu"
+)
+
+// runbookWithEmailAdmin is a minimal runbook naming its admin and owner
+// by email, as accessbot init writes them, with Slack at apiURL.
+func runbookWithEmailAdmin(t *testing.T, apiURL string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	data := `slack:
+  app_token: ${SLACK_APP_TOKEN}
+  bot_token: ${SLACK_BOT_TOKEN}
+  api_url: ` + apiURL + `
+  admins: [ada@example.com]
+store:
+  path: ` + filepath.Join(dir, "accessbot.db") + `
+connectors:
+  desk: { type: manual }
+systems:
+  crm:
+    owners: [carol@example.com]
+    connector: desk
+    roles:
+      viewer:
+        grant: { profile: read_only }
+        requesters: [everyone]
+        approval: { steps: [ { approvers: [owners] } ] }
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// run looks up the people named by email before serving. Slack not
+// answering is a runtime failure (exit 2, DESIGN.md §1), told as such and
+// quickly (one failed lookup stops the others); an email no Slack user
+// has is a configuration problem (exit 1) naming its key path.
+func TestRunResolveEmailsExitCodes(t *testing.T) {
+	tokens := func(k string) string {
+		switch k {
+		case "SLACK_APP_TOKEN":
+			return "xapp-1-test"
+		case "SLACK_BOT_TOKEN":
+			return "xoxb-test"
+		}
+		return ""
+	}
+	instantRetries := func(o *AppOptions) {
+		o.BotSleep = func(ctx context.Context, d time.Duration) error { return ctx.Err() }
+	}
+
+	t.Run("slack unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close() // nothing listens there now: connection refused
+		path := runbookWithEmailAdmin(t, "http://"+addr+"/api/")
+		var stdout, stderr bytes.Buffer
+		code := runBot(context.Background(), []string{"--config", path}, &stdout, &stderr, tokens, instantRetries)
+		if code != exitRuntime {
+			t.Errorf("exit %d, want %d (runtime failure)\n%s", code, exitRuntime, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "could not look up the people the runbook names by email in Slack") ||
+			!strings.Contains(stderr.String(), "users.lookupByEmail") {
+			t.Errorf("stderr does not say Slack could not be asked:\n%s", stderr.String())
+		}
+	})
+
+	t.Run("unknown email", func(t *testing.T) {
+		emu := slackemu.New(slackemu.Options{})
+		defer emu.Close()
+		emu.AddUser(slackemu.User{ID: "U0ADA0001", Name: "ada", Email: "ada@example.com"})
+		path := runbookWithEmailAdmin(t, emu.APIURL())
+		env := func(k string) string {
+			switch k {
+			case "SLACK_APP_TOKEN":
+				return emu.AppToken()
+			case "SLACK_BOT_TOKEN":
+				return emu.BotToken()
+			}
+			return ""
+		}
+		var stdout, stderr bytes.Buffer
+		code := runBot(context.Background(), []string{"--config", path}, &stdout, &stderr, env, instantRetries)
+		if code != exitBadUse {
+			t.Errorf("exit %d, want %d (bad configuration)\n%s", code, exitBadUse, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "systems.crm.owners[0]: no Slack user has the email carol@example.com") {
+			t.Errorf("stderr does not name the key path:\n%s", stderr.String())
+		}
+	})
+}
+
+// A missing secret stops run with a line naming the variable to set.
+func TestRunMissingSecretNamesVariable(t *testing.T) {
+	path := runbookWithEmailAdmin(t, "https://slack.com/api/")
+	var stdout, stderr bytes.Buffer
+	code := runBot(context.Background(), []string{"--config", path}, &stdout, &stderr, func(string) string { return "" }, nil)
+	if code != exitBadUse {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	for _, want := range []string{
+		"slack.bot_token: ${SLACK_BOT_TOKEN} is not set: set SLACK_BOT_TOKEN in the environment (or ACCESSBOT_SLACK_BOT_TOKEN, or bot_token_file: a file holding the secret)",
+		"slack.app_token: ${SLACK_APP_TOKEN} is not set: set SLACK_APP_TOKEN",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// Every command and subcommand is listed in accessbot help, and -h works
+// on each the same way: its usage line, what it does, its flags, on
+// stdout, exit 0. accessbot help COMMAND is COMMAND -h.
+func TestHelpEveryCommand(t *testing.T) {
+	getenv := func(string) string { return "" }
+	var top, topErr bytes.Buffer
+	if code := run([]string{"help"}, &top, &topErr, getenv); code != exitOK {
+		t.Fatalf("help: exit %d", code)
+	}
+	for name := range commands() {
+		if !strings.Contains(top.String(), "\n  "+name) {
+			t.Errorf("accessbot help does not list %s:\n%s", name, top.String())
+		}
+		if _, ok := helpFor(name); !ok && name != "audit" && name != "store" {
+			t.Errorf("%s has no helpTexts entry", name)
+		}
+	}
+	for _, h := range helpTexts {
+		if h.name == "help" {
+			continue
+		}
+		if !strings.Contains(top.String(), "accessbot "+h.name) {
+			t.Errorf("accessbot help lacks the synopsis of %s", h.name)
+		}
+		args := append(strings.Fields(h.name), "-h")
+		var out, errb bytes.Buffer
+		code := run(args, &out, &errb, getenv)
+		if code != exitOK || !strings.HasPrefix(out.String(), "usage: accessbot "+h.name) || !strings.Contains(out.String(), h.summary) || errb.Len() != 0 {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out.String(), errb.String())
+		}
+		var viaHelp bytes.Buffer
+		if code := run(append([]string{"help"}, strings.Fields(h.name)...), &viaHelp, &errb, getenv); code != exitOK || viaHelp.String() != out.String() {
+			t.Errorf("accessbot help %s: exit %d, differs from %s -h:\n%s", h.name, code, h.name, viaHelp.String())
+		}
+	}
+	for _, group := range []string{"audit", "store"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{group, "-h"}, &out, &errb, getenv); code != exitOK || !strings.HasPrefix(out.String(), "usage: accessbot "+group+" ") {
+			t.Errorf("%s -h: exit %d\n%s%s", group, code, out.String(), errb.String())
+		}
+	}
+	// A flag error goes to stderr with the usage, exit 1.
+	var out, errb bytes.Buffer
+	if code := run([]string{"run", "--nope"}, &out, &errb, getenv); code != exitBadUse || out.Len() != 0 ||
+		!strings.Contains(errb.String(), "flag provided but not defined: -nope") || !strings.Contains(errb.String(), "usage: accessbot run") {
+		t.Errorf("run --nope: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+}
+
+// An empty audit file holds nothing to verify: said so, exit 1, not a
+// clean "verified".
+func TestAuditVerifyEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"audit", "verify", path}, &out, &errb, func(string) string { return "" })
+	if code != exitBadUse || !strings.Contains(errb.String(), "holds no audit records: there is nothing to verify") || out.Len() != 0 {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+}
