@@ -443,11 +443,13 @@ func secretAnswer(s string) (initSecret, error) {
 func (f *formAsker) askRole(a *initAnswers, s initSystem, rid string) (initRole, error) {
 	r := initRole{ID: rid}
 	var grant, requesters, approval, def, max string
+	// The type's own check when the connector cannot be built here (its
+	// secret is only a placeholder: a salesforce key must parse).
 	_, built := connectorCheck(f.reg, s.ID, s.Connector)
-	pc, _ := built.(access.ParamsChecker)
+	pc := paramsCheckerFor(s.Connector.Type, built)
 	grantHelp := "key=value pairs, comma-separated, for the connector (" + s.Connector.Type + ")."
 	if pc != nil {
-		if err := pc.CheckParams(map[string]string{}); err != nil {
+		if err := checkParams(pc, map[string]string{}); err != nil {
 			grantHelp += " It says: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 		}
 	}
@@ -469,7 +471,7 @@ func (f *formAsker) askRole(a *initAnswers, s initSystem, rid string) (initRole,
 			if err != nil || pc == nil {
 				return err
 			}
-			return pc.CheckParams(params)
+			return checkParams(pc, params)
 		}),
 		huh.NewInput().Title("Who may request").Description("Comma-separated: team:NAME (a new team is asked for next), usergroup:S…, or everyone.").
 			Placeholder(defRequesters).Value(&requesters).Validate(func(v string) error {

@@ -189,3 +189,69 @@ func TestAuditVerifyEmptyFile(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
 }
+
+// The grant parameters of a role are checked by its connector type even
+// when the connector's secret is not in the environment (validate and init
+// usually run without the secrets, and a salesforce private key or a
+// google service account key must parse before the connector builds); the
+// missing secret is reported on its own line, naming its variable.
+func TestValidateChecksGrantParamsWithoutSecrets(t *testing.T) {
+	getenv := func(string) string { return "" }
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(data), "grant: { permission_set: Support_Read_Only }", `grant: { permission_set: "Support Read-Only!" }`, 1)
+	bad = strings.Replace(bad, "    connector: metabase\n", "    connector: gws\n", 1)
+	bad = strings.Replace(bad, `grant: { group_id: 12 }`, `grant: { group: marketing dashboards }`, 1)
+	bad = strings.Replace(bad, `grant: { group_id: 13 }`, `grant: { group: dashboards-edit@example.com }`, 1)
+	if bad == string(data) {
+		t.Fatal("the example changed: edit the test")
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"validate", "--config", path}, &out, &errb, getenv)
+	if code != exitBadUse {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		`systems.crm.roles.viewer.grant.permission_set: "Support Read-Only!" is neither an API name nor a record Id`,
+		`systems.analytics.roles.viewer.grant.group: "marketing dashboards" is neither a group email`,
+		"warning: connectors.salesforce.private_key: ${SF_PRIVATE_KEY} is not set",
+		"warning: connectors.gws.credentials: ${GWS_SA_JSON} is not set",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("validate does not say %q:\n%s", want, errb.String())
+		}
+	}
+
+	// init, from answers: the same check, on the answer.
+	dir := t.TempDir()
+	answers := filepath.Join(dir, "answers.yaml")
+	os.WriteFile(answers, []byte(strings.Replace(initAnswersYAML, "permission_set: Support_Read_Only", "permission_set: Support-Read-Only", 1)), 0o600)
+	code, stdout, stderr := runInitCmd(t, "", "--from", answers, "--out", filepath.Join(dir, "config.yaml"))
+	if code != exitBadUse || !strings.Contains(stderr, `systems[1].roles[0].grant.permission_set: "Support-Read-Only" is neither an API name`) {
+		t.Errorf("init: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// Every connector type that grants has its grant-parameter check listed
+// for use without an instance, and the zero instance checks for real.
+func TestParamCheckersCoverGrantingTypes(t *testing.T) {
+	for _, typ := range connectorRegistry().Types() {
+		if typ == "memory" || isLookupType(typ) {
+			continue
+		}
+		pc, ok := paramCheckers[typ]
+		if !ok {
+			t.Errorf("connector type %s has no entry in paramCheckers", typ)
+			continue
+		}
+		if err := checkParams(pc, map[string]string{"no_such_parameter": "x", "": "y"}); err == nil {
+			t.Errorf("%s: a blank parameter name passes the zero instance's check", typ)
+		}
+	}
+}
