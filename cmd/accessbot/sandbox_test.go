@@ -421,3 +421,45 @@ systems:
 	s.click(carol, "access_approve")
 	s.waitFor(alice, "", "the approval reaching Alice", has("approved"))
 }
+
+// The sandbox has no login, so its page refuses requests naming another
+// host (DNS rebinding) and state changes from other sites (CSRF), and
+// warns when --listen makes it reachable from other machines.
+func TestSandboxRefusesForeignHostsAndWarnsWhenExposed(t *testing.T) {
+	s := startSandbox(t, nil, "--config", "../../config.example.yaml", "--listen", "0.0.0.0:0")
+	if !strings.HasPrefix(s.url, "http://127.0.0.1:") {
+		t.Errorf("the page's address %s is not one a browser opens", s.url)
+	}
+	if !strings.Contains(s.stderr.String(), "warning: --listen 0.0.0.0:0 is reachable from other machines") {
+		t.Errorf("no warning about the exposed address: %s", s.stderr.String())
+	}
+	s.state("", "") // the printed address works
+	req, _ := http.NewRequest("GET", s.url+"api/state", nil)
+	req.Host = "rebound.evil.example"
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "rebound.evil.example") {
+		t.Errorf("a foreign Host: %d %s", r.StatusCode, body)
+	}
+	req, _ = http.NewRequest("POST", s.url+"api/clock", strings.NewReader(`{"advance":"1d"}`))
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	r, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "from another web site") {
+		t.Errorf("a cross-site POST: %d %s", r.StatusCode, body)
+	}
+
+	local := startSandbox(t, nil, "--config", "../../config.example.yaml")
+	if strings.Contains(local.stderr.String(), "reachable from other machines") {
+		t.Errorf("a loopback sandbox warned: %s", local.stderr.String())
+	}
+}
