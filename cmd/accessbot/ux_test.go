@@ -255,3 +255,35 @@ func TestParamCheckersCoverGrantingTypes(t *testing.T) {
 		}
 	}
 }
+
+// A digest schedule on a system with no owners' channel has nowhere to go
+// (digests are posted only there): validate warns, naming both keys.
+func TestValidateWarnsDigestWithoutChannel(t *testing.T) {
+	path := runbookWithEmailAdmin(t, "https://slack.com/api/")
+	data, _ := os.ReadFile(path)
+	withDigest := strings.Replace(string(data), "    connector: desk\n", "    connector: desk\n    digest: { schedule: daily 09:00 }\n", 1)
+	os.WriteFile(path, []byte(withDigest), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"validate", "--config", path}, &out, &errb, func(string) string { return "" }); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	want := `systems.crm.digest.schedule: "daily 09:00", but crm has no channel: digests are posted only to the owners' channel, so none is ever sent; set systems.crm.channel`
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("validate does not warn %q:\n%s", want, out.String())
+	}
+	// With a channel, or with digests off, no such warning.
+	for _, fix := range []string{"    channel: C0CRMOWN1\n", ""} {
+		fixed := withDigest
+		if fix != "" {
+			fixed = strings.Replace(withDigest, "    connector: desk\n", "    connector: desk\n"+fix, 1)
+		} else {
+			fixed = strings.Replace(withDigest, "daily 09:00", "off", 1)
+		}
+		os.WriteFile(path, []byte(fixed), 0o600)
+		out.Reset()
+		run([]string{"validate", "--config", path}, &out, &errb, func(string) string { return "" })
+		if strings.Contains(out.String(), "digest.schedule") {
+			t.Errorf("warned although the digest has somewhere to go (%q):\n%s", fix, out.String())
+		}
+	}
+}
