@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/accessbot/accessbot/bot/slackemu"
 )
 
@@ -284,6 +286,54 @@ func TestValidateWarnsDigestWithoutChannel(t *testing.T) {
 		run([]string{"validate", "--config", path}, &out, &errb, func(string) string { return "" })
 		if strings.Contains(out.String(), "digest.schedule") {
 			t.Errorf("warned although the digest has somewhere to go (%q):\n%s", fix, out.String())
+		}
+	}
+}
+
+// README's "Slack scopes" says, for every bot scope the manifest asks for,
+// what it is used for and whether it is required or optional; a scope the
+// README calls optional is marked so in the manifest too.
+func TestReadmeExplainsEveryManifestScope(t *testing.T) {
+	manifest, err := os.ReadFile("../../slack-app-manifest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(manifest, &doc); err != nil {
+		t.Fatal(err)
+	}
+	scopes := mapValue(mapValue(mapValue(doc.Content[0], "oauth_config"), "scopes"), "bot")
+	if scopes == nil || len(scopes.Content) < 5 {
+		t.Fatal("no oauth_config.scopes.bot in the manifest")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n### Slack scopes\n")
+	if !ok {
+		t.Fatal(`README has no "### Slack scopes" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n#")
+	rows := map[string]string{} // scope → its "needed" cell
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		if len(cells) != 3 {
+			continue
+		}
+		for _, sc := range strings.Split(cells[0], ",") {
+			rows[strings.Trim(strings.TrimSpace(sc), "`")] = strings.TrimSpace(cells[2])
+		}
+	}
+	for _, n := range scopes.Content {
+		needed, ok := rows[n.Value]
+		switch {
+		case !ok:
+			t.Errorf("README's Slack scopes table does not explain %s", n.Value)
+		case !strings.HasPrefix(needed, "required") && !strings.HasPrefix(needed, "optional"):
+			t.Errorf("%s: %q says neither required nor optional", n.Value, needed)
+		case strings.HasPrefix(needed, "optional:") && !strings.Contains(n.LineComment, "optional"):
+			t.Errorf("%s is optional in README but not marked so in the manifest: %s", n.Value, n.LineComment)
 		}
 	}
 }
