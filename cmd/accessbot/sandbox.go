@@ -261,6 +261,18 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 		<-runErr
 		return fmt.Errorf("the bot did not connect to the emulator: %w", err)
 	}
+	// The page is served once the lifecycle has started (deadlines armed,
+	// digests' starting points recorded): a stop right after the URL is
+	// printed is then a clean one.
+	select {
+	case <-app.Ready():
+	case err := <-runErr:
+		return fmt.Errorf("the bot stopped while starting: %w", err)
+	case <-ctx.Done():
+		cancel()
+		<-runErr
+		return nil
+	}
 	srv := &http.Server{Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
