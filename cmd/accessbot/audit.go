@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -123,25 +122,27 @@ func csvSafe(s string) string {
 
 // auditCommand runs `accessbot audit verify FILE` and `accessbot audit export …`.
 func auditCommand(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: accessbot audit verify FILE | accessbot audit export [--file FILE | --config FILE] [--format csv|jsonl] [--since T] [--until T] [--system S] [--person U] [--out FILE]")
-		return 1
-	}
-	switch args[0] {
-	case "verify":
-		return auditVerify(args[1:], stdout, stderr)
-	case "export":
-		return auditExport(args[1:], stdout, stderr, getenv)
-	}
-	fmt.Fprintf(stderr, "accessbot audit: unknown subcommand %q; use verify or export\n", args[0])
-	return 1
+	return subcommands("audit", args, stdout, stderr, map[string]func([]string) int{
+		"verify": func(args []string) int { return auditVerify(args, stdout, stderr) },
+		"export": func(args []string) int { return auditExport(args, stdout, stderr, getenv) },
+	})
 }
 
+// auditVerify is `accessbot audit verify FILE`: exit 0 when the chain of
+// a non-empty log is intact, 1 when it is broken or there is nothing to
+// verify (an empty file is no evidence of anything), with one line saying
+// which.
 func auditVerify(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: accessbot audit verify FILE (a JSON Lines audit log, as written by audit.file)")
-		return 1
+	fs := newCmdFlags("audit verify", stdout, stderr)
+	files, code, done := parseInterleaved(fs, args)
+	if done {
+		return code
 	}
+	if len(files) != 1 {
+		fmt.Fprintln(stderr, "usage: accessbot audit verify FILE (a JSON Lines audit log, as written by audit.file)")
+		return exitBadUse
+	}
+	args = files
 	if info, err := os.Stat(args[0]); err == nil && info.IsDir() {
 		fmt.Fprintf(stderr, "accessbot audit verify: %s is a directory; give the audit log file (audit.file)\n", args[0])
 		return 1
@@ -169,8 +170,8 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if n == 0 {
-		fmt.Fprintf(stdout, "%s: no records\n", args[0])
-		return 0
+		fmt.Fprintf(stderr, "accessbot audit verify: %s holds no audit records: there is nothing to verify (a bot that has run writes at least one record per request; is this the right file?)\n", args[0])
+		return exitBadUse
 	}
 	// A chain proves order and integrity, not completeness at the end: a
 	// cut-off tail still verifies. Compare the head with a copy kept
@@ -199,8 +200,7 @@ func parseTimeArg(s string, now time.Time) (time.Time, error) {
 }
 
 func auditExport(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCmdFlags("audit export", stdout, stderr)
 	file := fs.String("file", "", "read a JSON Lines audit file (audit.file)")
 	config := fs.String("config", "", "read the store of a stopped bot, found through this config")
 	format := fs.String("format", "csv", "csv or jsonl")
@@ -209,8 +209,8 @@ func auditExport(args []string, stdout, stderr io.Writer, getenv func(string) st
 	system := fs.String("system", "", "only this system")
 	person := fs.String("person", "", "only records where this Slack user is the requester or the actor")
 	out := fs.String("out", "", "write here instead of standard output")
-	if err := fs.Parse(args); err != nil {
-		return 1
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	now := time.Now()
 	from, err := parseTimeArg(*since, now)

@@ -79,6 +79,10 @@ type Config struct {
 	// (a key of MissingSecrets), the problem with the file: its key path
 	// and why it could not be read, file name included.
 	missingFile map[string]Problem
+
+	// unsetSecret holds, for a missing secret written as ${VAR} (a key
+	// of MissingSecrets), the unset variables it names: "${SLACK_BOT_TOKEN}".
+	unsetSecret map[string]string
 }
 
 // SlackConfig is the slack block.
@@ -179,12 +183,24 @@ func (c *Config) RequireSecrets() error {
 			e.Problems = append(e.Problems, fp)
 			continue
 		}
-		e.Problems = append(e.Problems, Problem{Path: p, Message: "secret is empty; set it with ${VAR}, a …_file twin, or the ACCESSBOT_ environment variable"})
+		e.Problems = append(e.Problems, Problem{Path: p, Message: c.missingSecretMessage(p)})
 	}
 	if len(e.Problems) == 0 {
 		return nil
 	}
 	return e
+}
+
+// missingSecretMessage says how to give the missing secret at path,
+// naming the variables to set: the ${VAR} the file names, if any, and the
+// ACCESSBOT_ override, and the …_file twin.
+func (c *Config) missingSecretMessage(path string) string {
+	key := path[strings.LastIndex(path, ".")+1:]
+	if u := c.unsetSecret[path]; u != "" {
+		vars := strings.NewReplacer("${", "", "}", "").Replace(u)
+		return fmt.Sprintf("%s is not set: set %s in the environment (or %s, or %s_file: a file holding the secret)", u, vars, envName(path), key)
+	}
+	return fmt.Sprintf("secret is empty: set %s in the environment, or write ${VARIABLE} here and set that variable, or use %s_file: a file holding the secret", envName(path), key)
 }
 
 // RequireForRun is what run demands beyond what validate reports as
@@ -509,6 +525,12 @@ func loadConfigPartial(path string, data []byte, getenv func(string) string, nam
 	cfg.Warnings = l.warnings
 	cfg.MissingSecrets = l.missing
 	cfg.missingFile = l.missingFile
+	cfg.unsetSecret = map[string]string{}
+	for _, p := range l.missing {
+		if u := l.unset[p]; u != "" {
+			cfg.unsetSecret[p] = u
+		}
+	}
 	cfg.UnknownEnv = unknown
 	for _, p := range l.unsetVars {
 		if !slices.ContainsFunc(l.problems, func(q Problem) bool { return q.Path == p.Path }) {

@@ -10,7 +10,19 @@ import (
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
+	"github.com/accessbot/accessbot/connectors/entra"
+	"github.com/accessbot/accessbot/connectors/google"
+	"github.com/accessbot/accessbot/connectors/ldap"
+	"github.com/accessbot/accessbot/connectors/looker"
+	"github.com/accessbot/accessbot/connectors/manual"
+	"github.com/accessbot/accessbot/connectors/metabase"
+	"github.com/accessbot/accessbot/connectors/okta"
+	"github.com/accessbot/accessbot/connectors/postgres"
+	"github.com/accessbot/accessbot/connectors/salesforce"
+	"github.com/accessbot/accessbot/connectors/scim"
 	slackconn "github.com/accessbot/accessbot/connectors/slack"
+	"github.com/accessbot/accessbot/connectors/webhook"
+	"github.com/accessbot/accessbot/connectors/zendesk"
 )
 
 // connectorRegistry returns the connector types this binary knows, for
@@ -168,9 +180,58 @@ func checkConnectors(cfg *Config, reg *connectors.Registry, env connectors.Env, 
 	return problems, warnings
 }
 
-// checkGrantParams asks each built connector that implements
-// access.ParamsChecker to check the grant parameters of every role of the
-// systems that use it. A connector without the capability is skipped.
+// paramCheckers are the grant-parameter checks of the connector types
+// that have them, on a zero instance: each type's CheckParams reads only
+// the parameters (against its package's own declaration), never the
+// instance, so a role's grant is checked even where its connector cannot
+// be built — its secret is not in this environment (validate and init
+// usually run without the secrets; a salesforce private key or a google
+// service account key must parse before the connector builds), or one of
+// its settings is wrong. TestParamCheckersCoverGrantingTypes keeps the
+// list whole.
+var paramCheckers = map[string]access.ParamsChecker{
+	"webhook":                   &webhook.Connector{},
+	"manual":                    manual.Connector{},
+	slackconn.ChannelType:       &slackconn.Channel{},
+	slackconn.UsergroupType:     &slackconn.Usergroup{},
+	okta.Type:                   &okta.Connector{},
+	google.Type:                 &google.Connector{},
+	entra.Type:                  &entra.Connector{},
+	scim.Type:                   &scim.Connector{},
+	"ldap_group":                &ldap.Connector{},
+	"salesforce_permission_set": &salesforce.Connector{},
+	"zendesk":                   &zendesk.Connector{},
+	"metabase_group":            &metabase.Connector{},
+	"looker_role":               &looker.Connector{},
+	"postgres_role":             &postgres.Connector{},
+}
+
+// paramsCheckerFor is the grant-parameter check of a connector of type
+// typ: the built connector's own when it was built, else the type's
+// (paramCheckers); nil for a type that checks nothing (lookups, memory).
+func paramsCheckerFor(typ string, built access.Connector) access.ParamsChecker {
+	if pc, ok := built.(access.ParamsChecker); ok {
+		return pc
+	}
+	return paramCheckers[typ]
+}
+
+// checkParams runs pc.CheckParams. A checker that fails on a zero instance
+// (a connector that came to need its instance) is skipped rather than
+// crashing validate.
+func checkParams(pc access.ParamsChecker, params map[string]string) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = nil
+		}
+	}()
+	return pc.CheckParams(params)
+}
+
+// checkGrantParams checks the grant parameters of every role of every
+// system with its connector's check (paramsCheckerFor), whether or not the
+// connector could be built. A connector type without the capability is
+// skipped.
 func checkGrantParams(cfg *Config, built map[string]access.Connector, secrets []string) []Problem {
 	if cfg.Runbook == nil {
 		return nil
@@ -178,8 +239,8 @@ func checkGrantParams(cfg *Config, built map[string]access.Connector, secrets []
 	var problems []Problem
 	for _, sid := range cfg.Runbook.SystemIDs() {
 		sys := cfg.Runbook.Systems[sid]
-		pc, ok := built[sys.Connector].(access.ParamsChecker)
-		if !ok {
+		pc := paramsCheckerFor(cfg.Connectors[sys.Connector].Type, built[sys.Connector])
+		if pc == nil {
 			continue
 		}
 		for _, rid := range sys.RoleIDs() {
@@ -188,7 +249,7 @@ func checkGrantParams(cfg *Config, built map[string]access.Connector, secrets []
 			if params == nil {
 				params = map[string]string{}
 			}
-			for _, leaf := range leaves(pc.CheckParams(params)) {
+			for _, leaf := range leaves(checkParams(pc, params)) {
 				problems = append(problems, grantProblem(base, scrubValues(leaf.Error(), secrets)))
 			}
 		}

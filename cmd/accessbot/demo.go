@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,7 +36,7 @@ var demoChannels = map[string]string{"C0AUDIT01": "access-audit", "C0CRMOWN1": "
 // real services swapped for local ones, and a scripted story on a
 // simulated clock, printed as people would see it (DESIGN.md §1).
 func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs, config := newFlags("demo", stderr)
+	fs, config := newFlags("demo", stdout, stderr)
 	fs.Lookup("config").DefValue = "config.example.yaml"
 	_ = fs.Set("config", "config.example.yaml")
 	if code, done := parseFlags(fs, args); done {
@@ -143,6 +144,13 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 	app, err := NewApp(cfg, AppOptions{Clock: clock, Connectors: swapped, NoWheelRun: true})
 	if err != nil {
 		return err
+	}
+	// The story is written for config.example.yaml (DESIGN.md §1): a
+	// runbook it does not fit is refused before anything is told, not
+	// half-played.
+	if err := demoFits(context.Background(), cfg, app, clock.Now()); err != nil {
+		app.Close()
+		return demoInputError{fmt.Errorf("%s does not fit the demo's story, which is written for config.example.yaml (%s): %w. To try your own runbook, use accessbot sandbox --config %s: the real bot on it, in a Slack-like page in your browser", configPath, demoStory, err, configPath)}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
@@ -267,6 +275,74 @@ func runDemo(configPath string, out io.Writer, getenv func(string) string) error
 		fmt.Fprintf(out, "%d audit records, hash chain intact; mirrored to %s (check it with: accessbot audit verify %s)\n", n, auditFile, auditFile)
 	} else {
 		fmt.Fprintf(out, "%d audit records, hash chain intact (set ACCESSBOT_AUDIT_FILE=/tmp/audit.jsonl to keep a copy, then: accessbot audit verify /tmp/audit.jsonl)\n", n)
+	}
+	return nil
+}
+
+// demoStory is the story runDemo plays, for the refusal of a runbook
+// that does not fit it.
+const demoStory = "Alice asks for crm viewer for 2h, her manager Bob then the owner Carol approve, she is warned before it expires and it is removed; Grace asks for payroll viewer and her manager Heidi denies it"
+
+// demoFits checks, with the runbook's own policy (access.Runbook.Explain
+// on the seeded workspace, through the bot's directory), that every step
+// of the story will happen as the story expects; the error lists each
+// that would not.
+func demoFits(ctx context.Context, cfg *Config, app *App, now time.Time) error {
+	rb := cfg.Runbook
+	var why []string
+	if cfg.Slack.Command != "/access" {
+		why = append(why, fmt.Sprintf("the story types /access, and slack.command is %s", cfg.Slack.Command))
+	}
+	type want struct {
+		who, name, system, role string
+		d                       time.Duration
+		reason                  string
+		steps                   [][]string // who must be asked, per step
+	}
+	for _, w := range []want{
+		{"U0ALICE01", "Alice", "crm", "viewer", 2 * time.Hour, "customer ticket 4411", [][]string{{"U0BOB0001"}, {"U0CAROL01"}}},
+		{"U0GRACE01", "Grace", "payroll", "viewer", time.Hour, "check bonus payouts", [][]string{{"U0HEIDI01"}}},
+	} {
+		what := fmt.Sprintf("%s %s %s %s", w.name, w.system, w.role, access.FormatDuration(w.d))
+		ex, err := rb.Explain(ctx, app.Bot, access.ExplainInput{Requester: w.who, System: w.system, Role: w.role, Duration: w.d, Reason: w.reason, Now: now})
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		sys := rb.Systems[w.system]
+		var role *access.Role
+		if sys != nil {
+			role = sys.Roles[w.role]
+		}
+		switch {
+		case !ex.Allowed:
+			why = append(why, fmt.Sprintf("%s is refused: %s", what, strings.TrimSuffix(ex.RefusalText, ".")))
+			continue
+		case ex.Auto || role.Approval.AutoIfOnCall != nil:
+			why = append(why, fmt.Sprintf("%s is approved automatically, and the story has people approve it", what))
+			continue
+		case rb.WindowStatus(role, now).Refused():
+			why = append(why, fmt.Sprintf("%s is outside its time windows on the story's Monday 09:00", what))
+		case role.Ticket != nil:
+			why = append(why, fmt.Sprintf("%s needs a ticket reference, which the story's reason has not", what))
+		case len(ex.Steps) < len(w.steps):
+			why = append(why, fmt.Sprintf("%s has %d approval step(s), and the story has %d", what, len(ex.Steps), len(w.steps)))
+			continue
+		}
+		for i, people := range w.steps {
+			for _, p := range people {
+				if !slices.Contains(ex.Steps[i].Approvers, p) {
+					why = append(why, fmt.Sprintf("%s: step %d does not ask %s (it asks %s)", what, i+1, demoNames[p], strings.Join(ex.Steps[i].Approvers, ", ")))
+				}
+			}
+		}
+		// The story moves the clock 1h50m, expects the expiry warning,
+		// then 10m more and expects the removal.
+		if w.system == "crm" && (role.ExpiryWarning < 10*time.Minute || role.ExpiryWarning >= w.d) {
+			why = append(why, fmt.Sprintf("%s warns %s before expiry, and the story waits for the warning 10m before", what, access.FormatDuration(role.ExpiryWarning)))
+		}
+	}
+	if len(why) > 0 {
+		return errors.New(strings.Join(why, "; "))
 	}
 	return nil
 }

@@ -65,3 +65,41 @@ func TestDemoAndAuditVerify(t *testing.T) {
 		t.Errorf("verify did not pinpoint the edited record: %s", errOut.String())
 	}
 }
+
+// demo plays one story, written for config.example.yaml: a runbook it
+// does not fit is refused at once, saying why and pointing at sandbox,
+// instead of being half-played.
+func TestDemoRefusesARunbookItDoesNotFit(t *testing.T) {
+	data, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneStep := strings.Replace(string(data), `          steps:
+            - approvers: [manager]
+            - approvers: [owners]
+        default_duration: 2h`, `          steps:
+            - approvers: [owners]
+        default_duration: 2h`, 1)
+	if oneStep == string(data) {
+		t.Fatal("the example changed: edit the test")
+	}
+	edited := filepath.Join(t.TempDir(), "edited.yaml")
+	if err := os.WriteFile(edited, []byte(oneStep), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ config, want string }{
+		{"testdata/other-runbook.yaml", `the story types /access, and slack.command is /jit; Alice crm viewer 2h is refused: There is no system called "crm"`},
+		{edited, "Alice crm viewer 2h has 1 approval step(s), and the story has 2"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run([]string{"demo", "--config", tc.config}, &out, &errOut, func(string) string { return "" })
+		if code != exitBadUse || out.Len() != 0 {
+			t.Errorf("%s: exit %d, stdout %q", tc.config, code, out.String())
+		}
+		for _, want := range []string{"does not fit the demo's story, which is written for config.example.yaml", tc.want, "use accessbot sandbox --config " + tc.config} {
+			if !strings.Contains(errOut.String(), want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", tc.config, want, errOut.String())
+			}
+		}
+	}
+}

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,15 +25,12 @@ import (
 // runbook or people file, an unknown person, a malformed duration) exits 1
 // with one line per problem.
 func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs, config := newFlags("explain", stderr)
+	fs, config := newFlags("explain", stdout, stderr)
 	peopleFile := fs.String("people", "", "YAML file with a people: section (a test case file will do): managers and user groups the runbook only knows at run time")
 	as := fs.String("as", "", "the requester: a Slack user ID, or an email from the runbook or the people file (required)")
 	breakGlass := fs.Bool("break-glass", false, "explain breaking the glass (the role's break_glass:) instead of an ordinary request")
 	forWho := fs.String("for", "", "explain a request --as makes on behalf of this person (the role's on_behalf:): a Slack user ID or email")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot explain [--config FILE] [--people FILE] [--break-glass | --for PERSON] --as PERSON SYSTEM ROLE [DURATION]")
-		fs.PrintDefaults()
-	}
+	atFlag := fs.String("at", "", "explain a request made at this time (the role's time windows): RFC 3339, or \"2006-01-02 15:04\" in the runbook's timezone (default: now)")
 	pos, code, done := parseInterleaved(fs, args)
 	if done {
 		return code
@@ -69,8 +65,13 @@ func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) str
 		}
 		who, asker = ben, who
 	}
+	at, err := parseAt(*atFlag, off.rb.Location, time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "accessbot explain: --at: %v\n", err)
+		return exitBadUse
+	}
 	ex, err := off.rb.Explain(context.Background(), off.dir, access.ExplainInput{
-		Requester: who, System: pos[0], Role: pos[1], Duration: d, Now: time.Now(), BreakGlass: *breakGlass, RequestedBy: asker,
+		Requester: who, System: pos[0], Role: pos[1], Duration: d, Now: at, BreakGlass: *breakGlass, RequestedBy: asker,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "accessbot explain: %v\n", err)
@@ -80,13 +81,34 @@ func cmdExplain(args []string, stdout, stderr io.Writer, getenv func(string) str
 	return exitOK
 }
 
+// parseAt reads explain's --at: RFC 3339, or a wall-clock "2006-01-02
+// 15:04" (or with a T) in loc (nil: UTC); "" is now.
+func parseAt(s string, loc *time.Location, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return now, nil
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-12-05T10:00:00+01:00) or \"2026-12-05 10:00\" in the runbook's timezone (%s)", s, loc)
+}
+
 // parseInterleaved parses flags that may come before, between or after
 // positional arguments (the flag package stops at the first positional
 // one). It returns the positional arguments in order.
-func parseInterleaved(fs *flag.FlagSet, args []string) (pos []string, code int, done bool) {
+func parseInterleaved(fs *flagSet, args []string) (pos []string, code int, done bool) {
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
+		if help, err := fs.parse(args); err != nil {
+			if help {
 				return nil, exitOK, true
 			}
 			return nil, exitBadUse, true
@@ -308,16 +330,26 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 		fmt.Fprintf(w, "%s asking for %s\n", o.show(ex.Requester), target)
 	}
 	bgRequested := ex.BreakGlass != nil && ex.BreakGlass.Requested
+	win, sys, role := o.windowAt(ex)
 	if ex.Allowed {
 		verdict := "ALLOWED"
 		if bgRequested {
 			verdict += ", granted at once by breaking the glass (no approval; the owners, the role's approvers and the audit channel are told)"
-		} else if ex.Auto {
+		} else if ex.Auto && win.AutoAllowed() {
 			verdict += ", granted at once with no human (approval: auto)"
+		} else if ex.Auto {
+			verdict += ", but not at once: outside its time windows approval: auto does not apply, so the approvers are asked"
 		} else {
 			verdict += fmt.Sprintf(", after %d approval step(s)", len(ex.Steps))
 		}
-		fmt.Fprintf(w, "  %s\n", verdict)
+		if !bgRequested && win.Refused() {
+			// The policy allows it, the clock does not (Service.Check
+			// refuses it outside the windows).
+			fmt.Fprintf(w, "  REFUSED at this time: %s\n", win.Refusal(sys, role).Error())
+			fmt.Fprintf(w, "  inside its time windows: %s\n", verdict)
+		} else {
+			fmt.Fprintf(w, "  %s\n", verdict)
+		}
 	} else {
 		fmt.Fprintf(w, "  REFUSED: %s\n", ex.RefusalText)
 	}
@@ -361,7 +393,8 @@ func (o *offline) writeExplanation(w io.Writer, ex *access.Explanation) {
 		reason = "required"
 	}
 	fmt.Fprintf(w, "  reason  %s  from %s\n", reason, orDash(ex.ReasonFrom))
-	defer o.writeExtras(w, ex) // explain_runbook.go
+	o.writeWhenAndTicket(w, ex, bgRequested) // explain_runbook.go
+	defer o.writeExtras(w, ex)
 	if bgRequested {
 		fmt.Fprintln(w, "\nApproval: none (break glass; audited, flagged in the digest, the owners may revoke it at once)")
 		return

@@ -194,3 +194,71 @@ func TestRunResolvesEmailsThroughSlack(t *testing.T) {
 		t.Errorf("admins %v, owners %v", rb.Admins, rb.Systems["payroll"].Owners)
 	}
 }
+
+// explain shows a role's time windows with their verdict at --at (a
+// request the policy allows is refused outside them) and its ticket
+// requirement; test notes both and checks the ticket pattern as the bot
+// does.
+func TestExplainAndTestShowWindowsAndTicket(t *testing.T) {
+	code, out, errs := runCmd(t, "explain", "--config", examplePath, "--as", "U0ALICE01", "--at", "2026-12-05 10:00", "crm", "admin", "1h")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"REFUSED at this time: crm admin can be requested only Mon-Fri 08:00-18:00, Europe/Berlin time. The next window opens Mon 7 Dec 08:00 CET.",
+		"inside its time windows: ALLOWED, after 1 approval step(s)",
+		"When (time windows):\n  only Mon-Fri 08:00-18:00, Europe/Berlin time; outside them requests are refused",
+		"at Sat 5 Dec 2026 10:00 CET: OUTSIDE; the next window opens Mon 7 Dec 08:00 CET",
+		"Ticket:\n  required: the reason (or the form's ticket field) must carry a reference matching ^(SUP|INC)-[0-9]+$; the ticket must exist and be open in jira",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain on a Saturday lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = runCmd(t, "explain", "--config", examplePath, "--as", "U0ALICE01", "--at", "2026-12-07T10:00:00+01:00", "crm", "admin")
+	if !strings.Contains(out, "  ALLOWED, after 1 approval step(s)\n") || !strings.Contains(out, "at Mon 7 Dec 2026 10:00 CET: inside; this window closes Mon 7 Dec 18:00 CET") {
+		t.Errorf("explain on a Monday morning:\n%s", out)
+	}
+	_, out, _ = runCmd(t, "explain", "--config", examplePath, "--as", "mallory@example.com", "--at", "2026-12-07 10:00", "warehouse", "oncall")
+	if !strings.Contains(out, "outside them automatic approval does not apply and the approvers are asked (outside_window: approve)") {
+		t.Errorf("outside_window: approve is not explained:\n%s", out)
+	}
+	_, out, _ = runCmd(t, "explain", "--config", examplePath, "--as", "U0ALICE01", "crm", "viewer")
+	if strings.Contains(out, "When (time windows)") || strings.Contains(out, "Ticket:") {
+		t.Errorf("a role with neither windows nor ticket shows them:\n%s", out)
+	}
+	if code, _, errs := runCmd(t, "explain", "--config", examplePath, "--as", "U0ALICE01", "--at", "saturday", "crm", "admin"); code != 1 || !strings.Contains(errs, `--at: "saturday" is not a time`) {
+		t.Errorf("bad --at: exit %d %s", code, errs)
+	}
+
+	cases := writeFile(t, "cases.yaml", `
+cases:
+  - name: admin with a ticket in the reason
+    as: U0DAVE001
+    request: crm admin 1h SUP-42 export for the customer
+    expect: { allowed: true }
+  - name: admin without a ticket in the reason
+    as: U0DAVE001
+    request: crm admin 1h export for the customer
+    expect: { allowed: true }
+  - name: the refusal names the ticket pattern
+    as: U0DAVE001
+    request: crm admin 1h export for the customer
+    expect: { error: needs a ticket reference }
+`)
+	code, out, errs = runCmd(t, "test", "--config", examplePath, cases)
+	if code != 1 {
+		t.Fatalf("test: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"ok    admin with a ticket in the reason\n      note: crm admin may be requested only Mon-Fri 08:00-18:00, Europe/Berlin time; outside them requests are refused (outside_window: refuse); cases are judged as if inside them\n      note: crm admin needs a ticket: the reason (or the form's ticket field) must carry a reference matching ^(SUP|INC)-[0-9]+$",
+		"FAIL  admin without a ticket in the reason",
+		"allowed: expected true; the runbook refuses it: crm admin needs a ticket reference matching `^(SUP|INC)-[0-9]+$`",
+		"ok    the refusal names the ticket pattern",
+		"2 passed, 1 failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("test output lacks %q:\n%s", want, out)
+		}
+	}
+}

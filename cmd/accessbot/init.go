@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/charmbracelet/huh"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
 
 	"github.com/accessbot/accessbot/access"
 	"github.com/accessbot/accessbot/connectors"
@@ -161,21 +161,52 @@ type initIO struct {
 	accessible bool
 }
 
+// checkTerminal refuses to start the form without a terminal to ask on:
+// keys read from a pipe or a file, or a screen drawn into one, would make
+// it hang or write escape codes, not a runbook. The full-screen form needs
+// a terminal on both sides; the accessible one reads from one.
+func (tio initIO) checkTerminal() error {
+	in, out := tio.in, tio.out
+	if in == nil {
+		in = os.Stdin
+	}
+	if out == nil {
+		out = os.Stdout
+	}
+	what := ""
+	switch {
+	case !isTerminal(in):
+		what = "standard input is not a terminal"
+	case !tio.accessible && !isTerminal(out):
+		what = "standard output is not a terminal"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s, so the form cannot ask its questions. Without a terminal, write the answers to a file and run accessbot init --from ANSWERS.yaml (or --from - to read them from standard input); the answers file is described in the README (Set up in five minutes)", what)
+}
+
+// isTerminal reports whether f is an *os.File on a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
 func runInit(args []string, stdout, stderr io.Writer, getenv func(string) string, tio initIO) int {
-	fs := flag.NewFlagSet("accessbot init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCmdFlags("init", stdout, stderr)
 	out := fs.String("out", "./config.yaml", "the runbook to write")
 	from := fs.String("from", "", "read the answers from this YAML file (- for standard input) instead of asking")
 	force := fs.Bool("force", false, "overwrite --out if it exists")
 	accessible := fs.Bool("accessible", false, "ask with plain line prompts (screen readers) instead of the full-screen form")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot init [--out FILE] [--from ANSWERS.yaml|-] [--force]")
-		fs.PrintDefaults()
-	}
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
 	tio.accessible = tio.accessible || *accessible
+	if *from == "" {
+		if err := tio.checkTerminal(); err != nil {
+			fmt.Fprintf(stderr, "accessbot init: %v\nnothing was written\n", err)
+			return exitBadUse
+		}
+	}
 	if !*force {
 		if _, err := os.Stat(*out); err == nil {
 			fmt.Fprintf(stderr, "accessbot init: %s exists; not overwriting it (use --force, or --out another file)\n", *out)
@@ -334,6 +365,9 @@ func checkAnswers(a *initAnswers, reg *connectors.Registry) []answerProblem {
 		switch {
 		case s.Connector.Type == "":
 			bad(cp+".type", "missing: choose one of %s", strings.Join(initTypes(types), ", "))
+		case isLookupType(s.Connector.Type):
+			bad(cp+".type", "%s only answers lookups (who is on call, whether a ticket is open) and grants nothing, so it cannot be a system's connector; choose one of %s (a role can ask %s through approval.auto_if_on_call or ticket.verify: add those by hand after init)",
+				s.Connector.Type, strings.Join(initTypes(types), ", "), s.Connector.Type)
 		case s.Connector.Type == "memory" || err != nil:
 			msg := fmt.Sprintf("unknown connector type %q (known: %s)", s.Connector.Type, strings.Join(initTypes(types), ", "))
 			if g := suggest(s.Connector.Type, initTypes(types)); g != "" {
@@ -408,10 +442,12 @@ func checkAnswers(a *initAnswers, reg *connectors.Registry) []answerProblem {
 	return ps
 }
 
-// initTypes are the connector types init offers: all but the test-only
-// memory connector, which run refuses.
+// initTypes are the connector types init offers for a system: all but
+// the test-only memory connector, which run refuses, and the lookup-only
+// types (on-call schedules, tickets), which grant nothing and which no
+// system may name (validate refuses them).
 func initTypes(types []string) []string {
-	return slices.DeleteFunc(slices.Clone(types), func(t string) bool { return t == "memory" })
+	return slices.DeleteFunc(slices.Clone(types), func(t string) bool { return t == "memory" || isLookupType(t) })
 }
 
 // checkConnectorAnswers checks that settings and secrets name keys of the

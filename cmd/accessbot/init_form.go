@@ -65,6 +65,24 @@ func (f *formAsker) run(groups ...*huh.Group) error {
 	return nil
 }
 
+// note is a form note whose description is shown verbatim. huh renders a
+// note's description as a little markdown (_italic_, *bold*, `code`), so
+// names like crm_admin would lose their underscores; in the full-screen
+// form each of those characters is escaped with a backslash (which huh's
+// renderer honours). The accessible mode prints descriptions as they are.
+func (f *formAsker) note(title, description string) *huh.Note {
+	return huh.NewNote().Title(title).Description(noteText(description, f.tio.accessible))
+}
+
+// noteText escapes description for huh's note renderer (not in
+// accessible mode, which prints it unrendered).
+func noteText(description string, accessible bool) string {
+	if accessible {
+		return description
+	}
+	return strings.NewReplacer(`\`, `\\`, "_", `\_`, "*", `\*`, "`", "\\`").Replace(description)
+}
+
 // initKeyMap is huh's, with Tab completing a suggestion (as shells do)
 // rather than moving on; Enter moves on.
 func initKeyMap() *huh.KeyMap {
@@ -107,7 +125,7 @@ func askAnswers(ctx context.Context, reg *connectors.Registry, tio initIO) (*ini
 
 	var admins, tz, audit, managerField, systems string
 	err := f.run(huh.NewGroup(
-		huh.NewNote().Title("accessbot init").Description("A runbook in a few minutes: who may ask for access to what, who approves, for how long.\nEnter takes the suggested answer; Ctrl-C stops without writing anything."),
+		f.note("accessbot init", "A runbook in a few minutes: who may ask for access to what, who approves, for how long.\nEnter takes the suggested answer; Ctrl-C stops without writing anything."),
 		huh.NewInput().Title("Slack admins").Description("Emails, comma-separated. Admins may revoke anything, and are asked when no one else can approve.").
 			Value(&admins).Validate(func(s string) error { return checkPeopleAnswer(s, true) }),
 		huh.NewInput().Title("Timezone").Description("For digests and the times people see (IANA name).").Placeholder(initDefaultTimezone).
@@ -162,7 +180,7 @@ func askAnswers(ctx context.Context, reg *connectors.Registry, tio initIO) (*ini
 
 	write := true
 	err = f.run(huh.NewGroup(
-		huh.NewNote().Title("Summary").Description(summarizeAnswers(a)),
+		f.note("Summary", summarizeAnswers(a)),
 		huh.NewConfirm().Title("Write the runbook?").Affirmative("Write it").Negative("Cancel").Value(&write),
 	))
 	if err != nil {
@@ -191,7 +209,7 @@ func (f *formAsker) askSystem(a *initAnswers, id string) (initSystem, error) {
 	var owners, digest, typ, roles string
 	types := initTypes(f.reg.Types())
 	err := f.run(huh.NewGroup(
-		huh.NewNote().Title("System "+id).Description(fmt.Sprintf("People will ask with /access %s ROLE.", id)),
+		f.note("System "+id, fmt.Sprintf("People will ask with /access %s ROLE.", id)),
 		huh.NewInput().Title("Display name").Placeholder(titleCase(id)).Value(&s.Name),
 		huh.NewInput().Title("Description (optional)").Value(&s.Description),
 		huh.NewInput().Title("Owners").Description("Emails, comma-separated. Owners approve as \"owners\" and are alerted when access cannot be removed.").
@@ -365,8 +383,7 @@ func (f *formAsker) askConnector(system, typ string) (initConnector, error) {
 	}
 	more := false
 	var groups []*huh.Group
-	intro := huh.NewNote().Title(fmt.Sprintf("Connector %s for %s", typ, system)).
-		Description("Its own settings, checked as validate checks them.")
+	intro := f.note(fmt.Sprintf("Connector %s for %s", typ, system), "Its own settings, checked as validate checks them.")
 	first := append([]huh.Field{intro}, required...)
 	if len(optional) > 0 {
 		first = append(first, huh.NewConfirm().Title(fmt.Sprintf("Change its %d optional settings?", len(optional))).
@@ -392,7 +409,7 @@ func (f *formAsker) askConnector(system, typ string) (initConnector, error) {
 			lines = append(lines, strings.TrimPrefix(k+": ", ": ")+probs[k])
 		}
 		groups[0] = huh.NewGroup(append([]huh.Field{
-			huh.NewNote().Title(fmt.Sprintf("Connector %s for %s: please fix", typ, system)).Description(strings.Join(lines, "\n")),
+			f.note(fmt.Sprintf("Connector %s for %s: please fix", typ, system), strings.Join(lines, "\n")),
 		}, first[1:]...)...)
 	}
 }
@@ -443,11 +460,13 @@ func secretAnswer(s string) (initSecret, error) {
 func (f *formAsker) askRole(a *initAnswers, s initSystem, rid string) (initRole, error) {
 	r := initRole{ID: rid}
 	var grant, requesters, approval, def, max string
+	// The type's own check when the connector cannot be built here (its
+	// secret is only a placeholder: a salesforce key must parse).
 	_, built := connectorCheck(f.reg, s.ID, s.Connector)
-	pc, _ := built.(access.ParamsChecker)
+	pc := paramsCheckerFor(s.Connector.Type, built)
 	grantHelp := "key=value pairs, comma-separated, for the connector (" + s.Connector.Type + ")."
 	if pc != nil {
-		if err := pc.CheckParams(map[string]string{}); err != nil {
+		if err := checkParams(pc, map[string]string{}); err != nil {
 			grantHelp += " It says: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 		}
 	}
@@ -457,21 +476,23 @@ func (f *formAsker) askRole(a *initAnswers, s initSystem, rid string) (initRole,
 	if a.ManagerField != "" {
 		defApproval = "manager; owners"
 	}
-	defRequesters := "everyone"
+	// Never "everyone" by default (guests included, DESIGN.md §2 warns
+	// about everyone + auto): a named team, asked for next when new.
+	defRequesters := "team:" + s.ID + "-users"
 	if len(a.Teams) > 0 {
 		defRequesters = "team:" + a.Teams[0].Name
 	}
 	err := f.run(huh.NewGroup(
-		huh.NewNote().Title(fmt.Sprintf("Role %s of %s", rid, s.ID)).Description(fmt.Sprintf("/access %s %s DURATION REASON", s.ID, rid)),
+		f.note(fmt.Sprintf("Role %s of %s", rid, s.ID), fmt.Sprintf("/access %s %s DURATION REASON", s.ID, rid)),
 		huh.NewInput().Title("Description (optional)").Value(&r.Description),
 		huh.NewInput().Title("Grant").Description(grantHelp).Value(&grant).Validate(func(v string) error {
 			params, err := parseGrant(v)
 			if err != nil || pc == nil {
 				return err
 			}
-			return pc.CheckParams(params)
+			return checkParams(pc, params)
 		}),
-		huh.NewInput().Title("Who may request").Description("Comma-separated: team:NAME (a new team is asked for next), usergroup:S…, or everyone.").
+		huh.NewInput().Title("Who may request").Description("Comma-separated: team:NAME (a new team is asked for next), usergroup:S…, or everyone (anyone in the workspace, guests included).").
 			Placeholder(defRequesters).Value(&requesters).Validate(func(v string) error {
 			for _, q := range splitAnswers(orDefault(v, defRequesters)) {
 				if _, err := access.ParseSource(q, true); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -341,6 +342,13 @@ func (term *terminal) waitFor(text string) {
 	}
 }
 
+// drawn is what was drawn since the last mark, ANSI sequences stripped.
+func (term *terminal) drawn() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return ansi.Strip(string(term.out.Bytes()[term.mark:]))
+}
+
 // answer waits for the field titled title to be focused, then types value
 // and Enter.
 func (term *terminal) answer(title, value string) {
@@ -504,5 +512,116 @@ func TestInitCtrlC(t *testing.T) {
 	}
 	if files := dirFiles(t, dir); len(files) != 0 {
 		t.Errorf("files left behind: %v", files)
+	}
+}
+
+// Enter through a role's questions: the requesters default to a named
+// team (asked for next), never everyone; the summary shows names with
+// underscores as typed; lookup-only connector types are not offered.
+func TestInitDefaultsAndVerbatimSummary(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "config.yaml")
+	term := newTerminal(t)
+	res := startInit(t, term, "--out", out)
+	term.answer("Slack admins", "ada@example.com")
+	term.answer("Timezone", "")
+	term.answer("Audit channel (optional)", "")
+	term.answer("Managers' profile field (optional)", "")
+	term.answer("Systems", "crm_eu")
+	term.waitFor("System crm_eu")
+	term.answer("Display name", "")
+	term.answer("Description (optional)", "")
+	term.answer("Owners", "carol@example.com")
+	term.answer("Owners' channel (optional)", "")
+	term.answer("Digest", "")
+	term.waitFor("┃ Connector")
+	if drawn := term.drawn(); strings.Contains(drawn, "pagerduty") || strings.Contains(drawn, "zendesk_ticket") || strings.Contains(drawn, "opsgenie") {
+		t.Errorf("lookup-only connector types offered:\n%s", drawn)
+	}
+	term.answer("Connector", "")
+	term.answer("Roles", "read_only")
+	term.waitFor("Role read_only of crm_eu")
+	term.answer("Description (optional)", "")
+	term.answer("Grant", "")
+	term.answer("Who may request", "") // the default
+	term.answer("Who approves", "")
+	term.answer("Default duration", "")
+	term.answer("Maximum duration", "")
+	term.answer("Team crm_eu-users", "alice@example.com")
+	term.waitFor("Write the runbook?")
+	summary := term.drawn()
+	for _, want := range []string{"crm_eu (Crm eu), owners carol@example.com, connector manual", "read_only: team:crm_eu-users may request"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, summary)
+		}
+	}
+	term.send("y")
+	r := <-res
+	if r[0] != "" {
+		t.Fatalf("exit %d\n%s\n%s", len(r[0]), r[1], r[2])
+	}
+	data, _ := os.ReadFile(out)
+	if !strings.Contains(string(data), "requesters: ['team:crm_eu-users']") || strings.Contains(string(data), "everyone") {
+		t.Errorf("runbook:\n%s", data)
+	}
+}
+
+// The lookup-only types are not system connectors: init refuses them in
+// answers, saying why.
+func TestInitRefusesLookupConnectorTypes(t *testing.T) {
+	for _, typ := range []string{"pagerduty", "opsgenie", "jira", "zendesk_ticket"} {
+		if slices.Contains(initTypes(connectorRegistry().Types()), typ) {
+			t.Errorf("init offers %s", typ)
+		}
+	}
+	dir := t.TempDir()
+	answers := filepath.Join(dir, "answers.yaml")
+	os.WriteFile(answers, []byte(strings.Replace(initAnswersYAML, "connector: { type: manual }", "connector: { type: pagerduty }", 1)), 0o600)
+	code, _, stderr := runInitCmd(t, "", "--from", answers, "--out", filepath.Join(dir, "config.yaml"))
+	if code != exitBadUse || !strings.Contains(stderr, "systems[0].connector.type: pagerduty only answers lookups (who is on call, whether a ticket is open) and grants nothing") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}
+
+// Without a terminal and without --from, init fails at once saying how to
+// run it without one, and writes nothing.
+func TestInitWithoutTerminal(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "config.yaml")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	var stdout, stderr bytes.Buffer
+	code := runInit([]string{"--out", out}, &stdout, &stderr, func(string) string { return "" }, initIO{in: r, out: &stdout})
+	if code != exitBadUse || !strings.Contains(stderr.String(), "standard input is not a terminal, so the form cannot ask its questions") ||
+		!strings.Contains(stderr.String(), "accessbot init --from ANSWERS.yaml") {
+		t.Errorf("stdin a pipe: exit %d\n%s", code, stderr.String())
+	}
+	term := newTerminal(t)
+	defer term.tty.Close()
+	defer term.ptmx.Close()
+	stderr.Reset()
+	code = runInit([]string{"--out", out}, &stdout, &stderr, func(string) string { return "" }, initIO{in: term.tty, out: &bytes.Buffer{}})
+	if code != exitBadUse || !strings.Contains(stderr.String(), "standard output is not a terminal") {
+		t.Errorf("stdout redirected: exit %d\n%s", code, stderr.String())
+	}
+	if files := dirFiles(t, dir); len(files) != 0 {
+		t.Errorf("files written: %v", files)
+	}
+}
+
+// The form's notes show names verbatim: huh renders _…_ as italics.
+func TestNoteTextKeepsUnderscores(t *testing.T) {
+	text := "crm_admin: team:support_eu may request; *not* `code`"
+	f := &formAsker{}
+	view := ansi.Strip(f.note("Summary", text).WithWidth(120).View())
+	if !strings.Contains(view, text) {
+		t.Errorf("note shows %q, want %q", view, text)
+	}
+	if got := noteText(text, true); got != text {
+		t.Errorf("accessible mode changes the text: %q", got)
 	}
 }

@@ -61,7 +61,7 @@ func cmdSandbox(args []string, stdout, stderr io.Writer, getenv func(string) str
 // tweak, if set, adjusts the options after the flags (tests set Start and
 // Ready).
 func runSandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, tweak func(*sandboxOptions)) int {
-	fs, config := newFlags("sandbox", stderr)
+	fs, config := newFlags("sandbox", stdout, stderr)
 	fs.Lookup("config").DefValue = "config.example.yaml"
 	_ = fs.Set("config", "config.example.yaml")
 	var o sandboxOptions
@@ -224,6 +224,13 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 			return demoInputError{fmt.Errorf("--live %s: no system uses this connector", name)}
 		}
 	}
+	// People named by email (accessbot init writes admins and owners so)
+	// become the emulated workspace's Slack IDs, as run does before
+	// serving: otherwise an owner written as an email would never be
+	// asked to approve.
+	if err := resolveEmails(ctx, cfg.Runbook, app.Bot); err != nil {
+		return fmt.Errorf("look up the people named by email in the sandbox workspace: %w", err)
+	}
 	// A kept store may have run ahead of the wall clock: time never goes
 	// back.
 	if last, err := lastAuditTime(ctx, app.Store); err == nil && last.After(clock.Now()) {
@@ -239,8 +246,9 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 		loc = time.UTC
 	}
 	sc := &sandboxClock{fc: clock, app: app, loc: loc}
+	hosts, exposed := listenHosts(ln.Addr())
 	page := web.New(web.Options{Emu: emu, Clock: sc, Connectors: rec, Audit: storeAudit{app.Store},
-		Command: cfg.Slack.Command, Title: filepath.Base(configPath), Location: loc, Notes: ws.notes})
+		Command: cfg.Slack.Command, Title: filepath.Base(configPath), Location: loc, Notes: ws.notes, Hosts: hosts})
 	defer page.Close()
 	rec.notify = page.Notify
 
@@ -253,15 +261,30 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 		<-runErr
 		return fmt.Errorf("the bot did not connect to the emulator: %w", err)
 	}
+	// The page is served once the lifecycle has started (deadlines armed,
+	// digests' starting points recorded): a stop right after the URL is
+	// printed is then a clean one.
+	select {
+	case <-app.Ready():
+	case err := <-runErr:
+		return fmt.Errorf("the bot stopped while starting: %w", err)
+	case <-ctx.Done():
+		cancel()
+		<-runErr
+		return nil
+	}
 	srv := &http.Server{Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
-	url := "http://" + ln.Addr().String() + "/"
+	url := "http://" + pageAddr(ln.Addr()) + "/"
 	fmt.Fprintf(stdout, "accessbot sandbox: %s with %d people, the runbook %s; connectors record what they would do", url, len(ws.people), configPath)
 	if len(o.Live) > 0 {
 		fmt.Fprintf(stdout, " (live: %s)", strings.Join(o.Live, ", "))
 	}
 	fmt.Fprintf(stdout, ". Stop with Ctrl-C.\n")
+	if exposed {
+		fmt.Fprintf(stderr, "warning: --listen %s is reachable from other machines, and the sandbox has no login: anyone who can reach it can act as anyone in its workspace and move its clock. Use a loopback address (the default 127.0.0.1:8080) unless you mean to share it.\n", o.Listen)
+	}
 	for _, w := range warns {
 		// Warnings about connectors that are stand-ins here (their
 		// secrets, unused ones) do not concern the sandbox.
@@ -291,6 +314,42 @@ func runSandbox(ctx context.Context, o sandboxOptions, stdout, stderr io.Writer,
 		err = nil
 	}
 	return err
+}
+
+// listenHosts are the host names requests to the page may name besides
+// localhost and the loopback addresses (web.Options.Hosts), for a page
+// listening on addr; exposed is true when addr is not a loopback address.
+// A wildcard address (0.0.0.0, ::) is reached by this machine's name or
+// any of its addresses, so those are allowed; a specific address only by
+// itself.
+func listenHosts(addr net.Addr) (hosts []string, exposed bool) {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || ta.IP.IsLoopback() {
+		return nil, false
+	}
+	if !ta.IP.IsUnspecified() {
+		return []string{ta.IP.String()}, true
+	}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		hosts = append(hosts, name)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() {
+				hosts = append(hosts, ipn.IP.String())
+			}
+		}
+	}
+	return hosts, true
+}
+
+// pageAddr is the host:port to print for the page: a wildcard listen
+// address is shown as 127.0.0.1, which a browser can open.
+func pageAddr(addr net.Addr) string {
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(ta.Port))
+	}
+	return addr.String()
 }
 
 // sandboxConfig finds the runbook: the given path, or for the default the
@@ -329,7 +388,7 @@ func checkLive(cfg *Config, live []string) error {
 		}
 		for _, p := range cfg.MissingSecrets {
 			if n, ok := connectorOf(p); ok && n == name {
-				msg := "secret is empty; a --live connector needs it: set it with ${VAR}, a …_file twin, or the ACCESSBOT_ environment variable"
+				msg := cfg.missingSecretMessage(p) + "; a --live connector reaches its target and needs it"
 				if fp, ok := cfg.missingFile[p]; ok {
 					msg = fp.Message
 				}

@@ -217,7 +217,7 @@ func TestSandboxRunbookErrorShownLikeValidate(t *testing.T) {
 	}
 	serr.Reset()
 	if code := runSandboxCmd(context.Background(), []string{"--config", "../../config.example.yaml", "--live", "salesforce"}, &sout, &serr, getenv, nil); code != exitBadUse ||
-		!strings.Contains(serr.String(), "connectors.salesforce.private_key: secret is empty; a --live connector needs it") {
+		!strings.Contains(serr.String(), "connectors.salesforce.private_key: ${SF_PRIVATE_KEY} is not set: set SF_PRIVATE_KEY in the environment (or ACCESSBOT_CONNECTORS_SALESFORCE_PRIVATE_KEY, or private_key_file: a file holding the secret); a --live connector reaches its target and needs it") {
 		t.Errorf("--live without its secret: exit %d, %s", code, serr.String())
 	}
 }
@@ -379,4 +379,87 @@ func TestSandboxAppHome(t *testing.T) {
 	s.waitFor("U0BOB0001", "home", "Bob's App Home", func(st sbState) bool {
 		return strings.Contains(st.Messages, "Temporary access") && !strings.Contains(st.Messages, "AR-1001")
 	})
+}
+
+// A runbook as accessbot init writes it names people by email: the
+// owners, the admins and the team members. The sandbox resolves the
+// owners and admins to Slack IDs as run does, so the owner is asked to
+// approve and gets the DM with the buttons.
+func TestSandboxResolvesEmailApprovers(t *testing.T) {
+	dir := t.TempDir()
+	answers := filepath.Join(dir, "answers.yaml")
+	if err := os.WriteFile(answers, []byte(`
+admins: [ada@example.com]
+teams:
+  - { name: support, members: [alice@example.com, dave@example.com] }
+systems:
+  - id: crm
+    owners: [carol@example.com]
+    connector: { type: manual }
+    roles:
+      - id: viewer
+        grant: { profile: read_only }
+        requesters: [team:support]
+        approval: [[owners]]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runbook := filepath.Join(dir, "config.yaml")
+	if code, stdout, stderr := runInitCmd(t, "", "--from", answers, "--out", runbook); code != 0 {
+		t.Fatalf("init exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	s := startSandbox(t, nil, "--config", runbook)
+	ids := map[string]string{}
+	for _, p := range s.state("", "").People {
+		ids[p.Name] = p.ID
+	}
+	alice, carol := ids["Alice"], ids["Carol"]
+	if alice == "" || carol == "" {
+		t.Fatalf("people %v", ids)
+	}
+	s.act(map[string]any{"as": alice, "kind": "command", "text": "/access crm viewer 1h customer call"})
+	s.click(carol, "access_approve")
+	s.waitFor(alice, "", "the approval reaching Alice", has("approved"))
+}
+
+// The sandbox has no login, so its page refuses requests naming another
+// host (DNS rebinding) and state changes from other sites (CSRF), and
+// warns when --listen makes it reachable from other machines.
+func TestSandboxRefusesForeignHostsAndWarnsWhenExposed(t *testing.T) {
+	s := startSandbox(t, nil, "--config", "../../config.example.yaml", "--listen", "0.0.0.0:0")
+	if !strings.HasPrefix(s.url, "http://127.0.0.1:") {
+		t.Errorf("the page's address %s is not one a browser opens", s.url)
+	}
+	if !strings.Contains(s.stderr.String(), "warning: --listen 0.0.0.0:0 is reachable from other machines") {
+		t.Errorf("no warning about the exposed address: %s", s.stderr.String())
+	}
+	s.state("", "") // the printed address works
+	req, _ := http.NewRequest("GET", s.url+"api/state", nil)
+	req.Host = "rebound.evil.example"
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "rebound.evil.example") {
+		t.Errorf("a foreign Host: %d %s", r.StatusCode, body)
+	}
+	req, _ = http.NewRequest("POST", s.url+"api/clock", strings.NewReader(`{"advance":"1d"}`))
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	r, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "from another web site") {
+		t.Errorf("a cross-site POST: %d %s", r.StatusCode, body)
+	}
+
+	local := startSandbox(t, nil, "--config", "../../config.example.yaml")
+	if strings.Contains(local.stderr.String(), "reachable from other machines") {
+		t.Errorf("a loopback sandbox warned: %s", local.stderr.String())
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"iter"
@@ -29,11 +28,9 @@ const storeDSNEnv = "ACCESSBOT_STORE_DSN"
 
 // storeCommand dispatches `accessbot store SUBCOMMAND`.
 func storeCommand(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 || args[0] != "migrate" {
-		fmt.Fprintln(stderr, "usage: accessbot store migrate --from bbolt:PATH --to postgres:DSN")
-		return exitBadUse
-	}
-	return cmdStoreMigrate(args[1:], stdout, stderr, getenv)
+	return subcommands("store", args, stdout, stderr, map[string]func([]string) int{
+		"migrate": func(args []string) int { return cmdStoreMigrate(args, stdout, stderr, getenv) },
+	})
 }
 
 // cmdStoreMigrate copies a stopped bot's bbolt store into an empty
@@ -44,8 +41,7 @@ func storeCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 // any error leaves the target empty), then reads both stores back and
 // compares everything, the target's chain included.
 func cmdStoreMigrate(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("accessbot store migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCmdFlags("store migrate", stdout, stderr)
 	from := fs.String("from", "", "bbolt:PATH, the store to copy (stop the bot that uses it first)")
 	to := fs.String("to", "", "postgres:DSN, an empty database; postgres: alone reads the DSN from "+storeDSNEnv)
 	if code, done := parseFlags(fs, args); done {

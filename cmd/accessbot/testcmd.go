@@ -65,6 +65,9 @@ type caseResult struct {
 	Failures []string
 	Err      error
 	Context  []string // what the runbook says, printed under failures
+	// Notes are what the case is not judged on (time windows) or how
+	// (the ticket), printed under the case whether it passes or fails.
+	Notes []string
 }
 
 func (r caseResult) ok() bool { return r.Err == nil && len(r.Failures) == 0 }
@@ -74,12 +77,8 @@ func (r caseResult) ok() bool { return r.Err == nil && len(r.Failures) == 0 }
 // and what the runbook says; it exits 1 when any case fails or a file is
 // invalid (every problem listed with its path), 0 otherwise.
 func cmdTest(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs, config := newFlags("test", stderr)
+	fs, config := newFlags("test", stdout, stderr)
 	junitFile := fs.String("junit", "", "also write the results as JUnit XML to this file (for CI)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: accessbot test [--config FILE] [--junit FILE] CASES.yaml…")
-		fs.PrintDefaults()
-	}
 	files, code, done := parseInterleaved(fs, args)
 	if done {
 		return code
@@ -128,6 +127,9 @@ func cmdTest(args []string, stdout, stderr io.Writer, getenv func(string) string
 			if res.ok() {
 				passed++
 				fmt.Fprintf(stdout, "ok    %s\n", c.Name)
+				for _, n := range res.Notes {
+					fmt.Fprintf(stdout, "      note: %s\n", n)
+				}
 				continue
 			}
 			failed++
@@ -334,6 +336,10 @@ func runCase(off *offline, c policyCase) caseResult {
 		res.Err = err
 		return res
 	}
+	// What Explain leaves to admission: the ticket pattern is checked
+	// here as the bot checks it; the time windows are noted.
+	off.applyTicket(ex, cmd.Reason)
+	res.Notes = off.caseNotes(ex, cmd.Reason)
 	want := c.Expect
 	fail := func(format string, args ...any) { res.Failures = append(res.Failures, fmt.Sprintf(format, args...)) }
 	refusedOr := func() string {
@@ -522,6 +528,9 @@ func writeFailure(w io.Writer, r caseResult) {
 	}
 	for _, l := range r.Context {
 		fmt.Fprintf(w, "        | %s\n", l)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "      note: %s\n", n)
 	}
 }
 

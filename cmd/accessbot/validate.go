@@ -598,6 +598,12 @@ func (l *loader) system(id string, m map[string]any, cfg *Config, defaults *poli
 		}
 	}
 	sys.Digest = sched.String()
+	if !sched.Off && sys.Channel == "" {
+		// Digests go to the owners' channel and nowhere else
+		// (access.Digests skips a system without one).
+		l.warn(path+".digest.schedule", "%q, but %s has no channel: digests are posted only to the owners' channel, so none is ever sent; set %s.channel (a channel the bot is in), or digest: { schedule: off }",
+			sched.String(), id, path)
+	}
 
 	switch _, ok := cfg.Connectors[sys.Connector]; {
 	case sys.Connector == "":

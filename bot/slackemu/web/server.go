@@ -48,6 +48,11 @@ type Options struct {
 	// AckTimeout bounds the wait for the bot's ack of an action (default
 	// 5 s, beyond Slack's 3 s, so that a slow ack is reported, not lost).
 	AckTimeout time.Duration
+	// Hosts are host names or IP addresses (no port) that requests may
+	// name in their Host header besides localhost and the loopback
+	// addresses: the address the page is served on when it is not a
+	// loopback one. Any other Host is refused (guard.go: DNS rebinding).
+	Hosts []string
 }
 
 // Server is the sandbox page. Create it with New, serve Handler, and call
@@ -95,8 +100,10 @@ func New(o Options) *Server {
 	return s
 }
 
-// Handler serves the page, its assets and its API.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler serves the page, its assets and its API, to requests that name
+// an allowed host (Options.Hosts) and, when they change something, come
+// from the page itself (guard.go); others get 403 with the reason.
+func (s *Server) Handler() http.Handler { return s.guard(s.mux) }
 
 // Notify tells open pages that something outside the emulator changed (a
 // connector call, the clock). Safe to call from any goroutine.
