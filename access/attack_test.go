@@ -1,0 +1,206 @@
+package access
+
+// Attack tests: each one shows a way to break a promise of DESIGN.md §3–§4
+// and FAILS on the code as it is; it passes once the defect is fixed. Each
+// says the promise it breaks and a severity.
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pauseGate pauses the first directory lookup made with a context that carries
+// it, so that a test can interleave two Decide calls deterministically:
+// the call has read the request (getFor) and is about to re-check it on
+// fresh directory data when it stops.
+type pauseGate struct {
+	once    sync.Once
+	arrived chan struct{}
+	release chan struct{}
+}
+
+type pauseKey struct{}
+
+func newPauseGate() *pauseGate { return &pauseGate{arrived: make(chan struct{}), release: make(chan struct{})} }
+
+// gated wires h's directory so that a context carrying a *pauseGate stops at
+// its first Person lookup until the pauseGate is released.
+func gated(h *harness) {
+	h.dir.PersonFunc = func(ctx context.Context, user string) (Person, error) {
+		if g, ok := ctx.Value(pauseKey{}).(*pauseGate); ok {
+			g.once.Do(func() {
+				close(g.arrived)
+				<-g.release
+			})
+		}
+		h.dir.mu.Lock()
+		defer h.dir.mu.Unlock()
+		if p, ok := h.dir.people[user]; ok {
+			return p, nil
+		}
+		return Person{SlackID: user, Name: "Person " + user}, nil
+	}
+}
+
+type decideResult struct {
+	r   *Request
+	err error
+}
+
+// decideGated starts Decide in a goroutine behind pauseGate g and returns once
+// it has read the request and stopped at the pauseGate.
+func decideGated(h *harness, g *pauseGate, id, actor string, step int) <-chan decideResult {
+	out := make(chan decideResult, 1)
+	ctx := context.WithValue(h.ctx, pauseKey{}, g)
+	go func() {
+		r, err := h.svc.Decide(ctx, id, actor, true, "", step)
+		out <- decideResult{r, err}
+	}()
+	<-g.arrived
+	return out
+}
+
+// withTrio adds team trio (bob, dave, eve) and role crm/twice: step 1 needs
+// two of trio, step 2 one of trio; separation of duties applies (no
+// same_approver), so nobody may approve both steps.
+func withTrio(min0 int) func(*ServiceConfig) {
+	return func(c *ServiceConfig) {
+		c.Runbook.Teams["trio"] = Team{Members: []string{bob, dave, eve}}
+		trio := []Source{{Kind: SourceTeam, Ref: "trio"}}
+		c.Runbook.Systems["crm"].Roles["twice"] = &Role{
+			ID: "twice", Description: "twice role", Grant: map[string]string{"group_id": "00g1twice"},
+			Requesters:      []Principal{{Kind: SourceTeam, Ref: "support"}},
+			Approval:        Approval{Steps: []StepPolicy{{Sources: trio, Min: min0}, {Sources: trio}}},
+			DefaultDuration: 2 * time.Hour, MaxDuration: 8 * time.Hour,
+			ApprovalTimeout: 24 * time.Hour, ReminderAfter: 2 * time.Hour, ExpiryWarning: 10 * time.Minute,
+			ReasonRequired: true,
+		}
+	}
+}
+
+// TestAttack_DoubleClickApprovesTwoSteps: a double click on one Approve
+// button of a step-1 message, while a second approver completes step 1,
+// makes the same person the approver of step 1 AND step 2.
+//
+// Breaks: invariant 10, "one person's approval counts for one step only
+// (separation of duties); a click counts only for the step of the message
+// it was made on". Severity: HIGH (separation of duties is the point of a
+// two-step policy; a double click on a slow button is ordinary behaviour).
+//
+// Defect: Service.Decide (access/decide.go) checks the click's step and
+// the separation of duties on the copy it read before the transition
+// (cur); the change function passed to s.transition re-checks only
+// IsApprover and AlreadyApproved on the fresh r, so a click that read
+// step 1 is recorded for step 2 when step 1 was completed in between. And
+// when the completing approval read the request before anyone had approved
+// (next == nil), step 2 keeps the approvers resolved at submit, with
+// nobody excluded.
+func TestAttack_DoubleClickApprovesTwoSteps(t *testing.T) {
+	h := newHarness(t, withTrio(2))
+	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "twice"})
+	gated(h)
+
+	// dave clicks Approve on his step-1 message; his call has read the
+	// request (nobody approved yet) when bob's clicks arrive.
+	gDave := newPauseGate()
+	daveDone := decideGated(h, gDave, r.ID, dave, 0)
+	// bob's first click is recorded for step 1.
+	if _, err := h.svc.Decide(h.ctx, r.ID, bob, true, "", 0); err != nil {
+		t.Fatalf("bob's first click: %v", err)
+	}
+	// bob's second click on the same button (a double click) reads the
+	// request while step 1 is still current.
+	gBob := newPauseGate()
+	bobDone := decideGated(h, gBob, r.ID, bob, 0)
+	// dave's approval completes step 1.
+	close(gDave.release)
+	if res := <-daveDone; res.err != nil {
+		t.Fatalf("dave's click: %v", res.err)
+	}
+	close(gBob.release)
+	res := <-bobDone
+	h.settle()
+
+	got := h.get(r.ID)
+	if res.err == nil || contains(got.Approvals(1), bob) {
+		t.Errorf("bob's second click on his step-1 message was counted for step 2 (err %v): state %s, decisions %+v",
+			res.err, got.State, got.Decisions)
+	}
+	if got.State != StatePending {
+		t.Errorf("request is %s with step approvals %v / %v; bob approved both steps", got.State, got.Approvals(0), got.Approvals(1))
+	}
+}
+
+// TestAttack_SeparationOfDutiesRacesAnOldMessage: the same as above but
+// from a message that does not say its step (an older copy: its block ID
+// has no ":sN", so the click is AnyStep). Only the separation-of-duties
+// rule can refuse it, and that rule is not checked inside the transition.
+//
+// Breaks: invariant 10 (one person's approval counts for one step only).
+// Severity: HIGH.
+//
+// Defect: access/decide.go, the loop over cur.Decisions that refuses
+// CodeOtherStep runs on the stale copy, never inside the change function.
+func TestAttack_SeparationOfDutiesRacesAnOldMessage(t *testing.T) {
+	h := newHarness(t, withTrio(2))
+	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "twice"})
+	gated(h)
+
+	gDave := newPauseGate()
+	daveDone := decideGated(h, gDave, r.ID, dave, AnyStep)
+	if _, err := h.svc.Decide(h.ctx, r.ID, bob, true, "", AnyStep); err != nil {
+		t.Fatalf("bob's first click: %v", err)
+	}
+	gBob := newPauseGate()
+	bobDone := decideGated(h, gBob, r.ID, bob, AnyStep)
+	close(gDave.release)
+	if res := <-daveDone; res.err != nil {
+		t.Fatalf("dave's click: %v", res.err)
+	}
+	close(gBob.release)
+	<-bobDone
+	h.settle()
+
+	got := h.get(r.ID)
+	if contains(got.Approvals(0), bob) && contains(got.Approvals(1), bob) {
+		t.Errorf("bob is counted for both steps: state %s, decisions %+v", got.State, got.Decisions)
+	}
+}
+
+// TestAttack_StepOneClickCountsForStepTwo: eve clicks Approve on her
+// step-1 message at the moment bob's approval completes step 1; her click
+// is recorded as the step-2 approval and the request is approved, though
+// nobody ever saw or clicked a step-2 message.
+//
+// Breaks: invariant 10, "a click counts only for the step of the message
+// it was made on". Severity: MEDIUM (two distinct people approved, but the
+// second step's decision was never made; e.g. a manager step's click ends
+// up satisfying the owners' step).
+//
+// Defect: access/decide.go: `step != cur.CurrentStep` is compared on the
+// copy read before the transition; the change function never compares
+// step with r.CurrentStep.
+func TestAttack_StepOneClickCountsForStepTwo(t *testing.T) {
+	h := newHarness(t, withTrio(1))
+	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "twice"})
+	gated(h)
+
+	gEve := newPauseGate()
+	eveDone := decideGated(h, gEve, r.ID, eve, 0)
+	if _, err := h.svc.Decide(h.ctx, r.ID, bob, true, "", 0); err != nil {
+		t.Fatalf("bob's click: %v", err)
+	}
+	if got := h.get(r.ID); got.CurrentStep != 1 || !slices.Contains(got.Steps[1].Approvers, eve) {
+		t.Fatalf("setup: after bob, step %d approvers %v", got.CurrentStep, got.Steps)
+	}
+	close(gEve.release)
+	res := <-eveDone
+	h.settle()
+	got := h.get(r.ID)
+	if res.err == nil || contains(got.Approvals(1), eve) {
+		t.Errorf("eve's click on her step-1 message counted for step 2 (err %v): state %s, decisions %+v", res.err, got.State, got.Decisions)
+	}
+}
