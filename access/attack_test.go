@@ -204,3 +204,48 @@ func TestAttack_StepOneClickCountsForStepTwo(t *testing.T) {
 		t.Errorf("eve's click on her step-1 message counted for step 2 (err %v): state %s, decisions %+v", res.err, got.State, got.Decisions)
 	}
 }
+
+// TestAttack_GrantAfterApproverOffboarded: carol approves the owners'
+// step, the first grant attempt fails (the target answers 503), carol is
+// deactivated in Slack and offboarded, and the retried grant then gives
+// alice the access on the approval of a person who is gone.
+//
+// Breaks: invariant 10, "at every approval and again right before the
+// grant, the requester must still be allowed to request it and the
+// approver still be an approver of that step; otherwise the request ends
+// … or the new approver is asked", and invariant 12 (offboarding re-routes
+// their pending approvals; an approval not yet acted on is one).
+// Severity: MEDIUM (bounded by the grant retry window, 15 min by default,
+// but unbounded for a manual connector's task, which waits days).
+//
+// Defect: Service.grant (access/grant.go) re-checks only s.eligible(r)
+// (the requester) before each attempt, never that each approval still
+// comes from an approver of its step; Offboard (access/offboard.go)
+// re-checks only pending requests waiting on the person.
+func TestAttack_GrantAfterApproverOffboarded(t *testing.T) {
+	h := newHarness(t)
+	h.conn.setGrant(func(Grant) error { return RetryableError(errorString("okta: 503"), 0) })
+	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer"})
+	h.decide(r.ID, bob, true, "")
+	r = h.decide(r.ID, carol, true, "")
+	if r.State != StateApproved || r.Attempts == 0 {
+		t.Fatalf("setup: %s is %s after %d attempts, want approved with a failed attempt", r.ID, r.State, r.Attempts)
+	}
+	h.dir.mu.Lock()
+	h.dir.people[carol] = Person{SlackID: carol, Name: "Carol", Deactivated: true}
+	h.dir.mu.Unlock()
+	if err := h.svc.Offboard(h.ctx, carol, "deactivated in Slack"); err != nil {
+		t.Fatal(err)
+	}
+	h.conn.setGrant(nil)
+	h.advance(5 * time.Minute)
+	h.advance(5 * time.Minute)
+	got := h.get(r.ID)
+	if got.State == StateActive || h.conn.hasAccess(alice, viewerParams) {
+		t.Errorf("granted on the approval of offboarded carol: %s is %s, decisions %+v", got.ID, got.State, got.Decisions)
+	}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
