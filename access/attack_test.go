@@ -249,3 +249,56 @@ func TestAttack_GrantAfterApproverOffboarded(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestAttack_StopDuringGrantRemovesAccessHeldBefore: eve already holds the
+// group before asking (her receipt will say PreExisting). While the grant
+// call is in flight she clicks "I'm done" (or an owner revokes); the
+// connector answers "already a member", but the receipt is thrown away
+// because the request is no longer approved, and the removal that follows
+// takes away the membership she held before accessbot was involved.
+//
+// Breaks: invariant 8, "revoke exactly what was granted … the revoke acts
+// on the receipt and never re-resolves the person. Access the person held
+// before the grant is not removed by the revoke". Severity: MEDIUM-HIGH
+// (removes standing access someone legitimately had: an outage for them,
+// and a revoke that acts without a receipt, on a fresh email lookup).
+//
+// Defect: Service.grant (access/grant.go) calls s.granted after the
+// connector answered; granted's transition fails (revoking cannot take
+// EventGranted) and the receipt and GrantedTo it carried are dropped;
+// nothing records them on the revoking request, so revoke
+// (access/revoke.go) sees r.Receipt == nil and calls the connector.
+func TestAttack_StopDuringGrantRemovesAccessHeldBefore(t *testing.T) {
+	h := newHarness(t)
+	h.conn.mu.Lock()
+	h.conn.members[memberKey(Grant{Params: autoParams, User: Person{SlackID: eve}})] = true // held before
+	h.conn.mu.Unlock()
+	h.conn.ReceiptFunc = func(g Grant) Receipt { return Receipt{UserID: "00u-eve", PreExisting: true} }
+	inGrant, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.conn.setGrant(func(Grant) error {
+		once.Do(func() { close(inGrant); <-proceed })
+		return nil
+	})
+	r, err := h.svc.Submit(h.ctx, SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: time.Hour, Reason: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Reconcile(h.ctx) }()
+	<-inGrant
+	if _, err := h.svc.Revoke(h.ctx, r.ID, eve, "I'm done"); err != nil {
+		t.Fatalf("I'm done during the grant: %v", err)
+	}
+	close(proceed)
+	<-done
+	h.advance(time.Minute)
+	got := h.get(r.ID)
+	if !got.State.Terminal() {
+		t.Fatalf("setup: %s is %s", r.ID, got.State)
+	}
+	if !h.conn.hasAccess(eve, autoParams) {
+		_, rv := h.conn.counts()
+		t.Errorf("the membership eve held before the request was removed (%d revoke calls; %s is %s, receipt %+v)", rv, got.ID, got.State, got.Receipt)
+	}
+}
