@@ -302,3 +302,81 @@ func TestAttack_StopDuringGrantRemovesAccessHeldBefore(t *testing.T) {
 		t.Errorf("the membership eve held before the request was removed (%d revoke calls; %s is %s, receipt %+v)", rv, got.ID, got.State, got.Receipt)
 	}
 }
+
+// failingStore is the harness store with one Update made to fail on
+// demand (a disk full, a lost database connection, or the process killed
+// right there: nothing of that write is committed).
+type failingStore struct {
+	*fakeStore
+	mu       sync.Mutex
+	failNext bool
+}
+
+func (s *failingStore) Update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
+	s.mu.Lock()
+	fail := s.failNext
+	s.failNext = false
+	s.mu.Unlock()
+	if fail {
+		return nil, errorString("store: write failed (disk I/O error)")
+	}
+	return s.fakeStore.Update(ctx, id, fn)
+}
+
+// TestAttack_LostGrantCommitMakesAccessPermanent: the connector applies
+// the grant, then the write of "active" fails (a store error, or a crash
+// between the target's answer and the commit). The request stays
+// approved and the grant is retried, as designed; but the target now
+// finds the membership there (our own, from the first attempt) and
+// answers as real stateless connectors do (Okta reads the user's groups
+// before the PUT, connectors/okta/okta.go): PreExisting. The receipt of
+// the retry is stored, and at expiry the access "held before the grant"
+// is left in place, for ever.
+//
+// Breaks: invariant 4 ("a revocation is never dropped or faked") and 2
+// ("effects are idempotent and keyed by request ID, so a repeat after a
+// crash is harmless"); the audit log says the person held the access
+// before. Severity: HIGH (permanent access with no one told to remove it;
+// one failed write or an ill-timed crash is enough). The in-process
+// memory connector hides it in the E2E crash tests: it remembers grant
+// IDs across the bot's restarts (connectors/memory Grant: c.granted).
+//
+// Defect: access/grant.go grant/granted: nothing durable records that a
+// grant attempt was started before the connector call (so a retry cannot
+// tell "held before" from "our own earlier attempt"), and a grant retry
+// trusts Receipt.PreExisting from the target.
+func TestAttack_LostGrantCommitMakesAccessPermanent(t *testing.T) {
+	var fs *failingStore
+	h := newHarness(t, func(c *ServiceConfig) {
+		fs = &failingStore{fakeStore: c.Store.(*fakeStore)}
+		c.Store = fs
+	})
+	// A target like Okta: PreExisting when the person is a member already.
+	h.conn.ReceiptFunc = func(g Grant) Receipt {
+		h.conn.mu.Lock()
+		defer h.conn.mu.Unlock()
+		return Receipt{UserID: "00u-eve", PreExisting: h.conn.members[memberKey(g)]}
+	}
+	var once sync.Once
+	h.conn.setGrant(func(Grant) error {
+		// The target applied it; the commit that follows is lost.
+		once.Do(func() { fs.mu.Lock(); fs.failNext = true; fs.mu.Unlock() })
+		return nil
+	})
+	r, err := h.svc.Submit(h.ctx, SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: time.Hour, Reason: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = h.svc.Reconcile(h.ctx) // the first attempt: applied, not committed
+	h.advance(time.Minute)     // the retry
+	got := h.get(r.ID)
+	if got.State != StateActive {
+		t.Fatalf("setup: %s is %s (last %+v)", r.ID, got.State, got.Last())
+	}
+	h.advance(time.Hour) // expiry
+	h.advance(time.Minute)
+	got = h.get(r.ID)
+	if h.conn.hasAccess(eve, autoParams) {
+		t.Errorf("eve keeps the access after expiry: %s is %s, receipt %+v, last %q", got.ID, got.State, got.Receipt, got.Last().Note)
+	}
+}
