@@ -380,3 +380,69 @@ func TestAttack_LostGrantCommitMakesAccessPermanent(t *testing.T) {
 		t.Errorf("eve keeps the access after expiry: %s is %s, receipt %+v, last %q", got.ID, got.State, got.Receipt, got.Last().Note)
 	}
 }
+
+// oktaLikeReceipts makes h's connector answer like the real stateless
+// connectors (Okta reads the user's groups before the PUT,
+// connectors/okta/okta.go): PreExisting when the person is already a
+// member at the time of the grant, whoever put them there.
+func oktaLikeReceipts(h *harness) {
+	h.conn.ReceiptFunc = func(g Grant) Receipt {
+		h.conn.mu.Lock()
+		defer h.conn.mu.Unlock()
+		return Receipt{UserID: "00u-" + g.User.SlackID, PreExisting: h.conn.members[memberKey(g)]}
+	}
+}
+
+// TestAttack_RegrantWhileRemovalRetriesIsNeverRemoved: eve's grant
+// expires but the target fails the revoke for a while (it stays
+// revoking, retried, as designed). She asks again, the new grant (auto)
+// reaches the target, which finds her still a member: PreExisting. The
+// old removal then finds the new grant active and ends "covered" without
+// calling the target; when the new grant expires its receipt says the
+// access was held before, so it is left in place. Nothing ever removes it.
+//
+// Breaks: invariant 4 (a revocation is never dropped), 5 (the revoke is
+// sent when the last overlapping grant ends) and 8 (only access held
+// before the grant is kept). Severity: HIGH (permanent access after a
+// flaky target and an ordinary second request; the audit log says "held
+// before the grant").
+//
+// Defect: Service.granted (access/grant.go) corrects PreExisting only
+// from another ACTIVE grant of the entitlement (otherActive); a grant
+// being removed (revoking) is ours too, but is not considered. Submit's
+// duplicate check (access/submit.go) also lets a new request in while the
+// old one is revoking.
+func TestAttack_RegrantWhileRemovalRetriesIsNeverRemoved(t *testing.T) {
+	h := newHarness(t)
+	oktaLikeReceipts(h)
+	first := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: time.Hour})
+	if first.State != StateActive || first.Receipt.PreExisting {
+		t.Fatalf("setup: first %s, receipt %+v", first.State, first.Receipt)
+	}
+	h.conn.setRevoke(func(Grant) error { return RetryableError(errorString("okta: 503"), 0) })
+	h.advance(time.Hour)
+	h.wantState(first.ID, StateRevoking)
+
+	second := h.submit(SubmitInput{Requester: eve, System: "crm", Role: "auto", Duration: time.Hour})
+	// The target is flaky, not down: the new grant goes through on the
+	// next probe while the old removal keeps failing.
+	for i := 0; i < 60 && second.State != StateActive; i++ {
+		h.advance(5 * time.Second)
+		second = h.get(second.ID)
+	}
+	if second.State != StateActive {
+		t.Fatalf("setup: second is %s", second.State)
+	}
+	h.conn.setRevoke(nil) // the target is back
+	for range 10 {
+		h.advance(10 * time.Minute)
+	}
+	h.wantState(first.ID, StateExpired)
+	h.wantState(second.ID, StateExpired)
+	if h.conn.hasAccess(eve, autoParams) {
+		got := h.get(second.ID)
+		_, rv := h.conn.counts()
+		t.Errorf("eve keeps the access after both grants ended (%d revoke calls, all failed): first ended %q, second receipt %+v, ended %q",
+			rv, h.get(first.ID).Last().Note, got.Receipt, got.Last().Note)
+	}
+}
