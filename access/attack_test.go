@@ -446,3 +446,45 @@ func TestAttack_RegrantWhileRemovalRetriesIsNeverRemoved(t *testing.T) {
 			rv, h.get(first.ID).Last().Note, got.Receipt, got.Last().Note)
 	}
 }
+
+// TestAttack_ManualGrantConfirmedForIneligibleRequester: a manual task
+// (a human applies the grant and clicks Done) waits for the owners; in
+// the meantime the requester leaves the team the role is for. The owner's
+// Done still makes the grant active: nothing re-checks the requester.
+//
+// Breaks: invariant 10, "again right before the grant, the requester must
+// still be allowed to request it … otherwise the request ends (requester
+// and owners told why)". Severity: MEDIUM (tasks wait days, reminded every
+// ConfirmReminder; the rechecks job and user_change re-check only pending
+// requests).
+//
+// Defect: Service.Confirm (access/decide.go) goes straight to s.granted
+// without s.eligible; RechecksJob and Recheck (access/recheck.go) list
+// only StatePending.
+func TestAttack_ManualGrantConfirmedForIneligibleRequester(t *testing.T) {
+	h := newHarness(t, func(c *ServiceConfig) {
+		c.Runbook.Systems["payroll"].Roles["desk"] = &Role{
+			ID: "desk", Description: "desk role", Grant: map[string]string{"task": "add to desk"},
+			Requesters: []Principal{{Kind: SourceTeam, Ref: "support"}}, Approval: Approval{Auto: true},
+			DefaultDuration: 2 * time.Hour, MaxDuration: 8 * time.Hour, ApprovalTimeout: 24 * time.Hour,
+		}
+	})
+	r := h.submit(SubmitInput{Requester: alice, System: "payroll", Role: "desk"})
+	if r.State != StateApproved || !r.AwaitingConfirmation {
+		t.Fatalf("setup: %s is %s, awaiting %v", r.ID, r.State, r.AwaitingConfirmation)
+	}
+	// Alice leaves support.
+	h.cfg.Runbook.Teams["support"] = Team{Members: []string{dave, carol}}
+	if err := h.svc.RechecksJob(0).Run(h.ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.Recheck(h.ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(2 * time.Hour)
+	_, err := h.svc.Confirm(h.ctx, r.ID, owner2)
+	h.settle()
+	if got := h.get(r.ID); got.State == StateActive {
+		t.Errorf("the task's Done granted %s to alice, who may no longer request it (Confirm err %v)", r.ID, err)
+	}
+}
