@@ -7,10 +7,12 @@ package main
 // severity.
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/accessbot/accessbot/access"
+	"github.com/accessbot/accessbot/bot/slackemu"
 )
 
 // TestAttack_GrantTaskDoneConfirmsTheRemoval: an owner clicks Done on the
@@ -71,5 +73,59 @@ func TestAttack_GrantTaskDoneConfirmsTheRemoval(t *testing.T) {
 		if strings.Contains(m.Text, "removed") && strings.Contains(m.Text, id) {
 			t.Errorf("grace was told %q", m.Text)
 		}
+	}
+}
+
+// TestAttack_OwnersAlertLostWhenBotLeavesTheChannel: someone removes the
+// bot from the owners' channel (any member may remove an app from a
+// channel), then a removal fails for good at the target. The
+// "revocation failing" alert gets not_in_channel, a permanent error, and
+// the outbox drops it: no owner is ever told that a person still holds
+// access that should be gone.
+//
+// Breaks: invariant 4 (a failed revoke "is reported to owners") and 11
+// (every owners' alert "is delivered at least once … never lost").
+// Severity: MEDIUM (the removal is still retried, but silently; an
+// insider in the owners' channel can arrange the silence).
+//
+// Defect: access/outbox.go settle drops a notice at once on a Permanent
+// delivery error; bot/notifier.go deliveryError classes not_in_channel,
+// channel_not_found and is_archived as permanent, and nothing falls back
+// to the owners' DMs (which ForOwners uses when no channel is set).
+func TestAttack_OwnersAlertLostWhenBotLeavesTheChannel(t *testing.T) {
+	e := startEnv(t, "")
+	e.approveStep1()
+	e.click("U0CAROL01", "Approve")
+	e.waitState("AR-1001", access.StateActive)
+	e.waitDelivered()
+
+	// The bot is removed from the owners' channel.
+	e.emu.AddChannel(slackemu.Channel{ID: "C0CRMOWN1", Name: "c0crmown1", Private: true, BotIsMember: false})
+	// The target refuses the removal for good (say, a permission was lost).
+	e.conns["crm_idp"].FailNext(1000, access.PermanentError(errors.New("403: insufficient permissions")))
+	e.command("U0ALICE01", "revoke AR-1001")
+	e.eventually("the revoke to fail", func() bool {
+		r := e.request("AR-1001")
+		return r.State == access.StateRevoking && r.Alerted
+	})
+	e.waitDelivered()
+
+	told := false
+	for _, who := range []string{"C0CRMOWN1", "U0CAROL01", "U0ERIN001"} {
+		for _, m := range e.emu.Messages(who) {
+			if strings.Contains(m.Text, "Revocation failing") {
+				told = true
+			}
+		}
+	}
+	refused := false
+	for _, c := range e.emu.Calls("chat.postMessage") {
+		refused = refused || ((c.Error == "not_in_channel" || c.Error == "channel_not_found") && c.Params["channel"] == "C0CRMOWN1")
+	}
+	if !refused {
+		t.Fatalf("setup: the alert was not refused by the channel")
+	}
+	if !told {
+		t.Errorf("no owner was told that AR-1001's removal keeps failing; the alert was dropped (Slack failures: %d)", len(e.emu.Failures()))
 	}
 }
