@@ -488,3 +488,32 @@ func TestAttack_ManualGrantConfirmedForIneligibleRequester(t *testing.T) {
 		t.Errorf("the task's Done granted %s to alice, who may no longer request it (Confirm err %v)", r.ID, err)
 	}
 }
+
+// TestAttack_InvisibleReason: a reason made only of characters that
+// render as nothing but are letters or symbols to Unicode (HANGUL FILLER
+// U+3164, HALFWIDTH HANGUL FILLER U+FFA0, HANGUL CHOSEONG FILLER U+115F,
+// BRAILLE PATTERN BLANK U+2800, and the combining grapheme joiner U+034F)
+// passes as a reason where one is required, and as a deny reason.
+//
+// Breaks: access.CleanText's own contract, "a reason made only of
+// invisible characters counts as no reason", and so `reason: required`
+// (DESIGN.md §2) and "Deny opens a modal that asks for the reason
+// (required)" (§3). Severity: LOW (approvers see an empty reason and may
+// deny; the requester sees an empty denial reason).
+//
+// Defect: CleanText (access/submit.go) drops only Cf and control
+// characters; these are Lo, So and Mn.
+func TestAttack_InvisibleReason(t *testing.T) {
+	for _, blank := range []string{"\u3164\u3164\u3164", "\uffa0", "\u115f\u1160", "\u2800\u2800", "\u034f"} {
+		h := newHarness(t)
+		_, err := h.svc.Submit(h.ctx, SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: time.Hour, Reason: blank})
+		if err == nil {
+			t.Errorf("Submit with reason %+q (renders as nothing) was accepted", blank)
+		}
+		h = newHarness(t)
+		r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: time.Hour})
+		if _, err := h.svc.Decide(h.ctx, r.ID, bob, false, blank, AnyStep); err == nil {
+			t.Errorf("deny with reason %+q (renders as nothing) was accepted", blank)
+		}
+	}
+}
