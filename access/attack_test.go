@@ -24,7 +24,9 @@ type pauseGate struct {
 
 type pauseKey struct{}
 
-func newPauseGate() *pauseGate { return &pauseGate{arrived: make(chan struct{}), release: make(chan struct{})} }
+func newPauseGate() *pauseGate {
+	return &pauseGate{arrived: make(chan struct{}), release: make(chan struct{})}
+}
 
 // gated wires h's directory so that a context carrying a *pauseGate stops at
 // its first Person lookup until the pauseGate is released.
