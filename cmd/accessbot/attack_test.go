@@ -7,6 +7,7 @@ package main
 // severity.
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -127,5 +128,51 @@ func TestAttack_OwnersAlertLostWhenBotLeavesTheChannel(t *testing.T) {
 	}
 	if !told {
 		t.Errorf("no owner was told that AR-1001's removal keeps failing; the alert was dropped (Slack failures: %d)", len(e.emu.Failures()))
+	}
+}
+
+// TestAttack_ProfileEditUndoesIdPOffboarding: the identity provider
+// reports alice suspended and she is offboarded (her requests end, she
+// gets nothing new). Her Slack account is still active, and she edits her
+// Slack profile (a status, a title): Slack sends user_change, the bot
+// reads her profile, sees an active account and reinstates her. Her next
+// request for an auto-approved role is granted, until the next
+// offboarding pass (every 15 min by default) takes it back.
+//
+// Breaks: invariant 12 (a person the IdP reports suspended has every grant
+// revoked at once; they must not be granted new access in the meantime).
+// Severity: MEDIUM (needs Slack to outlive the IdP suspension, which is
+// common when Slack sessions are not revoked with the IdP account; the
+// person chooses when, and auto roles need no human).
+//
+// Defect: bot.userChanged (bot/handlers.go) calls svc.Reinstate for every
+// user_change of an active Slack account, whatever offboarded the person;
+// Offboard/Reinstate (access/offboard.go) do not record why someone is
+// gone, so a Slack event undoes an IdP's verdict.
+func TestAttack_ProfileEditUndoesIdPOffboarding(t *testing.T) {
+	e := startEnv(t, "")
+	if err := e.app.Service.Offboard(context.Background(), "U0ALICE01", "account suspended or deprovisioned in okta"); err != nil {
+		t.Fatal(err)
+	}
+	// Offboarded: a new request gets nothing.
+	id := e.submit("U0ALICE01", "analytics viewer 1h")
+	e.eventually("the request after offboarding to end", func() bool { return e.request(id).State.Terminal() })
+	if s := e.request(id).State; s != access.StateIneligible {
+		t.Fatalf("setup: a request right after offboarding is %s, want ineligible", s)
+	}
+
+	calls := len(e.emu.Calls("users.info"))
+	e.emu.UserChanged(slackemu.User{ID: "U0ALICE01", Name: "alice", RealName: "Alice (on leave)", Email: "alice@example.com", TZ: "Europe/Berlin"})
+	e.eventually("the bot to read alice's profile", func() bool { return len(e.emu.Calls("users.info")) > calls })
+
+	for range 10 {
+		id := e.submit("U0ALICE01", "analytics viewer 1h")
+		e.eventually("the request to be decided", func() bool {
+			s := e.request(id).State
+			return s == access.StateActive || s.Terminal()
+		})
+		if r := e.request(id); r.State == access.StateActive {
+			t.Fatalf("alice, suspended in the IdP, was granted %s after editing her Slack profile", id)
+		}
 	}
 }
