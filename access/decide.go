@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"time"
 	"unicode/utf8"
 )
@@ -32,6 +33,29 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 	if n := utf8.RuneCountInString(reason); n > MaxReasonRunes {
 		return nil, refuse(ErrInvalid, Error{Code: CodeReasonTooLong, N: n, N2: MaxReasonRunes})
 	}
+	// The checks below read the request, then ask the directory (no lock
+	// is held across I/O); the write then goes through only if nothing a
+	// copy shows changed in between (Rev), else the click is judged again
+	// on the new request. So a click made on step 1's message can never
+	// be counted for step 2 because step 1 completed meanwhile, and the
+	// separation of duties holds against concurrent clicks (a double click).
+	for range maxDecideRounds {
+		r, err := s.decideOnce(ctx, id, actor, approve, reason, step)
+		if !errors.Is(err, errRaced) {
+			return r, err
+		}
+	}
+	return nil, conflictf("%s changed several times while your click was recorded; please try again", id)
+}
+
+// maxDecideRounds bounds how often Decide judges a click again because
+// the request changed under it.
+const maxDecideRounds = 8
+
+// errRaced says the request changed between Decide's read and its write.
+var errRaced = errors.New("request changed during the decision")
+
+func (s *Service) decideOnce(ctx context.Context, id, actor string, approve bool, reason string, step int) (*Request, error) {
 	cur, err := s.getFor(ctx, id, actor)
 	if err != nil {
 		return nil, err
@@ -53,19 +77,8 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 	if st, _ := cur.Current(); wasApprover && !cur.IsApprover(actor) {
 		return nil, refuse(ErrForbidden, Error{Code: CodeNoLongerApprover, Request: cur.ID, Step: cur.CurrentStep + 1, People: st.Approvers})
 	}
-	if step != AnyStep && step != cur.CurrentStep {
-		return nil, refuse(ErrConflict, Error{Code: CodeStaleStep, Request: cur.ID, Step: step + 1, N: cur.CurrentStep + 1})
-	}
-	distinct := true
-	if role := s.role(cur); role != nil && role.Approval.SameApprover {
-		distinct = false
-	}
-	if distinct && approve {
-		for _, d := range cur.Decisions {
-			if d.Approve && d.Actor == actor && d.Step != cur.CurrentStep {
-				return nil, refuse(ErrForbidden, Error{Code: CodeOtherStep, Request: cur.ID, Step: d.Step + 1})
-			}
-		}
+	if err := s.checkStep(cur, actor, approve, step); err != nil {
+		return nil, err
 	}
 	// The next step, if this approval completes the current one, is
 	// resolved now (fresh, without anyone who approved an earlier step).
@@ -79,9 +92,18 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 		next = &ns
 	}
 	now := s.clock.Now()
+	rev := cur.Rev
 	return s.transition(ctx, cur.ID, func(r *Request) ([]tell, error) {
 		if r.State != StatePending {
 			return nil, AlreadyDecided(r)
+		}
+		if r.Rev != rev {
+			return nil, errRaced
+		}
+		// Judged again on the copy being written (cheap, no I/O): the
+		// step of the click's message and the separation of duties.
+		if err := s.checkStep(r, actor, approve, step); err != nil {
+			return nil, err
 		}
 		step := r.CurrentStep
 		st, ok := r.Current()
@@ -123,6 +145,24 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool, re
 		}
 		return []tell{{kind: NoticeDecided}}, nil
 	})
+}
+
+// checkStep refuses a click on r made on the message of step (AnyStep
+// when the message did not say) when r is at another step, and, under
+// separation of duties, an approval by someone who approved another step.
+func (s *Service) checkStep(r *Request, actor string, approve bool, step int) error {
+	if step != AnyStep && step != r.CurrentStep {
+		return refuse(ErrConflict, Error{Code: CodeStaleStep, Request: r.ID, Step: step + 1, N: r.CurrentStep + 1})
+	}
+	if role := s.role(r); !approve || (role != nil && role.Approval.SameApprover) {
+		return nil
+	}
+	for _, d := range r.Decisions {
+		if d.Approve && d.Actor == actor && d.Step != r.CurrentStep {
+			return refuse(ErrForbidden, Error{Code: CodeOtherStep, Request: r.ID, Step: d.Step + 1})
+		}
+	}
+	return nil
 }
 
 // AlreadyDecided is the refusal that tells a late clicker what happened to
@@ -193,10 +233,22 @@ func (s *Service) Revoke(ctx context.Context, id, actor, reason string) (*Reques
 	return s.startRemoval(ctx, r.ID, ev, actor, CleanText(reason))
 }
 
-// Confirm records a system owner's "Done" on a manual task: the grant or
-// the removal is applied at the target. Only owners of the system and
-// admins may confirm.
-func (s *Service) Confirm(ctx context.Context, id, actor string) (*Request, error) {
+// TaskGrant and TaskRevoke name a manual task: what an owner's Done
+// confirms (Confirm's op, Notice.Op of NoticeTask).
+const (
+	TaskGrant  = "grant"
+	TaskRevoke = "revoke"
+)
+
+// Confirm records a system owner's "Done" on the manual task op
+// (TaskGrant or TaskRevoke, from the task message clicked): the grant or
+// the removal was applied at the target. Only owners of the system and
+// admins may confirm. A Done is accepted only for the task that waits
+// now: a Done on a grant task never confirms a removal (the owner just
+// put the access in place), and one from a message that does not say
+// its task is refused (CodeNoTask): a newer task message, or a
+// reminder, carries it. A confirmed grant re-checks invariant 10 first.
+func (s *Service) Confirm(ctx context.Context, id, actor, op string) (*Request, error) {
 	r, err := s.getFor(ctx, id, actor)
 	if err != nil {
 		return nil, err
@@ -205,10 +257,29 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (*Request, erro
 	if !s.rb.IsAdmin(actor) && (sys == nil || !sys.IsOwner(actor)) {
 		return nil, refuse(ErrForbidden, Error{Code: CodeConfirmForbidden, Request: r.ID, System: r.System})
 	}
-	if !r.AwaitingConfirmation || (r.State != StateApproved && r.State != StateRevoking) {
-		return nil, refuse(ErrConflict, Error{Code: CodeNoTask, Request: r.ID, State: r.State})
+	waiting := ""
+	switch {
+	case !r.AwaitingConfirmation:
+	case r.State == StateApproved:
+		waiting = TaskGrant
+	case r.State == StateRevoking:
+		waiting = TaskRevoke
+	}
+	if waiting == "" || op != waiting {
+		return nil, refuse(ErrConflict, Error{Code: CodeNoTask, Request: r.ID, State: r.State, Value: op})
 	}
 	if r.State == StateApproved {
+		// Invariant 10 holds for a grant an owner applied by hand too.
+		why, err := s.mayGrant(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			if _, err := s.endIneligible(ctx, r.ID, why); err != nil {
+				return nil, err
+			}
+			return nil, refuse(ErrConflict, Error{Code: CodeIneligible, Request: r.ID})
+		}
 		return s.granted(ctx, r.ID, actor, nil)
 	}
 	return s.removed(ctx, r.ID, actor)

@@ -57,7 +57,7 @@ const (
 	CodeNotActive        Code = "not_active"         // Request, State
 	CodeBeingRemoved     Code = "being_removed"      // Request
 	CodeConfirmForbidden Code = "confirm_forbidden"  // Request, System
-	CodeNoTask           Code = "no_task"            // Request, State
+	CodeNoTask           Code = "no_task"            // Request, State, Value (the task clicked: "grant", "revoke", "" unknown)
 	CodeNoApprovers      Code = "no_approvers"       // System, Role, Step (1-based), N (needed), N2 (found)
 	CodeBusy             Code = "busy"               // (at capacity)
 	// Policy lookups (time windows, tickets, on-call). Their Message is
@@ -66,6 +66,7 @@ const (
 	CodeTicket        Code = "ticket"         // System, Role, Value (the ticket reference or pattern)
 	CodeUnavailable   Code = "unavailable"    // a system the policy needs did not answer; try later
 	CodeIneligible    Code = "ineligible"     // Request: ended, the requester may no longer request it
+	CodeOffboarded    Code = "offboarded"     // Value (why: "deactivated in Slack", "account suspended … in okta")
 	CodeDirectory     Code = "directory_down" // the directory could not be asked; nothing was decided
 	CodeStaleStep     Code = "stale_step"     // Request, Step (the message's, 1-based), N (the current step, 1-based)
 	CodeOtherStep     Code = "other_step"     // Request, Step (1-based): the clicker approved another step already
@@ -185,8 +186,13 @@ func plainText(e *Error) string {
 		return fmt.Sprintf("%s is already being removed.", e.Request)
 	case CodeConfirmForbidden:
 		return fmt.Sprintf("Only the owners of %s can confirm this task.", e.System)
+	case CodeOffboarded:
+		return fmt.Sprintf("access requests for this person are suspended: they were offboarded (%s).", e.Value)
 	case CodeNoTask:
-		return fmt.Sprintf("%s has no task waiting for confirmation (it is %s).", e.Request, e.State)
+		if e.Value == "" {
+			return fmt.Sprintf("this task message of %s does not say which task it is; use the newest task message (it is %s).", e.Request, e.State)
+		}
+		return fmt.Sprintf("%s has no %s task waiting for confirmation (it is %s): this task message is out of date.", e.Request, e.Value, e.State)
 	case CodeNoApprovers:
 		return fmt.Sprintf("Step %d of %s needs %d approver(s) other than the requester, but only %d can be found (including the system owners and admins).", e.Step, what, e.N, e.N2)
 	case CodeBusy:

@@ -51,12 +51,13 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 		return s.grantFailed(ctx, r.ID, fmt.Sprintf("%s has no connector configured (%q)", s.systemName(r.System), r.Entitlement.Connector))
 	}
 	// Invariant 10: right before each grant attempt, the requester must
-	// still be allowed to request it, on fresh directory data.
-	switch ok, err := s.eligible(ctx, r); {
+	// still be allowed to request it and every approval still come from
+	// an approver of its step, on fresh directory data.
+	switch why, err := s.mayGrant(ctx, r); {
 	case err != nil:
 		return s.grantRetry(ctx, r.ID, "the directory could not be asked before the grant", 0)
-	case !ok:
-		_, err := s.endIneligible(ctx, r.ID, "the requester may no longer request it")
+	case why != "":
+		_, err := s.endIneligible(ctx, r.ID, why)
 		return err
 	}
 	ctx, allowed := s.gateAllow(ctx, r.Entitlement.Connector, r.ID)
@@ -74,6 +75,9 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 		// A directory hiccup is not the target's fault and not final.
 		err = RetryableError(err, 0)
 	default:
+		if err := s.markGrantCall(ctx, r.ID); err != nil {
+			return err
+		}
 		start := time.Now()
 		rc, err = s.callGrant(ctx, conn, g)
 		s.obs.ConnectorCall(r.Entitlement.Connector, "grant", time.Since(start), err)
@@ -84,7 +88,7 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 		_, err = s.granted(ctx, r.ID, ActorBot, &grantResult{receipt: rc, person: g.User})
 		return err
 	case isAwaiting(err):
-		return s.awaitConfirmation(ctx, r.ID, "grant")
+		return s.awaitConfirmation(ctx, r.ID, TaskGrant)
 	}
 	why := s.failure(ctx, r, "grant", err)
 	class, after := Classify(err)
@@ -107,6 +111,12 @@ func (s *Service) grant(ctx context.Context, r *Request) error {
 			r.Attempts++
 			r.LastError = why
 			r.NextAttemptAt = now.Add(s.backoff(r.Attempts, after)).UTC()
+			r.GrantCalling = false
+			if after <= 0 {
+				// Not a rate limit (refused before acting): the target
+				// may have applied it before failing.
+				r.GrantUncertain = true
+			}
 			if rc.Changed() {
 				c := rc // kept for the rollback should the grant be given up
 				r.Receipt = &c
@@ -145,6 +155,24 @@ func (s *Service) grantRetry(ctx context.Context, id, why string, after time.Dur
 		r.LastError = why
 		r.NextAttemptAt = now.Add(s.backoff(r.Attempts, after)).UTC()
 		return nil, nil
+	})
+	return err
+}
+
+// markGrantCall durably records that a grant call is about to be made
+// (Request.GrantCalling); an earlier mark still set means an earlier
+// call's outcome was lost, which makes the grant uncertain. It is
+// bookkeeping, not a state change: no history, no notices.
+func (s *Service) markGrantCall(ctx context.Context, id string) error {
+	_, err := s.store.Update(ctx, id, func(r *Request) error {
+		if r.State != StateApproved {
+			return conflictf("%s is %s", r.ID, r.State)
+		}
+		if r.GrantCalling {
+			r.GrantUncertain = true
+		}
+		r.GrantCalling = true
+		return nil
 	})
 	return err
 }
@@ -201,6 +229,27 @@ func (s *Service) otherActive(ctx context.Context, r *Request) *Request {
 		}
 	}
 	return best
+}
+
+// otherOurs returns another grant of r's entitlement that accessbot gave
+// and has not finished removing: active (the one ending last), else one
+// being removed. A connector that finds the access present because of
+// such a grant must not make it "held before" (invariant 8). On a store
+// error, the same placeholder as otherActive.
+func (s *Service) otherOurs(ctx context.Context, r *Request) *Request {
+	if o := s.otherActive(ctx, r); o != nil {
+		return o
+	}
+	others, err := s.store.List(ctx, Filter{Entitlement: r.Entitlement.Key(), States: []State{StateRevoking}})
+	if err != nil {
+		return &Request{ID: "(unknown)"}
+	}
+	for _, o := range others {
+		if o.ID != r.ID && o.Receipt != nil {
+			return o
+		}
+	}
+	return nil
 }
 
 // grantSpec builds what the connector needs for a grant. GrantedAt is
@@ -268,7 +317,7 @@ func (s *Service) granted(ctx context.Context, id, actor string, got *grantResul
 	var person *Person
 	if got != nil {
 		c := got.receipt
-		if other := s.otherActive(ctx, cur); other != nil && other.Receipt != nil {
+		if other := s.otherOurs(ctx, cur); other != nil && other.Receipt != nil {
 			c.PreExisting = other.Receipt.PreExisting
 			if other.Receipt.Previous != "" {
 				c.Previous = other.Receipt.Previous
@@ -285,18 +334,43 @@ func (s *Service) granted(ctx context.Context, id, actor string, got *grantResul
 	}
 	return s.transition(ctx, id, func(r *Request) ([]tell, error) {
 		note := ""
+		var c *Receipt
 		if rc != nil {
-			note = rc.Note
-			if rc.PreExisting {
+			cc := *rc
+			c = &cc
+			note = c.Note
+			if c.PreExisting && r.GrantUncertain {
+				// An earlier attempt may have applied it: what the target
+				// found may be ours, so it is not trusted as held before.
+				c.PreExisting = false
+				note = joinNote(note, "the target already had this access, but an earlier grant attempt may have given it: it will be removed at the end")
+			}
+			if c.PreExisting {
 				note = joinNote(note, "access already held before this grant: it will be left in place at the end")
 			}
+		}
+		if r.State == StateRevoking && got != nil && !r.GrantCalling {
+			return nil, conflictf("%s is %s", r.ID, r.State)
+		}
+		if r.State == StateRevoking && got != nil {
+			// Stopped (I'm done, a revoke, offboarding) while the grant
+			// call was in flight: the removal that follows must act on
+			// what this grant did (invariant 8), so the receipt and the
+			// identity are recorded on the request being removed.
+			if err := Apply(r, Transition{Event: EventNoted, Actor: ActorBot, At: now, Note: joinNote("the grant reached the target while it was being stopped", note)}); err != nil {
+				return nil, err
+			}
+			r.Receipt, r.GrantedTo = c, person
+			r.GrantCalling = false
+			return nil, nil
 		}
 		if err := Apply(r, Transition{Event: EventGranted, Actor: actor, At: now, Note: note}); err != nil {
 			return nil, err
 		}
+		r.GrantCalling = false
 		r.GrantedAt = now.UTC()
 		r.ExpiresAt = end
-		r.Receipt, r.GrantedTo = rc, person
+		r.Receipt, r.GrantedTo = c, person
 		r.Attempts, r.LastError, r.NextAttemptAt = 0, "", time.Time{}
 		r.AwaitingConfirmation, r.ConfirmAt = false, time.Time{}
 		if role := s.role(r); role != nil && role.ExpiryWarning > 0 && r.ExpiresAt.Sub(r.GrantedAt) > role.ExpiryWarning {
@@ -316,6 +390,7 @@ func (s *Service) grantFailed(ctx context.Context, id, why string) error {
 		r.LastError = why
 		r.EndedAt = now.UTC()
 		r.NextAttemptAt = time.Time{}
+		r.GrantCalling = false
 		return []tell{{kind: NoticeGrantFailed, text: why}}, nil
 	})
 	return err
@@ -336,6 +411,7 @@ func (s *Service) rollBack(ctx context.Context, id string, rc Receipt, p Person,
 		}
 		pp := p
 		r.GrantedTo = &pp
+		r.GrantCalling = false
 		r.LastError = why
 		r.Attempts = 0
 		r.NextAttemptAt = now.UTC()
@@ -355,6 +431,7 @@ func (s *Service) awaitConfirmation(ctx context.Context, id, what string) error 
 			return nil, err
 		}
 		r.AwaitingConfirmation = true
+		r.GrantCalling = false
 		r.NextAttemptAt = time.Time{}
 		r.ConfirmAt = now.Add(s.cfg.ConfirmReminder).UTC()
 		return []tell{{kind: NoticeTask, op: what}}, nil

@@ -19,7 +19,7 @@ import (
 // happened ("deactivated in Slack", "suspended in okta") and goes into the
 // audit log. It is idempotent: a second report changes nothing.
 func (s *Service) Offboard(ctx context.Context, user, why string) error {
-	s.gone.Store(user, s.clock.Now())
+	s.gone.Store(user, offboarded{at: s.clock.Now(), why: why})
 	note := "offboarding: " + why
 	var errs []error
 	mine, err := s.store.List(ctx, Filter{Requester: user, States: []State{StatePending, StateApproved, StateActive}})
@@ -50,9 +50,27 @@ func (s *Service) Offboard(ctx context.Context, user, why string) error {
 	return errors.Join(errs...)
 }
 
-// Reinstate forgets that user was offboarded (Slack reported them active
-// again). Nothing that ended comes back; they may ask again.
-func (s *Service) Reinstate(user string) { s.gone.Delete(user) }
+// OffboardedInSlack is Offboard's why when Slack reported the person
+// deactivated; only such an offboarding is undone by Reinstate.
+const OffboardedInSlack = "deactivated in Slack"
+
+// offboarded is what the service remembers of an offboarded person.
+type offboarded struct {
+	at  time.Time
+	why string
+}
+
+// Reinstate forgets that user was offboarded because Slack reported them
+// deactivated (Slack now reports them active again). An offboarding an
+// identity provider caused stays: Slack cannot overrule the IdP (a Slack
+// profile edit of a suspended person must not restore them); the
+// offboarding job reinstates them once every IdP reports them active.
+// Nothing that ended comes back; they may ask again.
+func (s *Service) Reinstate(user string) {
+	if v, ok := s.gone.Load(user); ok && v.(offboarded).why == OffboardedInSlack {
+		s.gone.CompareAndDelete(user, v)
+	}
+}
 
 // DefaultAccountCheckEvery is how often the offboarding job asks the
 // identity providers whether the people holding or waiting for access are
@@ -81,6 +99,36 @@ func (s *Service) OffboardingJob(checkers map[string]AccountChecker, every time.
 			people[r.Requester] = true
 		}
 		var errs []error
+		// People an IdP offboarded are reinstated once no IdP reports them
+		// inactive any more (and one at least knows them as active).
+		s.gone.Range(func(k, v any) bool {
+			user, o := k.(string), v.(offboarded)
+			if o.why == OffboardedInSlack {
+				return true
+			}
+			p, err := s.person(ctx, user)
+			if err != nil || p.Deactivated {
+				return true
+			}
+			active, known := true, false
+			for name, c := range checkers {
+				ok, err := c.AccountActive(ctx, p)
+				switch {
+				case errors.Is(err, ErrUnknownUser):
+				case err != nil:
+					errs = append(errs, fmt.Errorf("ask %s about %s: %w", name, user, err))
+					active = false
+				default:
+					known = true
+					active = active && ok
+				}
+			}
+			if active && known {
+				s.gone.CompareAndDelete(user, v)
+				s.log.InfoContext(ctx, "reinstated: every identity provider reports the account active", "user", user)
+			}
+			return true
+		})
 		for user := range people {
 			if _, gone := s.gone.Load(user); gone {
 				continue

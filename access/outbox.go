@@ -331,10 +331,16 @@ func (s *Service) settle(ctx context.Context, id string, outs []noticeOutcome) e
 				n.Attempts++
 				n.LastError = o.res.Err.Error()
 				if class == Permanent || n.Attempts >= MaxNoticeAttempts {
-					ref := newRef()
-					s.log.ErrorContext(ctx, "notice dropped: it cannot be delivered", LogRequest, id, "notice", string(n.Kind), "to", n.To, "attempts", n.Attempts, "ref", ref, LogError, o.res.Err)
-					s.obs.NoticeFailed(n.Kind, true)
+					failed := *n
 					r.Outbox = append(r.Outbox[:i], r.Outbox[i+1:]...)
+					if fb := s.ownersFallback(r, failed, now); len(fb) > 0 {
+						s.log.WarnContext(ctx, "owners' channel cannot be posted to: the notice goes to the owners' DMs instead", LogRequest, id, "notice", string(failed.Kind), "channel", failed.To, LogError, o.res.Err)
+						r.Outbox = append(r.Outbox, fb...)
+						continue
+					}
+					ref := newRef()
+					s.log.ErrorContext(ctx, "notice dropped: it cannot be delivered", LogRequest, id, "notice", string(failed.Kind), "to", failed.To, "attempts", failed.Attempts, "ref", ref, LogError, o.res.Err)
+					s.obs.NoticeFailed(failed.Kind, true)
 					continue
 				}
 				s.obs.NoticeFailed(n.Kind, false)
@@ -350,6 +356,30 @@ func (s *Service) settle(ctx context.Context, id string, outs []noticeOutcome) e
 	s.arm(r)
 	s.dispatch(r)
 	return nil
+}
+
+// ownersFallback re-addresses an owners' notice that the system's owners
+// channel refused for good (the bot was removed from it, the channel was
+// archived or deleted) to each owner's DM, else to each admin's: an
+// owners' alert is never lost because of a channel (invariants 4 and
+// 11). Updates of posted copies and notices to people have none.
+func (s *Service) ownersFallback(r *Request, n Notice, now time.Time) []Notice {
+	sys := s.rb.Systems[r.System]
+	if n.For != ForOwners || n.Kind == NoticeUpdate || sys == nil || sys.Channel == "" || n.To != sys.Channel {
+		return nil
+	}
+	people := sys.Owners
+	if len(people) == 0 {
+		people = s.rb.Admins
+	}
+	var out []Notice
+	for _, p := range people {
+		c := n
+		r.NoticeSeq++
+		c.ID, c.To, c.Attempts, c.LastError, c.Due = r.NoticeSeq, p, 0, "", now.UTC()
+		out = append(out, c)
+	}
+	return out
 }
 
 func outboxIndex(r *Request, id uint64) int {

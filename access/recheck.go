@@ -118,6 +118,62 @@ func (s *Service) recheck(ctx context.Context, r *Request) (*Request, error) {
 	return s.reassign(ctx, r.ID, r.CurrentStep, st)
 }
 
+// approvalsHold reports why r's approvals no longer hold ("" when they
+// do): each approval must still come from an approver of its step, on
+// fresh directory data (invariant 10, "again right before the grant").
+// An approver offboarded or no longer in the step's sources is one whose
+// approval no longer holds. A directory failure is the CodeDirectory
+// refusal.
+func (s *Service) approvalsHold(ctx context.Context, r *Request) (string, error) {
+	resolved := map[int]Step{}
+	for _, d := range r.Decisions {
+		if !d.Approve || d.Step >= len(r.Steps) {
+			continue
+		}
+		st, ok := resolved[d.Step]
+		if !ok {
+			var err error
+			if st, err = s.resolveFresh(ctx, r, d.Step, nil); err != nil {
+				return "", err
+			}
+			resolved[d.Step] = st
+		}
+		if !contains(st.Approvers, d.Actor) {
+			return fmt.Sprintf("the approval of step %d by %s no longer holds: they are no longer an approver of it", d.Step+1, d.Actor), nil
+		}
+	}
+	return "", nil
+}
+
+// mayGrant is the check right before a grant is applied or confirmed:
+// the requester may still request it and every approval still holds.
+// why is "" when the grant may go ahead.
+func (s *Service) mayGrant(ctx context.Context, r *Request) (why string, err error) {
+	ok, err := s.eligible(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "the requester may no longer request it", nil
+	}
+	return s.approvalsHold(ctx, r)
+}
+
+// recheckTask re-evaluates an approved request whose manual grant task
+// waits for the owners: it ends (ineligible) when the grant may no
+// longer be given.
+func (s *Service) recheckTask(ctx context.Context, r *Request) error {
+	if r.State != StateApproved || !r.AwaitingConfirmation {
+		return nil
+	}
+	why, err := s.mayGrant(ctx, r)
+	if err != nil || why == "" {
+		return err
+	}
+	_, err = s.endIneligible(ctx, r.ID, why)
+	return err
+}
+
 // endIneligible ends a pending or approved request whose requester may no
 // longer request it; requester and owners are told why.
 func (s *Service) endIneligible(ctx context.Context, id, why string) (*Request, error) {
@@ -175,40 +231,48 @@ func (s *Service) reassign(ctx context.Context, id string, i int, st Step) (*Req
 	})
 }
 
-// Recheck re-evaluates the pending requests user made, at once: Slack
+// Recheck re-evaluates the pending requests user made (and their
+// approved ones whose manual grant task waits), at once: Slack
 // reported a change to their profile (a new manager, say), so the right
 // approvers are asked now rather than at the next rechecks pass.
 func (s *Service) Recheck(ctx context.Context, user string) error {
-	rs, err := s.store.List(ctx, Filter{Requester: user, States: []State{StatePending}})
+	rs, err := s.store.List(ctx, Filter{Requester: user, States: []State{StatePending, StateApproved}})
 	if err != nil {
 		return err
 	}
+	return s.recheckAll(ctx, rs)
+}
+
+// recheckAll re-evaluates rs: pending requests (recheck) and approved ones
+// whose manual grant task waits (recheckTask).
+func (s *Service) recheckAll(ctx context.Context, rs []*Request) error {
 	var errs []error
 	for _, r := range rs {
-		if _, err := s.recheck(ctx, r); err != nil && !errors.Is(err, ErrConflict) {
+		var err error
+		if r.State == StatePending {
+			_, err = s.recheck(ctx, r)
+		} else {
+			err = s.recheckTask(ctx, r)
+		}
+		if err != nil && !errors.Is(err, ErrConflict) {
 			errs = append(errs, fmt.Errorf("recheck %s: %w", r.ID, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// RechecksJob re-evaluates every pending request every `every`
+// RechecksJob re-evaluates every pending request, and every approved one
+// whose manual grant task waits for the owners, every `every`
 // (DefaultRecheckEvery when zero).
 func (s *Service) RechecksJob(every time.Duration) Job {
 	if every <= 0 {
 		every = DefaultRecheckEvery
 	}
 	return Job{Name: "rechecks", Every: every, Run: func(ctx context.Context, _ time.Time) error {
-		rs, err := s.store.List(ctx, Filter{States: []State{StatePending}})
+		rs, err := s.store.List(ctx, Filter{States: []State{StatePending, StateApproved}})
 		if err != nil {
 			return err
 		}
-		var errs []error
-		for _, r := range rs {
-			if _, err := s.recheck(ctx, r); err != nil && !errors.Is(err, ErrConflict) {
-				errs = append(errs, fmt.Errorf("recheck %s: %w", r.ID, err))
-			}
-		}
-		return errors.Join(errs...)
+		return s.recheckAll(ctx, rs)
 	}}
 }

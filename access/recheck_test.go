@@ -203,3 +203,37 @@ func TestOffboardingJob(t *testing.T) {
 		t.Errorf("removal note %q", n)
 	}
 }
+
+// An IdP's offboarding outlives Slack's word (a profile edit: Reinstate)
+// and ends only when the IdP reports the account active again; a Slack
+// deactivation is undone by Slack.
+func TestOffboardingOnlyItsSourceReinstates(t *testing.T) {
+	h := newHarness(t)
+	h.activeViewer()
+	suspended := map[string]bool{alice: true}
+	job := h.svc.OffboardingJob(map[string]AccountChecker{"okta": fakeAccounts{inactive: suspended}}, time.Minute)[0]
+	if err := job.Run(h.ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	h.svc.Reinstate(alice) // Slack: alice edited her profile
+	_, err := h.svc.Submit(h.ctx, SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: time.Hour, Reason: "x"})
+	wantUserError(t, err, ErrForbidden, "offboarded (account suspended or deprovisioned in okta)")
+	delete(suspended, alice) // okta reactivates her
+	if err := job.Run(h.ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := h.submit(SubmitInput{Requester: alice, System: "crm", Role: "viewer", Duration: time.Hour})
+	if r.State != StatePending {
+		t.Errorf("after okta reactivated alice, her request is %s", r.State)
+	}
+
+	// Slack's own deactivation is undone by Slack.
+	if err := h.svc.Offboard(h.ctx, dave, OffboardedInSlack); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Reinstate(dave)
+	if _, gone := h.svc.gone.Load(dave); gone {
+		t.Error("Reinstate did not undo a Slack deactivation")
+	}
+}

@@ -99,6 +99,17 @@ type Request struct {
 	// GrantedTo is the person as the grant saw them (email and name at
 	// grant time): the revoke acts on this identity, never a new lookup.
 	GrantedTo *Person `json:"granted_to,omitempty"`
+	// GrantCalling is set, durably, right before each connector grant
+	// call and cleared by the write that records its outcome. Found set
+	// at the next attempt, it means an earlier call's outcome was lost
+	// (a crash, a failed write): the grant may have reached the target.
+	GrantCalling bool `json:"grant_calling,omitempty"`
+	// GrantUncertain is set once an earlier grant attempt may have
+	// applied the access (its outcome was lost, or it failed in a way
+	// that does not say the target did nothing). A later receipt saying
+	// the access was held before cannot then be trusted: the access may
+	// be ours, and it is removed at the end (least privilege).
+	GrantUncertain bool `json:"grant_uncertain,omitempty"`
 
 	Messages []MessageRef   `json:"messages,omitempty"`
 	History  []HistoryEntry `json:"history,omitempty"`

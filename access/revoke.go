@@ -67,7 +67,7 @@ func (s *Service) revoke(ctx context.Context, r *Request) error {
 		_, err = s.removed(ctx, r.ID, ActorBot)
 		return err
 	case isAwaiting(err):
-		return s.awaitConfirmation(ctx, r.ID, "revoke")
+		return s.awaitConfirmation(ctx, r.ID, TaskRevoke)
 	}
 	return s.revokeFailed(ctx, r, err)
 }

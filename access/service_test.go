@@ -759,15 +759,17 @@ func TestManualConfirm(t *testing.T) {
 	if g, _ := h.manual.counts(); g != 1 {
 		t.Errorf("%d manual grant calls, want 1 (reminders do not redo the task)", g)
 	}
-	_, err := h.svc.Confirm(h.ctx, r.ID, eve)
+	_, err := h.svc.Confirm(h.ctx, r.ID, eve, TaskGrant)
 	wantUserError(t, err, ErrForbidden, "Only the owners of payroll")
-	_, err = h.svc.Confirm(h.ctx, r.ID, carol) // owns crm, not payroll: not party to it
+	_, err = h.svc.Confirm(h.ctx, r.ID, carol, TaskGrant) // owns crm, not payroll: not party to it
 	wantUserError(t, err, ErrNotFound)
 	h.wantState(r.ID, StateApproved)
 
 	h.clock.Advance(10 * time.Minute)
 	confirmAt := h.clock.Now()
-	got, err := h.svc.Confirm(h.ctx, r.ID, owner2)
+	_, err = h.svc.Confirm(h.ctx, r.ID, owner2, TaskRevoke) // not the task that waits
+	wantUserError(t, err, ErrConflict, "no revoke task")
+	got, err := h.svc.Confirm(h.ctx, r.ID, owner2, TaskGrant)
 	if err != nil || got.State != StateActive {
 		t.Fatalf("Confirm: %v %v", got, err)
 	}
@@ -778,8 +780,8 @@ func TestManualConfirm(t *testing.T) {
 	if got.Last().Actor != owner2 || h.notes.count(r.ID, NoticeGranted) != 1 {
 		t.Errorf("granted by %s, notices %v", got.Last().Actor, h.notes.kinds(r.ID))
 	}
-	_, err = h.svc.Confirm(h.ctx, r.ID, owner2)
-	wantUserError(t, err, ErrConflict, "no task")
+	_, err = h.svc.Confirm(h.ctx, r.ID, owner2, TaskGrant)
+	wantUserError(t, err, ErrConflict, "no grant task")
 
 	// Removal is a task too, and counts only when confirmed.
 	h.advance(3 * time.Hour)
@@ -791,7 +793,10 @@ func TestManualConfirm(t *testing.T) {
 	if n, _ := h.notes.last(r.ID, NoticeTask); n.Op != "revoke" || n.Text != "reminder" {
 		t.Errorf("last task %+v", n)
 	}
-	got, err = h.svc.Confirm(h.ctx, r.ID, admin)
+	_, err = h.svc.Confirm(h.ctx, r.ID, admin, TaskGrant) // a stale grant task's Done
+	wantUserError(t, err, ErrConflict, "no grant task")
+	h.wantState(r.ID, StateRevoking)
+	got, err = h.svc.Confirm(h.ctx, r.ID, admin, TaskRevoke)
 	if err != nil || got.State != StateExpired {
 		t.Fatalf("Confirm removal: %v %v", got, err)
 	}

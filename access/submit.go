@@ -34,10 +34,14 @@ type SubmitInput struct {
 
 // CleanText removes what a person cannot see from user text: format
 // characters (zero-width spaces and joiners, word joiners, byte-order
-// marks, bidirectional controls) and control characters other than
-// newline and tab; then it trims surrounding space. A reason is judged
-// (required or not) and stored after cleaning, so that a reason made only
-// of invisible characters counts as no reason.
+// marks, bidirectional controls), the other default-ignorable code points
+// (Unicode's Other_Default_Ignorable_Code_Point: Hangul fillers U+115F,
+// U+1160, U+3164, U+FFA0, the combining grapheme joiner U+034F) and
+// control characters other than newline and tab; then it trims
+// surrounding space. Text with nothing visible left (spaces, the Braille
+// blank U+2800, variation selectors or lone combining marks only) is "".
+// A reason is judged (required or not) and stored after cleaning, so
+// that a reason made only of invisible characters counts as no reason.
 func CleanText(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "")
@@ -46,12 +50,22 @@ func CleanText(s string) string {
 		switch {
 		case r == '\n' || r == '\t':
 			return r
-		case unicode.Is(unicode.Cf, r), unicode.IsControl(r):
+		case unicode.Is(unicode.Cf, r), unicode.IsControl(r), unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r):
 			return -1
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(s)
+	s = strings.TrimSpace(s)
+	if !strings.ContainsFunc(s, visible) {
+		return ""
+	}
+	return s
+}
+
+// visible reports whether r draws something on its own.
+func visible(r rune) bool {
+	return unicode.IsGraphic(r) && !unicode.IsSpace(r) && r != '\u2800' &&
+		!unicode.Is(unicode.Variation_Selector, r) && !unicode.In(r, unicode.Mn, unicode.Me)
 }
 
 // Check validates in against the runbook without creating anything: the
@@ -82,6 +96,12 @@ func (s *Service) Check(ctx context.Context, in SubmitInput) (*System, *Role, ti
 // must be told about the admission (Request.Notes) are stored with it.
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) {
 	now := s.clock.Now()
+	for _, p := range []string{in.Requester, in.RequestedBy} {
+		if v, gone := s.gone.Load(p); gone && p != "" {
+			// Invariant 12: an offboarded person is given nothing new.
+			return nil, refuse(ErrForbidden, Error{Code: CodeOffboarded, Value: v.(offboarded).why})
+		}
+	}
 	sys, role, d, err := s.check(ctx, in, now)
 	if err != nil {
 		return nil, policyOrDirectory(err)

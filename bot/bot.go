@@ -91,7 +91,7 @@ type Lifecycle interface {
 	Cancel(ctx context.Context, id, actor string) (*access.Request, error)
 	Revoke(ctx context.Context, id, actor, reason string) (*access.Request, error)
 	Extend(ctx context.Context, id, actor string, d time.Duration, reason string) (*access.Request, error)
-	Confirm(ctx context.Context, id, actor string) (*access.Request, error)
+	Confirm(ctx context.Context, id, actor, op string) (*access.Request, error)
 	GetFor(ctx context.Context, id, actor string) (*access.Request, error)
 	Mine(ctx context.Context, user string) ([]*access.Request, error)
 	PendingFor(ctx context.Context, user string) ([]*access.Request, error)

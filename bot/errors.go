@@ -126,8 +126,14 @@ func (b *Bot) refusalText(e *access.Error) string {
 		return fmt.Sprintf("*%s* is already being removed.", e.Request)
 	case access.CodeConfirmForbidden:
 		return fmt.Sprintf("Only the owners of %s can confirm this task.", Escape(e.System))
+	case access.CodeOffboarded:
+		return fmt.Sprintf("Access requests for this person are suspended: they were offboarded (%s). Nothing was requested; an admin (%s) can help if this is wrong.", Escape(e.Value), mentions(b.rb.Admins))
 	case access.CodeNoTask:
-		return fmt.Sprintf("*%s* has no task waiting for confirmation (it is %s).", e.Request, strings.ReplaceAll(string(e.State), "_", " "))
+		state := strings.ReplaceAll(string(e.State), "_", " ")
+		if e.Value == "" {
+			return fmt.Sprintf("This task message of *%s* is from an older version and does not say which task it is; nothing was changed. Use the newest task message (it is %s).", e.Request, state)
+		}
+		return fmt.Sprintf("*%s* has no %s task waiting any more (it is %s): this message is out of date and nothing was changed.", e.Request, e.Value, state)
 	case access.CodeNoApprovers:
 		return fmt.Sprintf("Step %d of %s needs %d approver(s) other than you, but only %d can be found (including the system owners and admins). Ask an admin (%s) to fix the runbook.", e.Step, what, e.N, e.N2, mentions(b.rb.Admins))
 	case access.CodeBusy:

@@ -167,7 +167,7 @@ func (b *Bot) userChanged(ctx context.Context, user string) {
 		return
 	}
 	if p.Deactivated {
-		if err := b.svc.Offboard(ctx, user, "deactivated in Slack"); err != nil {
+		if err := b.svc.Offboard(ctx, user, access.OffboardedInSlack); err != nil {
 			b.log.Error("offboarding failed; the periodic checks retry", "user", user, "error", err)
 		}
 		return
@@ -548,7 +548,7 @@ func (b *Bot) action(ctx context.Context, cb slack.InteractionCallback, a *slack
 			}
 		}
 	case ActionConfirm:
-		_, err = b.svc.Confirm(ctx, id, user)
+		_, err = b.svc.Confirm(ctx, id, user, taskOf(a.BlockID))
 	case ActionRevokeNow:
 		answer, err = b.revokeNow(ctx, id, user)
 	case ActionRequestAccess:

@@ -471,6 +471,7 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 	title := v.roleTitle(r)
 	var text string
 	var actions []slack.BlockElement
+	block := "owner:" + r.ID
 	switch n.Kind {
 	case access.NoticeGrantFailed:
 		text = fmt.Sprintf(":warning: *Grant failed* for *%s*: %s could not be given *%s*: %s", r.ID, mention(r.Requester), title, safe(n.Text, 500))
@@ -502,13 +503,30 @@ func OwnerMessage(n access.Notice, v View) (string, []slack.Block) {
 			text = ":bell: *Reminder* " + text
 		}
 		actions = append(actions, button(ActionConfirm, "Done", r.ID, "primary"))
+		block = taskBlockID(r.ID, n.Op)
 	default:
 		text = fmt.Sprintf("*%s*: %s", r.ID, Outcome(r, v))
 	}
 	if a := askedBy(r); a != "" {
 		text += "\n" + a
 	}
-	return textMessage(text, "owner:"+r.ID, actions)
+	return textMessage(text, block, actions)
+}
+
+// taskBlockID is the block ID of a manual task's message,
+// "owner:AR-1042:grant": the Done button confirms that task only.
+func taskBlockID(id, op string) string { return "owner:" + id + ":" + op }
+
+// taskOf reads the task a Done button was on from its block ID ("" for
+// messages from before tasks said it).
+func taskOf(blockID string) string {
+	switch {
+	case strings.HasSuffix(blockID, ":"+access.TaskGrant):
+		return access.TaskGrant
+	case strings.HasSuffix(blockID, ":"+access.TaskRevoke):
+		return access.TaskRevoke
+	}
+	return ""
 }
 
 // TaskDoneMessage renders a manual task after an owner confirmed it.
