@@ -519,3 +519,29 @@ func TestAttack_InvisibleReason(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack_OwnerConfirmsOwnRemoval: a system owner who asked for access
+// to their own system cannot click Done on the removal task of their own
+// grant (marking it removed while they keep it); another owner or an
+// admin confirms it. Found by the attack review without a test; the
+// weakness: Confirm checked only that the clicker owns the system.
+func TestAttack_OwnerConfirmsOwnRemoval(t *testing.T) {
+	h := newHarness(t, func(c *ServiceConfig) {
+		c.Runbook.Systems["payroll"].Roles["desk"] = &Role{
+			ID: "desk", Description: "desk role", Grant: map[string]string{"task": "add to desk"},
+			Requesters: []Principal{{Kind: SourceEveryone}}, Approval: Approval{Auto: true},
+			DefaultDuration: 2 * time.Hour, MaxDuration: 8 * time.Hour, ApprovalTimeout: 24 * time.Hour,
+		}
+	})
+	r := h.submit(SubmitInput{Requester: owner2, System: "payroll", Role: "desk"})
+	_, err := h.svc.Confirm(h.ctx, r.ID, owner2, TaskGrant)
+	wantUserError(t, err, ErrForbidden)
+	if _, err := h.svc.Confirm(h.ctx, r.ID, admin, TaskGrant); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(2 * time.Hour)
+	h.wantState(r.ID, StateRevoking)
+	_, err = h.svc.Confirm(h.ctx, r.ID, owner2, TaskRevoke)
+	wantUserError(t, err, ErrForbidden)
+	h.wantState(r.ID, StateRevoking)
+}

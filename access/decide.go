@@ -247,7 +247,8 @@ const (
 // now: a Done on a grant task never confirms a removal (the owner just
 // put the access in place), and one from a message that does not say
 // its task is refused (CodeNoTask): a newer task message, or a
-// reminder, carries it. A confirmed grant re-checks invariant 10 first.
+// reminder, carries it. Nobody confirms a task of their own request
+// (CodeOwnRequest). A confirmed grant re-checks invariant 10 first.
 func (s *Service) Confirm(ctx context.Context, id, actor, op string) (*Request, error) {
 	r, err := s.getFor(ctx, id, actor)
 	if err != nil {
@@ -256,6 +257,11 @@ func (s *Service) Confirm(ctx context.Context, id, actor, op string) (*Request, 
 	sys := s.rb.Systems[r.System]
 	if !s.rb.IsAdmin(actor) && (sys == nil || !sys.IsOwner(actor)) {
 		return nil, refuse(ErrForbidden, Error{Code: CodeConfirmForbidden, Request: r.ID, System: r.System})
+	}
+	if actor == r.Requester || actor == r.RequestedBy {
+		// An owner's own access is confirmed by another owner or an
+		// admin: nobody marks their own removal done.
+		return nil, refuse(ErrForbidden, Error{Code: CodeOwnRequest, Request: r.ID})
 	}
 	waiting := ""
 	switch {
